@@ -1,0 +1,79 @@
+/**
+ * The blob store: where uploaded model files, datasets and job artifacts live, behind one small interface so a
+ * local directory (embedded mode, or a directory shared by every process over a mount) and object storage can
+ * stand in for each other.
+ *
+ * Keys are `/`-separated names (`models/<id>/model.safetensors`). A `put` is all-or-nothing: the bytes go to a
+ * temporary name and appear under the key only once the whole stream was read, its size was within the cap and
+ * every stage of the stream (e.g. a validator piped in front) succeeded; a reader never sees half a blob.
+ */
+import { InputError } from "../errors.ts";
+
+export interface BlobInfo {
+  key: string;
+  size: number;
+  /** hex sha256 of the bytes, computed while streaming */
+  sha256: string;
+}
+
+export interface BlobStat {
+  size: number;
+  modified: Date;
+}
+
+/** Inclusive byte range, as in HTTP `Range: bytes=start-end`. */
+export interface ByteRange {
+  start: number;
+  end: number;
+}
+
+export interface BlobRead {
+  body: ReadableStream<Uint8Array>;
+  /** size of the whole blob (not of the range) */
+  size: number;
+  range: ByteRange | null;
+}
+
+export interface PutOptions {
+  /** the put fails with `BlobTooLargeError`, storing nothing, as soon as the stream passes this many bytes */
+  maxBytes?: number;
+}
+
+export interface BlobStore {
+  put(key: string, body: ReadableStream<Uint8Array> | Uint8Array, options?: PutOptions): Promise<BlobInfo>;
+  /** null when absent; a range must satisfy 0 ≤ start ≤ end < size (`RangeError` otherwise) */
+  get(key: string, range?: ByteRange): Promise<BlobRead | null>;
+  stat(key: string): Promise<BlobStat | null>;
+  exists(key: string): Promise<boolean>;
+  /** true when something was deleted */
+  delete(key: string): Promise<boolean>;
+  /** every key under `prefix/` (recursively), sorted */
+  list(prefix: string): Promise<string[]>;
+  deletePrefix(prefix: string): Promise<void>;
+  /**
+   * The key's path on this machine's filesystem when the store is a directory (local or mounted), so code that
+   * needs files — opening a model folder — can read them in place; null for stores without one.
+   */
+  localPath(key: string): string | null;
+}
+
+export class BlobTooLargeError extends InputError {
+  override name = "BlobTooLargeError";
+  constructor(readonly maxBytes: number) {
+    super(`Cannot store the upload as it must be at most ${maxBytes} bytes: it is larger`);
+  }
+}
+
+const SEGMENT = /^[A-Za-z0-9_][A-Za-z0-9._=-]*$/;
+
+/** Throws unless `key` is a relative `/`-separated name whose segments cannot climb out of the store. */
+export function checkBlobKey(key: string): string {
+  const segments = key.split("/");
+  if (key.length > 1024 || segments.some((s) => !SEGMENT.test(s) || s === "..")) {
+    throw new InputError(
+      `Cannot use blob key as it must be '/'-separated names of letters, digits, '.', '_', '-', '=' not ` +
+        `starting with '.' or '-': current value is ${JSON.stringify(key)}`,
+    );
+  }
+  return key;
+}

@@ -1,0 +1,125 @@
+/**
+ * Edit jobs as the API shows them and as the worker reports them: status, progress, result, events.
+ *
+ * Job states (DESIGN.md §4): `queued → running → succeeded | failed | canceled`. A job is at-least-once: a
+ * lease may expire and put a running job back to queued with attempts + 1.
+ */
+import { z } from "zod";
+import { EditParams } from "./edit_params.ts";
+import { pageOf, PageQuery } from "./pagination.ts";
+
+export const JOB_STATUSES = ["queued", "running", "succeeded", "failed", "canceled"] as const;
+export const JobStatus = z.enum(JOB_STATUSES).meta({ id: "JobStatus" });
+export type JobStatus = z.infer<typeof JobStatus>;
+export const TERMINAL_STATUSES: readonly JobStatus[] = ["succeeded", "failed", "canceled"];
+
+export const EditCreate = z.strictObject({
+  model_id: z.string().min(1).max(100),
+  dataset_id: z.string().min(1).max(100),
+  params: EditParams.default(EditParams.parse({})),
+}).meta({ id: "EditCreate" });
+export type EditCreate = z.infer<typeof EditCreate>;
+
+/** Stages in the order a worker goes through them (issue 8); `done`/`total` count items within a stage. */
+export const EDIT_STAGES = [
+  "loading_model",
+  "embedding",
+  "centering",
+  "svd",
+  "projecting",
+  "writing",
+  "evaluating",
+] as const;
+
+export const Progress = z.object({
+  stage: z.string().meta({ description: `one of ${EDIT_STAGES.join(", ")}` }),
+  done: z.int().min(0),
+  total: z.int().min(0),
+}).meta({ id: "Progress" });
+export type Progress = z.infer<typeof Progress>;
+
+export const TopToken = z.object({ token: z.string(), score: z.number() });
+
+export const LayerResult = z.object({
+  layer: z.int().min(0),
+  singular_values: z.array(z.number()).meta({ description: "top singular values of the (centered) T_l" }),
+  explained_variance: z.array(z.number())
+    .meta({ description: "per removed direction, its share of T_l's squared Frobenius norm" }),
+  top_tokens: z.array(z.array(TopToken))
+    .meta({
+      description: "per removed direction, the vocabulary tokens whose unembeddings align with it most",
+    }),
+}).meta({ id: "LayerResult" });
+export type LayerResult = z.infer<typeof LayerResult>;
+
+export const EditResult = z.object({
+  layers: z.array(LayerResult),
+  num_pairs: z.int().min(0).optional(),
+  model_sha256: z.string().optional(),
+  metrics: z.record(z.string(), z.number()).optional()
+    .meta({ description: "evaluation figures when the worker computed them (toxicity, perplexity, ...)" }),
+}).meta({ id: "EditResult" });
+export type EditResult = z.infer<typeof EditResult>;
+
+export const JobError = z.object({
+  message: z.string(),
+  code: z.string().optional().meta({
+    description: "e.g. bad_model, out_of_memory, device_lost, lease_expired",
+  }),
+}).meta({ id: "JobError" });
+export type JobError = z.infer<typeof JobError>;
+
+export const ArtifactLink = z.object({
+  name: z.string(),
+  size: z.int().min(0),
+  sha256: z.string().nullable(),
+  url: z.string(),
+}).meta({ id: "ArtifactLink" });
+export type ArtifactLink = z.infer<typeof ArtifactLink>;
+
+export const EditView = z.object({
+  id: z.string(),
+  object: z.literal("edit"),
+  status: JobStatus,
+  model_id: z.string(),
+  dataset_id: z.string(),
+  params: EditParams,
+  progress: Progress.nullable(),
+  attempts: z.int().min(0),
+  max_attempts: z.int().min(1),
+  cancel_requested: z.boolean(),
+  created_at: z.string(),
+  started_at: z.string().nullable(),
+  finished_at: z.string().nullable(),
+  timings: z.object({
+    queued_seconds: z.number().nullable().meta({
+      description: "from creation until the last attempt started",
+    }),
+    running_seconds: z.number().nullable().meta({
+      description: "of the last attempt, so far if still running",
+    }),
+  }),
+  error: JobError.nullable(),
+  result: EditResult.nullable(),
+  artifacts: z.array(ArtifactLink),
+  links: z.object({ self: z.string(), events: z.string(), cancel: z.string() }),
+}).meta({ id: "Edit" });
+export type EditView = z.infer<typeof EditView>;
+
+export const EditPage = pageOf(EditView, "EditPage");
+
+export const EditListQuery = PageQuery.extend({ status: JobStatus.optional() });
+
+export const JobEvent = z.object({
+  seq: z.int().min(1).meta({ description: "increasing per job; the SSE event id" }),
+  type: z.string().meta({
+    description: "queued, started, progress, retry, cancel_requested, succeeded, failed, canceled",
+  }),
+  at: z.string(),
+  data: z.record(z.string(), z.unknown()),
+}).meta({ id: "JobEvent" });
+export type JobEvent = z.infer<typeof JobEvent>;
+
+export const JobEventList = z.object({ data: z.array(JobEvent), status: JobStatus }).meta({
+  id: "JobEventList",
+});
