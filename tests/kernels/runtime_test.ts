@@ -1,0 +1,138 @@
+/**
+ * The WebGPU runtime: real limits, adapter report, pipeline cache keyed by constants, errors re-thrown as
+ * KernelError naming the kernel, device loss as DeviceLostError, multi-region readback, buffer reuse.
+ */
+import assert from "node:assert/strict";
+import { gpuAdapter, noGpu } from "../helpers/env.ts";
+import { acquireGpu, DeviceLostError, Gpu, KernelError, packUniform } from "../../gpu-worker/runtime/mod.ts";
+
+const SCALE = /* wgsl */ `
+override FACTOR: f32 = 1.0;
+struct Shape { n: u32 }
+@group(0) @binding(0) var<uniform> shape: Shape;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read_write> y: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) id: vec3u) {
+  if (id.x < shape.n) { y[id.x] = FACTOR * x[id.x]; }
+}`;
+
+async function withGpu(fn: (gpu: Gpu) => Promise<void>) {
+  const gpu = (await acquireGpu({ adapter: gpuAdapter! }))!;
+  try {
+    await fn(gpu);
+  } finally {
+    if (!gpu.lost) gpu.dispose();
+  }
+}
+
+Deno.test({
+  name: "acquireGpu requests the adapter's real buffer limits and reports the adapter",
+  ignore: noGpu(),
+  fn: () =>
+    withGpu(async (gpu) => {
+      assert.equal(gpu.device.limits.maxBufferSize, gpuAdapter!.limits.maxBufferSize);
+      assert.equal(
+        gpu.device.limits.maxStorageBufferBindingSize,
+        gpuAdapter!.limits.maxStorageBufferBindingSize,
+      );
+      assert.ok(gpu.adapter.description.length > 0);
+      if (gpuAdapter!.info.isFallbackAdapter) assert.equal(gpu.adapter.software, true);
+      if (/llvmpipe|lavapipe/i.test(gpuAdapter!.info.description)) assert.equal(gpu.adapter.software, true);
+      console.log(`adapter: ${gpu.adapter.description} (software: ${gpu.adapter.software})`);
+      await Promise.resolve();
+    }),
+});
+
+Deno.test({
+  name: "pipelines are cached by (kernel, constants) and the constants take effect",
+  ignore: noGpu(),
+  fn: () =>
+    withGpu(async (gpu) => {
+      const twice = gpu.pipeline({ kernel: "scale", code: SCALE, constants: { FACTOR: 2 } });
+      assert.equal(gpu.pipeline({ kernel: "scale", code: SCALE, constants: { FACTOR: 2 } }), twice);
+      const thrice = gpu.pipeline({ kernel: "scale", code: SCALE, constants: { FACTOR: 3 } });
+      assert.notEqual(thrice, twice);
+      const n = 70; // not a multiple of the 64-wide workgroup
+      const x = gpu.upload(Float32Array.from({ length: n }, (_, i) => i));
+      const y2 = gpu.storage(n * 4);
+      const y3 = gpu.storage(n * 4);
+      const shape = gpu.uniform(packUniform([["u32", n]]));
+      await gpu.batch("test")
+        .dispatch("scale", await twice, [shape, x, y2], [Math.ceil(n / 64)])
+        .dispatch("scale", await thrice, [shape, x, y3], [Math.ceil(n / 64)])
+        .submit();
+      const [a, b] = await gpu.read([{ buffer: y2, length: n }, { buffer: y3, offset: 5, length: 3 }]);
+      assert.deepEqual([...a], Array.from({ length: n }, (_, i) => 2 * i));
+      assert.deepEqual([...b], [15, 18, 21]);
+    }),
+});
+
+Deno.test({
+  name: "a WGSL compile error is a KernelError naming the kernel and the line",
+  ignore: noGpu(),
+  fn: () =>
+    withGpu(async (gpu) => {
+      await assert.rejects(
+        gpu.pipeline({
+          kernel: "broken",
+          code: "@compute @workgroup_size(1) fn main() { let x: u32 = 1.5; }",
+        }),
+        (error: unknown) =>
+          error instanceof KernelError && error.kernel === "broken" &&
+          /pipeline creation failed/.test(error.message),
+      );
+    }),
+});
+
+Deno.test({
+  name: "a dispatch with a missing binding is a KernelError naming the kernel and its context",
+  ignore: noGpu(),
+  fn: () =>
+    withGpu(async (gpu) => {
+      const pipeline = await gpu.pipeline({ kernel: "scale", code: SCALE });
+      const x = gpu.storage(64);
+      const batch = gpu.batch("test").dispatch("scale", pipeline, [x], [1], { n: 16 });
+      await assert.rejects(
+        batch.submit(),
+        (error: unknown) =>
+          error instanceof KernelError && error.kernel === "scale" && /n=16/.test(error.message),
+      );
+    }),
+});
+
+Deno.test({
+  name: "after device loss every call fails with DeviceLostError saying so",
+  ignore: noGpu(),
+  fn: () =>
+    withGpu(async (gpu) => {
+      gpu.device.destroy();
+      await gpu.device.lost;
+      assert.throws(
+        () => gpu.storage(64, "after-loss"),
+        (error: unknown) =>
+          error instanceof DeviceLostError && error.kernel === "after-loss" &&
+          /device was lost/.test(error.message),
+      );
+      assert.throws(() => gpu.pipeline({ kernel: "scale", code: SCALE }), DeviceLostError);
+    }),
+});
+
+Deno.test({
+  name: "released buffers are reused for the same size and usage, and trim destroys idle ones",
+  ignore: noGpu(),
+  fn: () =>
+    withGpu(async (gpu) => {
+      const a = gpu.storage(100);
+      assert.equal(a.size, 112); // rounded up to 16 bytes so it binds as array<vec4<f32>>
+      gpu.release(a);
+      assert.equal(gpu.storage(100), a);
+      assert.notEqual(gpu.storage(100), a);
+      gpu.release(a);
+      assert.equal(gpu.buffers.idleCount, 1);
+      gpu.buffers.trim();
+      assert.equal(gpu.buffers.idleCount, 0);
+      assert.throws(() => gpu.release(a), /not acquired from this pool/);
+      await Promise.resolve();
+    }),
+});
