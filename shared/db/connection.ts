@@ -1,0 +1,77 @@
+/**
+ * One connection factory for the whole service.
+ *
+ * `DATABASE_URL` (or `url`) → a postgres.js pool on a Postgres server, shared by any number of API and worker
+ * processes. Otherwise → PGlite, embedded, persisted in `<PROFS_DATA_DIR or .data>/db` (or in memory for
+ * `dataDir: "memory://"`); PGlite belongs to one process, so the embedded service runs its worker in-process.
+ * Migrations are applied on open (under an advisory lock, see migrate.ts) unless `migrate: false`.
+ */
+import { mkdir } from "node:fs/promises";
+import { join } from "node:path";
+import { PGlite } from "@electric-sql/pglite";
+import { drizzle as drizzlePglite } from "drizzle-orm/pglite";
+import { drizzle as drizzlePostgres } from "drizzle-orm/postgres-js";
+import postgres from "postgres";
+import * as schema from "./schema.ts";
+import type { Database, Db } from "./database.ts";
+import { applyMigrations } from "./migrate.ts";
+
+export interface OpenDatabaseOptions {
+  /** Postgres connection URL; default `DATABASE_URL`. */
+  url?: string;
+  /** Embedded data directory (PGlite lives in `<dataDir>/db`), or "memory://"; default `PROFS_DATA_DIR` or `.data`. */
+  dataDir?: string;
+  /** Pool size for a Postgres server (postgres.js `max`); default 10. */
+  maxConnections?: number;
+  /** Apply pending migrations before returning; default true. */
+  migrate?: boolean;
+}
+
+export const MEMORY_DATA_DIR = "memory://";
+
+/**
+ * Opens the service database. An explicit `url` or `dataDir` wins over the environment, so tests can ask for an
+ * embedded database while `DATABASE_URL` is set.
+ */
+export async function openDatabase(options: OpenDatabaseOptions = {}): Promise<Database> {
+  const url = options.url ?? (options.dataDir === undefined ? env("DATABASE_URL") : undefined);
+  const database = url ? openPostgres(url, options.maxConnections ?? 10) : await openPglite(
+    options.dataDir ?? env("PROFS_DATA_DIR") ?? ".data",
+  );
+  if (options.migrate ?? true) {
+    try {
+      await applyMigrations(database.db);
+    } catch (error) {
+      await database.close();
+      throw error;
+    }
+  }
+  return database;
+}
+
+function openPostgres(url: string, max: number): Database {
+  // Notices (e.g. "role already granted") are not errors and would otherwise print on stdout.
+  const client = postgres(url, { max, onnotice: () => {} });
+  const db = drizzlePostgres({ client, schema }) as unknown as Db;
+  return { db, kind: "postgres", close: once(() => client.end({ timeout: 5 })) };
+}
+
+async function openPglite(dataDir: string): Promise<Database> {
+  let dir = MEMORY_DATA_DIR;
+  if (!dataDir.startsWith(MEMORY_DATA_DIR)) {
+    dir = join(dataDir, "db");
+    await mkdir(dir, { recursive: true });
+  }
+  const client = await PGlite.create(dir);
+  const db = drizzlePglite({ client, schema }) as unknown as Db;
+  return { db, kind: "pglite", close: once(() => client.close()) };
+}
+
+function env(name: string): string | undefined {
+  return Deno.env.get(name) || undefined;
+}
+
+function once(fn: () => Promise<void>): () => Promise<void> {
+  let closing: Promise<void> | undefined;
+  return () => closing ??= fn();
+}

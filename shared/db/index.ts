@@ -1,0 +1,18 @@
+/**
+ * shared/db: the service's one durable source of truth (Postgres, embedded as PGlite or a server).
+ *
+ * - `openDatabase({ url?, dataDir?, maxConnections?, migrate? })` → `{ db, kind, close }`: postgres.js when a
+ *   URL (or `DATABASE_URL`) is given, else PGlite in `<PROFS_DATA_DIR or .data>/db` ("memory://" for tests).
+ *   Pending migrations are applied on open under an advisory lock (`applyMigrations`).
+ * - `schema.ts`: the Drizzle tables (tenants, api_keys, models, model_files, datasets, jobs, job_events,
+ *   artifacts, embedding_cache, idempotency_keys, webhook_endpoints, webhook_deliveries,
+ *   webhook_delivery_attempts, triggers, inbound_webhooks) and row types (`Job`, `Model`, …).
+ * - `Db`: a Drizzle database or transaction; every repository/queue function takes one first, so callers can
+ *   compose them in their own `db.transaction(...)`.
+ * - `inTenantScope(db, tenantId, fn)`: runs `fn` under row-level security for that tenant (second boundary).
+ */
+export * from "./schema.ts";
+export type { Database, DatabaseKind, Db } from "./database.ts";
+export { MEMORY_DATA_DIR, openDatabase, type OpenDatabaseOptions } from "./connection.ts";
+export { applyMigrations, type MigrationReport, MIGRATIONS_FOLDER } from "./migrate.ts";
+export { inTenantScope, isUuid, TENANT_ROLE } from "./tenant_scope.ts";
