@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { decode as oracleDecode, encode as oracleEncode } from "gpt-3-encoder";
 import { loadTokenizer } from "../../shared/model/tokenizer.ts";
-import { gpt2TokenizerJson } from "../fixtures/gpt2_tokenizer.ts";
+import { gpt2TokenizerJson } from "../../shared/model/gpt2_tokenizer_json.ts";
 
 const dir = await Deno.makeTempDir({ prefix: "profs-tokenizer-" });
 await Deno.writeTextFile(join(dir, "tokenizer.json"), await gpt2TokenizerJson());
