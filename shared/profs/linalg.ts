@@ -1,0 +1,237 @@
+/**
+ * Small dense float64 linear algebra for ProFS on the CPU: block products with the preference matrix,
+ * Gram–Schmidt, an exact Jacobi eigensolver for small symmetric matrices (the b×b Rayleigh–Ritz step) and a
+ * one-sided Jacobi SVD (test oracles), and principal angles between subspaces. All matrices are row-major
+ * Float64Arrays with their shape in the comment.
+ */
+import type { Random } from "../data/random.ts";
+
+/** a [m, n] · b [n, p] → [m, p] */
+export function matmul(a: Float64Array, b: Float64Array, m: number, n: number, p: number): Float64Array {
+  const out = new Float64Array(m * p);
+  for (let i = 0; i < m; i++) {
+    const row = i * p;
+    for (let t = 0; t < n; t++) {
+      const x = a[i * n + t];
+      if (x === 0) continue;
+      const brow = t * p;
+      for (let j = 0; j < p; j++) out[row + j] += x * b[brow + j];
+    }
+  }
+  return out;
+}
+
+/** aᵀ b for a [n, m], b [n, p] → [m, p] */
+export function matmulTransposeA(
+  a: Float64Array,
+  b: Float64Array,
+  n: number,
+  m: number,
+  p: number,
+): Float64Array {
+  const out = new Float64Array(m * p);
+  for (let t = 0; t < n; t++) {
+    const arow = t * m;
+    const brow = t * p;
+    for (let i = 0; i < m; i++) {
+      const x = a[arow + i];
+      if (x === 0) continue;
+      const row = i * p;
+      for (let j = 0; j < p; j++) out[row + j] += x * b[brow + j];
+    }
+  }
+  return out;
+}
+
+/**
+ * Orthonormalises the columns of q [rows, cols] in place: modified Gram–Schmidt, applied twice ("twice is
+ * enough" for full float64 orthogonality). A column that vanishes (rank deficiency) is replaced by a random one.
+ */
+export function orthonormalizeColumns(q: Float64Array, rows: number, cols: number, random: Random): void {
+  for (let j = 0; j < cols; j++) {
+    for (let attempt = 0;; attempt++) {
+      const before = columnNorm(q, rows, cols, j);
+      for (let pass = 0; pass < 2; pass++) {
+        for (let i = 0; i < j; i++) {
+          let dot = 0;
+          for (let r = 0; r < rows; r++) dot += q[r * cols + i] * q[r * cols + j];
+          for (let r = 0; r < rows; r++) q[r * cols + j] -= dot * q[r * cols + i];
+        }
+      }
+      const norm = columnNorm(q, rows, cols, j);
+      // A column that lost all but ~1e-12 of its length lies in the span of the previous ones.
+      if (norm > 1e-12 * before && norm > 0) {
+        for (let r = 0; r < rows; r++) q[r * cols + j] /= norm;
+        break;
+      }
+      if (attempt > 8) throw new Error(`cannot find ${cols} independent directions in ${rows} dimensions`);
+      for (let r = 0; r < rows; r++) q[r * cols + j] = random.normal();
+    }
+  }
+}
+
+function columnNorm(q: Float64Array, rows: number, cols: number, j: number): number {
+  let s = 0;
+  for (let r = 0; r < rows; r++) s += q[r * cols + j] ** 2;
+  return Math.sqrt(s);
+}
+
+export interface SymmetricEigen {
+  /** Descending. */
+  values: Float64Array;
+  /** [n, n], column i is the eigenvector of values[i]. */
+  vectors: Float64Array;
+}
+
+/** Cyclic Jacobi eigensolver for a symmetric a [n, n] (not modified); exact to float64 rounding. */
+export function symmetricEigen(a: Float64Array, n: number): SymmetricEigen {
+  const m = Float64Array.from(a);
+  const v = new Float64Array(n * n);
+  for (let i = 0; i < n; i++) v[i * n + i] = 1;
+  for (let sweep = 0; sweep < 100; sweep++) {
+    let off = 0;
+    let total = 0;
+    for (let i = 0; i < n; i++) {
+      for (let j = 0; j < n; j++) {
+        total += m[i * n + j] ** 2;
+        if (i !== j) off += m[i * n + j] ** 2;
+      }
+    }
+    if (off <= 1e-30 * total || off === 0) break;
+    for (let p = 0; p < n - 1; p++) {
+      for (let q = p + 1; q < n; q++) {
+        const apq = m[p * n + q];
+        if (apq === 0) continue;
+        const theta = (m[q * n + q] - m[p * n + p]) / (2 * apq);
+        const t = Math.sign(theta || 1) / (Math.abs(theta) + Math.sqrt(theta * theta + 1));
+        const c = 1 / Math.sqrt(t * t + 1);
+        const s = t * c;
+        for (let k = 0; k < n; k++) { // columns p, q
+          const mkp = m[k * n + p];
+          const mkq = m[k * n + q];
+          m[k * n + p] = c * mkp - s * mkq;
+          m[k * n + q] = s * mkp + c * mkq;
+        }
+        for (let k = 0; k < n; k++) { // rows p, q
+          const mpk = m[p * n + k];
+          const mqk = m[q * n + k];
+          m[p * n + k] = c * mpk - s * mqk;
+          m[q * n + k] = s * mpk + c * mqk;
+        }
+        for (let k = 0; k < n; k++) {
+          const vkp = v[k * n + p];
+          const vkq = v[k * n + q];
+          v[k * n + p] = c * vkp - s * vkq;
+          v[k * n + q] = s * vkp + c * vkq;
+        }
+      }
+    }
+  }
+  const order = [...Array(n).keys()].sort((i, j) => m[j * n + j] - m[i * n + i]);
+  const values = new Float64Array(n);
+  const vectors = new Float64Array(n * n);
+  order.forEach((src, dst) => {
+    values[dst] = m[src * n + src];
+    for (let k = 0; k < n; k++) vectors[k * n + dst] = v[k * n + src];
+  });
+  return { values, vectors };
+}
+
+export interface Svd {
+  /** [m, r] left singular vectors, r = min(m, n). */
+  u: Float64Array;
+  /** Descending, length r. */
+  s: Float64Array;
+  /** [n, r] right singular vectors. */
+  v: Float64Array;
+  rank: number;
+}
+
+/** Thin SVD of a [m, n] by one-sided Jacobi (Hestenes): slow, exact to float64 rounding; a test oracle. */
+export function svd(a: Float64Array, m: number, n: number): Svd {
+  if (m < n) {
+    const t = transpose(a, m, n);
+    const r = svd(t, n, m);
+    return { u: r.v, s: r.s, v: r.u, rank: r.rank };
+  }
+  const u = Float64Array.from(a); // [m, n], columns rotated until orthogonal
+  const v = new Float64Array(n * n);
+  for (let i = 0; i < n; i++) v[i * n + i] = 1;
+  for (let sweep = 0; sweep < 100; sweep++) {
+    let rotated = false;
+    for (let p = 0; p < n - 1; p++) {
+      for (let q = p + 1; q < n; q++) {
+        let alpha = 0, beta = 0, gamma = 0;
+        for (let k = 0; k < m; k++) {
+          const up = u[k * n + p], uq = u[k * n + q];
+          alpha += up * up;
+          beta += uq * uq;
+          gamma += up * uq;
+        }
+        if (Math.abs(gamma) <= 1e-15 * Math.sqrt(alpha * beta) || gamma === 0) continue;
+        rotated = true;
+        const zeta = (beta - alpha) / (2 * gamma);
+        const t = Math.sign(zeta || 1) / (Math.abs(zeta) + Math.sqrt(1 + zeta * zeta));
+        const c = 1 / Math.sqrt(1 + t * t);
+        const s = c * t;
+        for (let k = 0; k < m; k++) {
+          const up = u[k * n + p], uq = u[k * n + q];
+          u[k * n + p] = c * up - s * uq;
+          u[k * n + q] = s * up + c * uq;
+        }
+        for (let k = 0; k < n; k++) {
+          const vp = v[k * n + p], vq = v[k * n + q];
+          v[k * n + p] = c * vp - s * vq;
+          v[k * n + q] = s * vp + c * vq;
+        }
+      }
+    }
+    if (!rotated) break;
+  }
+  const norms = [...Array(n).keys()].map((j) => columnNorm(u, m, n, j));
+  const order = [...Array(n).keys()].sort((i, j) => norms[j] - norms[i]);
+  const s = new Float64Array(n);
+  const uo = new Float64Array(m * n);
+  const vo = new Float64Array(n * n);
+  let rank = 0;
+  order.forEach((src, dst) => {
+    s[dst] = norms[src];
+    if (norms[src] > 1e-14 * norms[order[0]]) rank++;
+    for (let k = 0; k < m; k++) uo[k * n + dst] = norms[src] > 0 ? u[k * n + src] / norms[src] : 0;
+    for (let k = 0; k < n; k++) vo[k * n + dst] = v[k * n + src];
+  });
+  return { u: uo, s, v: vo, rank };
+}
+
+export function transpose(a: Float64Array, m: number, n: number): Float64Array {
+  const t = new Float64Array(m * n);
+  for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) t[j * m + i] = a[i * n + j];
+  return t;
+}
+
+/**
+ * Principal angles (radians, ascending) between the column spans of orthonormal a [d, k] and b [d, k]:
+ * atan2(sin, cos) with the sines from the residual a − b(bᵀa) and the cosines from bᵀa, so small angles keep
+ * their precision (acos of a cosine near 1 would lose half the digits).
+ */
+export function principalAngles(a: Float64Array, b: Float64Array, d: number, k: number): number[] {
+  const bta = matmulTransposeA(b, a, d, k, k); // [k, k]
+  const cosines = [...svd(bta, k, k).s].sort((x, y) => y - x);
+  const r = matmul(b, bta, d, k, k);
+  for (let i = 0; i < r.length; i++) r[i] = a[i] - r[i];
+  const sines = [...svd(r, d, k).s].sort((x, y) => x - y);
+  return cosines.map((c, i) => Math.atan2(sines[i], c));
+}
+
+/**
+ * Sine of the largest principal angle between orthonormal a [d, k] and b [d, k]: ‖a − b(bᵀa)‖₂. Computed from the
+ * residual rather than as √(1 − cos²) so small angles keep their precision (the convergence test needs ~1e-7).
+ */
+export function largestAngleSine(a: Float64Array, b: Float64Array, d: number, k: number): number {
+  const bta = matmulTransposeA(b, a, d, k, k); // [k, k]
+  const r = matmul(b, bta, d, k, k); // [d, k]
+  for (let i = 0; i < r.length; i++) r[i] = a[i] - r[i];
+  const gram = matmulTransposeA(r, r, d, k, k); // rᵀr [k, k]
+  const { values } = symmetricEigen(gram, k);
+  return Math.sqrt(Math.max(0, values[0]));
+}
