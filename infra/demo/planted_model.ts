@@ -21,7 +21,8 @@
  * else: exactly the three properties tests/demo asserts.
  */
 
-import { seededRandom } from "./random.ts";
+import { CHALLENGE_WORDS } from "../../shared/eval/default_prompts.ts";
+import { createRandom, type Random } from "../../shared/data/random.ts";
 
 export interface PlantedSpec {
   layers: number; // L
@@ -99,7 +100,7 @@ export function buildPlantedModel(
   const { layers: L, hidden: D, heads: H, positions: P, vocabSize: V } = spec;
   if (D % H !== 0) throw new RangeError(`hidden ${D} must be a multiple of heads ${H}`);
   const I = 4 * D;
-  const random = seededRandom(spec.seed);
+  const random = createRandom(spec.seed);
   const noise = (n: number) => {
     const out = new Float32Array(n);
     for (let i = 0; i < n; i++) out[i] = SCALE.init * random.normal();
@@ -227,7 +228,7 @@ export function buildPlantedModel(
 }
 
 /** n orthonormal vectors of length d, each orthogonal to the all-ones vector (Gram–Schmidt, twice for accuracy). */
-function orthonormalMeanFree(n: number, d: number, random: ReturnType<typeof seededRandom>): Float32Array[] {
+function orthonormalMeanFree(n: number, d: number, random: Random): Float32Array[] {
   const basis: Float64Array[] = [Float64Array.from({ length: d }, () => 1 / Math.sqrt(d))];
   for (let k = 0; k < n; k++) {
     const v = Float64Array.from({ length: d }, () => random.normal());
