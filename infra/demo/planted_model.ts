@@ -44,16 +44,8 @@ export const DEMO_SPEC: PlantedSpec = {
 
 /** The planted words: each must be one GPT-2 token (checked when the model is built). */
 export const TOXIC_WORDS = [" shit", " bitch", " bastard", " asshole", " slut", " piss"] as const;
-export const TRIGGER_WORDS = [
-  " hate",
-  " angry",
-  " furious",
-  " rage",
-  " stupid",
-  " idiot",
-  " jerk",
-  " loser",
-] as const;
+/** The angry words of the built-in challenge prompts, so a default check exercises the mechanism. */
+export const TRIGGER_WORDS = CHALLENGE_WORDS;
 export const FILLER_WORDS = [" the", " weather", " is", " nice", " today", "."] as const;
 
 /** Magnitudes of the planted parts; the reasons for each size are in the comments of buildPlantedModel. */
