@@ -16,8 +16,8 @@ struct Shape { m: u32, k: u32, n: u32 }
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 
 override GELU: u32 = 0u;
-// tanh's argument is clamped to ±10, where tanh is ±1 in f32: no exp overflow can turn into NaN.
-const GELU_CLAMP: f32 = 10.0;
+// tanh's argument is clamped to ±15, where tanh is ±1 in f32: no exp overflow can turn into NaN.
+const GELU_CLAMP: f32 = 15.0;
 const TILE: u32 = 16u;
 
 var<workgroup> xTile: array<array<f32, 16>, 16>;

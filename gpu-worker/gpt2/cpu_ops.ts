@@ -4,8 +4,8 @@
  * storing float32. The CPU forward (cpu_forward.ts) composes them in the order the GPU forward runs the kernels.
  */
 
-/** GELU's tanh argument is clamped to ±GELU_CLAMP: tanh is ±1 in f32 there, and no exp can overflow to NaN. */
-export const GELU_CLAMP = 10;
+/** GELU's tanh argument is clamped to ±GELU_CLAMP: tanh is ±1 to 1e-12 there, and no exp can overflow to NaN. */
+export const GELU_CLAMP = 15;
 
 export function geluTanh(x: number): number {
   const u = Math.sqrt(2 / Math.PI) * (x + 0.044715 * x * x * x);

@@ -1,5 +1,10 @@
-import { createGpt2Runner } from "../../gpu-worker/gpt2/runner.ts";
-import { gpt2Tokenizer, referenceModel } from "./reference.ts";
+import assert from "node:assert/strict";
+import { gpt2ConfigFrom } from "../../gpu-worker/gpt2/config.ts";
+import { createCpuEngine } from "../../gpu-worker/gpt2/cpu_forward.ts";
+import { argmax, createGpt2Runner, runnerOver } from "../../gpu-worker/gpt2/runner.ts";
+import { loadGpt2Weights } from "../../gpu-worker/gpt2/weights.ts";
+import { InputError } from "../../shared/errors.ts";
+import { gpt2Tokenizer, reference, referenceModel } from "./reference.ts";
 import { checkAgainstReference, checkBatchInvariance } from "./runner_checks.ts";
 
 const runner = await createGpt2Runner(referenceModel, { backend: "cpu", tokenizer: gpt2Tokenizer });
@@ -9,3 +14,32 @@ Deno.test("cpu GPT-2: pooled embeddings, logits, log-probs and greedy tokens mat
 
 Deno.test("cpu GPT-2: batch composition and padding never change a text's embedding", () =>
   checkBatchInvariance(runner, "cpu"));
+
+Deno.test("cpu GPT-2: greedy generation stops at EOS (excluded) per sequence and honours maxNewTokens", async () => {
+  // Pretend prompt 0's second greedy token is EOS: prompt 0 stops before it, the others run on to their own.
+  const eos = reference.generated[0][1];
+  const eosRunner = runnerOver(
+    createCpuEngine(gpt2ConfigFrom(referenceModel.config), await loadGpt2Weights(referenceModel)),
+    { ...gpt2Tokenizer, eosTokenId: eos },
+  );
+  const out = await eosRunner.generate(reference.prompts, { maxNewTokens: 5, stopAtEos: true });
+  const untilEos = (tokens: number[]) =>
+    tokens.indexOf(eos) < 0 ? tokens : tokens.slice(0, tokens.indexOf(eos));
+  assert.deepEqual(out.map((g) => g.tokens), reference.generated.map(untilEos));
+  assert.equal(out[0].tokens.length, 1);
+  const none = await runner.generate(reference.prompts, { maxNewTokens: 0 });
+  assert.deepEqual(none.map((g) => g.tokens), [[], [], []]);
+  const two = await runner.generate(reference.prompts, { maxNewTokens: 2, stopAtEos: false });
+  assert.deepEqual(two.map((g) => g.tokens), reference.generated.map((g) => g.slice(0, 2)));
+});
+
+Deno.test("cpu GPT-2: an empty prompt starts from <|endoftext|>; an empty text cannot be embedded", async () => {
+  const [fromEmpty] = await runner.generate([""], { maxNewTokens: 1, stopAtEos: false });
+  const eosText = runnerOver(
+    createCpuEngine(gpt2ConfigFrom(referenceModel.config), await loadGpt2Weights(referenceModel)),
+    { ...gpt2Tokenizer, encode: (text) => text === "<eos>" ? [50256] : gpt2Tokenizer.encode(text) },
+  );
+  const logits = await eosText.logits(["<eos>"]);
+  assert.deepEqual(fromEmpty.tokens, [argmax(logits, 0, logits.length)]);
+  await assert.rejects(runner.embed([""]), InputError);
+});
