@@ -4,11 +4,11 @@ import { LayerRange } from "./edit_params.ts";
 import { pageOf } from "./pagination.ts";
 
 /**
- * `pending`: created, files being uploaded; `POST …/finalize` moves it to `ready` (or leaves it pending with the
- * reasons when the folder is not valid, so the user can fix a file and finalize again). Registered folders are
- * validated at once and start `ready`.
+ * `pending`: created, files being uploaded; `POST …/finalize` moves it to `ready`, or to `invalid` with the
+ * reasons in `errors` — uploading a fixed file puts it back to `pending` for another finalize. Registered
+ * folders are validated at once and start `ready`. Only a `ready` model can be edited.
  */
-export const ModelStatus = z.enum(["pending", "ready"]).meta({ id: "ModelStatus" });
+export const ModelStatus = z.enum(["pending", "ready", "invalid"]).meta({ id: "ModelStatus" });
 export type ModelStatus = z.infer<typeof ModelStatus>;
 
 /** A file name inside a model folder: flat, no path separators, no leading dot. */
@@ -51,6 +51,7 @@ export const ModelView = z.object({
   source: z.enum(["upload", "folder"]),
   files: z.array(ModelFile),
   summary: ModelSummary.nullable(),
+  errors: z.array(z.string()).meta({ description: "why the last finalize failed (status invalid)" }),
   created_at: z.string(),
 }).meta({ id: "Model" });
 export type ModelView = z.infer<typeof ModelView>;

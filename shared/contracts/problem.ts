@@ -40,6 +40,7 @@ export const PROBLEM_TYPES = {
   "not-found": "Not found",
   "method-not-allowed": "Method not allowed",
   conflict: "Conflict",
+  "idempotency-key-reused": "Idempotency-Key reused",
   "payload-too-large": "Payload too large",
   "unsupported-media-type": "Unsupported media type",
   "range-not-satisfiable": "Range not satisfiable",

@@ -1,0 +1,74 @@
+/**
+ * The HTTP API: `createApp(deps)` builds the Hono app — request ids, access log and metrics, one error handler,
+ * the operational routes, the OpenAPI document and its docs page, and under `/v1` one sub-app per resource,
+ * every one behind Bearer API-key auth.
+ */
+import { OpenAPIHono } from "@hono/zod-openapi";
+import { requestId } from "hono/request-id";
+import type { ApiDeps } from "./deps.ts";
+import { renderDocsPage } from "./docs_page.ts";
+import type { ApiEnv } from "./env.ts";
+import { errorHandler, notFoundHandler, validationHook } from "./errors.ts";
+import { createRequestMetrics } from "./metrics.ts";
+import { accessLog } from "./middleware/access_log.ts";
+import { authenticate } from "./middleware/auth.ts";
+import { datasetsRoutes } from "./routes/datasets.ts";
+import { editsRoutes } from "./routes/edits.ts";
+import { modelsRoutes } from "./routes/models.ts";
+import { systemRoutes } from "./routes/system.ts";
+import { triggerFireRoutes, triggersRoutes } from "./routes/triggers.ts";
+import { webhookEndpointsRoutes } from "./routes/webhook_endpoints.ts";
+
+export const API_VERSION = "1.0.0";
+
+export function createApp(deps: ApiDeps): OpenAPIHono<ApiEnv> {
+  const app = new OpenAPIHono<ApiEnv>({ defaultHook: validationHook });
+  const metrics = createRequestMetrics();
+
+  // Request ids from clients are kept when they are short tokens (hono's check), so a caller can correlate.
+  app.use(requestId({ limitLength: 128 }));
+  app.use(accessLog(deps.logger, metrics));
+  app.onError(errorHandler(deps.logger));
+  app.notFound(notFoundHandler);
+
+  app.route("/", systemRoutes(deps, metrics));
+
+  // Signed inbound webhooks carry no API key (the signature authenticates them): mounted before key auth.
+  app.route("/v1/triggers", triggerFireRoutes(deps));
+  app.use("/v1/*", authenticate(deps.verifyKey));
+  app.route("/v1/models", modelsRoutes(deps));
+  app.route("/v1/datasets", datasetsRoutes(deps));
+  app.route("/v1/edits", editsRoutes(deps));
+  app.route("/v1/webhook-endpoints", webhookEndpointsRoutes(deps));
+  app.route("/v1/triggers", triggersRoutes(deps));
+
+  app.openAPIRegistry.registerComponent("securitySchemes", "apiKey", {
+    type: "http",
+    scheme: "bearer",
+    description: "an API key (`deno task profs keys create --tenant NAME`, or PROFS_BOOTSTRAP_KEY)",
+  });
+  const document = () =>
+    app.getOpenAPI31Document({
+      openapi: "3.1.0",
+      info: {
+        title: "profs API",
+        version: API_VERSION,
+        description:
+          "Remove toxicity from language models by editing their weights with ProFS: upload a model " +
+          "and preference pairs, start an edit, download the edited model.",
+      },
+      tags: [
+        { name: "models", description: "Hugging Face model folders: upload or register, then finalize" },
+        { name: "datasets", description: "preference pairs (JSONL) or precomputed embeddings" },
+        { name: "edits", description: "ProFS edit jobs, their progress and artifacts" },
+        { name: "webhooks", description: "signed event notifications to your URLs, with a delivery log" },
+        { name: "triggers", description: "edit templates started by signed inbound webhooks" },
+        { name: "system", description: "health, readiness and metrics" },
+      ],
+    });
+  let cached: ReturnType<typeof document> | undefined;
+  const openapi = () => cached ??= document();
+  app.get("/openapi.json", (c) => c.json(openapi()));
+  app.get("/docs", (c) => c.html(renderDocsPage(openapi() as unknown as Record<string, unknown>)));
+  return app;
+}

@@ -1,0 +1,62 @@
+/** What the API needs from the process that runs it: the database, the blob store, a logger, limits. */
+import type { BlobStore } from "../shared/blobs/store.ts";
+import type { Database } from "../shared/db/database.ts";
+import type { JobQueue } from "../shared/db/queue.ts";
+import type { Logger } from "../shared/log.ts";
+import type { VerifyKey } from "./middleware/auth.ts";
+import { InputError } from "../shared/errors.ts";
+
+export interface ApiConfig {
+  /** cap on JSON request bodies (bytes); they are small by nature */
+  maxJsonBytes: number;
+  /** cap on one uploaded model file (bytes) */
+  maxModelFileBytes: number;
+  /** cap on one dataset upload (bytes) */
+  maxDatasetBytes: number;
+  /** absolute directories under which a server-side model folder may be registered; empty: none may */
+  modelRoots: string[];
+}
+
+export interface ApiDeps {
+  database: Database;
+  blobs: BlobStore;
+  logger: Logger;
+  config: ApiConfig;
+  /** API key → tenant and scopes (the database's key table, shared/auth, in the CLIs) */
+  verifyKey: VerifyKey;
+  /** the job queue (its `onFinish` hook feeds the webhook outbox); default `createJobQueue()` */
+  queue?: JobQueue;
+}
+
+const GiB = 1024 ** 3;
+
+export const DEFAULT_CONFIG: ApiConfig = {
+  maxJsonBytes: 64 * 1024,
+  maxModelFileBytes: 64 * GiB,
+  maxDatasetBytes: 2 * GiB,
+  modelRoots: [],
+};
+
+/**
+ * Limits from the environment: PROFS_MAX_JSON_BYTES, PROFS_MAX_MODEL_FILE_BYTES, PROFS_MAX_DATASET_BYTES,
+ * PROFS_MODEL_ROOTS (a list separated like PATH, by ':').
+ */
+export function configFromEnv(env: (name: string) => string | undefined = (n) => Deno.env.get(n)): ApiConfig {
+  const bytes = (name: string, fallback: number) => {
+    const value = env(name);
+    if (value === undefined || value === "") return fallback;
+    const n = Number(value);
+    if (!Number.isSafeInteger(n) || n < 1) {
+      throw new InputError(
+        `Cannot read ${name} as it must be a positive whole number of bytes: current value is ${value}`,
+      );
+    }
+    return n;
+  };
+  return {
+    maxJsonBytes: bytes("PROFS_MAX_JSON_BYTES", DEFAULT_CONFIG.maxJsonBytes),
+    maxModelFileBytes: bytes("PROFS_MAX_MODEL_FILE_BYTES", DEFAULT_CONFIG.maxModelFileBytes),
+    maxDatasetBytes: bytes("PROFS_MAX_DATASET_BYTES", DEFAULT_CONFIG.maxDatasetBytes),
+    modelRoots: (env("PROFS_MODEL_ROOTS") ?? "").split(":").filter(Boolean),
+  };
+}

@@ -1,0 +1,327 @@
+/**
+ * /v1/datasets: preference pairs as JSONL (streamed; every line parsed by shared/data as it arrives; the shape
+ * detected) or precomputed embeddings as safetensors. A bad upload stores nothing: the bytes go to a temporary
+ * blob that is renamed into place only when every line was valid.
+ */
+import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import {
+  DatasetPage,
+  DatasetUploadQuery,
+  DatasetView,
+  type EmbeddingsInfo,
+} from "../../shared/contracts/datasets.ts";
+import type { FieldError } from "../../shared/contracts/problem.ts";
+import { PageQuery } from "../../shared/contracts/pagination.ts";
+import { BlobTooLargeError } from "../../shared/blobs/store.ts";
+import type { Dataset } from "../../shared/db/index.ts";
+import {
+  createDataset,
+  deleteDataset,
+  getDataset,
+  listDatasets,
+} from "../../shared/db/repositories/datasets.ts";
+import { PreferenceParser } from "../../shared/data/preference.ts";
+import { InputError } from "../../shared/errors.ts";
+import { openSafetensors } from "../../shared/safetensors/reader.ts";
+import type { ApiDeps } from "../deps.ts";
+import type { ApiEnv } from "../env.ts";
+import { ApiError, notFound, validationHook } from "../errors.ts";
+import { requireScope } from "../middleware/auth.ts";
+import { safetensorsValidator } from "../uploads/safetensors_stream.ts";
+import { declaredLength, IdParam, problems } from "./common.ts";
+
+/** A 422 lists at most this many bad lines (the count of all of them is in the detail). */
+const MAX_REPORTED_LINES = 20;
+
+export function datasetsRoutes(deps: ApiDeps) {
+  const app = new OpenAPIHono<ApiEnv>({ defaultHook: validationHook });
+  const { db } = deps.database;
+  const read = requireScope("datasets:read");
+  const write = requireScope("datasets:write");
+
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: "/",
+      tags: ["datasets"],
+      summary: "Upload a dataset: preference pairs (JSONL) or precomputed embeddings (safetensors)",
+      description:
+        "The body is the file (`curl --data-binary @pairs.jsonl`). JSONL: one pair per line in any of " +
+        "the shapes {preferred, rejected}, {prompt, chosen, rejected} (TRL), {input, preferred_output, " +
+        "non_preferred_output} (OpenAI) or {unpert_gen_text, pert_gen_text} (the paper), all lines the same shape. " +
+        "Embeddings (`kind=embeddings`): safetensors with `preferred` and `rejected` float32 [L, N, D].",
+      security: [{ apiKey: [] }],
+      middleware: [write] as const,
+      request: {
+        query: DatasetUploadQuery,
+        body: {
+          required: true,
+          content: {
+            "application/x-ndjson": { schema: z.string() },
+            "application/octet-stream": { schema: z.string().meta({ format: "binary" }) },
+          },
+        },
+      },
+      responses: {
+        201: { description: "stored", content: { "application/json": { schema: DatasetView } } },
+        ...problems(401, 403, 413, 422),
+      },
+    }),
+    async (c) => {
+      const { tenantId } = c.get("principal");
+      const { name, kind } = c.req.valid("query");
+      const cap = deps.config.maxDatasetBytes;
+      const declared = declaredLength(c.req.raw);
+      if (declared !== null && declared > cap) throw tooLarge(cap);
+      const body = c.req.raw.body ?? ReadableStream.from<Uint8Array>([]);
+      const key = `datasets/${crypto.randomUUID()}/${
+        kind === "pairs" ? "pairs.jsonl" : "embeddings.safetensors"
+      }`;
+
+      if (kind === "pairs") {
+        const check = jsonlValidator(name);
+        const info = await store(() =>
+          deps.blobs.put(key, body.pipeThrough(check.stream), { maxBytes: cap })
+        );
+        const dataset = await createDataset(db, tenantId, {
+          name,
+          kind,
+          format: check.result().format,
+          rows: check.result().rows,
+          size: info.size,
+          sha256: info.sha256,
+          blobKey: key,
+          metadata: {},
+        });
+        return c.json(datasetView(dataset), 201);
+      }
+
+      const info = await store(() =>
+        deps.blobs.put(key, body.pipeThrough(safetensorsValidator(name, declared)), { maxBytes: cap })
+      );
+      let embeddings: EmbeddingsInfo;
+      try {
+        embeddings = await readEmbeddingsInfo(deps.blobs.localPath(key)!, name);
+      } catch (error) {
+        await deps.blobs.delete(key);
+        throw error;
+      }
+      const dataset = await createDataset(db, tenantId, {
+        name,
+        kind,
+        format: "embeddings",
+        rows: embeddings.rows,
+        size: info.size,
+        sha256: info.sha256,
+        blobKey: key,
+        metadata: embeddings,
+      });
+      return c.json(datasetView(dataset), 201);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/{id}",
+      tags: ["datasets"],
+      summary: "Get a dataset",
+      security: [{ apiKey: [] }],
+      middleware: [read] as const,
+      request: { params: IdParam },
+      responses: {
+        200: { description: "the dataset", content: { "application/json": { schema: DatasetView } } },
+        ...problems(401, 403, 404),
+      },
+    }),
+    async (c) => {
+      const { id } = c.req.valid("param");
+      const dataset = await getDataset(db, c.get("principal").tenantId, id);
+      if (!dataset) throw notFound("dataset", id);
+      return c.json(datasetView(dataset), 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/",
+      tags: ["datasets"],
+      summary: "List datasets, newest first",
+      security: [{ apiKey: [] }],
+      middleware: [read] as const,
+      request: { query: PageQuery },
+      responses: {
+        200: { description: "a page of datasets", content: { "application/json": { schema: DatasetPage } } },
+        ...problems(401, 403, 422),
+      },
+    }),
+    async (c) => {
+      const page = await listDatasets(db, c.get("principal").tenantId, c.req.valid("query"));
+      return c.json({ data: page.items.map(datasetView), next_cursor: page.nextCursor }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "delete",
+      path: "/{id}",
+      tags: ["datasets"],
+      summary: "Delete a dataset (edits that used it keep their results)",
+      security: [{ apiKey: [] }],
+      middleware: [write] as const,
+      request: { params: IdParam },
+      responses: { 204: { description: "deleted" }, ...problems(401, 403, 404) },
+    }),
+    async (c) => {
+      const { tenantId } = c.get("principal");
+      const { id } = c.req.valid("param");
+      const dataset = await getDataset(db, tenantId, id);
+      if (!dataset || !await deleteDataset(db, tenantId, id)) throw notFound("dataset", id);
+      await deps.blobs.deletePrefix(dataset.blobKey.split("/").slice(0, 2).join("/"));
+      return c.body(null, 204);
+    },
+  );
+
+  return app;
+}
+
+function tooLarge(cap: number): ApiError {
+  return new ApiError(413, "payload-too-large", `The dataset must be at most ${cap} bytes`);
+}
+
+/** The bad lines of a JSONL upload, carried through the blob store's put to the route. */
+class BadLinesError extends InputError {
+  constructor(readonly lines: FieldError[], readonly total: number) {
+    super(
+      `The dataset has ${total} bad line${total === 1 ? "" : "s"}; nothing was stored` +
+        (total > lines.length ? ` (the first ${lines.length} are listed)` : ""),
+    );
+  }
+}
+
+async function store<T>(put: () => Promise<T>): Promise<T> {
+  try {
+    return await put();
+  } catch (error) {
+    if (error instanceof BlobTooLargeError) throw tooLarge(error.maxBytes);
+    if (error instanceof BadLinesError) {
+      throw new ApiError(422, "invalid-dataset", error.message, { errors: error.lines });
+    }
+    if (error instanceof InputError) {
+      throw new ApiError(422, "invalid-dataset", error.message, {
+        errors: [{ path: "body", message: error.message }],
+      });
+    }
+    throw error;
+  }
+}
+
+/**
+ * Passes the bytes through and feeds them, line by line, to shared/data's PreferenceParser. Each line is fed on
+ * its own so one bad line does not hide the next ones: the stream fails at its end with every bad line (up to
+ * MAX_REPORTED_LINES), which makes the blob store drop the temporary file.
+ */
+function jsonlValidator(source: string) {
+  const parser = new PreferenceParser(source);
+  const decoder = new TextDecoder("utf-8", { fatal: true });
+  const bad: FieldError[] = [];
+  let badCount = 0;
+  let carry = "";
+  let lineNo = 0;
+  let outcome: { format: string; rows: number } | null = null;
+
+  const feed = (line: string) => {
+    lineNo++;
+    try {
+      parser.push(line + "\n");
+    } catch (error) {
+      if (!(error instanceof InputError)) throw error;
+      badCount++;
+      if (bad.length < MAX_REPORTED_LINES) bad.push({ path: `line ${lineNo}`, message: error.message });
+    }
+  };
+  const decode = (chunk?: Uint8Array) => {
+    try {
+      return chunk ? decoder.decode(chunk, { stream: true }) : decoder.decode();
+    } catch {
+      throw new InputError(
+        `Cannot read '${source}' as it must be UTF-8 text: bytes near line ${lineNo + 1} are not`,
+      );
+    }
+  };
+
+  const stream = new TransformStream<Uint8Array, Uint8Array>({
+    transform(chunk, controller) {
+      const lines = (carry + decode(chunk)).split("\n");
+      carry = lines.pop()!;
+      for (const line of lines) feed(line);
+      controller.enqueue(chunk);
+    },
+    flush() {
+      const rest = carry + decode();
+      if (rest.length > 0) feed(rest);
+      if (badCount > 0) throw new BadLinesError(bad, badCount);
+      const data = parser.finish();
+      outcome = { format: data.format, rows: data.pairs.length };
+    },
+  });
+  return {
+    stream,
+    result: () => {
+      if (!outcome) throw new Error("jsonlValidator: result read before the stream ended");
+      return outcome;
+    },
+  };
+}
+
+/** Checks an embeddings file (`preferred`, `rejected`: F32 [L, N, D], equal shapes) and reads its facts. */
+async function readEmbeddingsInfo(path: string, source: string): Promise<EmbeddingsInfo> {
+  const reader = await openSafetensors(path);
+  try {
+    const preferred = reader.entry("preferred");
+    const rejected = reader.entry("rejected");
+    const rule = (why: string) =>
+      new ApiError(422, "invalid-dataset", `Cannot use '${source}' as embeddings: ${why}`, {
+        errors: [{ path: "body", message: why }],
+      });
+    if (!preferred || !rejected) throw rule("it must have tensors 'preferred' and 'rejected'");
+    for (const t of [preferred, rejected]) {
+      if (t.dtype !== "F32" || t.shape.length !== 3 || t.shape.some((n) => n < 1)) {
+        throw rule(`'${t.name}' must be F32 [L, N, D]: it is ${t.dtype} [${t.shape.join(", ")}]`);
+      }
+    }
+    if (preferred.shape.join() !== rejected.shape.join()) {
+      throw rule(
+        `'preferred' [${preferred.shape}] and 'rejected' [${rejected.shape}] must have the same shape`,
+      );
+    }
+    const meta = reader.header.metadata;
+    const maxTokens = meta.max_tokens === undefined ? null : Number(meta.max_tokens);
+    return {
+      num_layers: preferred.shape[0],
+      rows: preferred.shape[1],
+      hidden_size: preferred.shape[2],
+      model_sha256: meta.model_sha256 ?? null,
+      pooling: meta.pooling ?? null,
+      max_tokens: Number.isSafeInteger(maxTokens) ? maxTokens : null,
+    };
+  } finally {
+    await reader.close();
+  }
+}
+
+function datasetView(row: Dataset): DatasetView {
+  return {
+    id: row.id,
+    object: "dataset",
+    name: row.name,
+    kind: row.kind,
+    format: row.format,
+    rows: row.rows,
+    size: row.size,
+    sha256: row.sha256,
+    embeddings: row.kind === "embeddings" ? row.metadata as EmbeddingsInfo : null,
+    created_at: row.createdAt.toISOString(),
+  };
+}

@@ -1,0 +1,468 @@
+/**
+ * /v1/edits: submit a ProFS edit (a job on the queue), follow it (state, progress, events as SSE or JSON),
+ * cancel it, and download what it produced (streamed, with Content-Length, ETag and Range).
+ */
+import { createHash } from "node:crypto";
+import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import type { Context } from "hono";
+import { streamSSE } from "hono/streaming";
+import { resolveLayers } from "../../shared/contracts/edit_params.ts";
+import {
+  EditCreate,
+  EditListQuery,
+  EditPage,
+  type EditResult,
+  EditView,
+  type JobEvent,
+  JobEventList,
+  Progress,
+  TERMINAL_STATUSES,
+} from "../../shared/contracts/edits.ts";
+import type { ModelSummary } from "../../shared/contracts/models.ts";
+import type { ByteRange } from "../../shared/blobs/store.ts";
+import {
+  type Artifact,
+  createJobQueue,
+  type Db,
+  IdempotencyConflictError,
+  type Job,
+} from "../../shared/db/index.ts";
+import { getDataset } from "../../shared/db/repositories/datasets.ts";
+import {
+  getArtifact,
+  getJob,
+  listArtifacts,
+  listJobEvents,
+  listJobs,
+} from "../../shared/db/repositories/jobs.ts";
+import { getModel } from "../../shared/db/repositories/models.ts";
+import { InputError } from "../../shared/errors.ts";
+import type { ApiDeps } from "../deps.ts";
+import type { ApiEnv } from "../env.ts";
+import { ApiError, notFound, validationHook } from "../errors.ts";
+import { requireScope } from "../middleware/auth.ts";
+import { IdParam, jsonLimit, problems } from "./common.ts";
+
+/** How often an open event stream looks for new events, and how often it sends a keep-alive comment. */
+const EVENTS_POLL_MS = 250;
+const KEEPALIVE_MS = 15_000;
+
+const IdempotencyHeader = z.object({
+  "idempotency-key": z.string().min(1).max(255).optional().meta({
+    description: "a client-chosen key: repeating the request with the same key returns the same job",
+  }),
+});
+
+const EventsQuery = z.object({
+  after: z.coerce.number().int().min(0).optional()
+    .meta({ description: "only events with seq greater than this (JSON; SSE clients send Last-Event-ID)" }),
+});
+
+const ArtifactParams = IdParam.extend({
+  name: z.string().meta({ param: { name: "name", in: "path" }, example: "patch.safetensors" }),
+});
+
+export function editsRoutes(deps: ApiDeps) {
+  const app = new OpenAPIHono<ApiEnv>({ defaultHook: validationHook });
+  const { db } = deps.database;
+  const queue = deps.queue ?? createJobQueue();
+  const read = requireScope("edits:read");
+  const write = requireScope("edits:write");
+
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: "/",
+      tags: ["edits"],
+      summary: "Start an edit: a job that edits a ready model with a dataset",
+      security: [{ apiKey: [] }],
+      middleware: [write, jsonLimit(deps)] as const,
+      request: {
+        headers: IdempotencyHeader,
+        body: { required: true, content: { "application/json": { schema: EditCreate } } },
+      },
+      responses: {
+        201: { description: "job created", content: { "application/json": { schema: EditView } } },
+        200: {
+          description: "the job an earlier request with this Idempotency-Key created",
+          content: { "application/json": { schema: EditView } },
+        },
+        ...problems(400, 401, 403, 404, 409, 413, 415, 422),
+      },
+    }),
+    async (c) => {
+      const { tenantId } = c.get("principal");
+      const body = c.req.valid("json");
+      const key = c.req.valid("header")["idempotency-key"];
+      const model = await getModel(db, tenantId, body.model_id);
+      if (!model) throw notFound("model", body.model_id);
+      if (model.status !== "ready") {
+        throw new ApiError(
+          409,
+          "conflict",
+          `Model '${model.id}' must be ready (finalized): it is ${model.status}`,
+        );
+      }
+      const dataset = await getDataset(db, tenantId, body.dataset_id);
+      if (!dataset) throw notFound("dataset", body.dataset_id);
+      const summary = model.summary as ModelSummary;
+      const params = {
+        ...body.params,
+        layers: fieldError("params.layers", () => resolveLayers(body.params, summary.num_layers)),
+      };
+      checkEmbeddingsFit(dataset.metadata as Record<string, unknown>, dataset.kind, summary);
+      const input = { tenantId, kind: "edit" as const, params, modelId: model.id, datasetId: dataset.id };
+      if (key === undefined) {
+        return c.json(await editView(db, await queue.enqueue(db, input)), 201);
+      }
+      const requestHash = createHash("sha256")
+        .update(
+          JSON.stringify({ route: "POST /v1/edits", model_id: model.id, dataset_id: dataset.id, params }),
+        )
+        .digest("hex");
+      try {
+        const { job, created } = await queue.enqueueIdempotent(db, { ...input, key, requestHash });
+        const view = await editView(db, job);
+        if (created) return c.json(view, 201);
+        c.header("Idempotent-Replayed", "true");
+        return c.json(view, 200);
+      } catch (error) {
+        if (error instanceof IdempotencyConflictError) {
+          throw new ApiError(422, "idempotency-key-reused", error.message);
+        }
+        throw error;
+      }
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/{id}",
+      tags: ["edits"],
+      summary: "Get an edit: status, progress, attempts, timings, error, result and artifact links",
+      security: [{ apiKey: [] }],
+      middleware: [read] as const,
+      request: { params: IdParam },
+      responses: {
+        200: { description: "the edit", content: { "application/json": { schema: EditView } } },
+        ...problems(401, 403, 404),
+      },
+    }),
+    async (c) => {
+      const { id } = c.req.valid("param");
+      return c.json(await editView(db, await findEdit(db, c.get("principal").tenantId, id)), 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/",
+      tags: ["edits"],
+      summary: "List edits, newest first, optionally by status",
+      security: [{ apiKey: [] }],
+      middleware: [read] as const,
+      request: { query: EditListQuery },
+      responses: {
+        200: { description: "a page of edits", content: { "application/json": { schema: EditPage } } },
+        ...problems(401, 403, 422),
+      },
+    }),
+    async (c) => {
+      const { tenantId } = c.get("principal");
+      const query = c.req.valid("query");
+      const page = await listJobs(db, tenantId, { ...query, kind: "edit" });
+      const data = await Promise.all(page.items.map((job) => editView(db, job)));
+      return c.json({ data, next_cursor: page.nextCursor }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: "/{id}/cancel",
+      tags: ["edits"],
+      summary: "Cancel an edit: a queued one at once, a running one at its worker's next heartbeat",
+      security: [{ apiKey: [] }],
+      middleware: [write] as const,
+      request: { params: IdParam },
+      responses: {
+        200: {
+          description: "canceled, or cancel requested (cancel_requested: true)",
+          content: { "application/json": { schema: EditView } },
+        },
+        ...problems(401, 403, 404, 409),
+      },
+    }),
+    async (c) => {
+      const { tenantId } = c.get("principal");
+      const { id } = c.req.valid("param");
+      await findEdit(db, tenantId, id);
+      const job = await queue.requestCancel(db, tenantId, id);
+      if (!job) throw notFound("edit", id);
+      if (job.status === "succeeded" || job.status === "failed") {
+        throw new ApiError(
+          409,
+          "conflict",
+          `Edit '${id}' already finished (${job.status}); nothing to cancel`,
+        );
+      }
+      return c.json(await editView(db, job), 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/{id}/events",
+      tags: ["edits"],
+      summary: "Progress events: Server-Sent Events (Accept: text/event-stream) or JSON",
+      description: "SSE: every event so far (after Last-Event-ID when reconnecting), then new ones as they " +
+        "happen; the stream ends after the job's terminal event. Each SSE event has `id` = seq, `event` = type " +
+        "and `data` = the JobEvent as JSON. JSON: the events so far (after `?after=`).",
+      security: [{ apiKey: [] }],
+      middleware: [read] as const,
+      request: { params: IdParam, query: EventsQuery },
+      responses: {
+        200: {
+          description: "events",
+          content: {
+            "application/json": { schema: JobEventList },
+            "text/event-stream": { schema: z.string() },
+          },
+        },
+        ...problems(401, 403, 404),
+      },
+    }),
+    async (c) => {
+      const { tenantId } = c.get("principal");
+      const { id } = c.req.valid("param");
+      const job = await findEdit(db, tenantId, id);
+      const wantsSse = (c.req.header("Accept") ?? "").includes("text/event-stream");
+      if (!wantsSse) {
+        const events = await listJobEvents(db, tenantId, job.id, { afterId: c.req.valid("query").after });
+        return c.json({ data: events.map(eventView), status: job.status }, 200);
+      }
+      const lastEventId = Number(c.req.header("Last-Event-ID") ?? c.req.valid("query").after ?? 0);
+      return streamSSE(c, async (stream) => {
+        let after = Number.isSafeInteger(lastEventId) && lastEventId > 0 ? lastEventId : 0;
+        let lastWrite = Date.now();
+        while (!stream.aborted) {
+          const events = await listJobEvents(db, tenantId, job.id, { afterId: after, limit: 500 });
+          for (const event of events) {
+            await stream.writeSSE({
+              id: String(event.id),
+              event: event.type,
+              data: JSON.stringify(eventView(event)),
+            });
+            after = event.id;
+            lastWrite = Date.now();
+          }
+          if (events.length > 0) continue;
+          // Terminal events are written in the transaction that ends the job, so once the job reads terminal
+          // one more read has them all.
+          const now = await getJob(db, tenantId, job.id);
+          if (!now || TERMINAL_STATUSES.includes(now.status)) {
+            const last = await listJobEvents(db, tenantId, job.id, { afterId: after, limit: 500 });
+            for (const event of last) {
+              await stream.writeSSE({
+                id: String(event.id),
+                event: event.type,
+                data: JSON.stringify(eventView(event)),
+              });
+            }
+            break;
+          }
+          if (Date.now() - lastWrite >= KEEPALIVE_MS) {
+            await stream.write(": keep-alive\n\n");
+            lastWrite = Date.now();
+          }
+          await stream.sleep(EVENTS_POLL_MS);
+        }
+      });
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/{id}/artifacts/{name}",
+      tags: ["edits"],
+      summary: "Download an artifact (edited model files, patch.safetensors, report.json, README.md)",
+      description: "Streamed, with Content-Length, ETag (the sha256) and Range (one range, RFC 9110 §14).",
+      security: [{ apiKey: [] }],
+      middleware: [read] as const,
+      request: { params: ArtifactParams },
+      responses: {
+        200: {
+          description: "the artifact",
+          content: { "application/octet-stream": { schema: z.string().meta({ format: "binary" }) } },
+        },
+        206: { description: "the requested range" },
+        304: { description: "not modified (If-None-Match)" },
+        ...problems(401, 403, 404, 416),
+      },
+    }),
+    async (c) => {
+      const { tenantId } = c.get("principal");
+      const { id, name } = c.req.valid("param");
+      const job = await findEdit(db, tenantId, id);
+      const artifact = await getArtifact(db, tenantId, job.id, name);
+      if (!artifact) throw notFound("artifact", `${id}/${name}`);
+      return await downloadArtifact(deps, c, artifact);
+    },
+  );
+
+  return app;
+}
+
+async function findEdit(db: Db, tenantId: string, id: string): Promise<Job> {
+  const job = await getJob(db, tenantId, id);
+  if (!job || job.kind !== "edit") throw notFound("edit", id);
+  return job;
+}
+
+function fieldError<T>(path: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (error) {
+    if (!(error instanceof InputError)) throw error;
+    throw new ApiError(422, "validation-error", error.message, {
+      errors: [{ path, message: error.message }],
+    });
+  }
+}
+
+/** Precomputed embeddings must have the model's L and D, and the model's hash when they name one. */
+function checkEmbeddingsFit(metadata: Record<string, unknown>, kind: string, model: ModelSummary): void {
+  if (kind !== "embeddings") return;
+  const problems: string[] = [];
+  if (metadata.num_layers !== model.num_layers) {
+    problems.push(`they have ${metadata.num_layers} layers, the model ${model.num_layers}`);
+  }
+  if (metadata.hidden_size !== model.hidden_size) {
+    problems.push(`their hidden size is ${metadata.hidden_size}, the model's ${model.hidden_size}`);
+  }
+  if (typeof metadata.model_sha256 === "string" && metadata.model_sha256 !== model.sha256) {
+    problems.push(`they were computed for model ${metadata.model_sha256}, not ${model.sha256}`);
+  }
+  if (problems.length) {
+    const detail = `Cannot edit with these embeddings as they must come from this model: ${
+      problems.join("; ")
+    }`;
+    throw new ApiError(422, "validation-error", detail, {
+      errors: [{ path: "dataset_id", message: detail }],
+    });
+  }
+}
+
+function eventView(
+  event: { id: number; type: string; createdAt: Date; data: unknown; attempt: number },
+): JobEvent {
+  const data = (event.data && typeof event.data === "object" ? event.data : {}) as Record<string, unknown>;
+  return {
+    seq: event.id,
+    type: event.type,
+    at: event.createdAt.toISOString(),
+    data: { attempt: event.attempt, ...data },
+  };
+}
+
+function seconds(from: Date | null, to: Date | null): number | null {
+  return from && to ? Math.max(0, (to.getTime() - from.getTime()) / 1000) : null;
+}
+
+async function editView(db: Db, job: Job): Promise<EditView> {
+  const self = `/v1/edits/${job.id}`;
+  const artifacts: Artifact[] = job.status === "succeeded"
+    ? await listArtifacts(db, job.tenantId, job.id)
+    : [];
+  const progress = Progress.safeParse(job.progress);
+  const now = new Date();
+  return {
+    id: job.id,
+    object: "edit",
+    status: job.status,
+    model_id: job.modelId ?? "",
+    dataset_id: job.datasetId ?? "",
+    params: job.params as EditView["params"],
+    progress: progress.success ? progress.data : null,
+    attempts: job.attempt,
+    max_attempts: job.maxAttempts,
+    cancel_requested: job.cancelRequestedAt !== null,
+    created_at: job.createdAt.toISOString(),
+    started_at: job.startedAt?.toISOString() ?? null,
+    finished_at: job.finishedAt?.toISOString() ?? null,
+    timings: {
+      queued_seconds: seconds(job.createdAt, job.attemptedAt ?? (job.finishedAt ?? now)),
+      running_seconds: seconds(job.attemptedAt, job.finishedAt ?? (job.status === "running" ? now : null)),
+    },
+    error: job.error === null ? null : { message: job.error },
+    result: (job.result ?? null) as EditResult | null,
+    artifacts: artifacts.map((a) => ({
+      name: a.name,
+      size: a.size,
+      sha256: a.sha256,
+      url: `${self}/artifacts/${encodeURIComponent(a.name)}`,
+    })),
+    links: { self, events: `${self}/events`, cancel: `${self}/cancel` },
+  };
+}
+
+/**
+ * Streams an artifact from the blob store. ETag is the quoted sha256 (strong: equal bytes, equal tag), so
+ * If-None-Match gives 304 and If-Range guards a resumed download against a changed file.
+ */
+async function downloadArtifact(deps: ApiDeps, c: Context<ApiEnv>, artifact: Artifact): Promise<Response> {
+  const etag = `"${artifact.sha256}"`;
+  const headers: Record<string, string> = {
+    ETag: etag,
+    "Accept-Ranges": "bytes",
+    "Content-Type": artifact.contentType,
+    "Content-Disposition": `attachment; filename="${artifact.name.replaceAll('"', "")}"`,
+    "Cache-Control": "private, max-age=0, must-revalidate",
+    "X-Request-Id": c.get("requestId"),
+  };
+  const ifNoneMatch = c.req.header("If-None-Match");
+  if (ifNoneMatch && ifNoneMatch.split(",").some((t) => t.trim() === etag || t.trim() === "*")) {
+    return new Response(null, { status: 304, headers });
+  }
+  const rangeHeader = c.req.header("Range");
+  const ifRange = c.req.header("If-Range");
+  const useRange = rangeHeader !== undefined && (ifRange === undefined || ifRange === etag);
+  const range = useRange ? parseRange(rangeHeader, artifact.size) : null;
+  if (range === "unsatisfiable") {
+    throw new ApiError(416, "range-not-satisfiable", `The artifact has ${artifact.size} bytes`, {
+      headers: { "Content-Range": `bytes */${artifact.size}` },
+    });
+  }
+  const blob = await deps.blobs.get(artifact.blobKey, range ?? undefined);
+  if (!blob) throw new Error(`artifact ${artifact.id} has no blob at ${artifact.blobKey}`);
+  if (range) {
+    headers["Content-Range"] = `bytes ${range.start}-${range.end}/${blob.size}`;
+    headers["Content-Length"] = String(range.end - range.start + 1);
+    return new Response(blob.body, { status: 206, headers });
+  }
+  headers["Content-Length"] = String(blob.size);
+  return new Response(blob.body, { status: 200, headers });
+}
+
+/**
+ * One `bytes=` range (first-last, first-, -suffix) → inclusive range; null means "send the whole file" (a header
+ * we do not understand or several ranges: RFC 9110 lets a server ignore Range), "unsatisfiable" → 416.
+ */
+export function parseRange(header: string, size: number): ByteRange | null | "unsatisfiable" {
+  const match = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
+  if (!match || (match[1] === "" && match[2] === "")) return null;
+  if (match[1] === "") {
+    const suffix = Number(match[2]);
+    if (suffix === 0 || size === 0) return "unsatisfiable";
+    return { start: Math.max(0, size - suffix), end: size - 1 };
+  }
+  const start = Number(match[1]);
+  const end = match[2] === "" ? size - 1 : Math.min(Number(match[2]), size - 1);
+  if (start >= size) return "unsatisfiable";
+  if (end < start) return null;
+  return { start, end };
+}

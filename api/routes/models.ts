@@ -1,0 +1,408 @@
+/**
+ * /v1/models: create a model and stream its files in (`PUT …/files/{filename}`), or register a folder already on
+ * the server under a configured root; finalize validates the folder with shared/model (config, tokenizer,
+ * tensors and shapes for a supported architecture).
+ */
+import { realpath } from "node:fs/promises";
+import { sep } from "node:path";
+import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import { defaultLayers } from "../../shared/contracts/edit_params.ts";
+import {
+  MODEL_FILE_NAME,
+  ModelCreate,
+  ModelFile,
+  ModelPage,
+  type ModelSummary,
+  ModelView,
+} from "../../shared/contracts/models.ts";
+import { PageQuery } from "../../shared/contracts/pagination.ts";
+import { BlobTooLargeError } from "../../shared/blobs/store.ts";
+import type { Db, Model } from "../../shared/db/index.ts";
+import {
+  createModel,
+  deleteModel,
+  getModel,
+  listModelFiles,
+  listModels,
+  putModelFile,
+  updateModel,
+} from "../../shared/db/repositories/models.ts";
+import { errorMessage, InputError } from "../../shared/errors.ts";
+import { openModelFolder } from "../../shared/model/folder.ts";
+import { loadTokenizer } from "../../shared/model/tokenizer.ts";
+import type { ApiDeps } from "../deps.ts";
+import type { ApiEnv } from "../env.ts";
+import { ApiError, notFound, validationHook } from "../errors.ts";
+import { requireScope } from "../middleware/auth.ts";
+import { safetensorsValidator } from "../uploads/safetensors_stream.ts";
+import { declaredLength, IdParam, jsonLimit, problems } from "./common.ts";
+
+/** Small JSON files of a model folder are parsed before they are stored; tokenizer.json of big vocabularies is ~20 MB. */
+const MAX_JSON_FILE_BYTES = 64 * 1024 * 1024;
+
+const FileParams = IdParam.extend({
+  filename: z.string().meta({ param: { name: "filename", in: "path" }, example: "model.safetensors" }),
+});
+
+export function modelsRoutes(deps: ApiDeps) {
+  const app = new OpenAPIHono<ApiEnv>({ defaultHook: validationHook });
+  const { db } = deps.database;
+  const read = requireScope("models:read");
+  const write = requireScope("models:write");
+
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: "/",
+      tags: ["models"],
+      summary: "Create a model to upload files into, or register a server-side folder",
+      security: [{ apiKey: [] }],
+      middleware: [write, jsonLimit(deps)] as const,
+      request: { body: { required: true, content: { "application/json": { schema: ModelCreate } } } },
+      responses: {
+        201: { description: "created", content: { "application/json": { schema: ModelView } } },
+        ...problems(400, 401, 403, 413, 415, 422),
+      },
+    }),
+    async (c) => {
+      const { tenantId } = c.get("principal");
+      const body = c.req.valid("json");
+      if (body.path === undefined) {
+        return c.json(modelView(await createModel(db, tenantId, { name: body.name }), []), 201);
+      }
+      const dir = await checkUnderRoots(body.path, deps.config.modelRoots);
+      const summary = await validateFolder(dir, body.path, null);
+      const created = await createModel(db, tenantId, { name: body.name, folderPath: dir, status: "ready" });
+      const row = await updateModel(db, tenantId, created.id, {
+        architecture: summary.family,
+        sha256: summary.sha256,
+        summary,
+      });
+      return c.json(modelView(row ?? created, []), 201);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "put",
+      path: "/{id}/files/{filename}",
+      tags: ["models"],
+      summary: "Upload one file of the model folder (raw body, streamed)",
+      description:
+        "The body is the file's bytes (`curl -T file`). It is hashed and size-checked while streaming; " +
+        "a .safetensors file is validated as it arrives and a .json file must parse. The file appears only when " +
+        "complete and valid; a failed upload stores nothing. Uploading a file again replaces it.",
+      security: [{ apiKey: [] }],
+      middleware: [write] as const,
+      request: {
+        params: FileParams,
+        body: {
+          required: true,
+          content: { "application/octet-stream": { schema: z.string().meta({ format: "binary" }) } },
+        },
+      },
+      responses: {
+        201: { description: "stored", content: { "application/json": { schema: ModelFile } } },
+        ...problems(401, 403, 404, 409, 413, 422),
+      },
+    }),
+    async (c) => {
+      const { tenantId } = c.get("principal");
+      const { id, filename } = c.req.valid("param");
+      const model = await getModel(db, tenantId, id);
+      if (!model) throw notFound("model", id);
+      if (model.folderPath !== null) {
+        throw new ApiError(
+          409,
+          "conflict",
+          `Model '${id}' is a registered server folder; its files cannot be uploaded`,
+        );
+      }
+      if (model.status === "ready") {
+        throw new ApiError(
+          409,
+          "conflict",
+          `Model '${id}' is finalized; create a new model to change its files`,
+        );
+      }
+      if (!MODEL_FILE_NAME.test(filename)) {
+        throw new ApiError(
+          422,
+          "validation-error",
+          `Cannot store file as its name must match ${MODEL_FILE_NAME}`,
+          {
+            errors: [{
+              path: "filename",
+              message: `must match ${MODEL_FILE_NAME}: current value is ${filename}`,
+            }],
+          },
+        );
+      }
+      const declared = declaredLength(c.req.raw);
+      const isJson = filename.endsWith(".json");
+      const cap = isJson
+        ? Math.min(MAX_JSON_FILE_BYTES, deps.config.maxModelFileBytes)
+        : deps.config.maxModelFileBytes;
+      if (declared !== null && declared > cap) throw tooLarge(cap);
+      const key = `models/${model.id}/${filename}`;
+      const info = await storeUpload(async () => {
+        if (isJson) {
+          const text = await readCapped(c.req.raw.body, cap);
+          try {
+            JSON.parse(text);
+          } catch (error) {
+            throw new InputError(
+              `Cannot store '${filename}' as it must be valid JSON: ${errorMessage(error)}`,
+            );
+          }
+          return await deps.blobs.put(key, new TextEncoder().encode(text), { maxBytes: cap });
+        }
+        let body = c.req.raw.body ?? ReadableStream.from<Uint8Array>([]);
+        if (filename.endsWith(".safetensors")) {
+          body = body.pipeThrough(safetensorsValidator(filename, declared));
+        }
+        return await deps.blobs.put(key, body, { maxBytes: cap });
+      });
+      const row = await putModelFile(db, tenantId, model.id, {
+        filename,
+        blobKey: key,
+        size: info.size,
+        sha256: info.sha256,
+        status: "complete",
+      });
+      if (!row) {
+        // The model was deleted while its file streamed in: drop the orphaned blob.
+        await deps.blobs.delete(key);
+        throw notFound("model", id);
+      }
+      await updateModel(db, tenantId, model.id, { status: "pending", summary: null });
+      return c.json({ name: filename, size: info.size, sha256: info.sha256 }, 201);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: "/{id}/finalize",
+      tags: ["models"],
+      summary: "Validate the uploaded folder → ready with a summary, or 422 with the reasons",
+      security: [{ apiKey: [] }],
+      middleware: [write] as const,
+      request: { params: IdParam },
+      responses: {
+        200: { description: "ready", content: { "application/json": { schema: ModelView } } },
+        ...problems(401, 403, 404, 409, 422),
+      },
+    }),
+    async (c) => {
+      const { tenantId } = c.get("principal");
+      const { id } = c.req.valid("param");
+      const model = await getModel(db, tenantId, id);
+      if (!model) throw notFound("model", id);
+      const files = await listFiles(db, tenantId, model.id);
+      if (model.status === "ready") return c.json(modelView(model, files), 200);
+      const dir = deps.blobs.localPath(`models/${model.id}`);
+      if (dir === null) throw new Error("finalize needs a blob store with local paths");
+      let summary: ModelSummary;
+      try {
+        summary = await validateFolder(dir, `model ${model.id}`, files);
+      } catch (error) {
+        if (error instanceof ApiError && error.type === "invalid-model") {
+          await updateModel(db, tenantId, model.id, {
+            status: "invalid",
+            summary: { errors: [error.detail] },
+          });
+        }
+        throw error;
+      }
+      const row = await updateModel(db, tenantId, model.id, {
+        status: "ready",
+        architecture: summary.family,
+        sha256: summary.sha256,
+        summary,
+      });
+      if (!row) throw notFound("model", id);
+      return c.json(modelView(row, files), 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/{id}",
+      tags: ["models"],
+      summary: "Get a model",
+      security: [{ apiKey: [] }],
+      middleware: [read] as const,
+      request: { params: IdParam },
+      responses: {
+        200: { description: "the model", content: { "application/json": { schema: ModelView } } },
+        ...problems(401, 403, 404),
+      },
+    }),
+    async (c) => {
+      const { tenantId } = c.get("principal");
+      const { id } = c.req.valid("param");
+      const model = await getModel(db, tenantId, id);
+      if (!model) throw notFound("model", id);
+      return c.json(modelView(model, await listFiles(db, tenantId, model.id)), 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/",
+      tags: ["models"],
+      summary: "List models, newest first",
+      security: [{ apiKey: [] }],
+      middleware: [read] as const,
+      request: { query: PageQuery },
+      responses: {
+        200: { description: "a page of models", content: { "application/json": { schema: ModelPage } } },
+        ...problems(401, 403, 422),
+      },
+    }),
+    async (c) => {
+      const { tenantId } = c.get("principal");
+      const page = await listModels(db, tenantId, c.req.valid("query"));
+      const data = await Promise.all(
+        page.items.map(async (m) => modelView(m, await listFiles(db, tenantId, m.id))),
+      );
+      const next = page.nextCursor;
+      return c.json({ data, next_cursor: next }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "delete",
+      path: "/{id}",
+      tags: ["models"],
+      summary: "Delete a model and its uploaded files (a registered folder is left on disk)",
+      security: [{ apiKey: [] }],
+      middleware: [write] as const,
+      request: { params: IdParam },
+      responses: { 204: { description: "deleted" }, ...problems(401, 403, 404) },
+    }),
+    async (c) => {
+      const { tenantId } = c.get("principal");
+      const { id } = c.req.valid("param");
+      if (!await deleteModel(db, tenantId, id)) throw notFound("model", id);
+      await deps.blobs.deletePrefix(`models/${id}`);
+      return c.body(null, 204);
+    },
+  );
+
+  return app;
+}
+
+function tooLarge(cap: number): ApiError {
+  return new ApiError(413, "payload-too-large", `The upload must be at most ${cap} bytes`);
+}
+
+/** Runs a blob put and maps what can go wrong with the client's bytes to 4xx; nothing was stored in those cases. */
+async function storeUpload<T>(put: () => Promise<T>): Promise<T> {
+  try {
+    return await put();
+  } catch (error) {
+    if (error instanceof BlobTooLargeError) throw tooLarge(error.maxBytes);
+    if (error instanceof InputError) throw new ApiError(422, "invalid-upload", error.message);
+    throw error;
+  }
+}
+
+async function readCapped(body: ReadableStream<Uint8Array> | null, cap: number): Promise<string> {
+  const parts: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of body ?? []) {
+    size += chunk.byteLength;
+    if (size > cap) throw new BlobTooLargeError(cap);
+    parts.push(chunk);
+  }
+  return new TextDecoder().decode(await new Blob(parts as BlobPart[]).arrayBuffer());
+}
+
+/** The folder's real path when it lies inside one of the roots (symlinks resolved, so a link cannot escape). */
+async function checkUnderRoots(path: string, roots: string[]): Promise<string> {
+  const refuse = (why: string) =>
+    new ApiError(
+      403,
+      "forbidden",
+      `Cannot register '${path}' as it must be a folder under a configured root: ${why}`,
+    );
+  if (roots.length === 0) throw refuse("this server has no PROFS_MODEL_ROOTS");
+  let real: string;
+  try {
+    real = await realpath(path);
+  } catch {
+    throw refuse("it does not exist on the server");
+  }
+  for (const root of roots) {
+    const realRoot = await realpath(root).catch(() => null);
+    if (
+      realRoot && (real === realRoot || real.startsWith(realRoot.endsWith(sep) ? realRoot : realRoot + sep))
+    ) {
+      return real;
+    }
+  }
+  throw refuse("it lies outside every root");
+}
+
+/**
+ * Opens the folder as the worker will (shared/model) and summarises it; a folder the worker could not use is a
+ * 422 whose reason names the problem (the server-side path replaced by `label`).
+ */
+async function validateFolder(
+  dir: string,
+  label: string,
+  uploaded: { name: string; sha256: string }[] | null,
+): Promise<ModelSummary> {
+  try {
+    const folder = await openModelFolder(dir);
+    try {
+      await loadTokenizer(dir);
+      const single = folder.weightFiles.length === 1
+        ? uploaded?.find((f) => f.name === folder.weightFiles[0])
+        : undefined;
+      return {
+        family: folder.architecture.family,
+        num_layers: folder.numLayers,
+        hidden_size: folder.hiddenSize,
+        orientation: folder.architecture.orientation,
+        weight_files: folder.weightFiles,
+        tensors: folder.tensorNames().length,
+        // One weight file: the hash taken while it streamed in is the folder's hash; shards need one pass.
+        sha256: single?.sha256 ?? await folder.sha256(),
+        default_layers: defaultLayers(folder.numLayers),
+      };
+    } finally {
+      await folder.close();
+    }
+  } catch (error) {
+    if (!(error instanceof InputError)) throw error;
+    const reason = error.message.replaceAll(dir, label);
+    throw new ApiError(422, "invalid-model", reason, { errors: [{ path: "folder", message: reason }] });
+  }
+}
+
+async function listFiles(db: Db, tenantId: string, modelId: string): Promise<ModelFile[]> {
+  const rows = await listModelFiles(db, tenantId, modelId);
+  return rows.filter((f) => f.status === "complete")
+    .map((f) => ({ name: f.filename, size: f.size ?? 0, sha256: f.sha256 ?? "" }));
+}
+
+function modelView(row: Model, files: ModelFile[]): ModelView {
+  const stored = (row.summary ?? null) as (ModelSummary & { errors?: string[] }) | null;
+  return {
+    id: row.id,
+    object: "model",
+    name: row.name,
+    status: row.status,
+    source: row.folderPath === null ? "upload" : "folder",
+    files,
+    summary: row.status === "ready" ? stored : null,
+    errors: row.status === "invalid" ? stored?.errors ?? [] : [],
+    created_at: row.createdAt.toISOString(),
+  };
+}

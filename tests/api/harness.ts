@@ -1,0 +1,86 @@
+/**
+ * A real app over a real database (PGlite in memory, or the Postgres server of TEST_DATABASE_URL) and a blob
+ * store in a temporary directory, with two tenants, A and B, each holding an API key.
+ */
+import { createApp } from "../../api/app.ts";
+import type { ApiConfig } from "../../api/deps.ts";
+import { DEFAULT_CONFIG } from "../../api/deps.ts";
+import type { Principal } from "../../api/env.ts";
+import { createLocalBlobStore } from "../../shared/blobs/local.ts";
+import type { BlobStore } from "../../shared/blobs/store.ts";
+import { MEMORY_DATA_DIR, openDatabase } from "../../shared/db/connection.ts";
+import type { Database } from "../../shared/db/database.ts";
+import { ensureTenant } from "../../shared/db/repositories/tenants.ts";
+import { createLogger, type Logger } from "../../shared/log.ts";
+
+export interface Harness {
+  app: ReturnType<typeof createApp>;
+  database: Database;
+  blobs: BlobStore;
+  blobDir: string;
+  tenantA: string;
+  tenantB: string;
+  /** Authorization headers */
+  keyA: Record<string, string>;
+  keyB: Record<string, string>;
+  /** tenant A, read scopes only */
+  readOnlyA: Record<string, string>;
+  logs: string[];
+  close(): Promise<void>;
+}
+
+export async function createHarness(
+  options: { config?: Partial<ApiConfig>; url?: string; logger?: Logger } = {},
+): Promise<Harness> {
+  const database = await openDatabase(options.url ? { url: options.url } : { dataDir: MEMORY_DATA_DIR });
+  const blobDir = await Deno.makeTempDir({ prefix: "profs-api-test-" });
+  const blobs = await createLocalBlobStore(blobDir);
+  const suffix = crypto.randomUUID().slice(0, 8);
+  const tenantA = (await ensureTenant(database.db, `a-${suffix}`)).id;
+  const tenantB = (await ensureTenant(database.db, `b-${suffix}`)).id;
+  const keys = new Map<string, Principal>([
+    [`key-a-${suffix}`, { tenantId: tenantA, keyId: "a", scopes: ["*"] }],
+    [`key-b-${suffix}`, { tenantId: tenantB, keyId: "b", scopes: ["*"] }],
+    [`key-ro-${suffix}`, {
+      tenantId: tenantA,
+      keyId: "ro",
+      scopes: ["models:read", "datasets:read", "edits:read"],
+    }],
+  ]);
+  const logs: string[] = [];
+  const app = createApp({
+    database,
+    blobs,
+    logger: options.logger ?? createLogger({ write: (line) => logs.push(line) }),
+    config: { ...DEFAULT_CONFIG, ...options.config },
+    verifyKey: (key) => Promise.resolve(keys.get(key) ?? null),
+  });
+  const bearer = (key: string) => ({ Authorization: `Bearer ${key}` });
+  return {
+    app,
+    database,
+    blobs,
+    blobDir,
+    tenantA,
+    tenantB,
+    keyA: bearer(`key-a-${suffix}`),
+    keyB: bearer(`key-b-${suffix}`),
+    readOnlyA: bearer(`key-ro-${suffix}`),
+    logs,
+    async close() {
+      await database.close();
+      await Deno.remove(blobDir, { recursive: true });
+    },
+  };
+}
+
+/** Every blob key in the store (temporary files excluded). */
+export async function storedKeys(h: Harness): Promise<string[]> {
+  const out: string[] = [];
+  for (const top of ["models", "datasets", "edits", "jobs"]) out.push(...await h.blobs.list(top));
+  return out;
+}
+
+export async function json(response: Response): Promise<Record<string, unknown>> {
+  return await response.json() as Record<string, unknown>;
+}

@@ -1,0 +1,104 @@
+import assert from "node:assert/strict";
+import { createHarness } from "./harness.ts";
+
+Deno.test("healthz, readyz and metrics answer without a key; metrics counts requests and jobs", async () => {
+  const h = await createHarness();
+  try {
+    const health = await h.app.request("/healthz");
+    assert.equal(health.status, 200);
+    assert.deepEqual(await health.json(), { status: "ok" });
+    assert.match(health.headers.get("X-Request-Id") ?? "", /^[\w-]{8,}$/);
+
+    const ready = await h.app.request("/readyz");
+    assert.equal(ready.status, 200);
+
+    const metrics = await h.app.request("/metrics");
+    assert.equal(metrics.status, 200);
+    assert.match(metrics.headers.get("Content-Type") ?? "", /^text\/plain; version=0\.0\.4/);
+    const text = await metrics.text();
+    assert.match(text, /profs_http_requests_total\{method="GET",route="\/healthz",status="200"\} 1\n/);
+    assert.match(text, /# TYPE profs_jobs gauge/);
+    assert.match(text, /# TYPE profs_job_duration_seconds histogram/);
+  } finally {
+    await h.close();
+  }
+});
+
+Deno.test("readyz is 503 problem+json once the database is gone", async () => {
+  const h = await createHarness();
+  await h.database.close();
+  try {
+    const ready = await h.app.request("/readyz");
+    assert.equal(ready.status, 503);
+    assert.equal(ready.headers.get("Content-Type"), "application/problem+json");
+    const body = await ready.json();
+    assert.equal(body.type, "/docs#problem-service-unavailable");
+    assert.equal(body.request_id, ready.headers.get("X-Request-Id"));
+  } finally {
+    await Deno.remove(h.blobDir, { recursive: true });
+  }
+});
+
+Deno.test("a client's X-Request-Id is kept and echoed; a malformed one is replaced", async () => {
+  const h = await createHarness();
+  try {
+    const kept = await h.app.request("/healthz", { headers: { "X-Request-Id": "trace-abc_123" } });
+    assert.equal(kept.headers.get("X-Request-Id"), "trace-abc_123");
+    const replaced = await h.app.request("/healthz", { headers: { "X-Request-Id": "bad id with spaces" } });
+    assert.notEqual(replaced.headers.get("X-Request-Id"), "bad id with spaces");
+    assert.ok(
+      h.logs.some((l) => JSON.parse(l).request_id === "trace-abc_123"),
+      "the access log carries the id",
+    );
+  } finally {
+    await h.close();
+  }
+});
+
+Deno.test("openapi.json is OpenAPI 3.1 with every v1 route, bearer auth and shared schemas", async () => {
+  const h = await createHarness();
+  try {
+    const response = await h.app.request("/openapi.json");
+    assert.equal(response.status, 200);
+    const doc = await response.json();
+    assert.equal(doc.openapi, "3.1.0");
+    const routes = Object.entries(doc.paths as Record<string, Record<string, unknown>>)
+      .flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${path}`)).sort();
+    for (
+      const expected of [
+        "POST /v1/models",
+        "PUT /v1/models/{id}/files/{filename}",
+        "POST /v1/models/{id}/finalize",
+        "GET /v1/models/{id}",
+        "GET /v1/models",
+        "DELETE /v1/models/{id}",
+        "POST /v1/datasets",
+        "GET /v1/datasets/{id}",
+        "GET /v1/datasets",
+        "DELETE /v1/datasets/{id}",
+        "POST /v1/edits",
+        "GET /v1/edits/{id}",
+        "GET /v1/edits",
+        "POST /v1/edits/{id}/cancel",
+        "GET /v1/edits/{id}/events",
+        "GET /v1/edits/{id}/artifacts/{name}",
+        "GET /healthz",
+        "GET /readyz",
+        "GET /metrics",
+      ]
+    ) assert.ok(routes.includes(expected), `${expected} in ${routes.join(", ")}`);
+    assert.equal(doc.components.securitySchemes.apiKey.scheme, "bearer");
+    for (const schema of ["EditParams", "Edit", "Model", "Dataset", "ProblemDetails", "JobEvent"]) {
+      assert.ok(doc.components.schemas[schema], `schema ${schema}`);
+    }
+    assert.equal(doc.components.schemas.EditParams.properties.rank.default, 2);
+
+    const docs = await h.app.request("/docs");
+    assert.equal(docs.status, 200);
+    const html = await docs.text();
+    assert.match(html, /PUT<\/span><code>\/v1\/models\/\{id\}\/files\/\{filename\}/);
+    assert.match(html, /id="problem-validation-error"/);
+  } finally {
+    await h.close();
+  }
+});
