@@ -1,0 +1,124 @@
+/**
+ * The edit report (`report.json`): per edited layer the subspace's singular values, explained variance,
+ * convergence, and the vocabulary tokens each removed direction points to, read through the unembedding.
+ */
+import type { ModelFolder } from "../model/folder.ts";
+import type { Tokenizer } from "../model/tokenizer.ts";
+import type { LayerSubspace, Matrix } from "./backend.ts";
+
+export const REPORT_FORMAT = "profs-report/1";
+
+export interface ScoredToken {
+  token: string;
+  id: number;
+  /** E·v: the token's unembedding row dotted with the direction. */
+  score: number;
+}
+
+export interface DirectionTokens {
+  /** Tokens with the largest E·v (the direction's positive side), best first. */
+  positive: ScoredToken[];
+  /** Tokens with the most negative E·v, most negative first. */
+  negative: ScoredToken[];
+}
+
+export interface LayerReport {
+  layer: number;
+  tensor: string;
+  singularValues: number[];
+  explainedVariance: number[];
+  iterations: number;
+  residual: number;
+  converged: boolean;
+  directions: DirectionTokens[];
+}
+
+export interface EditReport {
+  format: typeof REPORT_FORMAT;
+  createdAt: string;
+  model: { sha256: string; family: string; numLayers: number; hiddenSize: number; weightFiles: string[] };
+  editedModelSha256: string;
+  params: {
+    layers: { from: number; to: number };
+    rank: number;
+    centering: boolean;
+    maxPairs: number;
+    seed: number;
+    /** Tokens per text when the pipeline embedded pairs; from the file's metadata (or null) for embeddings. */
+    maxTokens: number | null;
+    tolerance: number;
+    maxIterations: number;
+  };
+  source: {
+    kind: "pairs" | "embeddings";
+    path: string;
+    pairsAvailable: number;
+    pairsUsed: number;
+    format?: string;
+  };
+  backend: "cpu" | "webgpu";
+  layers: LayerReport[];
+  seconds: { embed: number; subspace: number; write: number; total: number };
+}
+
+export function layerReport(
+  layer: number,
+  tensor: string,
+  subspace: LayerSubspace,
+  directions: DirectionTokens[],
+): LayerReport {
+  return {
+    layer,
+    tensor,
+    singularValues: subspace.singularValues,
+    explainedVariance: subspace.explainedVariance,
+    iterations: subspace.iterations,
+    residual: subspace.residual,
+    converged: subspace.converged,
+    directions,
+  };
+}
+
+/** Rows of the unembedding streamed per chunk, so a 50k×1024 matrix never sits in memory whole. */
+const ROWS_PER_CHUNK = 2048;
+
+/**
+ * For each basis V [D, k], each column v: the `count` tokens with the largest and smallest E·v, E the output
+ * head [vocab, D] (GPT-2: the tied wte). All bases share one pass over E.
+ */
+export async function topTokens(
+  model: ModelFolder,
+  tokenizer: Tokenizer,
+  bases: Matrix[],
+  count = 10,
+): Promise<DirectionTokens[][]> {
+  const name = model.unembeddingName();
+  const [vocab, d] = model.tensorInfo(name).shape;
+  const columns = bases.flatMap((b) => Array.from({ length: b.cols }, (_, j) => ({ b, j })));
+  const c = columns.length;
+  const v = new Float64Array(d * c); // all directions side by side [D, c]
+  columns.forEach(({ b, j }, col) => {
+    for (let r = 0; r < d; r++) v[r * c + col] = b.data[r * b.cols + j];
+  });
+  const scores = new Float64Array(vocab * c); // [vocab, c]
+  for (let start = 0; start < vocab; start += ROWS_PER_CHUNK) {
+    const rows = Math.min(ROWS_PER_CHUNK, vocab - start);
+    const e = await model.readRows(name, start, rows); // [rows, D]
+    for (let r = 0; r < rows; r++) {
+      const out = (start + r) * c;
+      for (let t = 0; t < d; t++) {
+        const x = e[r * d + t];
+        for (let col = 0; col < c; col++) scores[out + col] += x * v[t * c + col];
+      }
+    }
+  }
+  const perColumn = columns.map((_, col) => {
+    const ids = Array.from({ length: vocab }, (_, i) => i).sort((a, b) =>
+      scores[b * c + col] - scores[a * c + col] || a - b
+    );
+    const scored = (id: number) => ({ token: tokenizer.decode([id]), id, score: scores[id * c + col] });
+    return { positive: ids.slice(0, count).map(scored), negative: ids.slice(-count).reverse().map(scored) };
+  });
+  let next = 0;
+  return bases.map((b) => perColumn.slice(next, next += b.cols));
+}
