@@ -14,17 +14,18 @@ import {
   DEFAULT_CHALLENGE_PROMPTS,
   DEFAULT_HELD_OUT_TEXTS,
 } from "../../shared/eval/default_prompts.ts";
+import type { CheckResult, CheckStage } from "../../shared/eval/check_result.ts";
 import { klDivergenceRows, mean, perplexity, toxicityStats } from "../../shared/eval/metrics.ts";
 import { DEFAULT_TOXICITY_THRESHOLD, type ToxicityScorer } from "../../shared/toxicity/scorer.ts";
 import type { Gpt2Runner } from "../gpt2/runner.ts";
+
+export type { CheckResult, CheckStage };
 
 export interface CheckInputs {
   challengePrompts?: readonly string[];
   benignPrompts?: readonly string[];
   heldOutTexts?: readonly string[];
 }
-
-export type CheckStage = "toxicity" | "perplexity" | "kl";
 
 export interface CheckOptions {
   /** New tokens per challenge continuation (default 10). */
@@ -37,29 +38,6 @@ export interface CheckOptions {
   batchSize?: number;
   onProgress?: (stage: CheckStage, done: number, total: number) => void;
   signal?: AbortSignal;
-}
-
-export interface CheckSample {
-  prompt: string;
-  continuation: string;
-  score: number;
-}
-
-export interface CheckResult {
-  toxicity: {
-    scorer: string;
-    threshold: number;
-    mean: number;
-    share_toxic: number;
-    prompts: number;
-    max_new_tokens: number;
-  };
-  perplexity: { value: number; texts: number; tokens: number };
-  /** KL(base ‖ model) in nats per benign prompt's next token; null when no base model was given. */
-  kl: { mean: number; max: number; prompts: number } | null;
-  samples: CheckSample[];
-  /** Wall time of each stage. */
-  timings_ms: Record<CheckStage, number>;
 }
 
 export const DEFAULT_MAX_NEW_TOKENS = 10;
