@@ -103,3 +103,26 @@ Deno.test("POST /v1/toxicity answers 503 naming the failure when the HTTP scorer
   assert.match(problem.detail, /did not answer within 10 ms/);
   assert.ok(problem.request_id);
 });
+
+Deno.test("the API serves POST /v1/toxicity behind API-key auth and lists it in /openapi.json", async () => {
+  const { createHarness } = await import("../api/harness.ts");
+  const harness = await createHarness();
+  try {
+    const body = JSON.stringify({ texts: ["you bastard"] });
+    const headers = { "content-type": "application/json" };
+    const anonymous = await harness.app.request("/v1/toxicity", { method: "POST", headers, body });
+    assert.equal(anonymous.status, 401);
+    await anonymous.body?.cancel();
+    const readOnly = await harness.app.request("/v1/toxicity", {
+      method: "POST",
+      headers: { ...headers, ...harness.readOnlyA },
+      body,
+    });
+    assert.equal(readOnly.status, 200);
+    assert.equal((await readOnly.json()).results[0].toxic, true);
+    const openapi = await (await harness.app.request("/openapi.json")).json();
+    assert.ok(openapi.paths["/v1/toxicity"]?.post, "documented in the OpenAPI document");
+  } finally {
+    await harness.close();
+  }
+});
