@@ -1,0 +1,76 @@
+/**
+ * The evaluation stage of an edit (and the body of a check job): the same check on the base model ("before")
+ * and on the edited one ("after", with KL against the base), then the HTML report next to report.json.
+ * Both models stay open only for the duration of the call.
+ */
+import { join } from "node:path";
+import type { CheckResult } from "../../shared/eval/check_result.ts";
+import { openModelFolder } from "../../shared/model/folder.ts";
+import { loadTokenizer } from "../../shared/model/tokenizer.ts";
+import type { EditReport } from "../../shared/profs/report.ts";
+import { renderReportHtml } from "../../shared/report/html.ts";
+import type { ToxicityScorer } from "../../shared/toxicity/scorer.ts";
+import { createGpt2Runner, type Gpt2Runner } from "../gpt2/runner.ts";
+import { type CheckInputs, type CheckOptions, runCheck } from "./check.ts";
+
+export const REPORT_HTML_FILE = "report.html";
+
+export interface Evaluation {
+  before: CheckResult;
+  after: CheckResult;
+}
+
+export interface EvaluateOptions {
+  baseDir: string;
+  editedDir: string;
+  backend: "cpu" | "webgpu";
+  scorer: ToxicityScorer;
+  inputs?: CheckInputs;
+  check?: CheckOptions;
+}
+
+export async function evaluateEdit(options: EvaluateOptions): Promise<Evaluation> {
+  const base = await openRunner(options.baseDir, options.backend);
+  try {
+    const before = await runCheck(base, null, options.scorer, options.inputs, options.check);
+    const edited = await openRunner(options.editedDir, options.backend);
+    try {
+      const after = await runCheck(edited, base, options.scorer, options.inputs, options.check);
+      return { before, after };
+    } finally {
+      edited.dispose();
+    }
+  } finally {
+    base.dispose();
+  }
+}
+
+/** Writes report.html into an edit's output folder (beside its report.json); returns its path. */
+export async function writeReportHtml(
+  outDir: string,
+  report: EditReport,
+  evaluation?: Evaluation,
+  title?: string,
+): Promise<string> {
+  const path = join(outDir, REPORT_HTML_FILE);
+  await Deno.writeTextFile(path, renderReportHtml({ report, evaluation, title }));
+  return path;
+}
+
+/** A runner that also closes its model folder when disposed (the WebGPU engine streams blocks from it). */
+async function openRunner(dir: string, backend: "cpu" | "webgpu"): Promise<Gpt2Runner> {
+  const folder = await openModelFolder(dir);
+  try {
+    const runner = await createGpt2Runner(folder, { backend, tokenizer: await loadTokenizer(dir) });
+    return {
+      ...runner,
+      dispose: () => {
+        runner.dispose();
+        folder.close().catch(() => {});
+      },
+    };
+  } catch (error) {
+    await folder.close();
+    throw error;
+  }
+}
