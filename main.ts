@@ -35,6 +35,10 @@ const COMMANDS: Record<string, Command> = {
     summary: "run a worker process that claims jobs from DATABASE_URL",
     load: () => import("./gpu-worker/cli/worker.ts"),
   },
+  dispatcher: {
+    summary: "run a webhook dispatcher process that delivers the outbox of DATABASE_URL",
+    load: () => import("./api/webhooks/cli.ts"),
+  },
   keys: {
     summary: "create, list and revoke API keys",
     load: () => import("./api/cli/keys.ts"),

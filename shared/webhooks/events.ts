@@ -97,6 +97,14 @@ export async function enqueueJobWebhook(
   return type ? await enqueueWebhookEvent(tx, job.tenantId, jobWebhookPayload(job, type, now), now) : 0;
 }
 
+/**
+ * The job queue's `onFinish` hook (`createJobQueue({ onFinish: notifyJobFinished })`): runs in the transaction
+ * that moves a job to succeeded, failed or canceled, at the time the job records as its finish.
+ */
+export async function notifyJobFinished(tx: Db, job: Job): Promise<void> {
+  await enqueueJobWebhook(tx, job, job.finishedAt ?? new Date());
+}
+
 /** The `webhook-id` of a delivery: stable across retries and replays of the same outbox row. */
 export function webhookMessageId(deliveryId: string): string {
   return "msg_" + deliveryId.replaceAll("-", "");
