@@ -1,0 +1,139 @@
+/**
+ * The worker end to end on the embedded engine (PGlite, in-process worker, cpu backend): a user's edit submitted
+ * over HTTP is claimed, run and published, and what they download equals what `profs edit` (runEdit) writes for
+ * the same inputs, byte for byte.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { runEdit } from "../../gpu-worker/edit/pipeline.ts";
+import { startWorker, type Worker } from "../../gpu-worker/worker.ts";
+import { listArtifacts } from "../../shared/db/repositories/jobs.ts";
+import { createLogger } from "../../shared/log.ts";
+import {
+  download,
+  events,
+  pollEdit,
+  serveApi,
+  type Served,
+  submitEdit,
+  uploadModel,
+  uploadPairs,
+  writeInputs,
+} from "./harness.ts";
+
+const PARAMS = { layers: { from: 0, to: 2 }, rank: 2, max_pairs: 500, seed: 3, max_tokens: 16 };
+
+function worker(s: Served, logs: string[] = []): Worker {
+  return startWorker({
+    db: s.database.db,
+    blobs: s.blobs,
+    logger: createLogger({ write: (line) => logs.push(line) }),
+    backend: "cpu",
+    pollMs: 20,
+    heartbeatMs: 100,
+    leaseMs: 10_000,
+    progressIntervalMs: 0,
+  });
+}
+
+Deno.test("an edit submitted over HTTP is run by the worker and downloads byte for byte as profs edit's output", async () => {
+  const inputs = await writeInputs();
+  const s = await serveApi();
+  const w = worker(s);
+  try {
+    const modelId = await uploadModel(s, inputs.modelDir);
+    const datasetId = await uploadPairs(s, inputs.pairsFile);
+    const submitted = await submitEdit(s, { model_id: modelId, dataset_id: datasetId, params: PARAMS });
+    const edit = await pollEdit(s, submitted.id);
+    assert.equal(edit.status, "succeeded", JSON.stringify(edit.error));
+    assert.equal(edit.attempts, 1);
+
+    const cli = await runEdit({
+      modelDir: inputs.modelDir,
+      outDir: join(inputs.dir, "cli-out"),
+      pairsFile: inputs.pairsFile,
+      layers: PARAMS.layers,
+      rank: PARAMS.rank,
+      maxPairs: PARAMS.max_pairs,
+      seed: PARAMS.seed,
+      maxTokens: PARAMS.max_tokens,
+      backend: "cpu",
+    });
+    assert.deepEqual(edit.artifacts.map((a) => a.name).sort(), cli.files);
+    // README.md and report.json carry times and paths; everything else must be identical.
+    for (const name of cli.files.filter((f) => f !== "README.md" && f !== "report.json")) {
+      const served = await download(s, edit.artifacts.find((a) => a.name === name)!.url);
+      const local = await Deno.readFile(join(cli.outDir, name));
+      assert.ok(served.byteLength === local.byteLength && served.every((b, i) => b === local[i]), name);
+    }
+    const report = JSON.parse(new TextDecoder().decode(
+      await download(s, edit.artifacts.find((a) => a.name === "report.json")!.url),
+    ));
+    assert.deepEqual(report.layers, cli.report.layers);
+    assert.equal(report.editedModelSha256, cli.report.editedModelSha256);
+    assert.deepEqual(
+      edit.result!.layers.map((l) => l.singular_values),
+      cli.report.layers.map((l) => l.singularValues),
+    );
+
+    const history = await events(s, edit.id);
+    const types = history.map((e) => e.type);
+    assert.equal(types[0], "queued");
+    assert.equal(types[1], "started");
+    assert.equal(types.at(-1), "succeeded");
+    const stages = [...new Set(history.filter((e) => e.type === "progress").map((e) => e.data.stage))];
+    assert.deepEqual(stages, ["loading_model", "embedding", "svd", "writing", "publishing"]);
+    const svd = history.filter((e) => e.type === "progress" && e.data.stage === "svd").map((e) =>
+      e.data.done
+    );
+    assert.deepEqual(svd, [1, 2]);
+  } finally {
+    await w.stop();
+    await s.close();
+    await Deno.remove(inputs.dir, { recursive: true });
+  }
+});
+
+Deno.test("a second edit of the same model and dataset reads cached embeddings and gives the same weights", async () => {
+  const inputs = await writeInputs();
+  const s = await serveApi();
+  const logs: string[] = [];
+  const w = worker(s, logs);
+  try {
+    const modelId = await uploadModel(s, inputs.modelDir);
+    const datasetId = await uploadPairs(s, inputs.pairsFile);
+    const first = await pollEdit(
+      s,
+      (await submitEdit(s, { model_id: modelId, dataset_id: datasetId, params: PARAMS })).id,
+    );
+    assert.equal(first.status, "succeeded");
+    assert.equal(logs.filter((l) => l.includes("embeddings from cache")).length, 0);
+    const second = await pollEdit(
+      s,
+      (await submitEdit(s, { model_id: modelId, dataset_id: datasetId, params: PARAMS })).id,
+    );
+    assert.equal(second.status, "succeeded");
+    assert.equal(logs.filter((l) => l.includes("embeddings from cache")).length, 1);
+    const stages = (await events(s, second.id)).filter((e) => e.type === "progress").map((e) => e.data.stage);
+    assert.ok(!stages.includes("embedding"), `no forward pass on a cache hit: ${stages}`);
+    const weights = (e: typeof first) => e.artifacts.find((a) => a.name === "model.safetensors")!.sha256;
+    assert.equal(weights(second), weights(first));
+
+    // A different max_tokens is a different forward pass: no cache hit.
+    const third = await pollEdit(
+      s,
+      (await submitEdit(s, {
+        model_id: modelId,
+        dataset_id: datasetId,
+        params: { ...PARAMS, max_tokens: 8 },
+      })).id,
+    );
+    assert.equal(third.status, "succeeded");
+    assert.equal(logs.filter((l) => l.includes("embeddings from cache")).length, 1);
+    assert.equal((await listArtifacts(s.database.db, s.tenantA, third.id)).length, third.artifacts.length);
+  } finally {
+    await w.stop();
+    await s.close();
+    await Deno.remove(inputs.dir, { recursive: true });
+  }
+});
