@@ -62,7 +62,11 @@ async function openPglite(dataDir: string): Promise<Database> {
     dir = join(dataDir, "db");
     await mkdir(dir, { recursive: true });
   }
-  const client = await PGlite.create(dir);
+  return wrapPglite(await PGlite.create(dir));
+}
+
+/** A Database over an already created PGlite (e.g. one restored with `loadDataDir` in tests). */
+export function wrapPglite(client: PGlite): Database {
   const db = drizzlePglite({ client, schema }) as unknown as Db;
   return { db, kind: "pglite", close: once(() => client.close()) };
 }

@@ -16,3 +16,25 @@ export type { Database, DatabaseKind, Db } from "./database.ts";
 export { MEMORY_DATA_DIR, openDatabase, type OpenDatabaseOptions } from "./connection.ts";
 export { applyMigrations, type MigrationReport, MIGRATIONS_FOLDER } from "./migrate.ts";
 export { inTenantScope, isUuid, TENANT_ROLE } from "./tenant_scope.ts";
+export {
+  type ArtifactInput,
+  type Claim,
+  type ClaimOptions,
+  createJobQueue,
+  type EnqueueInput,
+  type FailOutcome,
+  type HeartbeatResult,
+  IdempotencyConflictError,
+  type IdempotentEnqueueInput,
+  type JobQueue,
+  type JobQueueOptions,
+  type Lease,
+  type ReapReport,
+} from "./queue.ts";
+export {
+  backoffMs,
+  decideRetry,
+  DEFAULT_RETRY_POLICY,
+  type RetryDecision,
+  type RetryPolicy,
+} from "./retry_policy.ts";

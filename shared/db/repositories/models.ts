@@ -1,0 +1,138 @@
+/**
+ * Models and their files, always within one tenant: every call takes the tenant id, filters by it and runs
+ * under row-level security for it, so another tenant's id or object finds nothing.
+ */
+import { and, asc, eq, sql } from "drizzle-orm";
+import type { Db } from "../database.ts";
+import { type Model, type ModelFile, modelFiles, models } from "../schema.ts";
+import { inTenantScope, isUuid } from "../tenant_scope.ts";
+import { afterCursor, newestFirst, type Page, type PageRequest, toPage } from "./page.ts";
+
+export interface ModelPatch {
+  name?: string;
+  status?: Model["status"];
+  architecture?: string | null;
+  sha256?: string | null;
+  summary?: unknown;
+}
+
+export interface ModelFileInput {
+  filename: string;
+  blobKey: string;
+  size?: number | null;
+  sha256?: string | null;
+  status: ModelFile["status"];
+}
+
+const keyset = { table: models, id: models.id, tenantId: models.tenantId, createdAt: models.createdAt };
+
+export function createModel(
+  db: Db,
+  tenantId: string,
+  input: { name: string; folderPath?: string | null; status?: Model["status"] },
+): Promise<Model> {
+  return inTenantScope(db, tenantId, async (tx) => {
+    const [model] = await tx.insert(models).values({
+      tenantId,
+      name: input.name,
+      folderPath: input.folderPath ?? null,
+      status: input.status ?? "pending",
+    }).returning();
+    return model;
+  });
+}
+
+export function getModel(db: Db, tenantId: string, id: string): Promise<Model | null> {
+  if (!isUuid(id)) return Promise.resolve(null);
+  return inTenantScope(db, tenantId, async (tx) => {
+    const [model] = await tx.select().from(models).where(
+      and(eq(models.tenantId, tenantId), eq(models.id, id)),
+    );
+    return model ?? null;
+  });
+}
+
+export function listModels(db: Db, tenantId: string, page: PageRequest): Promise<Page<Model>> {
+  return inTenantScope(db, tenantId, async (tx) => {
+    const rows = await tx.select().from(models)
+      .where(and(eq(models.tenantId, tenantId), afterCursor(keyset, tenantId, page.cursor)))
+      .orderBy(...newestFirst(keyset)).limit(page.limit + 1);
+    return toPage(rows, page.limit);
+  });
+}
+
+export function updateModel(db: Db, tenantId: string, id: string, patch: ModelPatch): Promise<Model | null> {
+  if (!isUuid(id)) return Promise.resolve(null);
+  return inTenantScope(db, tenantId, async (tx) => {
+    const [model] = await tx.update(models).set({ ...patch, updatedAt: sql`now()` })
+      .where(and(eq(models.tenantId, tenantId), eq(models.id, id))).returning();
+    return model ?? null;
+  });
+}
+
+/** Deletes the model and its file rows (the caller removes the blobs); false when the tenant has no such model. */
+export function deleteModel(db: Db, tenantId: string, id: string): Promise<boolean> {
+  if (!isUuid(id)) return Promise.resolve(false);
+  return inTenantScope(db, tenantId, async (tx) => {
+    const deleted = await tx.delete(models).where(and(eq(models.tenantId, tenantId), eq(models.id, id)))
+      .returning({ id: models.id });
+    return deleted.length > 0;
+  });
+}
+
+/** Inserts or replaces the row of one file of a model; null when the tenant has no such model. */
+export function putModelFile(
+  db: Db,
+  tenantId: string,
+  modelId: string,
+  file: ModelFileInput,
+): Promise<ModelFile | null> {
+  if (!isUuid(modelId)) return Promise.resolve(null);
+  return inTenantScope(db, tenantId, async (tx) => {
+    const [owner] = await tx.select({ id: models.id }).from(models)
+      .where(and(eq(models.tenantId, tenantId), eq(models.id, modelId)));
+    if (!owner) return null;
+    const values = {
+      blobKey: file.blobKey,
+      size: file.size ?? null,
+      sha256: file.sha256 ?? null,
+      status: file.status,
+    };
+    const [row] = await tx.insert(modelFiles).values({
+      tenantId,
+      modelId,
+      filename: file.filename,
+      ...values,
+    })
+      .onConflictDoUpdate({
+        target: [modelFiles.modelId, modelFiles.filename],
+        set: { ...values, updatedAt: sql`now()` },
+      }).returning();
+    return row;
+  });
+}
+
+export function listModelFiles(db: Db, tenantId: string, modelId: string): Promise<ModelFile[]> {
+  if (!isUuid(modelId)) return Promise.resolve([]);
+  return inTenantScope(db, tenantId, (tx) =>
+    tx.select().from(modelFiles)
+      .where(and(eq(modelFiles.tenantId, tenantId), eq(modelFiles.modelId, modelId)))
+      .orderBy(asc(modelFiles.filename)));
+}
+
+export function deleteModelFile(
+  db: Db,
+  tenantId: string,
+  modelId: string,
+  filename: string,
+): Promise<boolean> {
+  if (!isUuid(modelId)) return Promise.resolve(false);
+  return inTenantScope(db, tenantId, async (tx) => {
+    const deleted = await tx.delete(modelFiles).where(and(
+      eq(modelFiles.tenantId, tenantId),
+      eq(modelFiles.modelId, modelId),
+      eq(modelFiles.filename, filename),
+    )).returning({ id: modelFiles.id });
+    return deleted.length > 0;
+  });
+}
