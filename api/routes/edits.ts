@@ -41,6 +41,7 @@ import type { ApiDeps } from "../deps.ts";
 import type { ApiEnv } from "../env.ts";
 import { ApiError, notFound, validationHook } from "../errors.ts";
 import { requireScope } from "../middleware/auth.ts";
+import { createSingleFlight } from "../single_flight.ts";
 import { IdParam, jsonLimit, problems } from "./common.ts";
 
 /** How often an open event stream looks for new events, and how often it sends a keep-alive comment. */
@@ -68,6 +69,8 @@ export function editsRoutes(deps: ApiDeps) {
   const queue = deps.queue ?? createJobQueue();
   const read = requireScope("edits:read");
   const write = requireScope("edits:write");
+  // Keyed by tenant and id, so a shared read never crosses tenants.
+  const viewReads = createSingleFlight<EditView>();
 
   app.openapi(
     createRoute({
@@ -151,7 +154,12 @@ export function editsRoutes(deps: ApiDeps) {
     }),
     async (c) => {
       const { id } = c.req.valid("param");
-      return c.json(await editView(db, await findEdit(db, c.get("principal").tenantId, id)), 200);
+      const { tenantId } = c.get("principal");
+      const view = await viewReads.run(
+        `${tenantId}/${id}`,
+        async () => editView(db, await findEdit(db, tenantId, id)),
+      );
+      return c.json(view, 200);
     },
   );
 

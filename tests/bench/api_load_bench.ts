@@ -1,0 +1,106 @@
+/**
+ * Load benchmark of the API: GET /v1/edits/{id} (auth, a tenant-scoped read of the job and its artifacts, the
+ * view) against GET /healthz (the framework's floor), 50 concurrent connections each, on PGlite and — when
+ * TEST_DATABASE_URL or DATABASE_URL is set — on a Postgres server. Target: the real endpoint at ≥ 30% of the
+ * health endpoint's throughput, with no errors.
+ *
+ * Two shapes of load on the real endpoint: every connection polling the same job (the route coalesces
+ * identical concurrent reads, so this measures that path) and each request a different one of 200 jobs (every
+ * request reads the database: the uncoalesced cost). The target is judged on the second, harder one.
+ *
+ *   deno task bench api_load          (BENCH_SECONDS=N to change the 10 s per endpoint)
+ */
+import autocannon from "autocannon";
+import { TextLineStream } from "./text_lines.ts";
+
+const CONNECTIONS = 50;
+const SECONDS = Number(Deno.env.get("BENCH_SECONDS") ?? 10);
+const TARGET_RATIO = 0.3;
+
+interface Figures {
+  rps: number;
+  p50: number;
+  p99: number;
+  errors: number;
+  non2xx: number;
+}
+
+async function load(url: string, headers: Record<string, string>, paths?: string[]): Promise<Figures> {
+  let next = 0;
+  const requests = paths
+    ? [{ setupRequest: (req: { path: string }) => ({ ...req, path: paths[next++ % paths.length] }) }]
+    : undefined;
+  const result = await autocannon({ url, headers, connections: CONNECTIONS, duration: SECONDS, requests });
+  return {
+    rps: result.requests.average,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    errors: result.errors + result.timeouts,
+    non2xx: result.non2xx,
+  };
+}
+
+async function benchOn(label: string, args: string[]): Promise<boolean> {
+  const server = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-all", new URL("./api_load_server.ts", import.meta.url).pathname, ...args],
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  try {
+    const lines = server.stdout.pipeThrough(new TextDecoderStream()).pipeThrough(new TextLineStream());
+    const reader = lines.getReader();
+    let ready = "";
+    while (!ready.startsWith("READY")) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error(`${label}: the server exited before it was ready`);
+      ready = value;
+    }
+    reader.releaseLock();
+    const [, port, key, idList] = ready.split(" ");
+    const ids = idList.split(",");
+    const editId = ids[0];
+    const base = `http://127.0.0.1:${port}`;
+    const auth = { Authorization: `Bearer ${key}` };
+    const check = await fetch(`${base}/v1/edits/${editId}`, { headers: auth });
+    if (check.status !== 200) throw new Error(`${label}: GET /v1/edits/{id} answered ${check.status}`);
+    await check.body?.cancel();
+
+    // Warm-up so JIT and connection pools are in steady state before measuring.
+    await autocannon({
+      url: `${base}/v1/edits/${editId}`,
+      headers: auth,
+      connections: CONNECTIONS,
+      duration: 2,
+    });
+    const health = await load(`${base}/healthz`, {});
+    const same = await load(`${base}/v1/edits/${editId}`, auth);
+    const edit = await load(base, auth, ids.map((id) => `/v1/edits/${id}`));
+    const row = (name: string, f: Figures) =>
+      `${label.padEnd(9)} ${name.padEnd(32)} ${f.rps.toFixed(0).padStart(8)} req/s   p50 ${
+        f.p50.toFixed(1).padStart(6)
+      } ms   p99 ${f.p99.toFixed(1).padStart(6)} ms   errors ${f.errors}   non-2xx ${f.non2xx}`;
+    console.log(row("GET /healthz", health));
+    console.log(row("GET /v1/edits/{id} (one job)", same));
+    console.log(row("GET /v1/edits/{id} (200 jobs)", edit));
+    const ratio = edit.rps / health.rps;
+    const failures = [health, same, edit].reduce((n, f) => n + f.errors + f.non2xx, 0);
+    const ok = ratio >= TARGET_RATIO && failures === 0;
+    console.log(
+      `${label.padEnd(9)} edits (200 jobs) / healthz throughput ${(ratio * 100).toFixed(1)}% (target ≥ ${
+        TARGET_RATIO * 100
+      }%, ` +
+        `no errors): ${ok ? "met" : "NOT met"}`,
+    );
+    return ok;
+  } finally {
+    server.kill("SIGTERM");
+    await server.status;
+  }
+}
+
+console.log(`API load: ${CONNECTIONS} connections, ${SECONDS} s per endpoint, server in its own process`);
+const results = [await benchOn("pglite", [])];
+const url = Deno.env.get("TEST_DATABASE_URL") || Deno.env.get("DATABASE_URL");
+if (url) results.push(await benchOn("postgres", ["--url", url]));
+else console.log("postgres  skipped: set TEST_DATABASE_URL or DATABASE_URL to bench on a Postgres server");
+if (results.includes(false)) Deno.exit(1);

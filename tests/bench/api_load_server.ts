@@ -1,0 +1,56 @@
+/**
+ * The server half of api_load_bench.ts, in its own process so the load generator does not share its thread:
+ * the real app on a real listener, over PGlite (no argument) or a Postgres server (`--url URL`), with one
+ * tenant, one key and JOBS edit jobs. Prints `READY <port> <api key> <id,id,…>` once it listens.
+ */
+import { parseArgs } from "node:util";
+import { createApp } from "../../api/app.ts";
+import { DEFAULT_CONFIG } from "../../api/deps.ts";
+import { createLocalBlobStore } from "../../shared/blobs/local.ts";
+import { createJobQueue, MEMORY_DATA_DIR, openDatabase } from "../../shared/db/index.ts";
+import { ensureTenant } from "../../shared/db/repositories/tenants.ts";
+import { createLogger } from "../../shared/log.ts";
+
+const { values } = parseArgs({ args: Deno.args, options: { url: { type: "string" } } });
+const database = await openDatabase(values.url ? { url: values.url } : { dataDir: MEMORY_DATA_DIR });
+const blobDir = await Deno.makeTempDir({ prefix: "profs-bench-" });
+const tenant = await ensureTenant(database.db, `bench-${crypto.randomUUID().slice(0, 8)}`);
+const key = `bench-key-${crypto.randomUUID()}`;
+const JOBS = 200;
+const queue = createJobQueue();
+const ids: string[] = [];
+for (let i = 0; i < JOBS; i++) {
+  const job = await queue.enqueue(database.db, {
+    tenantId: tenant.id,
+    kind: "edit",
+    params: {
+      rank: 2,
+      centering: true,
+      max_pairs: 500,
+      seed: i,
+      max_tokens: 128,
+      layers: { from: 10, to: 24 },
+    },
+  });
+  ids.push(job.id);
+}
+const app = createApp({
+  database,
+  blobs: await createLocalBlobStore(blobDir),
+  // Lines are formatted as in production and then dropped, so the log's cost is measured, not the terminal's.
+  logger: createLogger({ write: () => {} }),
+  config: DEFAULT_CONFIG,
+  verifyKey: (k) =>
+    Promise.resolve(k === key ? { tenantId: tenant.id, keyId: "bench", scopes: ["*"] } : null),
+});
+const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, app.fetch);
+console.log(`READY ${server.addr.port} ${key} ${ids.join(",")}`);
+
+const stop = async () => {
+  await server.shutdown();
+  await database.close();
+  await Deno.remove(blobDir, { recursive: true });
+  Deno.exit(0);
+};
+Deno.addSignalListener("SIGTERM", stop);
+Deno.addSignalListener("SIGINT", stop);
