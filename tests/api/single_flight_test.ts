@@ -7,9 +7,9 @@ Deno.test("single flight: concurrent reads of one key share one load; a later re
   let release!: () => void;
   const gate = new Promise<void>((resolve) => release = resolve);
   const load = async () => {
-    loads++;
+    const n = ++loads;
     await gate;
-    return loads;
+    return n;
   };
   const together = [flight.run("a", load), flight.run("a", load), flight.run("a", load)];
   const other = flight.run("b", load);
