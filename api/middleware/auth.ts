@@ -6,21 +6,12 @@
 import type { MiddlewareHandler } from "hono";
 import type { ApiEnv, Principal } from "../env.ts";
 import { ApiError } from "../errors.ts";
+import { hasScope, type Scope, SCOPES } from "../../shared/auth/scopes.ts";
 
 export type VerifyKey = (key: string) => Promise<Principal | null>;
 
-/** Scopes the API checks. A key with `*` holds them all. */
-export const SCOPES = [
-  "models:read",
-  "models:write",
-  "datasets:read",
-  "datasets:write",
-  "edits:read",
-  "edits:write",
-  "webhooks:read",
-  "webhooks:write",
-] as const;
-export type Scope = typeof SCOPES[number];
+export { SCOPES };
+export type { Scope };
 
 export function authenticate(verify: VerifyKey): MiddlewareHandler<ApiEnv> {
   return async function authenticate(c, next) {
@@ -47,13 +38,9 @@ export function authenticate(verify: VerifyKey): MiddlewareHandler<ApiEnv> {
   };
 }
 
-export function hasScope(principal: Principal, scope: Scope): boolean {
-  return principal.scopes.includes(scope) || principal.scopes.includes("*");
-}
-
 export function requireScope(scope: Scope): MiddlewareHandler<ApiEnv> {
   return async function requireScope(c, next) {
-    if (!hasScope(c.get("principal"), scope)) {
+    if (!hasScope(c.get("principal").scopes, scope)) {
       throw new ApiError(403, "forbidden", `This API key lacks the scope '${scope}' this route needs`, {
         headers: { "WWW-Authenticate": `Bearer realm="profs", error="insufficient_scope", scope="${scope}"` },
       });
