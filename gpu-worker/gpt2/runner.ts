@@ -137,6 +137,9 @@ export function runnerOver(engine: Gpt2Engine, tokenizer: TextTokenizer): Gpt2Ru
       await each(indices);
       done += indices.length;
       options.onProgress?.(done, order.length);
+      // A macrotask turn between batches: on the cpu backend a batch never awaits real I/O, and the worker's
+      // heartbeat, cancellation and (in `profs serve`) the API share this event loop.
+      await new Promise((resolve) => setTimeout(resolve, 0));
     }
   }
 

@@ -46,6 +46,13 @@ export async function resolveModel(
   const files = await listModelFiles(db, tenantId, model.id);
   const inPlace = blobs.localPath(`models/${model.id}`);
   if (inPlace !== null && files.every((f) => blobs.localPath(f.blobKey) === join(inPlace, f.filename))) {
+    for (const file of files) {
+      if (!await blobs.exists(file.blobKey)) {
+        throw new InputError(
+          `Cannot read model '${model.id}' as its stored file '${file.filename}' is missing (it was deleted)`,
+        );
+      }
+    }
     return { model, dir: inPlace };
   }
   const dir = join(scratch, "model");
