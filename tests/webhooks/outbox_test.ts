@@ -135,3 +135,20 @@ Deno.test("jobWebhookEventType maps terminal edit states to edit.* and any finis
   ];
   for (const [job, expected] of cases) assert.equal(jobWebhookEventType(job), expected, JSON.stringify(job));
 });
+
+Deno.test("a queue built with no options writes the outbox row itself (nobody can forget the hook)", async () => {
+  const { db, close } = await openTestDatabase();
+  try {
+    const tenant = await createTenant(db);
+    await createEndpoint(db, tenant, "https://93.184.215.14/all");
+    const queue = createJobQueue();
+    const job = await queue.enqueue(db, { tenantId: tenant, kind: "edit", params: {} });
+    const claim = (await queue.claim(db, { owner: "w", leaseMs: 60_000 }))!;
+    assert.ok(await queue.complete(db, claim.lease, { result: {} }));
+    const [row] = await db.select().from(webhookDeliveries);
+    assert.equal(row.eventType, "edit.succeeded");
+    assert.equal((row.payload as WebhookEventPayload).data.id, job.id);
+  } finally {
+    await close();
+  }
+});
