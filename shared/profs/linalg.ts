@@ -235,3 +235,59 @@ export function largestAngleSine(a: Float64Array, b: Float64Array, d: number, k:
   const { values } = symmetricEigen(gram, k);
   return Math.sqrt(Math.max(0, values[0]));
 }
+
+/**
+ * Row-layout twins of the helpers above for the subspace iteration's hot loop: a block of b vectors of length d
+ * stored as rows [b, d] keeps every inner loop contiguous and d long (column layout would make it b ≈ 10 long).
+ */
+
+/** Orthonormalises the rows of q [rows, cols] in place (modified Gram–Schmidt twice; vanished rows re-drawn). */
+export function orthonormalizeRows(q: Float64Array, rows: number, cols: number, random: Random): void {
+  for (let j = 0; j < rows; j++) {
+    const row = q.subarray(j * cols, (j + 1) * cols);
+    for (let attempt = 0;; attempt++) {
+      const before = Math.sqrt(dot(row, row));
+      for (let pass = 0; pass < 2; pass++) {
+        for (let i = 0; i < j; i++) {
+          axpy(-dot(q.subarray(i * cols, (i + 1) * cols), row), q, i * cols, row, cols);
+        }
+      }
+      const norm = Math.sqrt(dot(row, row));
+      // A row that lost all but ~1e-12 of its length lies in the span of the previous ones.
+      if (norm > 1e-12 * before && norm > 0) {
+        for (let c = 0; c < cols; c++) row[c] /= norm;
+        break;
+      }
+      if (attempt > 8) throw new Error(`cannot find ${rows} independent directions in ${cols} dimensions`);
+      for (let c = 0; c < cols; c++) row[c] = random.normal();
+    }
+  }
+}
+
+/** Sine of the largest principal angle between the row spans of a [k, d] and b [k, d] (orthonormal rows). */
+export function largestAngleSineRows(a: Float64Array, b: Float64Array, k: number, d: number): number {
+  const r = Float64Array.from(a); // a − (a bᵀ) b
+  for (let i = 0; i < k; i++) {
+    const ai = a.subarray(i * d, (i + 1) * d);
+    const ri = r.subarray(i * d, (i + 1) * d);
+    for (let j = 0; j < k; j++) axpy(-dot(ai, b.subarray(j * d, (j + 1) * d)), b, j * d, ri, d);
+  }
+  const gram = new Float64Array(k * k);
+  for (let i = 0; i < k; i++) {
+    for (let j = 0; j < k; j++) {
+      gram[i * k + j] = dot(r.subarray(i * d, (i + 1) * d), r.subarray(j * d, (j + 1) * d));
+    }
+  }
+  return Math.sqrt(Math.max(0, symmetricEigen(gram, k).values[0]));
+}
+
+export function dot(x: Float64Array, y: Float64Array): number {
+  let s = 0;
+  for (let i = 0; i < x.length; i++) s += x[i] * y[i];
+  return s;
+}
+
+/** y += alpha · x[offset .. offset + n) */
+export function axpy(alpha: number, x: Float64Array, offset: number, y: Float64Array, n: number): void {
+  for (let i = 0; i < n; i++) y[i] += alpha * x[offset + i];
+}

@@ -96,19 +96,21 @@ export async function topTokens(
   const [vocab, d] = model.tensorInfo(name).shape;
   const columns = bases.flatMap((b) => Array.from({ length: b.cols }, (_, j) => ({ b, j })));
   const c = columns.length;
-  const v = new Float64Array(d * c); // all directions side by side [D, c]
+  const v = new Float64Array(c * d); // all directions as rows [c, D], so the inner loop runs over D contiguously
   columns.forEach(({ b, j }, col) => {
-    for (let r = 0; r < d; r++) v[r * c + col] = b.data[r * b.cols + j];
+    for (let r = 0; r < d; r++) v[col * d + r] = b.data[r * b.cols + j];
   });
   const scores = new Float64Array(vocab * c); // [vocab, c]
   for (let start = 0; start < vocab; start += ROWS_PER_CHUNK) {
     const rows = Math.min(ROWS_PER_CHUNK, vocab - start);
     const e = await model.readRows(name, start, rows); // [rows, D]
     for (let r = 0; r < rows; r++) {
-      const out = (start + r) * c;
-      for (let t = 0; t < d; t++) {
-        const x = e[r * d + t];
-        for (let col = 0; col < c; col++) scores[out + col] += x * v[t * c + col];
+      const base = r * d;
+      for (let col = 0; col < c; col++) {
+        const vb = col * d;
+        let s = 0;
+        for (let t = 0; t < d; t++) s += e[base + t] * v[vb + t];
+        scores[(start + r) * c + col] = s;
       }
     }
   }

@@ -5,13 +5,7 @@
 import { createRandom } from "../data/random.ts";
 import { InputError } from "../errors.ts";
 import type { LayerSubspace, Matrix, SubspaceParams } from "./backend.ts";
-import {
-  largestAngleSine,
-  matmul,
-  matmulTransposeA,
-  orthonormalizeColumns,
-  symmetricEigen,
-} from "./linalg.ts";
+import { axpy, dot, largestAngleSineRows, orthonormalizeRows, symmetricEigen } from "./linalg.ts";
 
 /**
  * Extra columns iterated beyond k. Subspace iteration converges like (σ_{b+1}/σ_k)² per step for block size b,
@@ -39,32 +33,42 @@ export function topRightSingularVectors(
 ): TopSingular {
   const b = Math.min(k + OVERSAMPLING, n, d);
   const random = createRandom(options.seed);
-  let q: Float64Array = new Float64Array(d * b); // [d, b]
-  for (let i = 0; i < q.length; i++) q[i] = random.normal();
-  orthonormalizeColumns(q, d, b, random);
-  let y: Float64Array = matmul(t, q, n, d, b); // t q [n, b]
-  let previous: Float64Array | null = null; // top-k block of the last iterate [d, k]
+  // The block is kept as rows: q [b, d] holds the current basis vectors, y [b, n] their images t·q_j.
+  let q: Float64Array = Float64Array.from({ length: b * d }, () => random.normal());
+  orthonormalizeRows(q, b, d, random);
+  let y = timesRows(t, q, n, d, b);
+  let previous: Float64Array | null = null; // top-k rows of the last iterate [k, d]
   let residual = Infinity;
   let values: Float64Array = new Float64Array(b);
   let iterations = 0;
   while (iterations < options.maxIterations) {
     iterations++;
-    q = matmulTransposeA(t, y, n, d, b); // tᵀ t q [d, b]
-    orthonormalizeColumns(q, d, b, random);
-    y = matmul(t, q, n, d, b);
-    // Rayleigh–Ritz: rotate q by the eigenvectors of (tq)ᵀ(tq) so its columns are ordered Ritz vectors.
-    const eig = symmetricEigen(matmulTransposeA(y, y, n, b, b), b);
-    q = matmul(q, eig.vectors, d, b, b);
-    y = matmul(y, eig.vectors, n, b, b);
+    q = transposeTimesRows(t, y, n, d, b); // rows of tᵀ t q
+    orthonormalizeRows(q, b, d, random);
+    y = timesRows(t, q, n, d, b);
+    // Rayleigh–Ritz: rotate the block by the eigenvectors of (tq)ᵀ(tq) so its rows are ordered Ritz vectors.
+    const gram = new Float64Array(b * b);
+    for (let i = 0; i < b; i++) {
+      for (let j = i; j < b; j++) {
+        gram[i * b + j] = gram[j * b + i] = dot(
+          y.subarray(i * n, (i + 1) * n),
+          y.subarray(j * n, (j + 1) * n),
+        );
+      }
+    }
+    const eig = symmetricEigen(gram, b);
+    q = rotateRows(q, eig.vectors, b, d);
+    y = rotateRows(y, eig.vectors, b, n);
     values = eig.values;
-    const top = leadingColumns(q, d, b, k);
+    const top = q.slice(0, k * d);
     if (previous) {
-      residual = largestAngleSine(top, previous, d, k);
+      residual = largestAngleSineRows(top, previous, k, d);
       if (residual < options.tolerance) break;
     }
     previous = top;
   }
-  const basis = leadingColumns(q, d, b, k);
+  const basis = new Float64Array(d * k); // [d, k]
+  for (let j = 0; j < k; j++) for (let c = 0; c < d; c++) basis[c * k + j] = q[j * d + c];
   fixSigns(basis, d, k);
   return {
     basis,
@@ -73,6 +77,39 @@ export function topRightSingularVectors(
     residual,
     converged: residual < options.tolerance,
   };
+}
+
+/** y [b, n] with y_j = t q_j, for t [n, d] and rows q [b, d] */
+function timesRows(t: Float64Array, q: Float64Array, n: number, d: number, b: number): Float64Array {
+  const y = new Float64Array(b * n);
+  for (let r = 0; r < n; r++) {
+    const row = t.subarray(r * d, (r + 1) * d);
+    for (let j = 0; j < b; j++) y[j * n + r] = dot(row, q.subarray(j * d, (j + 1) * d));
+  }
+  return y;
+}
+
+/** z [b, d] with z_j = tᵀ y_j, for t [n, d] and rows y [b, n] */
+function transposeTimesRows(t: Float64Array, y: Float64Array, n: number, d: number, b: number): Float64Array {
+  const z = new Float64Array(b * d);
+  for (let j = 0; j < b; j++) {
+    const zj = z.subarray(j * d, (j + 1) * d);
+    for (let r = 0; r < n; r++) {
+      const w = y[j * n + r];
+      if (w !== 0) axpy(w, t, r * d, zj, d);
+    }
+  }
+  return z;
+}
+
+/** out_j = Σ_i w[i, j] · rows_i for rows [b, len] and w [b, b] (column j = new row j) */
+function rotateRows(rows: Float64Array, w: Float64Array, b: number, len: number): Float64Array {
+  const out = new Float64Array(b * len);
+  for (let j = 0; j < b; j++) {
+    const oj = out.subarray(j * len, (j + 1) * len);
+    for (let i = 0; i < b; i++) axpy(w[i * b + j], rows, i * len, oj, len);
+  }
+  return out;
 }
 
 /** preferred, rejected [N, D] → V [D, k] of T = (X⁺ − X⁻)/2, centered against X⁺'s top direction if asked. */
@@ -121,12 +158,6 @@ function removeDirection(t: Float64Array, n: number, d: number, mu: Float64Array
     for (let j = 0; j < d; j++) dot += t[i * d + j] * mu[j];
     for (let j = 0; j < d; j++) t[i * d + j] -= dot * mu[j];
   }
-}
-
-function leadingColumns(q: Float64Array, rows: number, cols: number, k: number): Float64Array {
-  const out = new Float64Array(rows * k);
-  for (let r = 0; r < rows; r++) for (let j = 0; j < k; j++) out[r * k + j] = q[r * cols + j];
-  return out;
 }
 
 /** Singular vectors are defined up to sign; pick the one whose largest-magnitude entry is positive. */

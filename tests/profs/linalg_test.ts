@@ -2,9 +2,11 @@ import assert from "node:assert/strict";
 import { createRandom } from "../../shared/data/random.ts";
 import {
   largestAngleSine,
+  largestAngleSineRows,
   matmul,
   matmulTransposeA,
   orthonormalizeColumns,
+  orthonormalizeRows,
   principalAngles,
   svd,
   symmetricEigen,
@@ -75,4 +77,20 @@ Deno.test("principal angles and the largest-angle sine agree on a known rotation
   assertClose(angles, [0, theta], { atol: 1e-8, label: "angles" });
   // The residual form keeps small angles to full relative precision.
   assertClose([largestAngleSine(a, b, 3, 2)], [Math.sin(theta)], { rtol: 1e-10, label: "sine" });
+});
+
+Deno.test("row-layout helpers agree with the column-layout ones", () => {
+  const d = 11, k = 3;
+  const a = randomMatrix(d, k, 21);
+  orthonormalizeColumns(a, d, k, createRandom(1));
+  const rows = transpose(randomMatrix(d, k, 21), d, k); // same start, rows [k, d]
+  orthonormalizeRows(rows, k, d, createRandom(1));
+  assertClose(rows, transpose(a, d, k), { atol: 1e-14, label: "Gram–Schmidt rows vs columns" });
+  const b = randomMatrix(d, k, 22);
+  orthonormalizeColumns(b, d, k, createRandom(2));
+  assertClose(
+    [largestAngleSineRows(transpose(a, d, k), transpose(b, d, k), k, d)],
+    [largestAngleSine(a, b, d, k)],
+    { rtol: 1e-12, label: "sine" },
+  );
 });

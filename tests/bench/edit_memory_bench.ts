@@ -1,0 +1,118 @@
+/**
+ * Peak memory of an edit is bounded by the largest tensor, not the model (issue 3): edits a generated
+ * GPT-2-medium-shaped model (24 layers, D = 1024, random weights, ~1.4 GB F32) from generated embeddings
+ * (500 pairs, layers 10:24, k = 2) on the CPU backend, in a child process whose peak RSS (VmHWM) is measured,
+ * and prints wall time and peak RSS next to the model size. Then runs the PyTorch CPU baseline (load whole
+ * model, edit, save) on the same files when /usr/bin/python3 has torch. Files live in a temp dir, deleted after.
+ *
+ *   deno task bench edit_memory          (targets: peak RSS < 400 MB; wall time well under PyTorch's)
+ */
+import { join } from "node:path";
+import { runEdit } from "../../gpu-worker/edit/pipeline.ts";
+import { writeSyntheticEmbeddings } from "../fixtures/synthetic_embeddings.ts";
+import { writeTinyGpt2 } from "../fixtures/tiny_gpt2.ts";
+
+const SHAPE = { layers: 24, hidden: 1024, heads: 16, positions: 1024 };
+const PAIRS = 500;
+const LAYERS = { from: 10, to: 24 };
+const RANK = 2;
+
+function peakRssMb(): number {
+  const match = /VmHWM:\s+(\d+) kB/.exec(Deno.readTextFileSync("/proc/self/status"));
+  return match ? Number(match[1]) / 1024 : NaN;
+}
+
+async function child(modelDir: string, embeddings: string, outDir: string) {
+  const started = performance.now();
+  const { report } = await runEdit({
+    modelDir,
+    outDir,
+    embeddingsFile: embeddings,
+    layers: LAYERS,
+    rank: RANK,
+    backend: "cpu",
+  });
+  const seconds = (performance.now() - started) / 1000;
+  console.log(JSON.stringify({
+    seconds,
+    peakRssMb: peakRssMb(),
+    stages: report.seconds,
+    iterations: report.layers.map((l) => l.iterations),
+    converged: report.layers.every((l) => l.converged),
+  }));
+}
+
+async function main() {
+  const dir = await Deno.makeTempDir({ prefix: "profs-edit-bench-" });
+  try {
+    const genStarted = performance.now();
+    const model = join(dir, "model");
+    await writeTinyGpt2(model, { ...SHAPE, prefix: true });
+    const embeddings = join(dir, "embeddings.safetensors");
+    await writeSyntheticEmbeddings(embeddings, {
+      layers: SHAPE.layers,
+      pairs: PAIRS,
+      hidden: SHAPE.hidden,
+      noise: 0.3,
+    });
+    const modelMb = (await Deno.stat(join(model, "model.safetensors"))).size / 2 ** 20;
+    console.log(
+      `generated model (${modelMb.toFixed(0)} MiB) and embeddings in ${
+        ((performance.now() - genStarted) / 1000).toFixed(1)
+      } s`,
+    );
+
+    const output = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--allow-all",
+        new URL(import.meta.url).pathname,
+        "--child",
+        model,
+        embeddings,
+        join(dir, "out"),
+      ],
+      stderr: "inherit",
+    }).output();
+    if (!output.success) throw new Error("edit child process failed");
+    const result = JSON.parse(new TextDecoder().decode(output.stdout).trim().split("\n").pop()!);
+    console.log(
+      `profs edit (cpu, streaming): ${result.seconds.toFixed(1)} s wall, peak RSS ${
+        result.peakRssMb.toFixed(0)
+      } MiB, ` +
+        `model ${modelMb.toFixed(0)} MiB, layers ${LAYERS.from}:${LAYERS.to}, k=${RANK}, ${PAIRS} pairs`,
+    );
+    console.log(`  stages (s): ${JSON.stringify(result.stages)}`);
+    console.log(`  iterations per layer: ${result.iterations.join(" ")}; all converged: ${result.converged}`);
+    console.log(`  target peak RSS < 400 MiB: ${result.peakRssMb < 400 ? "met" : "MISSED"}`);
+    await Deno.remove(join(dir, "out"), { recursive: true });
+
+    const torch = await new Deno.Command("/usr/bin/python3", {
+      args: [
+        new URL("./edit_torch_reference.py", import.meta.url).pathname,
+        model,
+        embeddings,
+        join(dir, "torch.safetensors"),
+        String(LAYERS.from),
+        String(LAYERS.to),
+        String(RANK),
+      ],
+      stderr: "inherit",
+    }).output().catch(() => null);
+    if (torch?.success) {
+      const t = JSON.parse(new TextDecoder().decode(torch.stdout).trim());
+      console.log(
+        `PyTorch ${t.torch} CPU baseline (load all, edit, save): ${t.seconds.toFixed(1)} s wall, peak RSS ${
+          t.peak_rss_mb.toFixed(0)
+        } MiB`,
+      );
+    } else {
+      console.log("PyTorch baseline skipped (/usr/bin/python3 with torch not available or it failed)");
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+if (Deno.args[0] === "--child") await child(Deno.args[1], Deno.args[2], Deno.args[3]);
+else await main();

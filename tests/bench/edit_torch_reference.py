@@ -1,0 +1,69 @@
+#!/usr/bin/python3
+"""The PyTorch CPU baseline for edit_memory_bench.ts: load the whole model, edit it (ProFS projection of the
+MLP output matrices of the given layers, from an embeddings file), save it. Prints one JSON line with wall time
+and peak RSS. Not the product: the yardstick the streaming edit is compared with.
+
+usage: edit_torch_reference.py MODEL_DIR EMBEDDINGS OUT_FILE FROM TO RANK
+"""
+import json
+import resource
+import struct
+import sys
+import time
+
+import numpy as np
+import torch
+
+
+def load(path):
+    with open(path, "rb") as f:
+        data = f.read()
+    (n,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8 : 8 + n])
+    metadata = header.pop("__metadata__", None)
+    tensors = {}
+    for name, info in sorted(header.items(), key=lambda kv: kv[1]["data_offsets"][0]):
+        begin, end = info["data_offsets"]
+        array = np.frombuffer(data, dtype=np.float32, count=(end - begin) // 4, offset=8 + n + begin)
+        tensors[name] = torch.from_numpy(array.reshape(info["shape"]).copy())
+    return tensors, metadata
+
+
+def save(path, tensors, metadata):
+    header = {} if metadata is None else {"__metadata__": metadata}
+    offset = 0
+    for name, t in tensors.items():
+        size = t.numel() * 4
+        header[name] = {"dtype": "F32", "shape": list(t.shape), "data_offsets": [offset, offset + size]}
+        offset += size
+    text = json.dumps(header).encode()
+    text += b" " * ((8 - len(text) % 8) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(text)))
+        f.write(text)
+        for t in tensors.values():
+            f.write(t.contiguous().numpy().tobytes())
+
+
+def main():
+    model_dir, embeddings, out, first, last, rank = sys.argv[1:7]
+    start = time.time()
+    tensors, metadata = load(f"{model_dir}/model.safetensors")
+    emb, _ = load(embeddings)
+    for layer in range(int(first), int(last)):
+        xp = emb["preferred"][layer].double()
+        t = (xp - emb["rejected"][layer].double()) / 2
+        mu = torch.linalg.svd(xp, full_matrices=False)[2][0]
+        t = t - torch.outer(t @ mu, mu)
+        v = torch.linalg.svd(t, full_matrices=False)[2][: int(rank)].T.float()
+        for name in (f"h.{layer}.mlp.c_proj.weight", f"transformer.h.{layer}.mlp.c_proj.weight"):
+            if name in tensors:
+                w = tensors[name]
+                tensors[name] = w - (w @ v) @ v.T
+    save(out, tensors, metadata)
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"seconds": time.time() - start, "peak_rss_mb": peak_kib / 1024, "torch": torch.__version__}))
+
+
+if __name__ == "__main__":
+    main()
