@@ -161,7 +161,7 @@ export function triggerFireRoutes(deps: ApiDeps, options: TriggerRouteOptions = 
   // could be checked over the exact bytes that were signed.
   app.openAPIRegistry.registerPath({
     method: "post",
-    path: "/v1/triggers/{id}/fire",
+    path: "/{id}/fire",
     tags: ["triggers"],
     summary: "Fire a trigger: start an edit from its template (signed with the trigger's secret; no API key)",
     description:
@@ -185,7 +185,7 @@ export function triggerFireRoutes(deps: ApiDeps, options: TriggerRouteOptions = 
   app.post("/:id/fire", jsonLimit(deps), async (c) => {
     const id = c.req.param("id");
     const trigger = await findTriggerForFire(db, id);
-    if (!trigger) throw notFound("trigger", id);
+    if (!trigger) throw new ApiError(404, "not-found", `No trigger with id '${id}' exists`);
     const body = await c.req.text();
     const at = now();
     let webhookId: string;

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { asc, eq } from "drizzle-orm";
 import { Webhook } from "standardwebhooks";
-import { type DispatcherOptions, dispatchOnce } from "../../api/webhooks/dispatcher.ts";
+import { type DispatcherOptions, dispatchOnce, startDispatcher } from "../../api/webhooks/dispatcher.ts";
 import type { Db } from "../../shared/db/database.ts";
 import { webhookDeliveries, webhookDeliveryAttempts, webhookEndpoints } from "../../shared/db/schema.ts";
 import { silentLogger } from "../../shared/log.ts";
@@ -249,6 +249,27 @@ Deno.test("a dispatcher that stalls past its lease: another sends the same id an
     assert.equal((await deliveryRow(db, id)).status, "succeeded");
   } finally {
     releaseFirst();
+    await receiver.close();
+    await close();
+  }
+});
+
+Deno.test("startDispatcher keeps draining the outbox until stopped", async () => {
+  const { db, close } = await openTestDatabase();
+  const receiver = startReceiver();
+  try {
+    const tenant = await createTenant(db);
+    const endpoint = await createEndpoint(db, tenant, receiver.url);
+    const running = startDispatcher({ ...dispatcher(db), pollMs: 20 });
+    await createDelivery(db, tenant, endpoint.id, new Date());
+    await createDelivery(db, tenant, endpoint.id, new Date());
+    const deadline = Date.now() + 20_000;
+    while (receiver.requests.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    await running.stop();
+    assert.equal(receiver.requests.length, 2);
+    const pending = await db.select().from(webhookDeliveries).where(eq(webhookDeliveries.status, "pending"));
+    assert.equal(pending.length, 0);
+  } finally {
     await receiver.close();
     await close();
   }

@@ -43,6 +43,16 @@ Deno.test("webhook endpoints: create shows the secret once; list and get never d
     assert.equal(data.length, 1);
     assert.equal(data[0].secret, undefined);
     assert.equal(list.next_cursor, null);
+    const paths = (await json(await h.app.request("/openapi.json"))).paths as Record<string, unknown>;
+    for (
+      const path of [
+        "/v1/webhook-endpoints",
+        "/v1/webhook-endpoints/{id}/deliveries",
+        "/v1/webhook-endpoints/{id}/deliveries/{delivery_id}/replay",
+        "/v1/triggers",
+        "/v1/triggers/{id}/fire",
+      ]
+    ) assert.ok(path in paths, `OpenAPI documents ${path}`);
   } finally {
     await h.close();
   }
