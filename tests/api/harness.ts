@@ -1,16 +1,16 @@
 /**
  * A real app over a real database (PGlite in memory, or the Postgres server of TEST_DATABASE_URL) and a blob
- * store in a temporary directory, with two tenants, A and B, each holding an API key.
+ * store in a temporary directory, with two tenants, A and B, each holding a real API key (shared/auth), and a
+ * read-only key of A.
  */
 import { createApp } from "../../api/app.ts";
 import type { ApiConfig } from "../../api/deps.ts";
 import { DEFAULT_CONFIG } from "../../api/deps.ts";
-import type { Principal } from "../../api/env.ts";
 import { createLocalBlobStore } from "../../shared/blobs/local.ts";
 import type { BlobStore } from "../../shared/blobs/store.ts";
 import { MEMORY_DATA_DIR, openDatabase } from "../../shared/db/connection.ts";
 import type { Database } from "../../shared/db/database.ts";
-import { ensureTenant } from "../../shared/db/repositories/tenants.ts";
+import { createApiKey, keyVerifier } from "../../shared/auth/index.ts";
 import { createLogger, type Logger } from "../../shared/log.ts";
 
 export interface Harness {
@@ -36,24 +36,19 @@ export async function createHarness(
   const blobDir = await Deno.makeTempDir({ prefix: "profs-api-test-" });
   const blobs = await createLocalBlobStore(blobDir);
   const suffix = crypto.randomUUID().slice(0, 8);
-  const tenantA = (await ensureTenant(database.db, `a-${suffix}`)).id;
-  const tenantB = (await ensureTenant(database.db, `b-${suffix}`)).id;
-  const keys = new Map<string, Principal>([
-    [`key-a-${suffix}`, { tenantId: tenantA, keyId: "a", scopes: ["*"] }],
-    [`key-b-${suffix}`, { tenantId: tenantB, keyId: "b", scopes: ["*"] }],
-    [`key-ro-${suffix}`, {
-      tenantId: tenantA,
-      keyId: "ro",
-      scopes: ["models:read", "datasets:read", "edits:read"],
-    }],
-  ]);
+  const a = await createApiKey(database.db, { tenant: `a-${suffix}` });
+  const b = await createApiKey(database.db, { tenant: `b-${suffix}` });
+  const readOnly = await createApiKey(database.db, {
+    tenant: `a-${suffix}`,
+    scopes: ["models:read", "datasets:read", "edits:read"],
+  });
   const logs: string[] = [];
   const app = createApp({
     database,
     blobs,
     logger: options.logger ?? createLogger({ write: (line) => logs.push(line) }),
     config: { ...DEFAULT_CONFIG, ...options.config },
-    verifyKey: (key) => Promise.resolve(keys.get(key) ?? null),
+    verifyKey: keyVerifier(database.db),
   });
   const bearer = (key: string) => ({ Authorization: `Bearer ${key}` });
   return {
@@ -61,11 +56,11 @@ export async function createHarness(
     database,
     blobs,
     blobDir,
-    tenantA,
-    tenantB,
-    keyA: bearer(`key-a-${suffix}`),
-    keyB: bearer(`key-b-${suffix}`),
-    readOnlyA: bearer(`key-ro-${suffix}`),
+    tenantA: a.apiKey.tenantId,
+    tenantB: b.apiKey.tenantId,
+    keyA: bearer(a.key),
+    keyB: bearer(b.key),
+    readOnlyA: bearer(readOnly.key),
     logs,
     async close() {
       await database.close();
