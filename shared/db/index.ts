@@ -10,6 +10,11 @@
  * - `Db`: a Drizzle database or transaction; every repository/queue function takes one first, so callers can
  *   compose them in their own `db.transaction(...)`.
  * - `inTenantScope(db, tenantId, fn)`: runs `fn` under row-level security for that tenant (second boundary).
+ * - `createJobQueue({ onFinish?, retryPolicy? })`: enqueue / enqueueIdempotent / claim / heartbeat / progress /
+ *   complete / fail / acknowledgeCancel / requestCancel / reapOnce (queue.ts; `decideRetry` in retry_policy.ts).
+ * - `repositories/`: tenant-taking CRUD for tenants, models (+ files), datasets, jobs (reads, events,
+ *   artifacts) and the embedding cache; list calls page newest-first with opaque cursors (`page.ts`).
+ * - API keys live in shared/auth. infra/README.md ("Database") explains modes, migrations, RLS and the queue.
  */
 export * from "./schema.ts";
 export type { Database, DatabaseKind, Db } from "./database.ts";
