@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { createApp } from "../app.ts";
 import { configFromEnv } from "../deps.ts";
+import { cachedVerifier } from "../key_cache.ts";
 import { createLocalBlobStore } from "../../shared/blobs/local.ts";
 import type { BlobStore } from "../../shared/blobs/store.ts";
 import { ensureBootstrapKey, keyVerifier } from "../../shared/auth/index.ts";
@@ -79,7 +80,14 @@ export async function startServer(flags: ServerFlags, logger: Logger): Promise<R
     if (bootstrap) await ensureBootstrapKey(database.db, bootstrap);
     // One queue for the API and an in-process worker, so every finished job feeds the webhook outbox.
     const queue = createJobQueue({ onFinish: notifyJobFinished });
-    const app = createApp({ database, blobs, logger, config, queue, verifyKey: keyVerifier(database.db) });
+    const app = createApp({
+      database,
+      blobs,
+      logger,
+      config,
+      queue,
+      verifyKey: cachedVerifier(keyVerifier(database.db)),
+    });
     const server = Deno.serve({ hostname: flags.host, port: flags.port, onListen: () => {} }, app.fetch);
     const shown = flags.host === "0.0.0.0" || flags.host === "::" ? "127.0.0.1" : flags.host;
     const url = `http://${shown.includes(":") ? `[${shown}]` : shown}:${server.addr.port}`;

@@ -1,27 +1,29 @@
 /**
  * The server half of api_load_bench.ts, in its own process so the load generator does not share its thread:
  * the real app on a real listener, over PGlite (no argument) or a Postgres server (`--url URL`), with one
- * tenant, one key and JOBS edit jobs. Prints `READY <port> <api key> <id,id,…>` once it listens.
+ * tenant, one real API key and JOBS edit jobs. Prints `READY <port> <api key> <id,id,…>` once it listens.
  */
 import { parseArgs } from "node:util";
 import { createApp } from "../../api/app.ts";
 import { DEFAULT_CONFIG } from "../../api/deps.ts";
 import { createLocalBlobStore } from "../../shared/blobs/local.ts";
 import { createJobQueue, MEMORY_DATA_DIR, openDatabase } from "../../shared/db/index.ts";
-import { ensureTenant } from "../../shared/db/repositories/tenants.ts";
+import { cachedVerifier } from "../../api/key_cache.ts";
+import { createApiKey, keyVerifier } from "../../shared/auth/index.ts";
 import { createLogger } from "../../shared/log.ts";
 
 const { values } = parseArgs({ args: Deno.args, options: { url: { type: "string" } } });
 const database = await openDatabase(values.url ? { url: values.url } : { dataDir: MEMORY_DATA_DIR });
 const blobDir = await Deno.makeTempDir({ prefix: "profs-bench-" });
-const tenant = await ensureTenant(database.db, `bench-${crypto.randomUUID().slice(0, 8)}`);
-const key = `bench-key-${crypto.randomUUID()}`;
+const { key, apiKey } = await createApiKey(database.db, {
+  tenant: `bench-${crypto.randomUUID().slice(0, 8)}`,
+});
 const JOBS = 200;
 const queue = createJobQueue();
 const ids: string[] = [];
 for (let i = 0; i < JOBS; i++) {
   const job = await queue.enqueue(database.db, {
-    tenantId: tenant.id,
+    tenantId: apiKey.tenantId,
     kind: "edit",
     params: {
       rank: 2,
@@ -40,8 +42,8 @@ const app = createApp({
   // Lines are formatted as in production and then dropped, so the log's cost is measured, not the terminal's.
   logger: createLogger({ write: () => {} }),
   config: DEFAULT_CONFIG,
-  verifyKey: (k) =>
-    Promise.resolve(k === key ? { tenantId: tenant.id, keyId: "bench", scopes: ["*"] } : null),
+  // As `profs serve` and `profs api` authenticate: the key table behind a short cache.
+  verifyKey: cachedVerifier(keyVerifier(database.db)),
 });
 const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, app.fetch);
 console.log(`READY ${server.addr.port} ${key} ${ids.join(",")}`);
