@@ -51,6 +51,8 @@ export interface WorkerOptions {
   leaseMs?: number;
   /** Heartbeat period, also the cancellation latency; default leaseMs / 4. */
   heartbeatMs?: number;
+  /** How often the worker re-queues jobs whose lease expired (their worker died); default min(lease / 2, 5 s). */
+  reapMs?: number;
   /** Idle wait between empty claims; default 1 s. */
   pollMs?: number;
   /** Least time between two progress writes within a stage; default 500 ms. */
@@ -89,6 +91,7 @@ export function startWorker(options: WorkerOptions): Worker {
   const leaseMs = options.leaseMs ?? 60_000;
   const heartbeatMs = options.heartbeatMs ?? Math.max(50, Math.floor(leaseMs / 4));
   const pollMs = options.pollMs ?? 1_000;
+  const reapMs = options.reapMs ?? Math.min(leaseMs / 2, 5_000);
   const progressIntervalMs = options.progressIntervalMs ?? 500;
   const kinds = Object.keys(HANDLERS) as JobKind[];
   const stopping = new AbortController();
@@ -105,7 +108,7 @@ export function startWorker(options: WorkerOptions): Worker {
 
   let lastReap = -Infinity;
   async function reapIfDue(): Promise<void> {
-    if (performance.now() - lastReap < leaseMs / 2) return;
+    if (performance.now() - lastReap < reapMs) return;
     lastReap = performance.now();
     const report = await queue.reapOnce(db);
     if (report.requeued.length + report.failed.length + report.canceled.length > 0) {
