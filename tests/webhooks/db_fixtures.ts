@@ -1,11 +1,12 @@
 /** An embedded database with one tenant, endpoints and outbox rows, for dispatcher and route tests. */
-import { openDatabase } from "../../shared/db/connection.ts";
 import type { Database, Db } from "../../shared/db/database.ts";
 import { jobs, tenants, webhookDeliveries, webhookEndpoints } from "../../shared/db/schema.ts";
 import { generateSecret } from "../../shared/webhooks/signature.ts";
+import { freshDatabase } from "../db/harness.ts";
 
-export async function openTestDatabase(dataDir = "memory://"): Promise<Database> {
-  return await openDatabase({ dataDir });
+/** A fresh, migrated in-memory PGlite (restored from a migrated image: fast). */
+export async function openTestDatabase(): Promise<Database> {
+  return await freshDatabase("pglite");
 }
 
 export async function createTenant(db: Db, name = `t-${crypto.randomUUID()}`): Promise<string> {
