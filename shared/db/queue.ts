@@ -140,7 +140,11 @@ export function createJobQueue(options: JobQueueOptions = {}) {
       });
     },
 
-    /** Takes the oldest due job, or null when none is due. One UPDATE … WHERE id IN (… SKIP LOCKED). */
+    /**
+     * Takes the oldest due job, or null when none is due. One UPDATE … WHERE id = (SELECT … LIMIT 1 SKIP LOCKED):
+     * a scalar subquery runs once, whereas Postgres may re-run an `IN (…)` subquery per row and so claim (and
+     * strand) several jobs in one statement.
+     */
     claim(db: Db, claim: ClaimOptions): Promise<Claim | null> {
       const now = claim.now ?? new Date();
       const due = db.select({ id: jobs.id }).from(jobs)
@@ -164,7 +168,7 @@ export function createJobQueue(options: JobQueueOptions = {}) {
           attemptedAt: now,
           startedAt: sql`coalesce(${jobs.startedAt}, ${now.toISOString()}::timestamptz)`,
           updatedAt: now,
-        }).where(and(inArray(jobs.id, due), eq(jobs.status, "queued"))).returning();
+        }).where(and(eq(jobs.id, sql`(${due})`), eq(jobs.status, "queued"))).returning();
         if (!job) return null;
         await addEvent(tx, job, "started", { owner: claim.owner }, now);
         return { job, lease: leaseOf(job) };
