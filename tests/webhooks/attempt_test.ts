@@ -122,3 +122,39 @@ Deno.test("a 429 with Retry-After stretches the next wait; a 410 disables; 2xx d
     await receiver.close();
   }
 });
+
+const cert = await Deno.readTextFile(new URL("../fixtures/webhooks/hooks_test_cert.pem", import.meta.url));
+const key = await Deno.readTextFile(new URL("../fixtures/webhooks/hooks_test_key.pem", import.meta.url));
+const testCa = await Deno.readTextFile(new URL("../fixtures/webhooks/ca_cert.pem", import.meta.url));
+
+Deno.test("https: connects to the checked address and verifies the certificate against the URL's host name", async () => {
+  const hosts: (string | null)[] = [];
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, cert, key, onListen: () => {} }, (request) => {
+    hosts.push(request.headers.get("host"));
+    return new Response(null, { status: 204 });
+  });
+  const port = server.addr.port;
+  const resolve = (host: string) =>
+    Promise.resolve(host === "hooks.test" || host === "other.test" ? ["127.0.0.1"] : []);
+  const policy = { allowlist: parseAllowlist("127.0.0.1/32"), timeoutMs: 5_000, resolve };
+  try {
+    const ok = await attemptDelivery(request(`https://hooks.test:${port}/in`), {
+      ...policy,
+      caCerts: [testCa],
+    });
+    assert.equal(ok.status, 204, ok.error ?? "");
+    assert.deepEqual(hosts, [`hooks.test:${port}`]);
+    const wrongName = await attemptDelivery(request(`https://other.test:${port}/in`), {
+      ...policy,
+      caCerts: [testCa],
+    });
+    assert.equal(wrongName.status, null);
+    assert.match(wrongName.error!, /certificate|NotValidForName|name/i);
+    const untrusted = await attemptDelivery(request(`https://hooks.test:${port}/in`), policy);
+    assert.equal(untrusted.status, null);
+    assert.match(untrusted.error!, /certificate|UnknownIssuer/i);
+    assert.equal(hosts.length, 1, "nothing reached the server over an unverified connection");
+  } finally {
+    await server.shutdown();
+  }
+});
