@@ -6,6 +6,8 @@ import { PROBLEM_CONTENT_TYPE, ProblemDetails } from "../../shared/contracts/pro
 import type { ApiDeps } from "../deps.ts";
 import type { ApiEnv } from "../env.ts";
 import { ApiError } from "../errors.ts";
+import { and, eq, inArray } from "drizzle-orm";
+import { type Db, jobs } from "../../shared/db/index.ts";
 
 export const IdParam = z.object({ id: z.string().meta({ param: { name: "id", in: "path" } }) });
 
@@ -60,4 +62,29 @@ export function declaredLength(request: Request): number | null {
 
 export function iso(date: Date | null): string | null {
   return date ? date.toISOString() : null;
+}
+
+/**
+ * Refuses to delete a model or dataset a queued or running job still needs (the job would fail for want of
+ * it); finished jobs keep their results and artifacts, so those do not block.
+ */
+export async function refuseWhileInUse(
+  db: Db,
+  tenantId: string,
+  what: "model" | "dataset",
+  id: string,
+): Promise<void> {
+  const column = what === "model" ? jobs.modelId : jobs.datasetId;
+  const [busy] = await db.select({ id: jobs.id }).from(jobs).where(and(
+    eq(jobs.tenantId, tenantId),
+    eq(column, id),
+    inArray(jobs.status, ["queued", "running"]),
+  )).limit(1);
+  if (busy) {
+    throw new ApiError(
+      409,
+      "conflict",
+      `Cannot delete ${what} '${id}' as no queued or running job may use it: edit '${busy.id}' does (cancel it first)`,
+    );
+  }
 }

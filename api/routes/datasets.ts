@@ -28,7 +28,7 @@ import type { ApiEnv } from "../env.ts";
 import { ApiError, notFound, validationHook } from "../errors.ts";
 import { requireScope } from "../middleware/auth.ts";
 import { safetensorsValidator } from "../uploads/safetensors_stream.ts";
-import { declaredLength, IdParam, problems } from "./common.ts";
+import { declaredLength, IdParam, problems, refuseWhileInUse } from "./common.ts";
 
 /** A 422 lists at most this many bad lines (the count of all of them is in the detail). */
 const MAX_REPORTED_LINES = 20;
@@ -167,17 +167,19 @@ export function datasetsRoutes(deps: ApiDeps) {
       method: "delete",
       path: "/{id}",
       tags: ["datasets"],
-      summary: "Delete a dataset (edits that used it keep their results)",
+      summary: "Delete a dataset (finished edits that used it keep their results)",
       security: [{ apiKey: [] }],
       middleware: [write] as const,
       request: { params: IdParam },
-      responses: { 204: { description: "deleted" }, ...problems(401, 403, 404) },
+      responses: { 204: { description: "deleted" }, ...problems(401, 403, 404, 409) },
     }),
     async (c) => {
       const { tenantId } = c.get("principal");
       const { id } = c.req.valid("param");
       const dataset = await getDataset(db, tenantId, id);
-      if (!dataset || !await deleteDataset(db, tenantId, id)) throw notFound("dataset", id);
+      if (!dataset) throw notFound("dataset", id);
+      await refuseWhileInUse(db, tenantId, "dataset", dataset.id);
+      if (!await deleteDataset(db, tenantId, id)) throw notFound("dataset", id);
       await deps.blobs.deletePrefix(dataset.blobKey.split("/").slice(0, 2).join("/"));
       return c.body(null, 204);
     },

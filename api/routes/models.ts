@@ -35,7 +35,7 @@ import type { ApiEnv } from "../env.ts";
 import { ApiError, notFound, validationHook } from "../errors.ts";
 import { requireScope } from "../middleware/auth.ts";
 import { safetensorsValidator } from "../uploads/safetensors_stream.ts";
-import { declaredLength, IdParam, jsonLimit, problems } from "./common.ts";
+import { declaredLength, IdParam, jsonLimit, problems, refuseWhileInUse } from "./common.ts";
 
 /** Small JSON files of a model folder are parsed before they are stored; tokenizer.json of big vocabularies is ~20 MB. */
 const MAX_JSON_FILE_BYTES = 64 * 1024 * 1024;
@@ -283,11 +283,14 @@ export function modelsRoutes(deps: ApiDeps) {
       security: [{ apiKey: [] }],
       middleware: [write] as const,
       request: { params: IdParam },
-      responses: { 204: { description: "deleted" }, ...problems(401, 403, 404) },
+      responses: { 204: { description: "deleted" }, ...problems(401, 403, 404, 409) },
     }),
     async (c) => {
       const { tenantId } = c.get("principal");
       const { id } = c.req.valid("param");
+      const model = await getModel(db, tenantId, id);
+      if (!model) throw notFound("model", id);
+      await refuseWhileInUse(db, tenantId, "model", model.id);
       if (!await deleteModel(db, tenantId, id)) throw notFound("model", id);
       await deps.blobs.deletePrefix(`models/${id}`);
       return c.body(null, 204);

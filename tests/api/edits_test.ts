@@ -311,6 +311,20 @@ Deno.test("edits: submit, idempotency, progress, events, result, artifacts with 
       );
     });
 
+    await t.step("a model or dataset a running job uses cannot be deleted → 409", async () => {
+      await problem(
+        await h.app.request(`/v1/models/${modelId}`, { method: "DELETE", headers: h.keyA }),
+        409,
+        "conflict",
+      );
+      await problem(
+        await h.app.request(`/v1/datasets/${datasetId}`, { method: "DELETE", headers: h.keyA }),
+        409,
+        "conflict",
+      );
+      assert.equal((await h.app.request(`/v1/models/${modelId}`, { headers: h.keyA })).status, 200);
+    });
+
     await t.step("metrics count jobs by state", async () => {
       const text = await (await h.app.request("/metrics")).text();
       assert.match(text, /profs_jobs\{kind="edit",status="succeeded"\} 1\n/);
