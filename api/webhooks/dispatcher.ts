@@ -15,7 +15,12 @@ import { and, asc, eq, inArray, isNull, lt, lte, or } from "drizzle-orm";
 import type { Db } from "../../shared/db/database.ts";
 import { webhookDeliveries, webhookDeliveryAttempts, webhookEndpoints } from "../../shared/db/schema.ts";
 import type { Logger } from "../../shared/log.ts";
-import { attemptDelivery, type AttemptOutcome, decideNext } from "../../shared/webhooks/attempt.ts";
+import {
+  attemptDelivery,
+  type AttemptOutcome,
+  decideNext,
+  DEFAULT_TIMEOUT_MS,
+} from "../../shared/webhooks/attempt.ts";
 import type { DestinationPolicy } from "../../shared/webhooks/destination.ts";
 import { webhookMessageId } from "../../shared/webhooks/events.ts";
 
@@ -26,7 +31,7 @@ export interface DispatcherOptions extends DestinationPolicy {
   owner: string;
   /** Per-attempt HTTP timeout; default 15 s. */
   timeoutMs?: number;
-  /** How long a claim lasts: longer than a timeout plus the bookkeeping; default 2 minutes. */
+  /** How long a claim lasts; default the larger of 2 minutes and two timeouts plus 30 s. */
   leaseMs?: number;
   /** Rows claimed per step (sent concurrently); default 16. */
   batchSize?: number;
@@ -88,7 +93,7 @@ export async function dispatchOnce(options: DispatcherOptions, at: { now: Date }
       url: endpoint.url,
       secrets,
       messageId: webhookMessageId(row.id),
-      body: JSON.stringify(withAbsoluteLinks(row.payload, options.publicUrl)),
+      body: wireBody(row.payload, options.publicUrl),
       now,
     }, options);
     const next = decideNext(outcome, attempt, now, (options.random ?? Math.random)());
@@ -118,7 +123,10 @@ export async function dispatchOnce(options: DispatcherOptions, at: { now: Date }
 async function claimDue(options: DispatcherOptions, now: Date): Promise<Claimed[]> {
   const d = webhookDeliveries;
   const leaseToken = `${options.owner}/${crypto.randomUUID()}`;
-  const leaseExpiresAt = new Date(now.getTime() + (options.leaseMs ?? 120_000));
+  // The lease must outlast an attempt, or a slow receiver would get the message twice at once.
+  const leaseMs = options.leaseMs ??
+    Math.max(120_000, 2 * (options.timeoutMs ?? DEFAULT_TIMEOUT_MS) + 30_000);
+  const leaseExpiresAt = new Date(now.getTime() + leaseMs);
   return await options.db.transaction(async (tx) => {
     const due = await tx.select({ id: d.id }).from(d)
       .where(and(
@@ -205,16 +213,26 @@ async function closeWithoutAttempt(db: Db, row: Claimed, now: Date, reason: stri
   return updated.length > 0;
 }
 
-/** Payload links are stored relative to the API root; receivers get absolute ones when the base is known. */
-export function withAbsoluteLinks(payload: unknown, publicUrl: string | undefined): unknown {
-  if (!publicUrl) return payload;
-  const data = (payload as { data?: { links?: Record<string, string> } })?.data;
-  if (!data?.links) return payload;
-  const base = publicUrl.replace(/\/+$/, "");
-  const links = Object.fromEntries(
-    Object.entries(data.links).map(([name, link]) => [name, link.startsWith("/") ? base + link : link]),
-  );
-  return { ...(payload as object), data: { ...data, links } };
+/**
+ * The POST body for a stored payload: `type`, `timestamp`, `data` first (jsonb storage reorders keys), and links,
+ * stored relative to the API root, made absolute when the public base URL is known. Deterministic, so every
+ * retry of a message carries the same body.
+ */
+export function wireBody(payload: unknown, publicUrl: string | undefined): string {
+  if (!payload || typeof payload !== "object" || Array.isArray(payload)) return JSON.stringify(payload);
+  const { type, timestamp, data, ...rest } = payload as Record<string, unknown>;
+  let body: unknown = data;
+  const links = (data as { links?: Record<string, string> } | undefined)?.links;
+  if (publicUrl && links) {
+    const base = publicUrl.replace(/\/+$/, "");
+    const absolute = Object.fromEntries(
+      Object.entries(links).map(([name, link]) => [name, link.startsWith("/") ? base + link : link]),
+    );
+    body = { ...(data as object), links: absolute };
+  }
+  const { id, object, status, ...more } = (body ?? {}) as Record<string, unknown>;
+  const orderedData = body === undefined ? undefined : { id, object, status, ...more };
+  return JSON.stringify({ type, timestamp, data: orderedData, ...rest });
 }
 
 export interface RunningDispatcher {

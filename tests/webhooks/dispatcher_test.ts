@@ -1,7 +1,12 @@
 import assert from "node:assert/strict";
 import { asc, eq } from "drizzle-orm";
 import { Webhook } from "standardwebhooks";
-import { type DispatcherOptions, dispatchOnce, startDispatcher } from "../../api/webhooks/dispatcher.ts";
+import {
+  type DispatcherOptions,
+  dispatchOnce,
+  startDispatcher,
+  wireBody,
+} from "../../api/webhooks/dispatcher.ts";
 import type { Db } from "../../shared/db/database.ts";
 import { webhookDeliveries, webhookDeliveryAttempts, webhookEndpoints } from "../../shared/db/schema.ts";
 import { silentLogger } from "../../shared/log.ts";
@@ -273,4 +278,24 @@ Deno.test("startDispatcher keeps draining the outbox until stopped", async () =>
     await receiver.close();
     await close();
   }
+});
+
+Deno.test("wireBody puts type, timestamp and data first and makes relative links absolute", () => {
+  // Key order as jsonb returns it (shorter keys first).
+  const stored = {
+    data: {
+      id: "e1",
+      links: { self: "/v1/edits/e1", external: "https://x.example/a" },
+      object: "edit",
+      status: "failed",
+    },
+    type: "edit.failed",
+    timestamp: "2026-01-01T00:00:00.000Z",
+  };
+  assert.equal(
+    wireBody(stored, "https://profs.example/"),
+    '{"type":"edit.failed","timestamp":"2026-01-01T00:00:00.000Z","data":{"id":"e1","object":"edit",' +
+      '"status":"failed","links":{"self":"https://profs.example/v1/edits/e1","external":"https://x.example/a"}}}',
+  );
+  assert.equal(JSON.parse(wireBody(stored, undefined)).data.links.self, "/v1/edits/e1");
 });
