@@ -14,7 +14,8 @@ import {
 import { createCpuBackend } from "../../shared/profs/cpu_backend.ts";
 import { svd } from "../../shared/profs/linalg.ts";
 import { projectOut } from "../../shared/profs/projection.ts";
-import { webGpuBackend } from "../../gpu-worker/profs_webgpu.ts";
+import { createWebGpuBackend, webGpuBackend } from "../../gpu-worker/profs_webgpu.ts";
+import { selectBackend } from "../../gpu-worker/backend.ts";
 import { acquireGpu } from "../../gpu-worker/runtime/gpu.ts";
 import { gramCpu } from "../../gpu-worker/kernels/gram.ts";
 import { rowsDotCpu } from "../../gpu-worker/kernels/rows_dot.ts";
@@ -180,3 +181,16 @@ for (const orientation of ["d-cols", "d-rows"] as const) {
     },
   });
 }
+
+Deno.test({
+  name: "createWebGpuBackend and selectBackend('webgpu') give the webgpu backend when an adapter exists",
+  ignore,
+  async fn() {
+    const created = await createWebGpuBackend();
+    assert.equal(created?.name, "webgpu");
+    created!.dispose();
+    const selected = await selectBackend("webgpu");
+    assert.equal(selected.name, "webgpu");
+    selected.dispose();
+  },
+});
