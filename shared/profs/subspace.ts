@@ -23,6 +23,28 @@ export interface TopSingular {
   converged: boolean;
 }
 
+/**
+ * Iterations after which, when T has fewer rows than columns (N < D, the usual case), the iteration moves to the
+ * N×N Gram matrix T Tᵀ: forming it costs N²D/2, about as much as this many steps with T itself (2·N·D·b each),
+ * after which a step costs N²·b instead. Quickly converging problems (centering) never pay for the Gram matrix.
+ */
+export const GRAM_SWITCH_ITERATIONS = 16;
+
+/** A symmetric positive semi-definite operator applied to a block of row vectors [b, dim]. */
+interface SymmetricOperator {
+  dim: number;
+  apply(rows: Float64Array, b: number): Float64Array;
+}
+
+interface BlockState {
+  /** Ritz vectors as rows [b, dim], ordered by descending Ritz value. */
+  q: Float64Array;
+  values: Float64Array;
+  iterations: number;
+  residual: number;
+  converged: boolean;
+}
+
 /** Top-k right singular vectors of t [n, d] (float64). */
 export function topRightSingularVectors(
   t: Float64Array,
@@ -33,50 +55,111 @@ export function topRightSingularVectors(
 ): TopSingular {
   const b = Math.min(k + OVERSAMPLING, n, d);
   const random = createRandom(options.seed);
-  // The block is kept as rows: q [b, d] holds the current basis vectors, y [b, n] their images t·q_j.
   let q: Float64Array = Float64Array.from({ length: b * d }, () => random.normal());
   orthonormalizeRows(q, b, d, random);
-  let y = timesRows(t, q, n, d, b);
-  let previous: Float64Array | null = null; // top-k rows of the last iterate [k, d]
-  let residual = Infinity;
-  let values: Float64Array = new Float64Array(b);
-  let iterations = 0;
-  while (iterations < options.maxIterations) {
-    iterations++;
-    q = transposeTimesRows(t, y, n, d, b); // rows of tᵀ t q
-    orthonormalizeRows(q, b, d, random);
-    y = timesRows(t, q, n, d, b);
-    // Rayleigh–Ritz: rotate the block by the eigenvectors of (tq)ᵀ(tq) so its rows are ordered Ritz vectors.
-    const gram = new Float64Array(b * b);
-    for (let i = 0; i < b; i++) {
-      for (let j = i; j < b; j++) {
-        gram[i * b + j] = gram[j * b + i] = dot(
-          y.subarray(i * n, (i + 1) * n),
-          y.subarray(j * n, (j + 1) * n),
-        );
-      }
-    }
-    const eig = symmetricEigen(gram, b);
-    q = rotateRows(q, eig.vectors, b, d);
-    y = rotateRows(y, eig.vectors, b, n);
-    values = eig.values;
-    const top = q.slice(0, k * d);
-    if (previous) {
-      residual = largestAngleSineRows(top, previous, k, d);
-      if (residual < options.tolerance) break;
-    }
-    previous = top;
+  const normal: SymmetricOperator = {
+    dim: d,
+    apply: (rows, m) => transposeTimesRows(t, timesRows(t, rows, n, d, m), n, d, m),
+  };
+  const budget = n < d ? Math.min(GRAM_SWITCH_ITERATIONS, options.maxIterations) : options.maxIterations;
+  let state = blockIteration(normal, q, b, k, budget, options.tolerance, random);
+  if (!state.converged && state.iterations < options.maxIterations && n < d) {
+    // Continue in the row space: the top eigenvectors U of T Tᵀ give V = Tᵀ U (normalised), same σ².
+    const gram = gramOfRows(t, n, d);
+    const start = timesRows(t, state.q, n, d, b);
+    orthonormalizeRows(start, b, n, random);
+    const rowSpace: SymmetricOperator = { dim: n, apply: (rows, m) => timesSymmetric(gram, rows, n, m) };
+    const more = blockIteration(
+      rowSpace,
+      start,
+      b,
+      k,
+      options.maxIterations - state.iterations,
+      options.tolerance,
+      random,
+    );
+    q = transposeTimesRows(t, more.q.subarray(0, k * n), n, d, k);
+    orthonormalizeRows(q, k, d, random);
+    state = { ...more, q, iterations: state.iterations + more.iterations };
   }
   const basis = new Float64Array(d * k); // [d, k]
-  for (let j = 0; j < k; j++) for (let c = 0; c < d; c++) basis[c * k + j] = q[j * d + c];
+  for (let j = 0; j < k; j++) for (let c = 0; c < d; c++) basis[c * k + j] = state.q[j * d + c];
   fixSigns(basis, d, k);
   return {
     basis,
-    values: [...values.subarray(0, k)].map((v) => Math.sqrt(Math.max(0, v))),
-    iterations,
-    residual,
-    converged: residual < options.tolerance,
+    values: [...state.values.subarray(0, k)].map((v) => Math.sqrt(Math.max(0, v))),
+    iterations: state.iterations,
+    residual: state.residual,
+    converged: state.converged,
   };
+}
+
+/**
+ * Block subspace iteration with Rayleigh–Ritz: one application of `op` per step, then the Ritz vectors of the
+ * block; stops when the top-k Ritz vectors moved less than `tolerance` (sine of the largest principal angle).
+ */
+function blockIteration(
+  op: SymmetricOperator,
+  start: Float64Array,
+  b: number,
+  k: number,
+  budget: number,
+  tolerance: number,
+  random: ReturnType<typeof createRandom>,
+): BlockState {
+  const m = op.dim;
+  let q = start; // orthonormal rows [b, m]
+  let previous: Float64Array | null = null; // top-k Ritz vectors of the last step [k, m]
+  let residual = Infinity;
+  let values: Float64Array = new Float64Array(b);
+  let iterations = 0;
+  while (iterations < budget) {
+    iterations++;
+    let z = op.apply(q, b); // [b, m]
+    const ritz = new Float64Array(b * b); // qᵀ op q
+    for (let i = 0; i < b; i++) {
+      for (let j = i; j < b; j++) {
+        const v = (dot(q.subarray(i * m, (i + 1) * m), z.subarray(j * m, (j + 1) * m)) +
+          dot(q.subarray(j * m, (j + 1) * m), z.subarray(i * m, (i + 1) * m))) / 2;
+        ritz[i * b + j] = ritz[j * b + i] = v;
+      }
+    }
+    const eig = symmetricEigen(ritz, b);
+    q = rotateRows(q, eig.vectors, b, m);
+    z = rotateRows(z, eig.vectors, b, m);
+    values = eig.values;
+    const top = q.slice(0, k * m);
+    if (previous) {
+      residual = largestAngleSineRows(top, previous, k, m);
+      if (residual < tolerance) break;
+    }
+    previous = top;
+    if (iterations < budget) {
+      orthonormalizeRows(z, b, m, random);
+      q = z;
+    }
+  }
+  return { q, values, iterations, residual, converged: residual < tolerance };
+}
+
+/** t tᵀ [n, n] for t [n, d] */
+function gramOfRows(t: Float64Array, n: number, d: number): Float64Array {
+  const g = new Float64Array(n * n);
+  for (let i = 0; i < n; i++) {
+    const ti = t.subarray(i * d, (i + 1) * d);
+    for (let j = i; j < n; j++) g[i * n + j] = g[j * n + i] = dot(ti, t.subarray(j * d, (j + 1) * d));
+  }
+  return g;
+}
+
+/** rows of g·u_j for symmetric g [n, n] and rows u [b, n] */
+function timesSymmetric(g: Float64Array, u: Float64Array, n: number, b: number): Float64Array {
+  const out = new Float64Array(b * n);
+  for (let j = 0; j < b; j++) {
+    const uj = u.subarray(j * n, (j + 1) * n);
+    for (let i = 0; i < n; i++) out[j * n + i] = dot(g.subarray(i * n, (i + 1) * n), uj);
+  }
+  return out;
 }
 
 /** y [b, n] with y_j = t q_j, for t [n, d] and rows q [b, d] */

@@ -2,12 +2,14 @@
  * Peak memory of an edit is bounded by the largest tensor, not the model (issue 3): edits a generated
  * GPT-2-medium-shaped model (24 layers, D = 1024, random weights, ~1.4 GB F32) from generated embeddings
  * (500 pairs, layers 10:24, k = 2) on the CPU backend, in a child process whose peak RSS (VmHWM) is measured,
- * and prints wall time and peak RSS next to the model size. Then runs the PyTorch CPU baseline (load whole
+ * and prints wall time, CPU time and peak RSS next to the model size (CPU time is the fairer comparison on a
+ * loaded machine). Then runs the PyTorch CPU baseline (load whole
  * model, edit, save) on the same files when /usr/bin/python3 has torch. Files live in a temp dir, deleted after.
  *
  *   deno task bench edit_memory          (targets: peak RSS < 400 MB; wall time well under PyTorch's)
  */
 import { join } from "node:path";
+import process from "node:process";
 import { runEdit } from "../../gpu-worker/edit/pipeline.ts";
 import { writeSyntheticEmbeddings } from "../fixtures/synthetic_embeddings.ts";
 import { writeTinyGpt2 } from "../fixtures/tiny_gpt2.ts";
@@ -24,6 +26,7 @@ function peakRssMb(): number {
 
 async function child(modelDir: string, embeddings: string, outDir: string) {
   const started = performance.now();
+  const cpu = process.cpuUsage();
   const { report } = await runEdit({
     modelDir,
     outDir,
@@ -33,8 +36,10 @@ async function child(modelDir: string, embeddings: string, outDir: string) {
     backend: "cpu",
   });
   const seconds = (performance.now() - started) / 1000;
+  const used = process.cpuUsage(cpu);
   console.log(JSON.stringify({
     seconds,
+    cpuSeconds: (used.user + used.system) / 1e6,
     peakRssMb: peakRssMb(),
     stages: report.seconds,
     iterations: report.layers.map((l) => l.iterations),
@@ -77,9 +82,9 @@ async function main() {
     if (!output.success) throw new Error("edit child process failed");
     const result = JSON.parse(new TextDecoder().decode(output.stdout).trim().split("\n").pop()!);
     console.log(
-      `profs edit (cpu, streaming): ${result.seconds.toFixed(1)} s wall, peak RSS ${
-        result.peakRssMb.toFixed(0)
-      } MiB, ` +
+      `profs edit (cpu, streaming): ${result.seconds.toFixed(1)} s wall, ${
+        result.cpuSeconds.toFixed(1)
+      } s CPU, peak RSS ${result.peakRssMb.toFixed(0)} MiB, ` +
         `model ${modelMb.toFixed(0)} MiB, layers ${LAYERS.from}:${LAYERS.to}, k=${RANK}, ${PAIRS} pairs`,
     );
     console.log(`  stages (s): ${JSON.stringify(result.stages)}`);
@@ -102,9 +107,9 @@ async function main() {
     if (torch?.success) {
       const t = JSON.parse(new TextDecoder().decode(torch.stdout).trim());
       console.log(
-        `PyTorch ${t.torch} CPU baseline (load all, edit, save): ${t.seconds.toFixed(1)} s wall, peak RSS ${
-          t.peak_rss_mb.toFixed(0)
-        } MiB`,
+        `PyTorch ${t.torch} CPU baseline (load all, edit, save): ${t.seconds.toFixed(1)} s wall, ${
+          t.cpu_seconds.toFixed(1)
+        } s CPU, peak RSS ${t.peak_rss_mb.toFixed(0)} MiB`,
       );
     } else {
       console.log("PyTorch baseline skipped (/usr/bin/python3 with torch not available or it failed)");

@@ -3,7 +3,11 @@ import { createRandom } from "../../shared/data/random.ts";
 import { DEFAULT_SUBSPACE_PARAMS, type Matrix, matrix } from "../../shared/profs/backend.ts";
 import { createCpuBackend } from "../../shared/profs/cpu_backend.ts";
 import { matmulTransposeA, orthonormalizeColumns, principalAngles, svd } from "../../shared/profs/linalg.ts";
-import { topRightSingularVectors, toxicSubspaceCpu } from "../../shared/profs/subspace.ts";
+import {
+  GRAM_SWITCH_ITERATIONS,
+  topRightSingularVectors,
+  toxicSubspaceCpu,
+} from "../../shared/profs/subspace.ts";
 import { assertClose } from "../helpers/assert_close.ts";
 
 const params = { ...DEFAULT_SUBSPACE_PARAMS, tolerance: 1e-9 };
@@ -68,6 +72,22 @@ Deno.test("subspace iteration matches the exact SVD on a random matrix (odd size
   assertClose(got.values, exact.s.slice(0, k), { rtol: 1e-12, label: "singular values" });
 });
 
+Deno.test("with fewer rows than columns and slow convergence, the Gram-space iteration matches the exact SVD", () => {
+  const n = 20, d = 61, k = 3;
+  const t = randomMatrix(n, d, 8); // a flat random spectrum: far more than GRAM_SWITCH_ITERATIONS steps
+  const got = topRightSingularVectors(t, n, d, k, params);
+  assert.ok(got.iterations > GRAM_SWITCH_ITERATIONS, `${got.iterations} iterations`);
+  assert.ok(got.converged);
+  const exact = svd(t, n, d);
+  const exactTop = new Float64Array(d * k);
+  for (let r = 0; r < d; r++) {
+    for (let j = 0; j < k; j++) exactTop[r * k + j] = exact.v[r * exact.s.length + j];
+  }
+  // Converged in the N-dimensional row space to 1e-9; mapping through Tᵀ keeps that up to σ₁/σ_k ≈ 1.5.
+  assert.ok(Math.max(...principalAngles(got.basis, exactTop, d, k)) < 1e-8);
+  assertClose(got.values, exact.s.slice(0, k), { rtol: 1e-12, label: "singular values" });
+});
+
 Deno.test("toxicSubspace recovers a planted toxic subspace from factor-model data", () => {
   const d = 48, k = 2;
   const data = factorModel(300, d, k, 11);
@@ -106,25 +126,26 @@ Deno.test("the basis is orthonormal and its values match the exact SVD of the ce
   assert.ok(angle < 1e-6, `largest principal angle ${angle}`);
 });
 
-Deno.test("flipping the labels of some pairs leaves the SVD step unchanged", () => {
-  const n = 80, d = 32;
-  const data = factorModel(n, d, 2, 31);
-  const flippedP = Float32Array.from(data.preferred.data);
-  const flippedR = Float32Array.from(data.rejected.data);
-  const random = createRandom(5);
-  for (let i = 0; i < n; i++) {
-    if (random.next() < 0.3) {
-      flippedP.set(data.rejected.data.subarray(i * d, (i + 1) * d), i * d);
-      flippedR.set(data.preferred.data.subarray(i * d, (i + 1) * d), i * d);
+for (const [n, d] of [[80, 32], [20, 64]]) {
+  Deno.test(`flipping the labels of some pairs leaves the SVD step unchanged (N=${n}, D=${d})`, () => {
+    const data = factorModel(n, d, 2, 31);
+    const flippedP = Float32Array.from(data.preferred.data);
+    const flippedR = Float32Array.from(data.rejected.data);
+    const random = createRandom(5);
+    for (let i = 0; i < n; i++) {
+      if (random.next() < 0.3) {
+        flippedP.set(data.rejected.data.subarray(i * d, (i + 1) * d), i * d);
+        flippedR.set(data.preferred.data.subarray(i * d, (i + 1) * d), i * d);
+      }
     }
-  }
-  const noCentering = { ...DEFAULT_SUBSPACE_PARAMS, centering: false };
-  const original = toxicSubspaceCpu(data.preferred, data.rejected, noCentering);
-  const flipped = toxicSubspaceCpu(matrix(n, d, flippedP), matrix(n, d, flippedR), noCentering);
-  // A flip negates a row of T; TᵀT, the iteration and the signs fixed at the end are unchanged, bit for bit.
-  assert.deepEqual(flipped.basis.data, original.basis.data);
-  assert.deepEqual(flipped.singularValues, original.singularValues);
-});
+    const noCentering = { ...DEFAULT_SUBSPACE_PARAMS, centering: false };
+    const original = toxicSubspaceCpu(data.preferred, data.rejected, noCentering);
+    const flipped = toxicSubspaceCpu(matrix(n, d, flippedP), matrix(n, d, flippedR), noCentering);
+    // A flip negates a row of T; TᵀT, the iteration and the signs fixed at the end are unchanged, bit for bit.
+    assert.deepEqual(flipped.basis.data, original.basis.data);
+    assert.deepEqual(flipped.singularValues, original.singularValues);
+  });
+}
 
 Deno.test("centering removes X⁺'s top direction from the toxic subspace", () => {
   const n = 50, d = 16;
