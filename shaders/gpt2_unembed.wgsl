@@ -1,6 +1,8 @@
 // Tied unembedding of selected rows against one slice of the vocabulary:
 // logits[i, vocabStart + v] = x[rowIndex[i]] · wte[v] for v < vocabRows. The token embedding may exceed one
 // storage binding, so the wrapper binds it slice by slice and dispatches once per slice into one logits buffer.
+// Each thread computes 4 rows × 4 tokens in registers (no workgroup memory or barriers, which software adapters
+// run slowly); out-of-range rows and tokens are read clamped and never written.
 //   shape                 uniform
 //   x        [R, D]       f32 (final-LayerNorm output)
 //   rowIndex [N]          u32
@@ -14,27 +16,38 @@ struct Shape { rows: u32, dim: u32, vocab: u32, vocabStart: u32, vocabRows: u32 
 @group(0) @binding(3) var<storage, read> wte: array<f32>;
 @group(0) @binding(4) var<storage, read_write> logits: array<f32>;
 
-const TILE: u32 = 16u;
-var<workgroup> xTile: array<array<f32, 16>, 16>;
-var<workgroup> wTile: array<array<f32, 16>, 16>; // wTile[v][k]
-
-@compute @workgroup_size(16, 16)
-fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
-  let i = wg.y * TILE + lid.y;
-  let v = wg.x * TILE + lid.x;
-  let loadV = wg.x * TILE + lid.y;
-  var acc = 0.0;
-  for (var k0 = 0u; k0 < shape.dim; k0 += TILE) {
-    let k = k0 + lid.x;
-    var xv = 0.0;
-    if (i < shape.rows && k < shape.dim) { xv = x[rowIndex[i] * shape.dim + k]; }
-    xTile[lid.y][lid.x] = xv;
-    var wv = 0.0;
-    if (loadV < shape.vocabRows && k < shape.dim) { wv = wte[loadV * shape.dim + k]; }
-    wTile[lid.y][lid.x] = wv;
-    workgroupBarrier();
-    for (var kk = 0u; kk < TILE; kk++) { acc += xTile[lid.y][kk] * wTile[lid.x][kk]; }
-    workgroupBarrier();
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3u) {
+  let v0 = gid.x * 4u;
+  let i0 = gid.y * 4u;
+  if (v0 >= shape.vocabRows || i0 >= shape.rows) { return; }
+  let lastRow = shape.rows - 1u;
+  let lastV = shape.vocabRows - 1u;
+  let x0 = rowIndex[i0] * shape.dim;
+  let x1 = rowIndex[min(i0 + 1u, lastRow)] * shape.dim;
+  let x2 = rowIndex[min(i0 + 2u, lastRow)] * shape.dim;
+  let x3 = rowIndex[min(i0 + 3u, lastRow)] * shape.dim;
+  let w0 = v0 * shape.dim;
+  let w1 = min(v0 + 1u, lastV) * shape.dim;
+  let w2 = min(v0 + 2u, lastV) * shape.dim;
+  let w3 = min(v0 + 3u, lastV) * shape.dim;
+  var a0 = vec4<f32>(0.0);
+  var a1 = vec4<f32>(0.0);
+  var a2 = vec4<f32>(0.0);
+  var a3 = vec4<f32>(0.0);
+  for (var k = 0u; k < shape.dim; k++) {
+    let wv = vec4<f32>(wte[w0 + k], wte[w1 + k], wte[w2 + k], wte[w3 + k]);
+    a0 += x[x0 + k] * wv;
+    a1 += x[x1 + k] * wv;
+    a2 += x[x2 + k] * wv;
+    a3 += x[x3 + k] * wv;
   }
-  if (i < shape.rows && v < shape.vocabRows) { logits[i * shape.vocab + shape.vocabStart + v] = acc; }
+  let acc = array<vec4<f32>, 4>(a0, a1, a2, a3);
+  let rows = min(4u, shape.rows - i0);
+  let cols = min(4u, shape.vocabRows - v0);
+  for (var i = 0u; i < rows; i++) {
+    for (var q = 0u; q < cols; q++) {
+      logits[(i0 + i) * shape.vocab + shape.vocabStart + v0 + q] = acc[i][q];
+    }
+  }
 }

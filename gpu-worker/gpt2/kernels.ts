@@ -105,7 +105,7 @@ export function encodeMatmul(
     gelu ? "gpt2_matmul(gelu)" : "gpt2_matmul",
     gelu ? k.matmulGelu : k.matmul,
     [uniform, x, w, bias, out],
-    [Math.ceil(shape.n / 16), Math.ceil(shape.m / 16)],
+    [Math.ceil(shape.n / 4 / 64), Math.ceil(shape.m / 4)],
     shape,
   );
 }
@@ -218,8 +218,8 @@ export function encodeUnembed(
       ["u32", slice.rows],
     ]));
     batch.dispatch("gpt2_unembed", k.unembed, [uniform, x, rowIndex, slice.buffer, logits], [
-      Math.ceil(slice.rows / 16),
-      Math.ceil(shape.rows / 16),
+      Math.ceil(slice.rows / 4 / 64),
+      Math.ceil(shape.rows / 4),
     ], { ...shape, vocabStart: slice.start });
   }
 }

@@ -4,32 +4,11 @@
  * progress per batch, abort, and input errors.
  */
 import assert from "node:assert/strict";
-import { join } from "node:path";
 import { embedTexts } from "../../gpu-worker/gpt2/embed.ts";
-import { gpt2TokenizerJson } from "../../shared/model/gpt2_tokenizer_json.ts";
-import { type ModelFolder, openModelFolder } from "../../shared/model/folder.ts";
 import { loadTokenizer } from "../../shared/model/tokenizer.ts";
 import { InputError } from "../../shared/errors.ts";
-import { toSafetensors } from "../fixtures/gpt2_reference/tiny_weights.ts";
 import { noGpu } from "../helpers/env.ts";
-import { assertNearReference, reference, referenceModel } from "./reference.ts";
-
-async function withReferenceFolder(fn: (model: ModelFolder) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "gpt2_embed_" });
-  try {
-    await Deno.writeTextFile(join(dir, "config.json"), JSON.stringify(referenceModel.config));
-    await Deno.writeTextFile(join(dir, "tokenizer.json"), await gpt2TokenizerJson());
-    await Deno.writeFile(join(dir, "model.safetensors"), toSafetensors(referenceModel));
-    const model = await openModelFolder(dir);
-    try {
-      await fn(model);
-    } finally {
-      await model.close();
-    }
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
+import { assertNearReference, reference, withReferenceFolder } from "./reference.ts";
 
 Deno.test("the project's GPT-2 tokenizer gives the token ids the torch reference was computed on", async () => {
   await withReferenceFolder(async (model) => {

