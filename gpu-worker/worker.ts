@@ -31,6 +31,7 @@ import type { Logger } from "../shared/log.ts";
 import type { ProfsBackend } from "../shared/profs/backend.ts";
 import { notifyJobFinished } from "../shared/webhooks/events.ts";
 import { type BackendName, selectBackend } from "./backend.ts";
+import { runCheckJob } from "./jobs/check_job.ts";
 import { type JobOutput, type JobRun, runEditJob } from "./jobs/edit_job.ts";
 import { classifyJobError } from "./jobs/job_error.ts";
 import { createProgressReporter } from "./jobs/progress.ts";
@@ -70,7 +71,7 @@ export interface Worker {
 
 type Handler = (run: JobRun) => Promise<JobOutput>;
 
-const HANDLERS: Partial<Record<JobKind, Handler>> = { edit: runEditJob };
+const HANDLERS: Record<JobKind, Handler> = { edit: runEditJob, check: runCheckJob };
 
 /** Why a running attempt was aborted (the AbortSignal's reason). */
 class CancelRequested extends Error {
@@ -149,7 +150,7 @@ export function startWorker(options: WorkerOptions): Worker {
     jobLog.info("job claimed");
     try {
       scratch = await Deno.makeTempDir({ dir: options.workDir, prefix: `profs-job-${job.id.slice(0, 8)}-` });
-      const output = await HANDLERS[job.kind]!({
+      const output = await HANDLERS[job.kind]({
         db,
         blobs,
         logger: jobLog,

@@ -33,7 +33,7 @@ export interface JobRun {
   scratch: string;
   backend: ProfsBackend;
   signal: AbortSignal;
-  onProgress: (stage: EditStage | "publishing", done: number, total: number) => void;
+  onProgress: (stage: EditStage | "publishing" | "evaluating", done: number, total: number) => void;
 }
 
 export interface JobOutput {

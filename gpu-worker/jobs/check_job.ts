@@ -1,0 +1,106 @@
+/**
+ * One attempt of a check job: the issue-10 check runner (gpu-worker/eval) on the job's model, or — with
+ * `edit_id` — on the base model and the edit's published output (before/after, KL to the base), which also
+ * renders the edit's HTML report. Figures are the job's result; report/check files are its artifacts, published
+ * like an edit's (attempt-private prefix, rows written on success).
+ */
+import { dirname, join } from "node:path";
+import { CheckParams } from "../../shared/contracts/checks.ts";
+import type { ArtifactInput } from "../../shared/db/index.ts";
+import { getJob, listArtifacts } from "../../shared/db/repositories/jobs.ts";
+import { InputError } from "../../shared/errors.ts";
+import { openModelFolder } from "../../shared/model/folder.ts";
+import { loadTokenizer } from "../../shared/model/tokenizer.ts";
+import type { EditReport } from "../../shared/profs/report.ts";
+import { scorerFromEnv } from "../../shared/toxicity/from_env.ts";
+import { type CheckOptions, runCheck } from "../eval/check.ts";
+import { evaluateEdit, writeReportHtml } from "../eval/evaluate_edit.ts";
+import { createGpt2Runner } from "../gpt2/runner.ts";
+import type { JobOutput, JobRun } from "./edit_job.ts";
+import { localBlob, resolveModel } from "./inputs.ts";
+
+export async function runCheckJob(run: JobRun): Promise<JobOutput> {
+  const { db, blobs, job, scratch } = run;
+  const parsed = CheckParams.safeParse(job.params);
+  if (!parsed.success) {
+    throw new InputError(`Cannot run the check as its parameters are invalid: ${parsed.error.message}`);
+  }
+  const params = parsed.data;
+  const backend = run.backend.name;
+  const scorer = scorerFromEnv();
+  const check: CheckOptions = {
+    maxNewTokens: params.max_new_tokens,
+    threshold: params.threshold,
+    maxTokens: params.max_tokens,
+    signal: run.signal,
+    onProgress: (_stage, done, total) => run.onProgress("evaluating", done, total),
+  };
+  const { dir: baseDir } = await resolveModel(db, blobs, job.tenantId, job.modelId, scratch);
+  const outDir = join(scratch, "out");
+  await Deno.mkdir(outDir);
+
+  let result: unknown;
+  if (params.edit_id === undefined) {
+    const folder = await openModelFolder(baseDir);
+    try {
+      const runner = await createGpt2Runner(folder, { backend, tokenizer: await loadTokenizer(baseDir) });
+      try {
+        result = { check: await runCheck(runner, null, scorer, {}, check) };
+      } finally {
+        runner.dispose();
+      }
+    } finally {
+      await folder.close();
+    }
+  } else {
+    const editedDir = await editOutput(run, params.edit_id);
+    const evaluation = await evaluateEdit({ baseDir, editedDir, backend, scorer, check });
+    const report = JSON.parse(await Deno.readTextFile(join(editedDir, "report.json"))) as EditReport;
+    await writeReportHtml(outDir, report, evaluation);
+    result = { edit_id: params.edit_id, ...evaluation };
+  }
+  await Deno.writeTextFile(join(outDir, "check.json"), JSON.stringify(result, null, 2) + "\n");
+
+  const artifacts: ArtifactInput[] = [];
+  const files = [...Deno.readDirSync(outDir)].map((e) => e.name).sort();
+  for (const [i, name] of files.entries()) {
+    const file = await Deno.open(join(outDir, name), { read: true });
+    const info = await blobs.put(`${run.blobPrefix}/${name}`, file.readable);
+    artifacts.push({
+      name,
+      blobKey: info.key,
+      size: info.size,
+      sha256: info.sha256,
+      contentType: name.endsWith(".html") ? "text/html; charset=utf-8" : "application/json",
+    });
+    run.onProgress("publishing", i + 1, files.length);
+  }
+  return { result, artifacts };
+}
+
+/** The edited model folder a succeeded edit published, on this machine. */
+async function editOutput(run: JobRun, editId: string): Promise<string> {
+  const { db, blobs, job } = run;
+  const edit = await getJob(db, job.tenantId, editId);
+  if (!edit || edit.kind !== "edit") {
+    throw new InputError(`Cannot check edit '${editId}' as there is no such edit`);
+  }
+  if (edit.status !== "succeeded") {
+    throw new InputError(`Cannot check edit '${editId}' as it must have succeeded: it is ${edit.status}`);
+  }
+  if (edit.modelId !== job.modelId) {
+    throw new InputError(
+      `Cannot check edit '${editId}' against model '${job.modelId}' as it edited another model`,
+    );
+  }
+  const artifacts = await listArtifacts(db, job.tenantId, editId);
+  const prefixes = new Set(artifacts.map((a) => dirname(a.blobKey)));
+  const inPlace = prefixes.size === 1 ? blobs.localPath([...prefixes][0]) : null;
+  if (inPlace !== null && (await Promise.all(artifacts.map((a) => blobs.exists(a.blobKey)))).every(Boolean)) {
+    return inPlace;
+  }
+  const dir = join(run.scratch, "edited");
+  await Deno.mkdir(dir, { recursive: true });
+  for (const a of artifacts) await localBlob(blobs, a.blobKey, join(dir, a.name), `edit output '${a.name}'`);
+  return dir;
+}
