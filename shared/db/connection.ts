@@ -3,7 +3,8 @@
  *
  * `DATABASE_URL` (or `url`) → a postgres.js pool on a Postgres server, shared by any number of API and worker
  * processes. Otherwise → PGlite, embedded, persisted in `<PROFS_DATA_DIR or .data>/db` (or in memory for
- * `dataDir: "memory://"`); PGlite belongs to one process, so the embedded service runs its worker in-process.
+ * `dataDir: "memory://"`); PGlite belongs to one process (a lock file enforces it), so the embedded service runs
+ * its worker in-process.
  * Migrations are applied on open (under an advisory lock, see migrate.ts) unless `migrate: false`.
  */
 import { mkdir } from "node:fs/promises";
@@ -12,6 +13,7 @@ import { PGlite } from "@electric-sql/pglite";
 import { drizzle as drizzlePglite } from "drizzle-orm/pglite";
 import { drizzle as drizzlePostgres } from "drizzle-orm/postgres-js";
 import postgres from "postgres";
+import { InputError } from "../errors.ts";
 import * as schema from "./schema.ts";
 import type { Database, Db } from "./database.ts";
 import { applyMigrations } from "./migrate.ts";
@@ -57,12 +59,32 @@ function openPostgres(url: string, max: number): Database {
 }
 
 async function openPglite(dataDir: string): Promise<Database> {
-  let dir = MEMORY_DATA_DIR;
-  if (!dataDir.startsWith(MEMORY_DATA_DIR)) {
-    dir = join(dataDir, "db");
-    await mkdir(dir, { recursive: true });
+  if (dataDir.startsWith(MEMORY_DATA_DIR)) return wrapPglite(await PGlite.create(MEMORY_DATA_DIR));
+  const dir = join(dataDir, "db");
+  await mkdir(dir, { recursive: true });
+  const lock = await lockDataDir(dir);
+  try {
+    const database = wrapPglite(await PGlite.create(dir));
+    return { ...database, close: once(() => database.close().finally(() => lock.close())) };
+  } catch (error) {
+    lock.close();
+    throw error;
   }
-  return wrapPglite(await PGlite.create(dir));
+}
+
+/**
+ * PGlite does not guard its files: a second process (or a second instance in this one) writing the same data
+ * directory would corrupt it. An exclusive advisory lock on `<dir>.lock` makes that an error instead; the
+ * kernel drops the lock when its holder dies, even by SIGKILL, so a crash never leaves the directory locked.
+ */
+async function lockDataDir(dir: string): Promise<Deno.FsFile> {
+  const file = await Deno.open(`${dir}.lock`, { create: true, write: true });
+  if (await file.tryLock(true)) return file;
+  file.close();
+  throw new InputError(
+    `Cannot open the embedded database in ${dir} as it must not be open elsewhere: another profs process ` +
+      "(e.g. 'profs serve') holds it. Stop that process, or use a Postgres server via DATABASE_URL",
+  );
 }
 
 /** A Database over an already created PGlite (e.g. one restored with `loadDataDir` in tests). */

@@ -89,3 +89,19 @@ Deno.test("the committed migrations match shared/db/schema.ts (drizzle-kit gener
     await Deno.remove(out, { recursive: true });
   }
 });
+
+Deno.test("an embedded data directory opens in one place at a time, and again once closed", async () => {
+  const dataDir = await Deno.makeTempDir({ prefix: "profs-lock-" });
+  try {
+    const first = await openDatabase({ dataDir });
+    await assert.rejects(
+      openDatabase({ dataDir }),
+      { name: "InputError", message: /Cannot open the embedded database .* must not be open elsewhere/ },
+    );
+    await first.close();
+    const second = await openDatabase({ dataDir });
+    await second.close();
+  } finally {
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});
