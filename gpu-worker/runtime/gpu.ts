@@ -98,7 +98,7 @@ export function describeAdapter(adapter: GPUAdapter): AdapterReport {
 export class Gpu {
   readonly buffers: BufferPool;
   readonly #pipelines = new Map<string, Promise<GPUComputePipeline>>();
-  readonly #modules = new Map<string, GPUShaderModule>();
+  readonly #modules = new Map<string, { code: string; module: GPUShaderModule }>();
   readonly #uniforms = new Map<string, GPUBuffer>();
   #lost: GPUDeviceLostInfo | null = null;
 
@@ -126,6 +126,15 @@ export class Gpu {
     const key = `${spec.kernel}#${entryPoint}#${
       Object.keys(constants).sort().map((k) => `${k}=${constants[k]}`).join(",")
     }`;
+    const module = this.#modules.get(spec.kernel);
+    if (module && module.code !== spec.code) {
+      return Promise.reject(
+        new KernelError(
+          spec.kernel,
+          "Cannot build a pipeline as a kernel name must always carry the same WGSL",
+        ),
+      );
+    }
     let pipeline = this.#pipelines.get(key);
     if (!pipeline) {
       pipeline = this.#buildPipeline(spec, entryPoint, constants);
@@ -141,13 +150,17 @@ export class Gpu {
     constants: Record<string, number>,
   ): Promise<GPUComputePipeline> {
     const device = this.device;
+    const cached = this.#modules.get(spec.kernel);
+    if (cached && cached.code !== spec.code) {
+      throw new KernelError(
+        spec.kernel,
+        "Cannot build a pipeline as a kernel name must always carry the same WGSL",
+      );
+    }
     device.pushErrorScope("internal");
     device.pushErrorScope("validation");
-    let module = this.#modules.get(spec.kernel);
-    if (!module) {
-      module = device.createShaderModule({ code: spec.code, label: spec.kernel });
-      this.#modules.set(spec.kernel, module);
-    }
+    const module = cached?.module ?? device.createShaderModule({ code: spec.code, label: spec.kernel });
+    this.#modules.set(spec.kernel, { code: spec.code, module });
     const pipeline = device.createComputePipeline({
       label: spec.kernel,
       layout: "auto",
@@ -235,11 +248,21 @@ export class Gpu {
    */
   async read(regions: ReadRegion[], label = "read"): Promise<Float32Array[]> {
     this.assertAlive(label);
+    if (regions.length === 0) return [];
     const offsets: number[] = [];
     let total = 0;
     for (const region of regions) {
+      const from = (region.offset ?? 0) * 4;
+      if (from + region.length * 4 > region.buffer.size) {
+        throw new KernelError(label, "Cannot read past the end of a buffer", {
+          buffer: region.buffer.label,
+          size: region.buffer.size,
+          from,
+          bytes: region.length * 4,
+        });
+      }
       offsets.push(total);
-      total += roundUp(region.length * 4, 4);
+      total += region.length * 4;
     }
     const staging = this.buffers.acquire(total, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, "staging");
     const device = this.device;
@@ -247,16 +270,9 @@ export class Gpu {
     const encoder = device.createCommandEncoder({ label });
     regions.forEach((region, i) => {
       const bytes = region.length * 4;
-      const from = (region.offset ?? 0) * 4;
-      if (from + bytes > region.buffer.size) {
-        throw new KernelError(label, "read past the end of a buffer", {
-          buffer: region.buffer.label,
-          size: region.buffer.size,
-          from,
-          bytes,
-        });
+      if (bytes > 0) {
+        encoder.copyBufferToBuffer(region.buffer, (region.offset ?? 0) * 4, staging, offsets[i], bytes);
       }
-      if (bytes > 0) encoder.copyBufferToBuffer(region.buffer, from, staging, offsets[i], bytes);
     });
     device.queue.submit([encoder.finish()]);
     const error = await device.popErrorScope();

@@ -136,3 +136,26 @@ Deno.test({
       await Promise.resolve();
     }),
 });
+
+Deno.test({
+  name: "reusing a kernel name for different WGSL and reading past a buffer's end are KernelErrors",
+  ignore: noGpu(),
+  fn: () =>
+    withGpu(async (gpu) => {
+      await gpu.pipeline({ kernel: "scale", code: SCALE });
+      await assert.rejects(
+        gpu.pipeline({ kernel: "scale", code: SCALE.replace("FACTOR * x", "x") }),
+        (error: unknown) => error instanceof KernelError && /same WGSL/.test(error.message),
+      );
+      const buffer = gpu.storage(64, "small");
+      await assert.rejects(
+        gpu.read([{ buffer, offset: 10, length: 8 }]),
+        (error: unknown) =>
+          error instanceof KernelError && /past the end/.test(error.message) && /small/.test(error.message),
+      );
+      assert.deepEqual(await gpu.read([]), []);
+      // The device still works after both errors.
+      const x = gpu.upload(Float32Array.of(1, 2, 3));
+      assert.deepEqual([...(await gpu.read([{ buffer: x, length: 3 }]))[0]], [1, 2, 3]);
+    }),
+});
