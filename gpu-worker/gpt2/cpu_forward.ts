@@ -98,5 +98,5 @@ export function createCpuEngine(config: Gpt2Config, weights: Gpt2Weights): Gpt2E
     return result;
   }
 
-  return { backend: "cpu", config, device: "cpu", createCache, step, dispose() {} };
+  return { backend: "cpu", config, device: "cpu", maxRows: Infinity, createCache, step, dispose() {} };
 }

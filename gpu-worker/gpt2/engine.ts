@@ -31,6 +31,8 @@ export interface Gpt2Engine {
   readonly config: Gpt2Config;
   /** Human-readable device, e.g. the WebGPU adapter's description. */
   readonly device: string;
+  /** Most rows one step takes (every activation must fit one storage binding); the runner splits batches. */
+  readonly maxRows: number;
   createCache(slots: number, capacity: number): KvCache;
   step(rows: StepRows, cache: KvCache, request: StepRequest): Promise<StepResult>;
   dispose(): void;

@@ -245,6 +245,8 @@ export async function createGpuEngine(
       backend: "webgpu",
       config,
       device: gpu.adapter.description,
+      // The widest activation is [R, max(3D, I)]; per-row kernels dispatch one workgroup per row.
+      maxRows: Math.min(Math.floor(maxBinding / (4 * Math.max(3 * D, I))), 65535),
       createCache,
       step,
       dispose() {

@@ -132,14 +132,20 @@ export function runnerOver(engine: Gpt2Engine, tokenizer: TextTokenizer): Gpt2Ru
     );
     let done = 0;
     for (let start = 0; start < order.length; start += size) {
-      options.signal?.throwIfAborted();
-      const indices = order.slice(start, start + size);
-      await each(indices);
-      done += indices.length;
-      options.onProgress?.(done, order.length);
-      // A macrotask turn between batches: on the cpu backend a batch never awaits real I/O, and the worker's
-      // heartbeat, cancellation and (in `profs serve`) the API share this event loop.
-      await new Promise((resolve) => setTimeout(resolve, 0));
+      // A batch whose padded rows exceed what one step takes is split further (sorted, so the longest is last).
+      const batch = order.slice(start, start + size);
+      while (batch.length > 0) {
+        options.signal?.throwIfAborted();
+        let count = batch.length;
+        while (count > 1 && count * sequences[batch[count - 1]].length > engine.maxRows) count--;
+        const indices = batch.splice(0, count);
+        await each(indices);
+        done += indices.length;
+        options.onProgress?.(done, order.length);
+        // A macrotask turn between batches: on the cpu backend a batch never awaits real I/O, and the worker's
+        // heartbeat, cancellation and (in `profs serve`) the API share this event loop.
+        await new Promise((resolve) => setTimeout(resolve, 0));
+      }
     }
   }
 

@@ -43,3 +43,28 @@ Deno.test("cpu GPT-2: an empty prompt starts from <|endoftext|>; an empty text c
   assert.deepEqual(fromEmpty.tokens, [argmax(logits, 0, logits.length)]);
   await assert.rejects(runner.embed([""]), InputError);
 });
+
+Deno.test("cpu GPT-2: a batch larger than the engine's row limit is split, with the same embeddings", async () => {
+  const engine = createCpuEngine(
+    gpt2ConfigFrom(referenceModel.config),
+    await loadGpt2Weights(referenceModel),
+  );
+  const stepRows: number[] = [];
+  const limited = runnerOver({
+    ...engine,
+    maxRows: 24,
+    step: (rows, cache, request) => {
+      stepRows.push(rows.ids.length);
+      return engine.step(rows, cache, request);
+    },
+  }, gpt2Tokenizer);
+  const progress: number[] = [];
+  const split = await limited.embed(reference.texts, {
+    batchSize: 5,
+    onProgress: (done) => progress.push(done),
+  });
+  assert.deepEqual(split, await runner.embed(reference.texts, { batchSize: 5 }));
+  // Sorted lengths 1, 1, 10, 11, 18: [1, 1, 10] pads to 30 rows > 24, so the batch runs as [1, 1], [10, 11], [18].
+  assert.deepEqual(stepRows, [2, 22, 18]);
+  assert.deepEqual(progress, [2, 4, 5]);
+});
