@@ -3,6 +3,7 @@ import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { createHarness, type Harness, json, storedKeys } from "./harness.ts";
 import { f32, safetensorsBytes, streamOf, tinyModelFiles } from "./fixtures.ts";
+import { noPostgres, testDatabaseUrl } from "../helpers/env.ts";
 
 function put(h: Harness, path: string, body: BodyInit, headers: Record<string, string> = {}) {
   return h.app.request(path, {
@@ -45,244 +46,272 @@ async function assertServing(h: Harness) {
 
 const sha256 = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex");
 
-Deno.test("models: upload, validation of every upload, finalize, tenancy, delete", async (t) => {
-  const files = await tinyModelFiles();
-  const weights = files.get("model.safetensors")!;
-  const cap = weights.byteLength;
-  const h = await createHarness({ config: { maxModelFileBytes: cap } });
-  try {
-    const id = await createModel(h);
+for (
+  const target of [{ db: "PGlite", url: undefined, ignore: false }, {
+    db: "Postgres",
+    url: testDatabaseUrl,
+    ignore: noPostgres(),
+  }]
+) {
+  Deno.test({
+    name: `models (${target.db}): upload, validation of every upload, finalize, tenancy, delete`,
+    ignore: target.ignore,
+    fn: async (t) => {
+      const files = await tinyModelFiles();
+      const weights = files.get("model.safetensors")!;
+      const cap = weights.byteLength;
+      const h = await createHarness({ config: { maxModelFileBytes: cap }, url: target.url });
+      try {
+        const id = await createModel(h);
 
-    await t.step("POST with a wrong type or unknown key → 422 naming the field", async () => {
-      const response = await h.app.request("/v1/models", {
-        method: "POST",
-        headers: { ...h.keyA, "Content-Type": "application/json" },
-        body: JSON.stringify({ name: 5, colour: "red" }),
-      });
-      const body = await assertProblem(response, 422, "validation-error");
-      const paths = (body.errors as { path: string }[]).map((e) => e.path).sort();
-      assert.deepEqual(paths, ["colour", "name"]);
-    });
-
-    await t.step("POST with malformed JSON → 400 malformed-json", async () => {
-      const response = await h.app.request("/v1/models", {
-        method: "POST",
-        headers: { ...h.keyA, "Content-Type": "application/json" },
-        body: '{"name": "x",',
-      });
-      await assertProblem(response, 400, "malformed-json");
-      await assertServing(h);
-    });
-
-    await t.step("POST as text/plain → 415", async () => {
-      const response = await h.app.request("/v1/models", {
-        method: "POST",
-        headers: { ...h.keyA, "Content-Type": "text/plain" },
-        body: '{"name":"x"}',
-      });
-      await assertProblem(response, 415, "unsupported-media-type");
-    });
-
-    await t.step("PUT a truncated safetensors file → 422 and no file stored", async () => {
-      const short = weights.subarray(0, weights.byteLength - 100);
-      // Declares the full size but the stream ends early, as when a client dies mid-upload.
-      const response = await put(h, `/v1/models/${id}/files/model.safetensors`, streamOf(short), {
-        "Content-Length": String(weights.byteLength),
-      });
-      const body = await assertProblem(response, 422, "invalid-upload");
-      assert.match(String(body.detail), /ended after/);
-      // Without a Content-Length the header's own offsets say where the file must end.
-      await assertProblem(
-        await put(h, `/v1/models/${id}/files/model.safetensors`, streamOf(short)),
-        422,
-        "invalid-upload",
-      );
-      assert.deepEqual(await storedKeys(h), []);
-      await assertServing(h);
-    });
-
-    await t.step(
-      "PUT corrupt safetensors (bad header JSON, overlapping offsets, trailing bytes) → 422",
-      async () => {
-        const good = safetensorsBytes([{ name: "a", dtype: "F32", shape: [2], data: f32([1, 2]) }]);
-        const badJson = good.slice();
-        badJson[8] = "[".charCodeAt(0);
-        const header =
-          `{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}`;
-        const overlap = new Uint8Array([
-          ...u64(header.length),
-          ...new TextEncoder().encode(header),
-          ...new Uint8Array(8),
-        ]);
-        const trailing = new Uint8Array([...good, 0, 0, 0]);
-        const hugeHeader = new Uint8Array([...u64(2 ** 40), ...new Uint8Array(16)]);
-        for (
-          const [label, bytes] of [["json", badJson], ["overlap", overlap], ["trailing", trailing], [
-            "huge header",
-            hugeHeader,
-          ]] as const
-        ) {
-          const response = await put(h, `/v1/models/${id}/files/model.safetensors`, bytes);
-          await assertProblem(response, 422, "invalid-upload");
-          const streamed = await put(h, `/v1/models/${id}/files/model.safetensors`, streamOf(bytes, 7));
-          await assertProblem(streamed, 422, "invalid-upload").catch((e) => {
-            throw new Error(`${label} (streamed): ${e.message}`);
+        await t.step("POST with a wrong type or unknown key → 422 naming the field", async () => {
+          const response = await h.app.request("/v1/models", {
+            method: "POST",
+            headers: { ...h.keyA, "Content-Type": "application/json" },
+            body: JSON.stringify({ name: 5, colour: "red" }),
           });
-        }
-        assert.deepEqual(await storedKeys(h), []);
-        await assertServing(h);
-      },
-    );
+          const body = await assertProblem(response, 422, "validation-error");
+          const paths = (body.errors as { path: string }[]).map((e) => e.path).sort();
+          assert.deepEqual(paths, ["colour", "name"]);
+        });
 
-    await t.step(
-      "PUT exactly at the size cap is stored; one byte over → 413 and nothing stored",
-      async () => {
-        const over = new Uint8Array(cap + 1);
-        await assertProblem(
-          await put(h, `/v1/models/${id}/files/extra.bin`, over, { "Content-Length": String(cap + 1) }),
-          413,
-          "payload-too-large",
+        await t.step("POST with malformed JSON → 400 malformed-json", async () => {
+          const response = await h.app.request("/v1/models", {
+            method: "POST",
+            headers: { ...h.keyA, "Content-Type": "application/json" },
+            body: '{"name": "x",',
+          });
+          await assertProblem(response, 400, "malformed-json");
+          await assertServing(h);
+        });
+
+        await t.step("POST as text/plain → 415", async () => {
+          const response = await h.app.request("/v1/models", {
+            method: "POST",
+            headers: { ...h.keyA, "Content-Type": "text/plain" },
+            body: '{"name":"x"}',
+          });
+          await assertProblem(response, 415, "unsupported-media-type");
+        });
+
+        await t.step("PUT a truncated safetensors file → 422 and no file stored", async () => {
+          const short = weights.subarray(0, weights.byteLength - 100);
+          // Declares the full size but the stream ends early, as when a client dies mid-upload.
+          const response = await put(h, `/v1/models/${id}/files/model.safetensors`, streamOf(short), {
+            "Content-Length": String(weights.byteLength),
+          });
+          const body = await assertProblem(response, 422, "invalid-upload");
+          assert.match(String(body.detail), /ended after/);
+          // Without a Content-Length the header's own offsets say where the file must end.
+          await assertProblem(
+            await put(h, `/v1/models/${id}/files/model.safetensors`, streamOf(short)),
+            422,
+            "invalid-upload",
+          );
+          assert.deepEqual(await storedKeys(h), []);
+          await assertServing(h);
+        });
+
+        await t.step(
+          "PUT corrupt safetensors (bad header JSON, overlapping offsets, trailing bytes) → 422",
+          async () => {
+            const good = safetensorsBytes([{ name: "a", dtype: "F32", shape: [2], data: f32([1, 2]) }]);
+            const badJson = good.slice();
+            badJson[8] = "[".charCodeAt(0);
+            const header =
+              `{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}`;
+            const overlap = new Uint8Array([
+              ...u64(header.length),
+              ...new TextEncoder().encode(header),
+              ...new Uint8Array(8),
+            ]);
+            const trailing = new Uint8Array([...good, 0, 0, 0]);
+            const hugeHeader = new Uint8Array([...u64(2 ** 40), ...new Uint8Array(16)]);
+            for (
+              const [label, bytes] of [["json", badJson], ["overlap", overlap], ["trailing", trailing], [
+                "huge header",
+                hugeHeader,
+              ]] as const
+            ) {
+              const response = await put(h, `/v1/models/${id}/files/model.safetensors`, bytes);
+              await assertProblem(response, 422, "invalid-upload");
+              const streamed = await put(h, `/v1/models/${id}/files/model.safetensors`, streamOf(bytes, 7));
+              await assertProblem(streamed, 422, "invalid-upload").catch((e) => {
+                throw new Error(`${label} (streamed): ${e.message}`);
+              });
+            }
+            assert.deepEqual(await storedKeys(h), []);
+            await assertServing(h);
+          },
         );
-        await assertProblem(
-          await put(h, `/v1/models/${id}/files/extra.bin`, streamOf(over)),
-          413,
-          "payload-too-large",
+
+        await t.step(
+          "PUT exactly at the size cap is stored; one byte over → 413 and nothing stored",
+          async () => {
+            const over = new Uint8Array(cap + 1);
+            await assertProblem(
+              await put(h, `/v1/models/${id}/files/extra.bin`, over, { "Content-Length": String(cap + 1) }),
+              413,
+              "payload-too-large",
+            );
+            await assertProblem(
+              await put(h, `/v1/models/${id}/files/extra.bin`, streamOf(over)),
+              413,
+              "payload-too-large",
+            );
+            assert.deepEqual(await storedKeys(h), []);
+            const response = await put(h, `/v1/models/${id}/files/model.safetensors`, streamOf(weights), {
+              "Content-Length": String(cap),
+            });
+            assert.equal(response.status, 201);
+            assert.deepEqual(await response.json(), {
+              name: "model.safetensors",
+              size: cap,
+              sha256: sha256(weights),
+            });
+            await assertServing(h);
+          },
         );
-        assert.deepEqual(await storedKeys(h), []);
-        const response = await put(h, `/v1/models/${id}/files/model.safetensors`, streamOf(weights), {
-          "Content-Length": String(cap),
-        });
-        assert.equal(response.status, 201);
-        assert.deepEqual(await response.json(), {
-          name: "model.safetensors",
-          size: cap,
-          sha256: sha256(weights),
-        });
-        await assertServing(h);
-      },
-    );
 
-    await t.step("PUT a .json file that does not parse → 422; a bad file name → 422", async () => {
-      await assertProblem(await put(h, `/v1/models/${id}/files/config.json`, "{nope"), 422, "invalid-upload");
-      await assertProblem(await put(h, `/v1/models/${id}/files/.hidden`, "x"), 422, "validation-error");
-      await assertProblem(await put(h, `/v1/models/${id}/files/a%2F..%2Fb`, "x"), 422, "validation-error");
-    });
+        await t.step("PUT a .json file that does not parse → 422; a bad file name → 422", async () => {
+          await assertProblem(
+            await put(h, `/v1/models/${id}/files/config.json`, "{nope"),
+            422,
+            "invalid-upload",
+          );
+          await assertProblem(await put(h, `/v1/models/${id}/files/.hidden`, "x"), 422, "validation-error");
+          await assertProblem(
+            await put(h, `/v1/models/${id}/files/a%2F..%2Fb`, "x"),
+            422,
+            "validation-error",
+          );
+        });
 
-    await t.step(
-      "finalize without a tokenizer → 422 invalid-model naming it; the model is invalid",
-      async () => {
-        assert.equal(
-          (await put(h, `/v1/models/${id}/files/config.json`, files.get("config.json")!)).status,
-          201,
+        await t.step(
+          "finalize without a tokenizer → 422 invalid-model naming it; the model is invalid",
+          async () => {
+            assert.equal(
+              (await put(h, `/v1/models/${id}/files/config.json`, files.get("config.json")!)).status,
+              201,
+            );
+            const response = await h.app.request(`/v1/models/${id}/finalize`, {
+              method: "POST",
+              headers: h.keyA,
+            });
+            const body = await assertProblem(response, 422, "invalid-model");
+            assert.match(String(body.detail), /tokenizer\.json/);
+            assert.doesNotMatch(String(body.detail), new RegExp(h.blobDir), "server paths stay private");
+            const model = await json(await h.app.request(`/v1/models/${id}`, { headers: h.keyA }));
+            assert.equal(model.status, "invalid");
+            assert.equal((model.errors as string[]).length, 1);
+          },
         );
-        const response = await h.app.request(`/v1/models/${id}/finalize`, {
-          method: "POST",
-          headers: h.keyA,
-        });
-        const body = await assertProblem(response, 422, "invalid-model");
-        assert.match(String(body.detail), /tokenizer\.json/);
-        assert.doesNotMatch(String(body.detail), new RegExp(h.blobDir), "server paths stay private");
-        const model = await json(await h.app.request(`/v1/models/${id}`, { headers: h.keyA }));
-        assert.equal(model.status, "invalid");
-        assert.equal((model.errors as string[]).length, 1);
-      },
-    );
 
-    await t.step("upload the missing file, finalize → ready with a summary", async () => {
-      assert.equal(
-        (await put(h, `/v1/models/${id}/files/tokenizer.json`, files.get("tokenizer.json")!)).status,
-        201,
-      );
-      const pending = await json(await h.app.request(`/v1/models/${id}`, { headers: h.keyA }));
-      assert.equal(pending.status, "pending");
-      const response = await h.app.request(`/v1/models/${id}/finalize`, { method: "POST", headers: h.keyA });
-      assert.equal(response.status, 200);
-      const model = await json(response);
-      assert.equal(model.status, "ready");
-      const summary = model.summary as Record<string, unknown>;
-      assert.equal(summary.family, "gpt2");
-      assert.equal(summary.num_layers, 2);
-      assert.equal(summary.hidden_size, 24);
-      assert.equal(summary.sha256, sha256(weights));
-      assert.deepEqual(summary.default_layers, { from: 0, to: 2 });
-      assert.deepEqual((model.files as { name: string }[]).map((f) => f.name), [
-        "config.json",
-        "model.safetensors",
-        "tokenizer.json",
-      ]);
-      await assertProblem(await put(h, `/v1/models/${id}/files/config.json`, "{}"), 409, "conflict");
-    });
-
-    await t.step("another tenant's key gets 404 on every model route", async () => {
-      for (
-        const [method, path] of [
-          ["GET", `/v1/models/${id}`],
-          ["PUT", `/v1/models/${id}/files/x.bin`],
-          ["POST", `/v1/models/${id}/finalize`],
-          ["DELETE", `/v1/models/${id}`],
-        ]
-      ) {
-        const response = await h.app.request(path, {
-          method,
-          headers: h.keyB,
-          body: method === "PUT" ? "x" : undefined,
+        await t.step("upload the missing file, finalize → ready with a summary", async () => {
+          assert.equal(
+            (await put(h, `/v1/models/${id}/files/tokenizer.json`, files.get("tokenizer.json")!)).status,
+            201,
+          );
+          const pending = await json(await h.app.request(`/v1/models/${id}`, { headers: h.keyA }));
+          assert.equal(pending.status, "pending");
+          const response = await h.app.request(`/v1/models/${id}/finalize`, {
+            method: "POST",
+            headers: h.keyA,
+          });
+          assert.equal(response.status, 200);
+          const model = await json(response);
+          assert.equal(model.status, "ready");
+          const summary = model.summary as Record<string, unknown>;
+          assert.equal(summary.family, "gpt2");
+          assert.equal(summary.num_layers, 2);
+          assert.equal(summary.hidden_size, 24);
+          assert.equal(summary.sha256, sha256(weights));
+          assert.deepEqual(summary.default_layers, { from: 0, to: 2 });
+          assert.deepEqual((model.files as { name: string }[]).map((f) => f.name), [
+            "config.json",
+            "model.safetensors",
+            "tokenizer.json",
+          ]);
+          await assertProblem(await put(h, `/v1/models/${id}/files/config.json`, "{}"), 409, "conflict");
         });
-        await assertProblem(response, 404, "not-found");
+
+        await t.step("another tenant's key gets 404 on every model route", async () => {
+          for (
+            const [method, path] of [
+              ["GET", `/v1/models/${id}`],
+              ["PUT", `/v1/models/${id}/files/x.bin`],
+              ["POST", `/v1/models/${id}/finalize`],
+              ["DELETE", `/v1/models/${id}`],
+            ]
+          ) {
+            const response = await h.app.request(path, {
+              method,
+              headers: h.keyB,
+              body: method === "PUT" ? "x" : undefined,
+            });
+            await assertProblem(response, 404, "not-found");
+          }
+          const list = await json(await h.app.request("/v1/models", { headers: h.keyB }));
+          assert.deepEqual(list.data, []);
+          assert.equal(
+            (await h.app.request(`/v1/models/${id}`, { headers: h.keyA })).status,
+            200,
+            "still there",
+          );
+        });
+
+        await t.step("auth: no key → 401, unknown key → 401, read-only key writing → 403", async () => {
+          const none = await h.app.request("/v1/models");
+          await assertProblem(none, 401, "unauthorized");
+          assert.match(none.headers.get("WWW-Authenticate") ?? "", /^Bearer/);
+          const bad = await h.app.request("/v1/models", { headers: { Authorization: "Bearer nope" } });
+          assert.match(bad.headers.get("WWW-Authenticate") ?? "", /invalid_token/);
+          await assertProblem(bad, 401, "unauthorized");
+          const weak = await h.app.request("/v1/models", {
+            method: "POST",
+            headers: { ...h.readOnlyA, "Content-Type": "application/json" },
+            body: JSON.stringify({ name: "x" }),
+          });
+          await assertProblem(weak, 403, "forbidden");
+          assert.equal((await h.app.request("/v1/models", { headers: h.readOnlyA })).status, 200);
+        });
+
+        await t.step("list pages with a cursor, newest first", async () => {
+          const more = [await createModel(h, "m2"), await createModel(h, "m3")];
+          const first = await json(await h.app.request("/v1/models?limit=2", { headers: h.keyA }));
+          // Three models of this tenant: m3, m2, then the one the steps above used.
+          assert.deepEqual((first.data as { id: string }[]).map((m) => m.id), [more[1], more[0]]);
+          const second = await json(
+            await h.app.request(`/v1/models?limit=2&cursor=${first.next_cursor}`, { headers: h.keyA }),
+          );
+          assert.deepEqual((second.data as { id: string }[]).map((m) => m.id), [id]);
+          assert.equal(second.next_cursor, null);
+          await assertProblem(
+            await h.app.request("/v1/models?limit=0", { headers: h.keyA }),
+            422,
+            "validation-error",
+          );
+          await assertProblem(
+            await h.app.request("/v1/models?cursor=zzz", { headers: h.keyA }),
+            422,
+            "validation-error",
+          );
+        });
+
+        await t.step("delete removes the model and its files", async () => {
+          assert.equal(
+            (await h.app.request(`/v1/models/${id}`, { method: "DELETE", headers: h.keyA })).status,
+            204,
+          );
+          assert.equal((await h.app.request(`/v1/models/${id}`, { headers: h.keyA })).status, 404);
+          assert.deepEqual((await storedKeys(h)).filter((k) => k.includes(id)), []);
+        });
+      } finally {
+        await h.close();
       }
-      const list = await json(await h.app.request("/v1/models", { headers: h.keyB }));
-      assert.deepEqual(list.data, []);
-      assert.equal((await h.app.request(`/v1/models/${id}`, { headers: h.keyA })).status, 200, "still there");
-    });
-
-    await t.step("auth: no key → 401, unknown key → 401, read-only key writing → 403", async () => {
-      const none = await h.app.request("/v1/models");
-      await assertProblem(none, 401, "unauthorized");
-      assert.match(none.headers.get("WWW-Authenticate") ?? "", /^Bearer/);
-      const bad = await h.app.request("/v1/models", { headers: { Authorization: "Bearer nope" } });
-      assert.match(bad.headers.get("WWW-Authenticate") ?? "", /invalid_token/);
-      await assertProblem(bad, 401, "unauthorized");
-      const weak = await h.app.request("/v1/models", {
-        method: "POST",
-        headers: { ...h.readOnlyA, "Content-Type": "application/json" },
-        body: JSON.stringify({ name: "x" }),
-      });
-      await assertProblem(weak, 403, "forbidden");
-      assert.equal((await h.app.request("/v1/models", { headers: h.readOnlyA })).status, 200);
-    });
-
-    await t.step("list pages with a cursor, newest first", async () => {
-      const more = [await createModel(h, "m2"), await createModel(h, "m3")];
-      const first = await json(await h.app.request("/v1/models?limit=2", { headers: h.keyA }));
-      assert.deepEqual((first.data as { id: string }[]).map((m) => m.id), [more[1], more[0]]);
-      const second = await json(
-        await h.app.request(`/v1/models?limit=2&cursor=${first.next_cursor}`, { headers: h.keyA }),
-      );
-      assert.deepEqual((second.data as { id: string }[]).map((m) => m.id), [id]);
-      assert.equal(second.next_cursor, null);
-      await assertProblem(
-        await h.app.request("/v1/models?limit=0", { headers: h.keyA }),
-        422,
-        "validation-error",
-      );
-      await assertProblem(
-        await h.app.request("/v1/models?cursor=zzz", { headers: h.keyA }),
-        422,
-        "validation-error",
-      );
-    });
-
-    await t.step("delete removes the model and its files", async () => {
-      assert.equal(
-        (await h.app.request(`/v1/models/${id}`, { method: "DELETE", headers: h.keyA })).status,
-        204,
-      );
-      assert.equal((await h.app.request(`/v1/models/${id}`, { headers: h.keyA })).status, 404);
-      assert.deepEqual((await storedKeys(h)).filter((k) => k.includes(id)), []);
-    });
-  } finally {
-    await h.close();
-  }
-});
+    },
+  });
+}
 
 Deno.test("models: a server-side folder registers only under a configured root", async (t) => {
   const root = await Deno.makeTempDir({ prefix: "profs-roots-" });

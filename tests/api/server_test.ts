@@ -1,15 +1,21 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { f32, safetensorsBytes } from "./fixtures.ts";
+import { noPostgres, testDatabaseUrl } from "../helpers/env.ts";
 
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 const KEY = "test-bootstrap-key-0123456789-abcdefghij";
 
-/** `profs serve --port 0` in a child process, its data in a temporary directory; resolves with its URL. */
-async function startServe(dataDir: string) {
+/** `profs <command> --port 0` in a child process, its data in a temporary directory; resolves with its URL. */
+async function startServe(dataDir: string, command = "serve", databaseUrl = "") {
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-all", MAIN, "serve", "--port", "0"],
-    env: { PROFS_DATA_DIR: dataDir, PROFS_BOOTSTRAP_KEY: KEY, DATABASE_URL: "", PROFS_LOG_LEVEL: "warn" },
+    args: ["run", "--allow-all", MAIN, command, "--port", "0"],
+    env: {
+      PROFS_DATA_DIR: dataDir,
+      PROFS_BOOTSTRAP_KEY: KEY,
+      DATABASE_URL: databaseUrl,
+      PROFS_LOG_LEVEL: "warn",
+    },
     stdout: "piped",
     stderr: "null",
   }).spawn();
@@ -107,4 +113,23 @@ Deno.test("profs api refuses to start without DATABASE_URL, naming the fix", asy
   }).output();
   assert.equal(bad.code, 1);
   assert.match(new TextDecoder().decode(bad.stderr), /'--port' must be a whole number/);
+});
+
+Deno.test({
+  name: "profs api on a Postgres server: ready, authenticates the bootstrap key, stops on SIGTERM",
+  ignore: noPostgres(),
+  fn: async () => {
+    const dataDir = await Deno.makeTempDir({ prefix: "profs-api-" });
+    const { child, url } = await startServe(dataDir, "api", testDatabaseUrl);
+    try {
+      assert.equal((await (await fetch(`${url}/readyz`)).json()).status, "ready");
+      const list = await fetch(`${url}/v1/edits`, { headers: { Authorization: `Bearer ${KEY}` } });
+      assert.equal(list.status, 200);
+      await list.body?.cancel();
+    } finally {
+      child.kill("SIGTERM");
+      assert.equal((await child.status).code, 0);
+      await Deno.remove(dataDir, { recursive: true });
+    }
+  },
 });
