@@ -24,11 +24,10 @@ export type EditCreate = z.infer<typeof EditCreate>;
 export const EDIT_STAGES = [
   "loading_model",
   "embedding",
-  "centering",
-  "svd",
-  "projecting",
-  "writing",
-  "evaluating",
+  "svd", // per layer: centering, then the subspace iteration
+  "writing", // per tensor: edited ones are projected as they stream out
+  "publishing", // per output file, into the blob store
+  "evaluating", // check jobs
 ] as const;
 
 export const Progress = z.object({
