@@ -13,7 +13,7 @@ import { silentLogger } from "../../shared/log.ts";
 import { parseAllowlist } from "../../shared/webhooks/address_policy.ts";
 import { webhookMessageId } from "../../shared/webhooks/events.ts";
 import { MAX_ATTEMPTS } from "../../shared/webhooks/retry_schedule.ts";
-import { verifyWebhook } from "../../shared/webhooks/signature.ts";
+import { generateSecret, verifyWebhook } from "../../shared/webhooks/signature.ts";
 import { createDelivery, createEndpoint, createTenant, openTestDatabase } from "./db_fixtures.ts";
 import { startReceiver, unusedPort } from "./receiver.ts";
 
@@ -298,4 +298,38 @@ Deno.test("wireBody puts type, timestamp and data first and makes relative links
       '"status":"failed","links":{"self":"https://profs.example/v1/edits/e1","external":"https://x.example/a"}}}',
   );
   assert.equal(JSON.parse(wireBody(stored, undefined)).data.links.self, "/v1/edits/e1");
+});
+
+Deno.test("after a rotation the old secret co-signs until its expiry, then only the new one signs", async () => {
+  const { db, close } = await openTestDatabase();
+  const receiver = startReceiver();
+  try {
+    const tenant = await createTenant(db);
+    const endpoint = await createEndpoint(db, tenant, receiver.url);
+    const oldSecret = generateSecret();
+    const now = new Date();
+    await db.update(webhookEndpoints).set({
+      previousSecret: oldSecret,
+      previousSecretExpiresAt: new Date(now.getTime() + 1000),
+    }).where(eq(webhookEndpoints.id, endpoint.id));
+    await createDelivery(db, tenant, endpoint.id, now);
+    await dispatchOnce(dispatcher(db), { now });
+    const during = receiver.requests[0];
+    const headers = Object.fromEntries(during.headers);
+    new Webhook(oldSecret).verify(during.body, headers);
+    new Webhook(endpoint.secret).verify(during.body, headers);
+
+    const later = new Date(now.getTime() + 1001);
+    await createDelivery(db, tenant, endpoint.id, later);
+    await dispatchOnce(dispatcher(db), { now: later });
+    const after = receiver.requests[1];
+    assert.equal(after.headers.get("webhook-signature")!.split(" ").length, 1);
+    await verifyWebhook({ headers: after.headers, body: after.body }, endpoint.secret, { now: later });
+    await assert.rejects(
+      verifyWebhook({ headers: after.headers, body: after.body }, oldSecret, { now: later }),
+    );
+  } finally {
+    await receiver.close();
+    await close();
+  }
 });

@@ -90,7 +90,7 @@ Deno.test("webhook endpoints: private, credentialed and non-http URLs are refuse
   }
 });
 
-Deno.test("webhook endpoints: rotate gives a new secret and keeps the old one co-signing; delete removes", async () => {
+Deno.test("webhook endpoints: rotate keeps the old secret co-signing; enable clears a 410 disable; delete removes", async () => {
   const h = await createHarness();
   try {
     const created = await createEndpointViaApi(h);
@@ -102,6 +102,14 @@ Deno.test("webhook endpoints: rotate gives a new secret and keeps the old one co
       eq(webhookEndpoints.id, created.id),
     );
     assert.equal(row.previousSecret, created.secret);
+    await h.database.db.update(webhookEndpoints).set({ disabledAt: new Date(), disabledReason: "410" })
+      .where(eq(webhookEndpoints.id, created.id));
+    const disabled = await json(
+      await h.app.request(`/v1/webhook-endpoints/${created.id}`, { headers: h.keyA }),
+    );
+    assert.deepEqual([disabled.disabled, disabled.disabled_reason], [true, "410"]);
+    const enabled = await json(await post(h, `/v1/webhook-endpoints/${created.id}/enable`, {}));
+    assert.deepEqual([enabled.disabled, enabled.disabled_reason], [false, null]);
     const deleted = await h.app.request(`/v1/webhook-endpoints/${created.id}`, {
       method: "DELETE",
       headers: h.keyA,
