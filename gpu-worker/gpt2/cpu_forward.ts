@@ -88,12 +88,17 @@ export function createCpuEngine(config: Gpt2Config, weights: Gpt2Weights): Gpt2E
       unembedForward(result.logits, ln, request.logitRows, weights.wte, { rows: n, dim: D, vocab: V });
     }
     if (request.logProbs) {
+      // One row of logits at a time: B·T rows × V would not fit memory for real vocabularies.
       const { rows: selected, targets } = request.logProbs;
-      const n = selected.length;
-      const logits = new Float32Array(n * V);
-      unembedForward(logits, ln, selected, weights.wte, { rows: n, dim: D, vocab: V });
-      result.logProbs = new Float32Array(n);
-      logProbForward(result.logProbs, logits, targets, { rows: n, vocab: V });
+      const logits = new Float32Array(V);
+      result.logProbs = new Float32Array(selected.length);
+      selected.forEach((_, i) => {
+        unembedForward(logits, ln, selected.subarray(i, i + 1), weights.wte, { rows: 1, dim: D, vocab: V });
+        logProbForward(result.logProbs!.subarray(i, i + 1), logits, targets.subarray(i, i + 1), {
+          rows: 1,
+          vocab: V,
+        });
+      });
     }
     return result;
   }
