@@ -445,6 +445,12 @@ async function downloadArtifact(deps: ApiDeps, c: Context<ApiEnv>, artifact: Art
       headers: { "Content-Range": `bytes */${artifact.size}` },
     });
   }
+  if (c.req.method === "HEAD") {
+    // hono answers HEAD through the GET route and drops the body: do not open a file nobody will read.
+    headers["Content-Length"] = String(range ? range.end - range.start + 1 : artifact.size);
+    if (range) headers["Content-Range"] = `bytes ${range.start}-${range.end}/${artifact.size}`;
+    return new Response(null, { status: range ? 206 : 200, headers });
+  }
   const blob = await deps.blobs.get(artifact.blobKey, range ?? undefined);
   if (!blob) throw new Error(`artifact ${artifact.id} has no blob at ${artifact.blobKey}`);
   if (range) {

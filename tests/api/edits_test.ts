@@ -251,6 +251,10 @@ Deno.test("edits: submit, idempotency, progress, events, result, artifacts with 
       });
       assert.equal(stale.status, 200, "If-Range with another ETag sends the whole file");
       await stale.body?.cancel();
+      const head = await h.app.request(url, { method: "HEAD", headers: h.keyA });
+      assert.equal(head.status, 200);
+      assert.equal(head.headers.get("Content-Length"), "1000");
+      assert.equal((await head.arrayBuffer()).byteLength, 0, "HEAD has no body");
       const cached = await h.app.request(url, { headers: { ...h.keyA, "If-None-Match": etag } });
       assert.equal(cached.status, 304);
       const outside = await h.app.request(url, { headers: { ...h.keyA, Range: "bytes=1000-" } });

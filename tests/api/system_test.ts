@@ -102,3 +102,26 @@ Deno.test("openapi.json is OpenAPI 3.1 with every v1 route, bearer auth and shar
     await h.close();
   }
 });
+
+Deno.test("an unexpected failure is a logged 500 carrying the request id and no internals", async () => {
+  const h = await createHarness();
+  await h.database.close();
+  try {
+    const response = await h.app.request("/v1/models", {
+      headers: { ...h.keyA, "X-Request-Id": "req-500-test" },
+    });
+    assert.equal(response.status, 500);
+    assert.equal(response.headers.get("Content-Type"), "application/problem+json");
+    const body = await response.json();
+    assert.equal(body.type, "/docs#problem-internal-error");
+    assert.equal(body.request_id, "req-500-test");
+    assert.doesNotMatch(body.detail, /PGlite|closed|stack/i);
+    const logged = h.logs.map((l) => JSON.parse(l)).find((l) => l.msg === "unhandled error");
+    assert.ok(logged, "the error is logged");
+    assert.equal(logged.request_id, "req-500-test");
+    assert.equal(logged.level, "error");
+    assert.ok(logged.error.stack, "with its stack");
+  } finally {
+    await Deno.remove(h.blobDir, { recursive: true });
+  }
+});
