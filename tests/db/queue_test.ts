@@ -356,3 +356,31 @@ engineTests("CHECK constraints refuse inconsistent job rows", async ({ db }) => 
   );
   await rejectsWithConstraint(db.update(jobs).set({ attempt: 4 }).where(mine), "jobs_attempts_in_range");
 });
+
+engineTests("10 concurrent claimers and 10 jobs: each claim takes exactly one job, none is stranded", async (
+  { db, url },
+) => {
+  const queue = createJobQueue();
+  const tenant = await ensureTenant(db, "acme");
+  for (let i = 0; i < 10; i++) {
+    await queue.enqueue(db, { tenantId: tenant.id, kind: "edit", params: { i }, runAfter: t0 });
+  }
+  const pool = url ? await openDatabase({ url, maxConnections: 10, migrate: false }) : null;
+  try {
+    const claimDb = pool?.db ?? db;
+    const claims = await Promise.all(
+      Array.from(
+        { length: 10 },
+        (_, i) => queue.claim(claimDb, { owner: `w${i}`, leaseMs: LEASE_MS, now: at(1) }),
+      ),
+    );
+    const claimed = claims.filter((c) => c !== null).map((c) => c!.job.id);
+    const running = await db.select().from(jobs).where(eq(jobs.status, "running"));
+    // Every running job belongs to a claim that was returned: a statement that claimed two would strand one.
+    assert.deepEqual(running.map((j) => j.id).sort(), [...claimed].sort());
+    assert.equal(new Set(claimed).size, claimed.length);
+    assert.equal(claimed.length, 10);
+  } finally {
+    await pool?.close();
+  }
+});

@@ -35,10 +35,10 @@ engineTests(
     assert.equal(pages, 4);
     assert.deepEqual([...seen].sort(), created.map((m) => m.id).sort());
     assert.equal(new Set(seen).size, 7);
-  // The 2030 group is the newest, then m6 and m0 in creation order reversed.
-  const names = new Map(created.map((m) => [m.id, m.name]));
-  assert.deepEqual(seen.slice(5).map((id) => names.get(id)), ["m6", "m0"]);
-  assert.deepEqual(seen.slice(0, 5).map((id) => names.get(id)).sort(), ["m1", "m2", "m3", "m4", "m5"]);
+    // The 2030 group is the newest, then m6 and m0 in creation order reversed.
+    const names = new Map(created.map((m) => [m.id, m.name]));
+    assert.deepEqual(seen.slice(5).map((id) => names.get(id)), ["m6", "m0"]);
+    assert.deepEqual(seen.slice(0, 5).map((id) => names.get(id)).sort(), ["m1", "m2", "m3", "m4", "m5"]);
   },
 );
 
