@@ -24,7 +24,7 @@ import {
   type WteSlice,
 } from "./kernels.ts";
 import type { StepRows } from "./rows.ts";
-import { type Gpt2Block, type Gpt2Source, loadGpt2Block } from "./weights.ts";
+import { type Gpt2Block, type Gpt2Source, loadGpt2Block, readShaped } from "./weights.ts";
 
 type DeviceBlock = { [K in keyof Gpt2Block]: GPUBuffer };
 
@@ -83,30 +83,24 @@ export async function createGpuEngine(
     const sliceRows = Math.min(options.wteSliceRows ?? Infinity, Math.floor(maxBinding / (D * 4)), V);
 
     const wte: WteSlice[] = [];
-    const fullWte = source.readRows ? null : await source.readTensor("wte.weight");
-    if (fullWte && fullWte.length !== V * D) {
-      throw new InputError(
-        `Cannot load GPT-2 tensor 'wte.weight' as it must have ${V * D} values: has ${fullWte.length}`,
-      );
-    }
+    const fullWte = source.readRows ? null : await readShaped(source, "wte.weight", [V, D]);
     for (let start = 0; start < V; start += sliceRows) {
       const rows = Math.min(sliceRows, V - start);
       const data = fullWte
         ? fullWte.subarray(start * D, (start + rows) * D)
         : await source.readRows!("wte.weight", start, rows);
+      if (data.length !== rows * D) {
+        throw new InputError(
+          `Cannot load GPT-2 tensor 'wte.weight' as rows ${start}..${start + rows} must hold ${
+            rows * D
+          } values: have ${data.length}`,
+        );
+      }
       wte.push({ buffer: upload(data, `wte[${start}..]`), start, rows });
     }
-    const wpeData = await source.readTensor("wpe.weight");
-    if (wpeData.length !== config.maxPositions * D) {
-      throw new InputError(
-        `Cannot load GPT-2 tensor 'wpe.weight' as it must have ${
-          config.maxPositions * D
-        } values: has ${wpeData.length}`,
-      );
-    }
-    const wpe = upload(wpeData, "wpe");
-    const lnFGamma = upload(await source.readTensor("ln_f.weight"), "ln_f.weight");
-    const lnFBeta = upload(await source.readTensor("ln_f.bias"), "ln_f.bias");
+    const wpe = upload(await readShaped(source, "wpe.weight", [config.maxPositions, D]), "wpe");
+    const lnFGamma = upload(await readShaped(source, "ln_f.weight", [D]), "ln_f.weight");
+    const lnFBeta = upload(await readShaped(source, "ln_f.bias", [D]), "ln_f.bias");
     const blocks: DeviceBlock[] = [];
     for (let l = 0; l < L; l++) {
       const host = await loadGpt2Block(source, config, l);

@@ -39,7 +39,8 @@ export interface Gpt2Weights extends Gpt2Embeddings {
   blocks: Gpt2Block[]; // L entries
 }
 
-async function readShaped(source: Gpt2Source, name: string, shape: number[]): Promise<Float32Array> {
+/** Reads a tensor and checks its size against the shape the config implies. */
+export async function readShaped(source: Gpt2Source, name: string, shape: number[]): Promise<Float32Array> {
   const data = await source.readTensor(name);
   const size = shape.reduce((a, b) => a * b, 1);
   if (data.length !== size) {

@@ -1,7 +1,7 @@
 /**
  * `profs edit --pairs` end to end on the reference model: raw preference pairs → this forward pass → ProFS →
  * edited mlp.c_proj weights equal to the edit the float64 torch reference computes from its own embeddings with
- * exact SVDs (gpt2_reference.py), on both backends.
+ * exact SVDs (gpt2_reference.py), on both backends; the embeddings it saves reproduce the edit without the model.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
@@ -23,29 +23,29 @@ for (const backend of ["cpu", "webgpu"] as const) {
           const pairs = join(work, "pairs.jsonl");
           await Deno.writeTextFile(pairs, reference.pairs.map((p) => JSON.stringify(p)).join("\n") + "\n");
           const out = join(work, "out");
+          const saved = join(work, "embeddings.safetensors");
           const [from, to] = reference.edit.layers;
-          const log = console.log;
-          console.log = () => {}; // the command prints its summary; the test reads the files instead
-          try {
-            const code = await main([
-              "edit",
-              "--model",
-              model.dir,
-              "--pairs",
-              pairs,
-              "--out",
-              out,
-              "--backend",
-              backend,
-              "--rank",
-              String(reference.edit.rank),
-              "--layers",
-              `${from}:${to}`,
-            ]);
-            assert.equal(code, 0);
-          } finally {
-            console.log = log;
-          }
+          const edit = async (source: string[], outDir: string) => {
+            const log = console.log;
+            console.log = () => {}; // the command prints its summary; the test reads the files instead
+            try {
+              const common = [
+                "--backend",
+                backend,
+                "--rank",
+                String(reference.edit.rank),
+                "--layers",
+                `${from}:${to}`,
+              ];
+              const code = await main(["edit", "--model", model.dir, ...source, "--out", outDir, ...common]);
+              assert.equal(code, 0);
+            } finally {
+              console.log = log;
+            }
+          };
+          await edit(["--pairs", pairs, "--save-embeddings", saved], out);
+          const again = join(work, "again");
+          await edit(["--embeddings", saved], again);
           const edited = await openModelFolder(out);
           try {
             for (let l = from; l < to; l++) {
