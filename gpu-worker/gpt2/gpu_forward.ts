@@ -38,6 +38,8 @@ export interface GpuEngineOptions {
   gpu?: Gpu;
   /** Rows per token-embedding slice (default: as many as one storage binding holds); tests force splits. */
   wteSliceRows?: number;
+  /** Rows of logits per unembedding group (default: as many as one storage binding holds); tests force groups. */
+  logitGroupRows?: number;
 }
 
 /** A folder that can read a row range of a tensor (shared/model/folder.ts) streams the embedding slices. */
@@ -204,7 +206,10 @@ export async function createGpuEngine(
       const g = gpu;
       const n = selected.length;
       const out = new Float32Array(targets ? n : n * V);
-      const groupRows = Math.max(1, Math.min(Math.floor(maxBinding / (V * 4)), 4096));
+      const groupRows = Math.max(
+        1,
+        Math.min(Math.floor(maxBinding / (V * 4)), options.logitGroupRows ?? 4096),
+      );
       for (let start = 0; start < n; start += groupRows) {
         const count = Math.min(groupRows, n - start);
         const temps: GPUBuffer[] = [];

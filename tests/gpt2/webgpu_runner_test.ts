@@ -10,10 +10,11 @@ async function withGpuRunner(fn: (runner: Gpt2Runner) => Promise<void>): Promise
   const gpu = (await acquireGpu({ adapter: gpuAdapter! }))!;
   try {
     // 20,000-row slices split GPT-2's 50,257-token embedding into three bindings, as GPT-2 small's 154 MB
-    // embedding is split on a 128 MiB binding limit.
+    // embedding is split on a 128 MiB binding limit; groups of 7 logit rows exercise the row grouping.
     const engine = await createGpuEngine(gpt2ConfigFrom(referenceModel.config), referenceModel, {
       gpu,
       wteSliceRows: 20000,
+      logitGroupRows: 7,
     });
     const runner = runnerOver(engine, gpt2Tokenizer);
     try {
