@@ -175,7 +175,10 @@ export function createJobQueue(options: JobQueueOptions = {}) {
       });
     },
 
-    /** Extends the lease and tells the worker whether a cancel was requested; `ok: false` = lease lost. */
+    /**
+     * Extends the lease and tells the worker whether a cancel was requested; `ok: false` = lease lost. A late
+     * heartbeat (lease expired, reaper not yet run) still succeeds: nobody else holds the job yet.
+     */
     async heartbeat(db: Db, lease: Lease, opts: { leaseMs: number; now?: Date }): Promise<HeartbeatResult> {
       const now = opts.now ?? new Date();
       const [row] = await db.update(jobs).set({
