@@ -9,6 +9,7 @@ import { runEdit } from "../../gpu-worker/edit/pipeline.ts";
 import { startWorker, type Worker } from "../../gpu-worker/worker.ts";
 import { listArtifacts } from "../../shared/db/repositories/jobs.ts";
 import { createLogger } from "../../shared/log.ts";
+import { noGpu } from "../helpers/env.ts";
 import {
   download,
   events,
@@ -136,4 +137,52 @@ Deno.test("a second edit of the same model and dataset reads cached embeddings a
     await s.close();
     await Deno.remove(inputs.dir, { recursive: true });
   }
+});
+
+Deno.test({
+  name: "on the webgpu backend the worker's edit equals runEdit's on the same backend, byte for byte",
+  ignore: noGpu(),
+  async fn() {
+    const inputs = await writeInputs();
+    const s = await serveApi();
+    const w = startWorker({
+      db: s.database.db,
+      blobs: s.blobs,
+      logger: createLogger({ write: () => {} }),
+      backend: "webgpu",
+      pollMs: 20,
+      heartbeatMs: 100,
+      leaseMs: 60_000,
+    });
+    try {
+      const modelId = await uploadModel(s, inputs.modelDir);
+      const datasetId = await uploadPairs(s, inputs.pairsFile);
+      const edit = await pollEdit(
+        s,
+        (await submitEdit(s, { model_id: modelId, dataset_id: datasetId, params: PARAMS })).id,
+      );
+      assert.equal(edit.status, "succeeded", JSON.stringify(edit.error));
+      const cli = await runEdit({
+        modelDir: inputs.modelDir,
+        outDir: join(inputs.dir, "cli-out"),
+        pairsFile: inputs.pairsFile,
+        layers: PARAMS.layers,
+        rank: PARAMS.rank,
+        maxPairs: PARAMS.max_pairs,
+        seed: PARAMS.seed,
+        maxTokens: PARAMS.max_tokens,
+        backend: "webgpu",
+      });
+      assert.equal(cli.report.backend, "webgpu");
+      for (const name of ["model.safetensors", "patch.safetensors"]) {
+        const served = await download(s, edit.artifacts.find((a) => a.name === name)!.url);
+        const local = await Deno.readFile(join(cli.outDir, name));
+        assert.ok(served.byteLength === local.byteLength && served.every((b, i) => b === local[i]), name);
+      }
+    } finally {
+      await w.stop();
+      await s.close();
+      await Deno.remove(inputs.dir, { recursive: true });
+    }
+  },
 });
