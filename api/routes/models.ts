@@ -4,7 +4,7 @@
  * tensors and shapes for a supported architecture).
  */
 import { realpath } from "node:fs/promises";
-import { sep } from "node:path";
+import { isAbsolute, resolve, sep } from "node:path";
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { defaultLayers } from "../../shared/contracts/edit_params.ts";
 import {
@@ -326,7 +326,11 @@ async function readCapped(body: ReadableStream<Uint8Array> | null, cap: number):
   return new TextDecoder().decode(await new Blob(parts as BlobPart[]).arrayBuffer());
 }
 
-/** The folder's real path when it lies inside one of the roots (symlinks resolved, so a link cannot escape). */
+/**
+ * The folder's real path when it lies inside one of the roots. Checked twice: on the path as written (so a
+ * tenant learns nothing about the filesystem outside the roots, not even whether a path exists) and after
+ * resolving symlinks (so a link inside a root cannot lead out of it).
+ */
 async function checkUnderRoots(path: string, roots: string[]): Promise<string> {
   const refuse = (why: string) =>
     new ApiError(
@@ -335,21 +339,20 @@ async function checkUnderRoots(path: string, roots: string[]): Promise<string> {
       `Cannot register '${path}' as it must be a folder under a configured root: ${why}`,
     );
   if (roots.length === 0) throw refuse("this server has no PROFS_MODEL_ROOTS");
-  let real: string;
-  try {
-    real = await realpath(path);
-  } catch {
-    throw refuse("it does not exist on the server");
+  const inside = (candidate: string, rootList: string[]) =>
+    rootList.some((root) =>
+      candidate === root || candidate.startsWith(root.endsWith(sep) ? root : root + sep)
+    );
+  if (!isAbsolute(path) || !inside(resolve(path), roots.map((r) => resolve(r)))) {
+    throw refuse("it lies outside every root");
   }
-  for (const root of roots) {
-    const realRoot = await realpath(root).catch(() => null);
-    if (
-      realRoot && (real === realRoot || real.startsWith(realRoot.endsWith(sep) ? realRoot : realRoot + sep))
-    ) {
-      return real;
-    }
-  }
-  throw refuse("it lies outside every root");
+  const real = await realpath(path).catch(() => null);
+  if (real === null) throw refuse("it does not exist");
+  const realRoots = (await Promise.all(roots.map((r) => realpath(r).catch(() => null)))).filter((r) =>
+    r !== null
+  );
+  if (!inside(real, realRoots)) throw refuse("it lies outside every root once its links are resolved");
+  return real;
 }
 
 /**

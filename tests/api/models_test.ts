@@ -339,9 +339,16 @@ Deno.test("models: a server-side folder registers only under a configured root",
       assert.equal(model.source, "folder");
     });
     await t.step("outside, through a symlink, or with ../ → 403", async () => {
-      for (const path of [outside, join(root, "escape"), join(root, "gpt2", "..", "..", outside)]) {
+      for (const path of [outside, join(root, "escape"), `${root}/gpt2/../../${outside}`, "gpt2"]) {
         await assertProblem(await register(path), 403, "forbidden");
       }
+      // Outside the roots, an existing and a missing folder read the same: no probing of the filesystem.
+      const existing = await assertProblem(await register(outside), 403, "forbidden");
+      const missing = await assertProblem(await register(`${outside}-missing`), 403, "forbidden");
+      assert.equal(
+        String(existing.detail).replace(outside, "P"),
+        String(missing.detail).replace(`${outside}-missing`, "P"),
+      );
     });
     await t.step("an invalid folder under the root → 422 invalid-model", async () => {
       await Deno.mkdir(join(root, "empty"));
