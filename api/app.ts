@@ -16,6 +16,7 @@ import { datasetsRoutes } from "./routes/datasets.ts";
 import { editsRoutes } from "./routes/edits.ts";
 import { modelsRoutes } from "./routes/models.ts";
 import { systemRoutes } from "./routes/system.ts";
+import { checksRoutes } from "./routes/checks.ts";
 import { toxicityRoutes } from "./routes/toxicity.ts";
 import { triggerFireRoutes, triggersRoutes } from "./routes/triggers.ts";
 import { webhookEndpointsRoutes } from "./routes/webhook_endpoints.ts";
@@ -40,6 +41,7 @@ export function createApp(deps: ApiDeps): OpenAPIHono<ApiEnv> {
   app.route("/v1/models", modelsRoutes(deps));
   app.route("/v1/datasets", datasetsRoutes(deps));
   app.route("/v1/edits", editsRoutes(deps));
+  app.route("/v1/checks", checksRoutes(deps));
   app.route("/v1/toxicity", toxicityRoutes(deps));
   app.route("/v1/webhook-endpoints", webhookEndpointsRoutes(deps));
   app.route("/v1/triggers", triggersRoutes(deps));
@@ -65,6 +67,7 @@ export function createApp(deps: ApiDeps): OpenAPIHono<ApiEnv> {
         { name: "edits", description: "ProFS edit jobs, their progress and artifacts" },
         { name: "webhooks", description: "signed event notifications to your URLs, with a delivery log" },
         { name: "triggers", description: "edit templates started by signed inbound webhooks" },
+        { name: "checks", description: "evaluation jobs: toxicity, perplexity and KL of a model or an edit" },
         { name: "toxicity", description: "synchronous toxicity scores for texts (edge checks)" },
         { name: "system", description: "health, readiness and metrics" },
       ],

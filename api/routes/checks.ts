@@ -1,0 +1,200 @@
+/**
+ * /v1/checks: evaluation jobs on a ready model or on a succeeded edit (DESIGN.md §4) — toxicity of greedy
+ * continuations of challenge prompts, perplexity on held-out text, KL to the base model on benign prompts. A
+ * check publishes check.json (its figures) and, of an edit, report.html (the edit's report with before/after
+ * charts). Checks use the
+ * `edits:*` scopes: they read models and edits and queue work like an edit does.
+ */
+import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import { Progress } from "../../shared/contracts/edits.ts";
+import { getArtifact, getJob, listArtifacts, listJobs } from "../../shared/db/repositories/jobs.ts";
+import { getModel } from "../../shared/db/repositories/models.ts";
+import { createJobQueue, type Db, type Job } from "../../shared/db/index.ts";
+import { CheckParams } from "../../shared/contracts/checks.ts";
+import {
+  CheckCreate,
+  type CheckJobResult,
+  CheckListQuery,
+  CheckPage,
+  CheckView,
+} from "../../shared/eval/check_contract.ts";
+import type { ApiDeps } from "../deps.ts";
+import type { ApiEnv } from "../env.ts";
+import { ApiError, notFound, validationHook } from "../errors.ts";
+import { requireScope } from "../middleware/auth.ts";
+import { IdParam, jsonLimit, problems } from "./common.ts";
+import { downloadArtifact } from "./edits.ts";
+
+const ArtifactParams = IdParam.extend({
+  name: z.string().meta({ param: { name: "name", in: "path" }, example: "report.html" }),
+});
+
+export function checksRoutes(deps: ApiDeps) {
+  const app = new OpenAPIHono<ApiEnv>({ defaultHook: validationHook });
+  const { db } = deps.database;
+  const queue = deps.queue ?? createJobQueue();
+  const read = requireScope("edits:read");
+  const write = requireScope("edits:write");
+
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: "/",
+      tags: ["checks"],
+      summary: "Start a check of a model, or of an edit against its base model",
+      security: [{ apiKey: [] }],
+      middleware: [write, jsonLimit(deps)] as const,
+      request: { body: { required: true, content: { "application/json": { schema: CheckCreate } } } },
+      responses: {
+        201: { description: "job created", content: { "application/json": { schema: CheckView } } },
+        ...problems(400, 401, 403, 404, 409, 413, 415, 422),
+      },
+    }),
+    async (c) => {
+      const { tenantId } = c.get("principal");
+      const body = c.req.valid("json");
+      let modelId: string;
+      if (body.edit_id !== undefined) {
+        const edit = await getJob(db, tenantId, body.edit_id);
+        if (!edit || edit.kind !== "edit") throw notFound("edit", body.edit_id);
+        if (edit.status !== "succeeded") {
+          throw new ApiError(
+            409,
+            "conflict",
+            `Edit '${edit.id}' must have succeeded to be checked: it is ${edit.status}`,
+          );
+        }
+        if (edit.modelId === null) {
+          throw new ApiError(
+            409,
+            "conflict",
+            `Edit '${edit.id}' cannot be checked as its base model was deleted`,
+          );
+        }
+        modelId = edit.modelId;
+      } else {
+        const model = await getModel(db, tenantId, body.model_id!);
+        if (!model) throw notFound("model", body.model_id!);
+        if (model.status !== "ready") {
+          throw new ApiError(
+            409,
+            "conflict",
+            `Model '${model.id}' must be ready (finalized): it is ${model.status}`,
+          );
+        }
+        modelId = model.id;
+      }
+      const params: CheckParams = {
+        ...body.params,
+        ...(body.edit_id === undefined ? {} : { edit_id: body.edit_id }),
+      };
+      const job = await queue.enqueue(db, { tenantId, kind: "check", params, modelId });
+      return c.json(await checkView(db, job), 201);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/{id}",
+      tags: ["checks"],
+      summary: "Get a check: status, progress, error, result and artifact links",
+      security: [{ apiKey: [] }],
+      middleware: [read] as const,
+      request: { params: IdParam },
+      responses: {
+        200: { description: "the check", content: { "application/json": { schema: CheckView } } },
+        ...problems(401, 403, 404),
+      },
+    }),
+    async (c) => {
+      const { tenantId } = c.get("principal");
+      return c.json(await checkView(db, await findCheck(db, tenantId, c.req.valid("param").id)), 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/",
+      tags: ["checks"],
+      summary: "List checks, newest first, optionally by status",
+      security: [{ apiKey: [] }],
+      middleware: [read] as const,
+      request: { query: CheckListQuery },
+      responses: {
+        200: { description: "a page of checks", content: { "application/json": { schema: CheckPage } } },
+        ...problems(401, 403, 422),
+      },
+    }),
+    async (c) => {
+      const { tenantId } = c.get("principal");
+      const page = await listJobs(db, tenantId, { ...c.req.valid("query"), kind: "check" });
+      const data = await Promise.all(page.items.map((job) => checkView(db, job)));
+      return c.json({ data, next_cursor: page.nextCursor }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/{id}/artifacts/{name}",
+      tags: ["checks"],
+      summary: "Download a check's artifact (check.json; report.html for a check of an edit)",
+      security: [{ apiKey: [] }],
+      middleware: [read] as const,
+      request: { params: ArtifactParams },
+      responses: {
+        200: {
+          description: "the artifact",
+          content: { "application/octet-stream": { schema: z.string().meta({ format: "binary" }) } },
+        },
+        206: { description: "the requested range" },
+        304: { description: "not modified (If-None-Match)" },
+        ...problems(401, 403, 404, 416),
+      },
+    }),
+    async (c) => {
+      const { tenantId } = c.get("principal");
+      const { id, name } = c.req.valid("param");
+      const job = await findCheck(db, tenantId, id);
+      const artifact = await getArtifact(db, tenantId, job.id, name);
+      if (!artifact) throw notFound("artifact", `${id}/${name}`);
+      return await downloadArtifact(deps, c, artifact);
+    },
+  );
+
+  return app;
+}
+
+async function findCheck(db: Db, tenantId: string, id: string): Promise<Job> {
+  const job = await getJob(db, tenantId, id);
+  if (!job || job.kind !== "check") throw notFound("check", id);
+  return job;
+}
+
+async function checkView(db: Db, job: Job): Promise<CheckView> {
+  const self = `/v1/checks/${job.id}`;
+  const { edit_id, ...params } = CheckParams.parse(job.params);
+  const progress = Progress.safeParse(job.progress);
+  const artifacts = job.status === "succeeded" ? await listArtifacts(db, job.tenantId, job.id) : [];
+  return {
+    id: job.id,
+    object: "check",
+    status: job.status,
+    model_id: job.modelId,
+    edit_id: edit_id ?? null,
+    params,
+    progress: progress.success ? progress.data : null,
+    attempts: job.attempt,
+    created_at: job.createdAt.toISOString(),
+    finished_at: job.finishedAt?.toISOString() ?? null,
+    error: job.error === null ? null : { message: job.error },
+    result: (job.result ?? null) as CheckJobResult | null,
+    artifacts: artifacts.map((a) => ({
+      name: a.name,
+      size: a.size,
+      url: `${self}/artifacts/${encodeURIComponent(a.name)}`,
+    })),
+  };
+}
