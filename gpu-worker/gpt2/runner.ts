@@ -8,7 +8,7 @@ import { InputError } from "../../shared/errors.ts";
 import { type Gpt2Config, gpt2ConfigFrom } from "./config.ts";
 import { createCpuEngine } from "./cpu_forward.ts";
 import type { Gpt2Engine } from "./engine.ts";
-import { decodeRows, prefillRows } from "./rows.ts";
+import { decodeRows, prefillRows, type StepRows } from "./rows.ts";
 import { type Gpt2Source, loadGpt2Weights } from "./weights.ts";
 
 /** The part of shared/model/tokenizer.ts's `Tokenizer` the runner uses. */
@@ -249,7 +249,7 @@ export function runnerOver(engine: Gpt2Engine, tokenizer: TextTokenizer): Gpt2Ru
       const cache = engine.createCache(indices.length, capacity);
       try {
         const rows = prefillRows(prompt, config.maxPositions);
-        let stepRows = rows as ReturnType<typeof decodeRows>;
+        let stepRows: StepRows = rows;
         let logitRows = Uint32Array.from(active, (b) => b * rows.tokens + lengths[b] - 1);
         while (active.length > 0) {
           options.signal?.throwIfAborted();
