@@ -6,17 +6,28 @@
 -- bypasses RLS: the queue, the reaper, API-key lookup and trigger lookup run as it and work across tenants.
 -- PGlite connects as a superuser, so there too only the switch to profs_tenant makes the policies apply.
 -- A new tenant table needs the same three statements (enable, policy, grant) in its migration.
+-- Creating and granting the role needs a superuser or CREATEROLE; otherwise an administrator runs, once:
+--   CREATE ROLE profs_tenant NOLOGIN; GRANT profs_tenant TO <the service's role>;
 DO $$
 BEGIN
   IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'profs_tenant') THEN
     BEGIN
       CREATE ROLE profs_tenant NOLOGIN;
-    EXCEPTION WHEN duplicate_object OR unique_violation THEN
-      NULL; -- created concurrently by a migration of another database on the same server
+    EXCEPTION
+      WHEN duplicate_object OR unique_violation THEN
+        NULL; -- created concurrently by a migration of another database on the same server
+      WHEN insufficient_privilege THEN
+        RAISE EXCEPTION 'Cannot create the role profs_tenant as the role % must have CREATEROLE', current_user
+          USING HINT = format('As an administrator: CREATE ROLE profs_tenant NOLOGIN; GRANT profs_tenant TO %I;', current_user);
     END;
   END IF;
   IF NOT pg_has_role(current_user, 'profs_tenant', 'MEMBER') THEN
-    EXECUTE format('GRANT profs_tenant TO %I', current_user);
+    BEGIN
+      EXECUTE format('GRANT profs_tenant TO %I', current_user);
+    EXCEPTION WHEN insufficient_privilege THEN
+      RAISE EXCEPTION 'Cannot use the role profs_tenant as it must be granted to the role %', current_user
+        USING HINT = format('As an administrator: GRANT profs_tenant TO %I;', current_user);
+    END;
   END IF;
 END
 $$;--> statement-breakpoint

@@ -47,13 +47,26 @@ export async function applyMigrations(db: Db, folder = MIGRATIONS_FOLDER): Promi
     for (const [i, migration] of migrations.entries()) {
       if (migration.folderMillis <= last) continue;
       for (const statement of migration.sql) {
-        if (statement.trim()) await tx.execute(sql.raw(statement));
+        if (!statement.trim()) continue;
+        try {
+          await tx.execute(sql.raw(statement));
+        } catch (error) {
+          throw migrationError(tags[i], error);
+        }
       }
       await tx.insert(migrationsTable).values({ hash: migration.hash, createdAt: migration.folderMillis });
       applied.push(tags[i]);
     }
     return { applied, total: migrations.length };
   });
+}
+
+/** Drizzle's error quotes the whole statement; the database's own message and hint are what an operator needs. */
+function migrationError(tag: string, error: unknown): Error {
+  const cause = (error as { cause?: { message?: string; hint?: string } }).cause;
+  const message = cause?.message ?? (error as Error).message;
+  const hint = cause?.hint ? ` (hint: ${cause.hint})` : "";
+  return new Error(`Cannot apply migration ${tag}: ${message}${hint}`, { cause: error });
 }
 
 async function migrationTags(folder: string): Promise<string[]> {
