@@ -115,12 +115,28 @@ export async function topTokens(
     }
   }
   const perColumn = columns.map((_, col) => {
-    const ids = Array.from({ length: vocab }, (_, i) => i).sort((a, b) =>
-      scores[b * c + col] - scores[a * c + col] || a - b
-    );
-    const scored = (id: number) => ({ token: tokenizer.decode([id]), id, score: scores[id * c + col] });
-    return { positive: ids.slice(0, count).map(scored), negative: ids.slice(-count).reverse().map(scored) };
+    const score = (id: number) => scores[id * c + col];
+    const scored = (id: number) => ({ token: tokenizer.decode([id]), id, score: score(id) });
+    return {
+      positive: extremes(vocab, count, (a, b) => score(b) - score(a) || a - b).map(scored),
+      negative: extremes(vocab, count, (a, b) => score(a) - score(b) || a - b).map(scored),
+    };
   });
   let next = 0;
   return bases.map((b) => perColumn.slice(next, next += b.cols));
+}
+
+/** The `count` best ids of [0, n) under `order` (negative: a first), best first, in one pass. */
+function extremes(n: number, count: number, order: (a: number, b: number) => number): number[] {
+  const best: number[] = [];
+  for (let id = 0; id < n; id++) {
+    if (best.length === count && order(id, best[count - 1]) >= 0) continue;
+    let i = Math.min(best.length, count - 1);
+    best[i] = id;
+    while (i > 0 && order(best[i], best[i - 1]) < 0) {
+      [best[i], best[i - 1]] = [best[i - 1], best[i]];
+      i--;
+    }
+  }
+  return best;
 }

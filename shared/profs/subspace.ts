@@ -25,10 +25,11 @@ export interface TopSingular {
 
 /**
  * Iterations after which, when T has fewer rows than columns (N < D, the usual case), the iteration moves to the
- * N×N Gram matrix T Tᵀ: forming it costs N²D/2, about as much as this many steps with T itself (2·N·D·b each),
- * after which a step costs N²·b instead. Quickly converging problems (centering) never pay for the Gram matrix.
+ * N×N Gram matrix T Tᵀ: forming it costs N²D/2, about as much as this many steps with T itself (2·N·D·b each,
+ * b = k + 8), after which a step costs N²·b instead; switching at the break-even point costs at most twice the
+ * better choice made in hindsight. Quickly converging problems (centering) never pay for the Gram matrix.
  */
-export const GRAM_SWITCH_ITERATIONS = 16;
+export const GRAM_SWITCH_ITERATIONS = 10;
 
 /** A symmetric positive semi-definite operator applied to a block of row vectors [b, dim]. */
 interface SymmetricOperator {
