@@ -92,6 +92,22 @@ Deno.test("openapi.json is OpenAPI 3.1 with every v1 route, bearer auth and shar
       assert.ok(doc.components.schemas[schema], `schema ${schema}`);
     }
     assert.equal(doc.components.schemas.EditParams.properties.rank.default, 2);
+    const refs = [...JSON.stringify(doc).matchAll(/"\$ref":"#\/components\/schemas\/([^"]+)"/g)].map((m) =>
+      m[1]
+    );
+    assert.ok(refs.length > 10);
+    for (const ref of new Set(refs)) assert.ok(doc.components.schemas[ref], `$ref ${ref} resolves`);
+    for (
+      const [path, ops] of Object.entries(
+        doc.paths as Record<string, Record<string, Record<string, unknown>>>,
+      )
+    ) {
+      if (!/^\/v1\/(models|datasets|edits)/.test(path)) continue;
+      for (const [method, op] of Object.entries(ops)) {
+        assert.deepEqual(op.security, [{ apiKey: [] }], `${method} ${path} declares bearer auth`);
+        assert.ok((op.responses as Record<string, unknown>)["401"], `${method} ${path} documents 401`);
+      }
+    }
 
     const docs = await h.app.request("/docs");
     assert.equal(docs.status, 200);
