@@ -11,8 +11,13 @@ export interface ApiConfig {
   maxJsonBytes: number;
   /** cap on one uploaded model file (bytes) */
   maxModelFileBytes: number;
-  /** cap on one dataset upload (bytes) */
-  maxDatasetBytes: number;
+  /**
+   * cap on one preference-pairs (JSONL) upload (bytes); the parsed pairs are held in memory until the upload is
+   * validated, so this bounds an upload's memory (about twice this)
+   */
+  maxPairsBytes: number;
+  /** cap on one precomputed-embeddings upload (bytes); streamed to disk, never held in memory */
+  maxEmbeddingsBytes: number;
   /** absolute directories under which a server-side model folder may be registered; empty: none may */
   modelRoots: string[];
 }
@@ -33,12 +38,15 @@ const GiB = 1024 ** 3;
 export const DEFAULT_CONFIG: ApiConfig = {
   maxJsonBytes: 64 * 1024,
   maxModelFileBytes: 64 * GiB,
-  maxDatasetBytes: 2 * GiB,
+  // ProFS uses at most EDIT_LIMITS.max_pairs (100k) pairs; 256 MiB of JSONL holds several times that.
+  maxPairsBytes: 256 * 1024 ** 2,
+  maxEmbeddingsBytes: 16 * GiB,
   modelRoots: [],
 };
 
 /**
- * Limits from the environment: PROFS_MAX_JSON_BYTES, PROFS_MAX_MODEL_FILE_BYTES, PROFS_MAX_DATASET_BYTES,
+ * Limits from the environment: PROFS_MAX_JSON_BYTES, PROFS_MAX_MODEL_FILE_BYTES, PROFS_MAX_PAIRS_BYTES,
+ * PROFS_MAX_EMBEDDINGS_BYTES,
  * PROFS_MODEL_ROOTS (a list separated like PATH, by ':').
  */
 export function configFromEnv(env: (name: string) => string | undefined = (n) => Deno.env.get(n)): ApiConfig {
@@ -56,7 +64,8 @@ export function configFromEnv(env: (name: string) => string | undefined = (n) =>
   return {
     maxJsonBytes: bytes("PROFS_MAX_JSON_BYTES", DEFAULT_CONFIG.maxJsonBytes),
     maxModelFileBytes: bytes("PROFS_MAX_MODEL_FILE_BYTES", DEFAULT_CONFIG.maxModelFileBytes),
-    maxDatasetBytes: bytes("PROFS_MAX_DATASET_BYTES", DEFAULT_CONFIG.maxDatasetBytes),
+    maxPairsBytes: bytes("PROFS_MAX_PAIRS_BYTES", DEFAULT_CONFIG.maxPairsBytes),
+    maxEmbeddingsBytes: bytes("PROFS_MAX_EMBEDDINGS_BYTES", DEFAULT_CONFIG.maxEmbeddingsBytes),
     modelRoots: (env("PROFS_MODEL_ROOTS") ?? "").split(":").filter(Boolean),
   };
 }

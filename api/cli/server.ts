@@ -4,7 +4,7 @@
  *
  * Environment: DATABASE_URL (a Postgres server; else PGlite in PROFS_DATA_DIR, default .data), PROFS_DATA_DIR,
  * PROFS_BLOB_DIR (default <data dir>/blobs), PROFS_BOOTSTRAP_KEY, PROFS_MODEL_ROOTS, PROFS_MAX_JSON_BYTES,
- * PROFS_MAX_MODEL_FILE_BYTES, PROFS_MAX_DATASET_BYTES, PROFS_LOG_LEVEL (debug, info, warn, error).
+ * PROFS_MAX_MODEL_FILE_BYTES, PROFS_MAX_PAIRS_BYTES, PROFS_MAX_EMBEDDINGS_BYTES, PROFS_LOG_LEVEL (debug, info, warn, error).
  */
 import { join } from "node:path";
 import { parseArgs } from "node:util";

@@ -70,7 +70,7 @@ export function datasetsRoutes(deps: ApiDeps) {
     async (c) => {
       const { tenantId } = c.get("principal");
       const { name, kind } = c.req.valid("query");
-      const cap = deps.config.maxDatasetBytes;
+      const cap = kind === "pairs" ? deps.config.maxPairsBytes : deps.config.maxEmbeddingsBytes;
       const declared = declaredLength(c.req.raw);
       if (declared !== null && declared > cap) throw tooLarge(cap);
       const body = c.req.raw.body ?? ReadableStream.from<Uint8Array>([]);

@@ -422,7 +422,11 @@ async function editView(db: Db, job: Job): Promise<EditView> {
  * Streams an artifact from the blob store. ETag is the quoted sha256 (strong: equal bytes, equal tag), so
  * If-None-Match gives 304 and If-Range guards a resumed download against a changed file.
  */
-export async function downloadArtifact(deps: ApiDeps, c: Context<ApiEnv>, artifact: Artifact): Promise<Response> {
+export async function downloadArtifact(
+  deps: ApiDeps,
+  c: Context<ApiEnv>,
+  artifact: Artifact,
+): Promise<Response> {
   const etag = `"${artifact.sha256}"`;
   const headers: Record<string, string> = {
     ETag: etag,

@@ -35,7 +35,7 @@ for (const target of targets) {
     ignore: target.ignore,
     fn: async (t) => {
       const good = encoder.encode(pairsJsonl(5));
-      const h = await createHarness({ config: { maxDatasetBytes: good.byteLength }, url: target.url });
+      const h = await createHarness({ config: { maxPairsBytes: good.byteLength }, url: target.url });
       try {
         let id = "";
 
@@ -148,36 +148,49 @@ for (const target of targets) {
 }
 
 Deno.test("datasets: precomputed embeddings are a dataset; wrong tensors are refused", async (t) => {
-  const h = await createHarness();
+  const L = 2, N = 3, D = 4;
+  const tensor = (name: string, dtype: "F32" | "F16" = "F32", shape = [L, N, D]) => ({
+    name,
+    dtype,
+    shape,
+    data: dtype === "F32"
+      ? f32(Array.from({ length: shape.reduce((a, b) => a * b) }, (_, i) => i))
+      : new Uint8Array(shape.reduce((a, b) => a * b) * 2),
+  });
+  const bytes = safetensorsBytes([tensor("preferred"), tensor("rejected")], {
+    model_sha256: "ab".repeat(32),
+    pooling: "mean",
+    max_tokens: "128",
+  });
+  const h = await createHarness({ config: { maxEmbeddingsBytes: bytes.byteLength } });
   try {
-    const L = 2, N = 3, D = 4;
-    const tensor = (name: string, dtype: "F32" | "F16" = "F32", shape = [L, N, D]) => ({
-      name,
-      dtype,
-      shape,
-      data: dtype === "F32"
-        ? f32(Array.from({ length: shape.reduce((a, b) => a * b) }, (_, i) => i))
-        : new Uint8Array(shape.reduce((a, b) => a * b) * 2),
-    });
-    await t.step("preferred and rejected F32 [L, N, D] with metadata → 201 with their facts", async () => {
-      const bytes = safetensorsBytes([tensor("preferred"), tensor("rejected")], {
-        model_sha256: "ab".repeat(32),
-        pooling: "mean",
-        max_tokens: "128",
-      });
-      const response = await upload(h, "name=emb&kind=embeddings", streamOf(bytes, 33));
-      assert.equal(response.status, 201);
-      const body = await json(response);
-      assert.equal(body.format, "embeddings");
-      assert.equal(body.rows, N);
-      assert.deepEqual(body.embeddings, {
-        num_layers: L,
-        rows: N,
-        hidden_size: D,
-        model_sha256: "ab".repeat(32),
-        pooling: "mean",
-        max_tokens: 128,
-      });
+    await t.step(
+      "embeddings exactly at the cap, F32 [L, N, D] with metadata → 201 with their facts",
+      async () => {
+        const response = await upload(h, "name=emb&kind=embeddings", streamOf(bytes, 33));
+        assert.equal(response.status, 201);
+        const body = await json(response);
+        assert.equal(body.format, "embeddings");
+        assert.equal(body.rows, N);
+        assert.deepEqual(body.embeddings, {
+          num_layers: L,
+          rows: N,
+          hidden_size: D,
+          model_sha256: "ab".repeat(32),
+          pooling: "mean",
+          max_tokens: 128,
+        });
+      },
+    );
+    await t.step("one byte over the embeddings cap → 413, nothing stored", async () => {
+      const before = await storedKeys(h);
+      const over = new Uint8Array([...bytes, 0]);
+      await problem(
+        await upload(h, "name=big&kind=embeddings", over, { "Content-Length": String(over.byteLength) }),
+        413,
+        "payload-too-large",
+      );
+      assert.deepEqual(await storedKeys(h), before);
     });
     await t.step(
       "a missing tensor, a wrong dtype, unequal shapes, a truncated file → 422, nothing stored",
