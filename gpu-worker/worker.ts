@@ -26,11 +26,10 @@ import {
   type JobQueue,
   type Lease,
 } from "../shared/db/index.ts";
-import { errorMessage } from "../shared/errors.ts";
+import { errorMessage, InputError } from "../shared/errors.ts";
 import type { Logger } from "../shared/log.ts";
-import type { ProfsBackend } from "../shared/profs/backend.ts";
 import { notifyJobFinished } from "../shared/webhooks/events.ts";
-import { type BackendName, selectBackend } from "./backend.ts";
+import type { BackendName } from "./backend.ts";
 import { runCheckJob } from "./jobs/check_job.ts";
 import { type JobOutput, type JobRun, runEditJob } from "./jobs/edit_job.ts";
 import { classifyJobError } from "./jobs/job_error.ts";
@@ -46,8 +45,8 @@ export interface WorkerOptions {
   queue?: JobQueue;
   /** Lease owner shown in logs and in the reaper's error; default host:pid:random. */
   owner?: string;
-  /** Compute backend, by name (opened once, reopened after a lost device) or already open; default auto. */
-  backend?: BackendName | ProfsBackend;
+  /** Compute backend; default auto (webgpu when an adapter exists, else cpu). Each edit opens it afresh. */
+  backend?: BackendName;
   /** How long a claim stays valid without a heartbeat; default 60 s. */
   leaseMs?: number;
   /** Heartbeat period, also the cancellation latency; default leaseMs / 4. */
@@ -99,13 +98,7 @@ export function startWorker(options: WorkerOptions): Worker {
   if (options.signal?.aborted) stopping.abort();
   options.signal?.addEventListener("abort", () => stopping.abort(), { once: true });
 
-  let backend: ProfsBackend | null = typeof options.backend === "object" ? options.backend : null;
-  const ownsBackend = typeof options.backend !== "object";
-  const openBackend = async () => backend ??= await selectBackend((options.backend as BackendName) ?? "auto");
-  const dropBackend = () => {
-    if (ownsBackend) backend?.dispose();
-    if (ownsBackend) backend = null;
-  };
+  let backend: "cpu" | "webgpu" | null = null;
 
   let lastReap = -Infinity;
   async function reapIfDue(): Promise<void> {
@@ -118,7 +111,8 @@ export function startWorker(options: WorkerOptions): Worker {
   }
 
   async function loop(): Promise<void> {
-    log.info("worker started", { kinds, leaseMs, heartbeatMs });
+    backend = await resolveBackend(options.backend ?? "auto");
+    log.info("worker started", { kinds, backend, leaseMs, heartbeatMs });
     while (!stopping.signal.aborted) {
       let claim: Claim | null = null;
       try {
@@ -130,7 +124,6 @@ export function startWorker(options: WorkerOptions): Worker {
       if (claim) await runAttempt(claim);
       else await sleep(pollMs, stopping.signal);
     }
-    dropBackend();
     log.info("worker stopped");
   }
 
@@ -157,7 +150,7 @@ export function startWorker(options: WorkerOptions): Worker {
         job,
         blobPrefix,
         scratch,
-        backend: await openBackend(),
+        backend: backend!,
         signal: controller.signal,
         onProgress: progress.report,
       });
@@ -203,7 +196,6 @@ export function startWorker(options: WorkerOptions): Worker {
         return;
       }
       const classified = classifyJobError(error);
-      if (classified.code === "device_lost") dropBackend();
       const outcome = await queue.fail(db, lease, {
         error: classified.message,
         retryable: classified.retryable,
@@ -269,6 +261,17 @@ async function removeOtherAttempts(blobs: BlobStore, jobPrefix: string, keep: st
     ),
   );
   for (const prefix of stale) await blobs.deletePrefix(prefix);
+}
+
+/** auto → webgpu when this machine has an adapter, else cpu; webgpu without an adapter is a setup error. */
+async function resolveBackend(name: BackendName): Promise<"cpu" | "webgpu"> {
+  if (name === "cpu") return "cpu";
+  const adapter = await navigator.gpu?.requestAdapter();
+  if (adapter) return "webgpu";
+  if (name === "auto") return "cpu";
+  throw new InputError(
+    "Cannot start a worker with '--backend webgpu' as no WebGPU adapter was found (install mesa-vulkan-drivers for a software one)",
+  );
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {

@@ -26,7 +26,7 @@ export async function runCheckJob(run: JobRun): Promise<JobOutput> {
     throw new InputError(`Cannot run the check as its parameters are invalid: ${parsed.error.message}`);
   }
   const params = parsed.data;
-  const backend = run.backend.name;
+  const backend = run.backend;
   const scorer = scorerFromEnv();
   const check: CheckOptions = {
     maxNewTokens: params.max_new_tokens,

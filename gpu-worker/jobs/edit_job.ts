@@ -1,6 +1,7 @@
 /**
  * One attempt of an edit job: the job's model and dataset as local files → `runEdit` (the very pipeline of
- * `profs edit`) into the attempt's scratch directory → every output file uploaded under an attempt-private blob
+ * `profs edit`, in its own thread) into the attempt's scratch directory → every output file uploaded under an
+ * attempt-private blob
  * prefix. The caller publishes them (artifact rows) in the transaction that marks the job succeeded, so a crash
  * at any point leaves no visible artifact; a stale prefix is only ever garbage, removed by the next success.
  *
@@ -17,10 +18,10 @@ import { findCachedEmbeddings, saveCachedEmbeddings } from "../../shared/db/repo
 import { InputError } from "../../shared/errors.ts";
 import { POOLING } from "../../shared/formats/embeddings.ts";
 import type { Logger } from "../../shared/log.ts";
-import type { ProfsBackend } from "../../shared/profs/backend.ts";
 import type { EditReport } from "../../shared/profs/report.ts";
-import { type EditStage, runEdit } from "../edit/pipeline.ts";
+import type { EditStage } from "../edit/pipeline.ts";
 import { localBlob, resolveDataset, resolveModel } from "./inputs.ts";
+import { runEditInThread } from "./run_in_thread.ts";
 
 export interface JobRun {
   db: Db;
@@ -31,7 +32,8 @@ export interface JobRun {
   blobPrefix: string;
   /** Empty directory of this attempt, removed by the caller. */
   scratch: string;
-  backend: ProfsBackend;
+  /** The compute backend this worker resolved (auto → webgpu when an adapter exists). */
+  backend: "cpu" | "webgpu";
   signal: AbortSignal;
   onProgress: (stage: EditStage | "publishing" | "evaluating", done: number, total: number) => void;
 }
@@ -94,7 +96,7 @@ export async function runEditJob(run: JobRun): Promise<JobOutput> {
   }
 
   const outDir = join(scratch, "out");
-  const outcome = await runEdit({
+  const outcome = await runEditInThread({
     modelDir,
     outDir,
     pairsFile,
@@ -107,8 +109,7 @@ export async function runEditJob(run: JobRun): Promise<JobOutput> {
     maxTokens: params.max_tokens,
     backend: run.backend,
     saveEmbeddings,
-    logger: run.logger,
-  }, { signal: run.signal, onProgress: run.onProgress }).catch((error) => {
+  }, { signal: run.signal, onProgress: run.onProgress, logger: run.logger }).catch((error) => {
     throw hideLocalPaths(error, [[modelDir, `model '${model.id}'`], [
       datasetFile,
       `dataset '${dataset.id}'`,
