@@ -83,7 +83,7 @@ export function formatSummary(summary: DemoSummary, totalSeconds: number): strin
     `${summary.report.params.layers.from}:${summary.report.params.layers.to} on ${summary.report.backend}` +
     `${
       summary.report.backend === "webgpu" ? ` (${summary.adapter})` : ""
-    }; checks on ${summary.checkBackend}`,
+    }; edit and check jobs ran in the worker`,
     `  steps (s): ${Object.entries(summary.seconds).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(", ")}; ` +
     `total ${totalSeconds.toFixed(1)}`,
     `  report:          ${summary.reportHtml}`,

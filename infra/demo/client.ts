@@ -101,37 +101,63 @@ export async function submitEdit(
   );
 }
 
-/** Polls until the edit is finished, calling `onProgress` whenever its stage or count changes. */
-export async function waitForEdit(
+export interface CheckView {
+  id: string;
+  status: string;
+  progress: { stage: string; done: number; total: number } | null;
+  error: { message: string } | null;
+  result: unknown;
+  artifacts: { name: string; size: number; url: string }[];
+}
+
+/** Starts a check of a succeeded edit (base vs edited model). */
+export async function submitCheck(client: ApiClient, editId: string): Promise<CheckView> {
+  return await json<CheckView>(
+    await client.call("/v1/checks", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ edit_id: editId }),
+    }),
+    "submitting the check",
+    201,
+  );
+}
+
+/** Polls an edit (`/v1/edits/…`) or a check (`/v1/checks/…`) until it is finished. */
+export async function waitForJob<T extends { status: string; progress: EditView["progress"] }>(
   client: ApiClient,
-  id: string,
+  path: string,
   options: {
     onProgress?: (p: NonNullable<EditView["progress"]>) => void;
     intervalMs?: number;
     timeoutMs?: number;
   } = {},
-): Promise<EditView> {
+): Promise<T> {
   const deadline = Date.now() + (options.timeoutMs ?? 600_000);
   let last = "";
   for (;;) {
-    const edit = await json<EditView>(await client.call(`/v1/edits/${id}`), "reading the edit", 200);
-    if (edit.progress) {
-      const key = `${edit.progress.stage} ${edit.progress.done}/${edit.progress.total}`;
-      if (key !== last) options.onProgress?.(edit.progress);
+    const job = await json<T>(await client.call(path), `reading ${path}`, 200);
+    if (job.progress) {
+      const key = `${job.progress.stage} ${job.progress.done}/${job.progress.total}`;
+      if (key !== last) options.onProgress?.(job.progress);
       last = key;
     }
-    if (["succeeded", "failed", "canceled"].includes(edit.status)) return edit;
+    if (["succeeded", "failed", "canceled"].includes(job.status)) return job;
     if (Date.now() > deadline) {
-      throw new ApiCallError(`edit ${id} did not finish in time (status ${edit.status})`);
+      throw new ApiCallError(`${path} did not finish in time (status ${job.status})`);
     }
     await new Promise((resolve) => setTimeout(resolve, options.intervalMs ?? 200));
   }
 }
 
-/** Streams every artifact of a succeeded edit into `dir`. */
-export async function downloadArtifacts(client: ApiClient, edit: EditView, dir: string): Promise<string[]> {
+/** Streams every artifact of a succeeded job into `dir`. */
+export async function downloadArtifacts(
+  client: ApiClient,
+  job: { artifacts: { name: string; url: string }[] },
+  dir: string,
+): Promise<string[]> {
   await Deno.mkdir(dir, { recursive: true });
-  for (const artifact of edit.artifacts) {
+  for (const artifact of job.artifacts) {
     const response = await client.call(artifact.url);
     if (response.status !== 200 || !response.body) {
       throw new ApiCallError(`downloading ${artifact.name} failed with HTTP ${response.status}`);
@@ -139,5 +165,5 @@ export async function downloadArtifacts(client: ApiClient, edit: EditView, dir: 
     const file = await Deno.open(join(dir, artifact.name), { write: true, create: true, truncate: true });
     await response.body.pipeTo(file.writable);
   }
-  return edit.artifacts.map((a) => a.name);
+  return job.artifacts.map((a) => a.name);
 }

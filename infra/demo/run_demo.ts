@@ -1,27 +1,26 @@
 /**
  * The demo, end to end: generate the planted demo model and its preference pairs, start the embedded service in
- * this process, upload both through the HTTP API, run an edit with default parameters, download the edited
- * model, check base and edited models (toxicity of challenge continuations, held-out perplexity, KL on benign
- * prompts), and write the HTML report beside the downloaded artifacts.
- *
- * Check jobs have no HTTP route yet, so the check runs here, in the demo's process, on the downloaded model with
- * the same code a check job runs (gpu-worker/eval).
+ * this process, and through its HTTP API upload both, run an edit with default parameters, run a check of the
+ * edit (toxicity of challenge continuations, held-out perplexity, KL on benign prompts, base vs edited), and
+ * download the edited model and the check's HTML report.
  */
 import { join } from "node:path";
 import { type BackendName } from "../../gpu-worker/backend.ts";
-import { evaluateEdit, type Evaluation, writeReportHtml } from "../../gpu-worker/eval/evaluate_edit.ts";
+import type { Evaluation } from "../../gpu-worker/eval/evaluate_edit.ts";
 import { InputError } from "../../shared/errors.ts";
 import { readPatch } from "../../shared/formats/patch.ts";
 import type { Logger } from "../../shared/log.ts";
 import type { EditReport } from "../../shared/profs/report.ts";
-import { createLexiconScorer } from "../../shared/toxicity/lexicon.ts";
 import {
   apiClient,
+  type CheckView,
   downloadArtifacts,
+  type EditView,
+  submitCheck,
   submitEdit,
   uploadDataset,
   uploadModelFolder,
-  waitForEdit,
+  waitForJob,
 } from "./client.ts";
 import { startEmbeddedService } from "./embedded_service.ts";
 import { writeDemoModel, writeDemoPairs } from "./write_demo.ts";
@@ -40,8 +39,6 @@ export interface DemoSummary {
   reportHtml: string;
   editedDir: string;
   editId: string;
-  /** The compute backend the checks ran on. */
-  checkBackend: "cpu" | "webgpu";
   /** The WebGPU adapter the worker could use (null without one). */
   adapter: string | null;
   report: EditReport;
@@ -96,11 +93,10 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
 
     const submitted = await submitEdit(client, { model_id: modelId, dataset_id: datasetId });
     say(`edit ${submitted.id} submitted (defaults: layers ⌊5L/12⌋:L, rank 2, centering on)`);
-    const edit = await waitForEdit(client, submitted.id, {
-      onProgress: (p) => {
-        if (p.done === p.total || p.done === 0) say(`  ${p.stage} ${p.done}/${p.total}`);
-      },
-    });
+    const progress = (p: { stage: string; done: number; total: number }) => {
+      if (p.done === p.total || p.done === 0) say(`  ${p.stage} ${p.done}/${p.total}`);
+    };
+    const edit = await waitForJob<EditView>(client, `/v1/edits/${submitted.id}`, { onProgress: progress });
     if (edit.status !== "succeeded") {
       throw new Error(`the demo edit ${edit.status}: ${edit.error?.message ?? "no error message"}`);
     }
@@ -108,6 +104,17 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     const editedDir = join(outDir, "edited");
     await downloadArtifacts(client, edit, editedDir);
     lap("download");
+
+    const queued = await submitCheck(client, edit.id);
+    say(`check ${queued.id} submitted: base vs edited model`);
+    const check = await waitForJob<CheckView>(client, `/v1/checks/${queued.id}`, { onProgress: progress });
+    if (check.status !== "succeeded") {
+      throw new Error(`the demo check ${check.status}: ${check.error?.message ?? "no error message"}`);
+    }
+    const checkDir = join(outDir, "check");
+    await downloadArtifacts(client, check, checkDir);
+    const evaluation = check.result as Evaluation;
+    lap("check");
 
     const report = JSON.parse(await Deno.readTextFile(join(editedDir, "report.json"))) as EditReport;
     const patch = await readPatch(join(editedDir, "patch.safetensors"));
@@ -117,34 +124,13 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
       for (let d = 0; d < u.length; d++) cos += basis.data[d * basis.cols] * u[d];
       return { layer, cos: Math.abs(cos) };
     });
-
-    // The checks run on the CPU runner: for a model this small, greedy decoding on a software adapter is
-    // dominated by per-step dispatch and readback (measured here: ~20× slower than the CPU twin), and the CPU
-    // twin computes the same numbers (tests/gpt2 compares them). Check jobs of real models use the worker's
-    // backend.
-    const checkBackend = "cpu";
-    say(`checking base and edited model (${checkBackend})…`);
-    const evaluation = await evaluateEdit({
-      baseDir: modelDir,
-      editedDir,
-      backend: checkBackend,
-      scorer: createLexiconScorer(),
-    });
-    lap("check");
-    const reportHtml = await writeReportHtml(
-      editedDir,
-      report,
-      evaluation,
-      "profs demo: planted toxic direction",
-    );
-    lap("report");
+    const reportHtml = join(checkDir, "report.html");
     const adapter = await adapterName();
     return {
       outDir,
       reportHtml,
       editedDir,
       editId: edit.id,
-      checkBackend,
       adapter,
       report,
       evaluation,

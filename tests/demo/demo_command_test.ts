@@ -1,6 +1,7 @@
 /**
- * `profs demo` end to end, through the embedded service's HTTP API (real API, PGlite, in-process worker) on the
- * CPU backend: the printed summary shows the edit working, and the report and artifacts are where it says.
+ * `profs demo` end to end, through the embedded service's HTTP API (real API, PGlite, in-process worker running
+ * the edit and the check jobs) on the CPU backend: the printed summary shows the edit working, and the report and
+ * artifacts are where it says.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
@@ -32,10 +33,11 @@ Deno.test({
       for (const r of summary.recovery) assert.ok(r.cos >= 0.95, `layer ${r.layer}: ${r.cos}`);
       const files = [...Deno.readDirSync(summary.editedDir)].map((e) => e.name).sort();
       for (
-        const name of ["config.json", "model.safetensors", "patch.safetensors", "report.html", "report.json"]
+        const name of ["config.json", "model.safetensors", "patch.safetensors", "report.json"]
       ) {
         assert.ok(files.includes(name), `${name} in ${files}`);
       }
+      assert.match(await Deno.readTextFile(summary.reportHtml), /Toxicity of challenge continuations/);
       assert.ok(lines.some((l) => l.includes("through the HTTP API")), lines.join("\n"));
       const text = formatSummary(summary, 1);
       assert.match(text, /toxic continuations \(score ≥ 0\.5\)\s+100\.0%\s+0\.0%/);
