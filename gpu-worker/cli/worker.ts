@@ -52,6 +52,13 @@ export async function run(args: string[]): Promise<void> {
         "database runs its worker inside 'profs serve'): it is unset",
     );
   }
+  const settings = {
+    backend: parseBackendName(values.backend ?? "auto"),
+    leaseMs: milliseconds(values["lease-ms"], "--lease-ms"),
+    heartbeatMs: milliseconds(values["heartbeat-ms"], "--heartbeat-ms"),
+    pollMs: milliseconds(values["poll-ms"], "--poll-ms"),
+    workDir: values["work-dir"],
+  };
   const logger = createLogger({ fields: { service: "worker" } });
   const database = await openDatabase({ url });
   const blobs = await createLocalBlobStore(blobDirFromEnv());
@@ -64,11 +71,7 @@ export async function run(args: string[]): Promise<void> {
       blobs,
       logger,
       signal: stop.signal,
-      backend: parseBackendName(values.backend ?? "auto"),
-      leaseMs: milliseconds(values["lease-ms"], "--lease-ms"),
-      heartbeatMs: milliseconds(values["heartbeat-ms"], "--heartbeat-ms"),
-      pollMs: milliseconds(values["poll-ms"], "--poll-ms"),
-      workDir: values["work-dir"],
+      ...settings,
     });
     await worker.done;
   } finally {

@@ -1,0 +1,38 @@
+/** `profs worker`'s configuration: where blobs live, what it refuses to start without. */
+import assert from "node:assert/strict";
+import { blobDirFromEnv, run } from "../../gpu-worker/cli/worker.ts";
+import { InputError } from "../../shared/errors.ts";
+
+Deno.test("blobDirFromEnv: PROFS_BLOB_DIR, else PROFS_DATA_DIR/blobs, else .data/blobs (as the API)", () => {
+  const env = (vars: Record<string, string>) => (name: string) => vars[name];
+  assert.equal(
+    blobDirFromEnv(env({ PROFS_BLOB_DIR: "/shared/blobs", PROFS_DATA_DIR: "/d" })),
+    "/shared/blobs",
+  );
+  assert.equal(blobDirFromEnv(env({ PROFS_DATA_DIR: "/d" })), "/d/blobs");
+  assert.equal(blobDirFromEnv(env({})), ".data/blobs");
+});
+
+Deno.test("profs worker refuses to start without DATABASE_URL and rejects bad timings", async () => {
+  const saved = Deno.env.get("DATABASE_URL");
+  Deno.env.delete("DATABASE_URL");
+  try {
+    await assert.rejects(
+      run([]),
+      (error: Error) => error instanceof InputError && /DATABASE_URL/.test(error.message),
+    );
+  } finally {
+    if (saved !== undefined) Deno.env.set("DATABASE_URL", saved);
+  }
+  Deno.env.set("DATABASE_URL", "postgres://nobody@127.0.0.1:1/none");
+  try {
+    await assert.rejects(
+      run(["--lease-ms", "soon"]),
+      (error: Error) =>
+        error instanceof InputError && /'--lease-ms' must be a whole number/.test(error.message),
+    );
+  } finally {
+    if (saved !== undefined) Deno.env.set("DATABASE_URL", saved);
+    else Deno.env.delete("DATABASE_URL");
+  }
+});
