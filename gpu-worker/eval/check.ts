@@ -59,6 +59,11 @@ export async function runCheck(
       `Cannot run a check as 'threshold' must be in [0, 1]: current value is ${threshold}`,
     );
   }
+  if (base && base.config.vocabSize !== model.config.vocabSize) {
+    throw new InputError(
+      `Cannot compare with the base model as its vocabulary must match the model's (${model.config.vocabSize}): base has ${base.config.vocabSize}`,
+    );
+  }
   const { batchSize, signal, maxTokens } = options;
   const progress = (stage: CheckStage) => (done: number, total: number) =>
     options.onProgress?.(stage, done, total);
@@ -89,11 +94,6 @@ export async function runCheck(
   if (base) {
     started = performance.now();
     const vocab = model.config.vocabSize;
-    if (base.config.vocabSize !== vocab) {
-      throw new InputError(
-        `Cannot compare with the base model as its vocabulary must match the model's (${vocab}): base has ${base.config.vocabSize}`,
-      );
-    }
     const reference = await base.logits([...benign], { maxTokens, batchSize, signal });
     const tested = await model.logits([...benign], {
       maxTokens,
