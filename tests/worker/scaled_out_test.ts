@@ -152,7 +152,7 @@ Deno.test({
       const running = await pollEdit(
         t.s,
         edit.id,
-        (e) => e.progress?.stage === "embedding" || !["queued", "running"].includes(e.status),
+        (e) => e.progress !== null || !["queued", "running"].includes(e.status),
         120_000,
       );
       assert.equal(running.status, "running", "the child must be mid-job when it is killed");
