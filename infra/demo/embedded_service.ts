@@ -2,7 +2,8 @@
  * The embedded service for the demo, in this process: the real API (api/app.ts) on a loopback port, PGlite in
  * memory, a local blob directory and the in-process worker (gpu-worker/worker.ts) — the pieces `profs serve`
  * runs — with one freshly minted API key for the `default` tenant, so a demo run leaves no state behind but its
- * output folder.
+ * output folder. It composes the pieces itself instead of calling api/cli/server.ts's `startServer`, which
+ * reads DATABASE_URL and PROFS_DATA_DIR from the environment: the demo must never touch a user's database.
  */
 import { join } from "node:path";
 import { createApp } from "../../api/app.ts";
