@@ -1,6 +1,6 @@
 /**
- * Check jobs through the worker (no HTTP route enqueues them yet, so the test enqueues on the queue as a route
- * would): a check of an edit compares base and edited model and publishes the HTML report; a check of a model
+ * Check jobs through the worker, enqueued on the queue directly (tests/eval covers `POST /v1/checks`): a check
+ * of an edit compares base and edited model and publishes the HTML report; a check of a model
  * alone reports its figures; a check of an unfinished edit fails once, as the user's error.
  */
 import assert from "node:assert/strict";
