@@ -128,13 +128,13 @@ function spectrumSection(layers: LayerReport[]): string {
   const k = Math.max(...layers.map((l) => l.singularValues.length));
   const series = Array.from({ length: k }, (_, i) => `σ${i + 1}`);
   const chart = barChart({
-    title: "Singular values of the preference matrix per layer",
+    title: "Singular values of T per layer",
     series,
     groups: layers.map((l) => ({
       label: `layer ${l.layer}`,
       values: series.map((_, i) => l.singularValues[i] ?? null),
     })),
-    width: Math.max(360, 70 * layers.length + 100),
+    width: Math.max(400, 70 * layers.length + 100),
   });
   const rows = layers.map((l) => [
     String(l.layer),

@@ -69,7 +69,7 @@ export function barChart(options: BarChartOptions): string {
     parts.push(
       `<line x1="${margin.left - 4}" y1="${fmt(y)}" x2="${margin.left}" y2="${fmt(y)}" stroke="#333"/>`,
       `<text x="${margin.left - 6}" y="${fmt(y + 4)}" text-anchor="end" font-size="10">${
-        formatNumber(tick)
+        tickLabel(tick)
       }</text>`,
     );
   }
@@ -94,6 +94,9 @@ export function barChart(options: BarChartOptions): string {
         }" data-value="${value}"><title>${
           escapeXml(`${group.label} · ${options.series[s]}: ${formatNumber(value)}`)
         }</title></rect>`,
+        `<text x="${fmt(x + (barW - 1) / 2)}" y="${
+          fmt(margin.top + plotH - h - 3)
+        }" text-anchor="middle" font-size="9">${formatNumber(value)}</text>`,
       );
     });
     parts.push(
@@ -131,6 +134,13 @@ function niceStep(raw: number): number {
   const p = 10 ** Math.floor(Math.log10(raw));
   const m = raw / p;
   return (m <= 1 ? 1 : m <= 2 ? 2 : m <= 5 ? 5 : 10) * p;
+}
+
+/** Axis ticks are round numbers: print them without padding zeros. */
+function tickLabel(v: number): string {
+  return Math.abs(v) >= 1e5 || (v !== 0 && Math.abs(v) < 1e-3)
+    ? v.toExponential(0)
+    : String(Number(v.toPrecision(6)));
 }
 
 export function formatNumber(v: number): string {
