@@ -71,6 +71,7 @@ export async function writeModelFolder(
   const outputHash = createHash("sha256");
   const total = model.tensorNames().length;
   let done = 0;
+  const copyBuffer = new Uint8Array(COPY_CHUNK_BYTES); // reused: 1 GB of copies must not become 1 GB of garbage
   for (const file of model.weightFiles) {
     const reader = model.reader(file);
     const writer = await createSafetensorsWriter(join(outDir, file), {
@@ -102,7 +103,7 @@ export async function writeModelFolder(
             const chunk = await reader.readBytes(t.name, {
               begin,
               end: Math.min(size, begin + COPY_CHUNK_BYTES),
-            });
+            }, copyBuffer);
             inputHash.update(chunk);
             outputHash.update(chunk);
             await writer.write(t.name, chunk);

@@ -16,8 +16,11 @@ export interface SafetensorsReader {
   readonly headerJson: Uint8Array;
   readonly fileSize: number;
   entry(name: string): TensorEntry | undefined;
-  /** Raw little-endian bytes of a tensor, or of the byte range [begin, end) inside it. */
-  readBytes(name: string, range?: { begin: number; end: number }): Promise<Uint8Array>;
+  /**
+   * Raw little-endian bytes of a tensor, or of the byte range [begin, end) inside it; read into the start of
+   * `buffer` when given (and returned as a view of it), so a copy loop can reuse one buffer.
+   */
+  readBytes(name: string, range?: { begin: number; end: number }, buffer?: Uint8Array): Promise<Uint8Array>;
   /** A float tensor (F32/F16/BF16) as float32. */
   readFloat32(name: string): Promise<Float32Array>;
   /** Rows [start, start + count) of a float tensor viewed as [shape[0], rest], as float32. */
@@ -68,7 +71,7 @@ function createReader(
     }
     return t.dtype;
   };
-  const readBytes = (name: string, range?: { begin: number; end: number }) => {
+  const readBytes = (name: string, range?: { begin: number; end: number }, buffer?: Uint8Array) => {
     const t = need(name);
     const begin = range?.begin ?? 0;
     const end = range?.end ?? t.end - t.begin;
@@ -77,7 +80,7 @@ function createReader(
         `byte range [${begin}, ${end}) is outside tensor '${name}' (${t.end - t.begin} bytes)`,
       );
     }
-    return readAt(handle, header.dataStart + t.begin + begin, end - begin);
+    return readAt(handle, header.dataStart + t.begin + begin, end - begin, buffer);
   };
   return {
     path,
@@ -105,8 +108,16 @@ function createReader(
   };
 }
 
-async function readAt(handle: FileHandle, position: number, length: number): Promise<Uint8Array> {
-  const out = new Uint8Array(length);
+async function readAt(
+  handle: FileHandle,
+  position: number,
+  length: number,
+  buffer?: Uint8Array,
+): Promise<Uint8Array> {
+  if (buffer && buffer.byteLength < length) {
+    throw new RangeError(`buffer of ${buffer.byteLength} bytes cannot hold ${length}`);
+  }
+  const out = buffer ? buffer.subarray(0, length) : new Uint8Array(length);
   let done = 0;
   while (done < length) {
     const { bytesRead } = await handle.read(out, done, Math.min(length - done, 1 << 30), position + done);

@@ -228,3 +228,23 @@ Deno.test("safetensors writer refuses duplicate tensor names", () => {
     /names must be unique: 'a'/,
   );
 });
+
+Deno.test("readBytes can read into a reused buffer and refuses one that is too small", async () => {
+  const path = join(dir, "buffer.safetensors");
+  await writeSafetensorsFile(path, [{
+    name: "w",
+    dtype: "U8",
+    shape: [6],
+    data: new Uint8Array([1, 2, 3, 4, 5, 6]),
+  }]);
+  const reader = await openSafetensors(path);
+  try {
+    const buffer = new Uint8Array(4);
+    const view = await reader.readBytes("w", { begin: 2, end: 5 }, buffer);
+    assert.equal(view.buffer, buffer.buffer);
+    assert.deepEqual(view, new Uint8Array([3, 4, 5]));
+    await assert.rejects(reader.readBytes("w", undefined, buffer), /buffer of 4 bytes cannot hold 6/);
+  } finally {
+    await reader.close();
+  }
+});
