@@ -14,6 +14,7 @@ import { writeSyntheticEmbeddings } from "../fixtures/synthetic_embeddings.ts";
 import { writeTinyGpt2 } from "../fixtures/tiny_gpt2.ts";
 
 const root = await Deno.makeTempDir({ prefix: "profs-cli-" });
+globalThis.addEventListener("unload", () => Deno.removeSync(root, { recursive: true }));
 const model = (await writeTinyGpt2(join(root, "model"), { layers: 4, hidden: 24, seed: 1 })).dir;
 const embeddings = join(root, "embeddings.safetensors");
 await writeSyntheticEmbeddings(embeddings, { layers: 4, pairs: 30, hidden: 24, seed: 2 });

@@ -48,6 +48,7 @@ async function writeTinyLlama(dir: string) {
 
 Deno.test("a Llama-shaped (d-rows, BF16) model is edited as W − V(VᵀW) and reverted by its patch", async () => {
   const root = await Deno.makeTempDir({ prefix: "profs-llama-" });
+  globalThis.addEventListener("unload", () => Deno.removeSync(root, { recursive: true }));
   const base = join(root, "base");
   await writeTinyLlama(base);
   const embeddings = join(root, "emb.safetensors");

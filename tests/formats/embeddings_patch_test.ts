@@ -7,6 +7,7 @@ import { fromFloat32 } from "../../shared/safetensors/dtype.ts";
 import { writeSafetensorsFile } from "../../shared/safetensors/writer.ts";
 
 const dir = await Deno.makeTempDir({ prefix: "profs-formats-" });
+globalThis.addEventListener("unload", () => Deno.removeSync(dir, { recursive: true }));
 let n = 0;
 const path = () => join(dir, `f${n++}.safetensors`);
 

@@ -87,6 +87,7 @@ for (
 
 Deno.test("readPreferenceFile streams a file and names it in errors", async () => {
   const dir = await Deno.makeTempDir();
+  globalThis.addEventListener("unload", () => Deno.removeSync(dir, { recursive: true }));
   const path = join(dir, "pairs.jsonl");
   await Deno.writeTextFile(
     path,

@@ -7,6 +7,7 @@ import { openSafetensors } from "../../shared/safetensors/reader.ts";
 import { createSafetensorsWriter, layoutFor, writeSafetensorsFile } from "../../shared/safetensors/writer.ts";
 
 const dir = await Deno.makeTempDir({ prefix: "profs-safetensors-" });
+globalThis.addEventListener("unload", () => Deno.removeSync(dir, { recursive: true }));
 let counter = 0;
 
 /** A file made of an 8-byte length, the header text as given and `data` bytes: malformed on purpose. */

@@ -6,6 +6,7 @@ import { openModelFolder } from "../../shared/model/folder.ts";
 import { writeTinyGpt2 } from "../fixtures/tiny_gpt2.ts";
 
 const root = await Deno.makeTempDir({ prefix: "profs-folder-" });
+globalThis.addEventListener("unload", () => Deno.removeSync(root, { recursive: true }));
 const opts = { layers: 2, hidden: 12, heads: 2, tokenizer: false };
 
 Deno.test("a GPT-2 folder reads the same tensors with and without the transformer. prefix", async () => {

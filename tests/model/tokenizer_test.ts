@@ -5,6 +5,7 @@ import { loadTokenizer } from "../../shared/model/tokenizer.ts";
 import { gpt2TokenizerJson } from "../../shared/model/gpt2_tokenizer_json.ts";
 
 const dir = await Deno.makeTempDir({ prefix: "profs-tokenizer-" });
+globalThis.addEventListener("unload", () => Deno.removeSync(dir, { recursive: true }));
 await Deno.writeTextFile(join(dir, "tokenizer.json"), await gpt2TokenizerJson());
 
 const SAMPLES = [
@@ -42,5 +43,6 @@ Deno.test("the GPT-2 tokenizer reports <|endoftext|> and the full vocabulary", a
 
 Deno.test("a folder without tokenizer.json is a clear error", async () => {
   const empty = await Deno.makeTempDir();
+  globalThis.addEventListener("unload", () => Deno.removeSync(empty, { recursive: true }));
   await assert.rejects(loadTokenizer(empty), /must contain tokenizer.json/);
 });

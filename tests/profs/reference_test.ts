@@ -23,6 +23,7 @@ import { writeTinyGpt2 } from "../fixtures/tiny_gpt2.ts";
 import { assertUntouchedIdentical } from "../fixtures/compare_models.ts";
 
 const root = await Deno.makeTempDir({ prefix: "profs-reference-test-" });
+globalThis.addEventListener("unload", () => Deno.removeSync(root, { recursive: true }));
 const reference = await openSafetensors(REFERENCE_FILE);
 const embeddings = join(root, "embeddings.safetensors");
 await writeSyntheticEmbeddings(embeddings, EMBEDDINGS_OPTIONS);
