@@ -74,3 +74,16 @@ async function openRunner(dir: string, backend: "cpu" | "webgpu"): Promise<Gpt2R
     throw error;
   }
 }
+
+/** An evaluation as the flat figures of an edit's `result.metrics` (shared/contracts/edits.ts). */
+export function evaluationMetrics({ before, after }: Evaluation): Record<string, number> {
+  return {
+    toxicity_share_before: before.toxicity.share_toxic,
+    toxicity_share_after: after.toxicity.share_toxic,
+    toxicity_mean_before: before.toxicity.mean,
+    toxicity_mean_after: after.toxicity.mean,
+    perplexity_before: before.perplexity.value,
+    perplexity_after: after.perplexity.value,
+    ...(after.kl ? { kl_mean: after.kl.mean, kl_max: after.kl.max } : {}),
+  };
+}

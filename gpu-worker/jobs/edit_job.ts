@@ -21,6 +21,8 @@ import type { Logger } from "../../shared/log.ts";
 import type { EditReport } from "../../shared/profs/report.ts";
 import type { EditStage } from "../edit/pipeline.ts";
 import { localBlob, resolveDataset, resolveModel } from "./inputs.ts";
+import { evaluateEdit, evaluationMetrics, REPORT_HTML_FILE, writeReportHtml } from "../eval/evaluate_edit.ts";
+import { scorerFromEnv } from "../../shared/toxicity/from_env.ts";
 import { runEditInThread } from "./run_in_thread.ts";
 
 export interface JobRun {
@@ -116,6 +118,23 @@ export async function runEditJob(run: JobRun): Promise<JobOutput> {
     ]]);
   });
 
+  let metrics: Record<string, number> | undefined;
+  if (params.check) {
+    const evaluation = await evaluateEdit({
+      baseDir: modelDir,
+      editedDir: outDir,
+      backend: run.backend,
+      scorer: scorerFromEnv(),
+      check: {
+        signal: run.signal,
+        onProgress: (_stage, done, total) => run.onProgress("evaluating", done, total),
+      },
+    });
+    await writeReportHtml(outDir, outcome.report, evaluation);
+    outcome.files.push(REPORT_HTML_FILE);
+    metrics = evaluationMetrics(evaluation);
+  }
+
   const artifacts: ArtifactInput[] = [];
   const files = outcome.files;
   for (const [i, name] of files.entries()) {
@@ -132,7 +151,7 @@ export async function runEditJob(run: JobRun): Promise<JobOutput> {
     run.onProgress("publishing", i + 1, files.length);
   }
   if (saveEmbeddings && cacheKey) await cacheEmbeddings(run, cacheKey, saveEmbeddings);
-  return { result: editResult(outcome.report), artifacts };
+  return { result: { ...editResult(outcome.report), ...(metrics ? { metrics } : {}) }, artifacts };
 }
 
 /** Stores freshly computed embeddings; when another worker cached the same key first, its copy wins. */

@@ -38,6 +38,10 @@ export const EditParams = z.strictObject({
   seed: z.int().min(0).max(EDIT_LIMITS.seed).default(EDIT_DEFAULTS.seed),
   max_tokens: z.int().min(1).max(EDIT_LIMITS.max_tokens).default(EDIT_DEFAULTS.max_tokens)
     .meta({ description: "texts are truncated to this many tokens before embedding" }),
+  check: z.boolean().optional().meta({
+    description: "after the edit, check base and edited model (toxicity, perplexity, KL): figures in " +
+      "`result.metrics`, charts in the report.html artifact",
+  }),
 }).meta({ id: "EditParams" });
 /** Validated parameters with defaults applied (`layers` may still be absent). */
 export type EditParams = z.infer<typeof EditParams>;
