@@ -4,6 +4,7 @@
  */
 import type { ModelFolder } from "../model/folder.ts";
 import type { Tokenizer } from "../model/tokenizer.ts";
+import { bytesPerElement, isFloatDType, toFloat32 } from "../safetensors/dtype.ts";
 import type { LayerSubspace, Matrix } from "./backend.ts";
 
 export const REPORT_FORMAT = "profs-report/1";
@@ -101,9 +102,19 @@ export async function topTokens(
     for (let r = 0; r < d; r++) v[col * d + r] = b.data[r * b.cols + j];
   });
   const scores = new Float64Array(vocab * c); // [vocab, c]
+  const info = model.tensorInfo(name);
+  if (!isFloatDType(info.dtype)) throw new Error(`'${name}' must be a float tensor: it is ${info.dtype}`);
+  const dtype = info.dtype;
+  const reader = model.reader(info.file);
+  const rowBytes = d * bytesPerElement(dtype);
+  const buffer = new Uint8Array(ROWS_PER_CHUNK * rowBytes); // reused: the head is read once, chunk by chunk
   for (let start = 0; start < vocab; start += ROWS_PER_CHUNK) {
     const rows = Math.min(ROWS_PER_CHUNK, vocab - start);
-    const e = await model.readRows(name, start, rows); // [rows, D]
+    const bytes = await reader.readBytes(info.name, {
+      begin: start * rowBytes,
+      end: (start + rows) * rowBytes,
+    }, buffer);
+    const e = dtype === "F32" ? new Float32Array(bytes.buffer, 0, rows * d) : toFloat32(bytes, dtype); // [rows, D]
     for (let r = 0; r < rows; r++) {
       const base = r * d;
       for (let col = 0; col < c; col++) {

@@ -27,6 +27,7 @@ function peakRssMb(): number {
 async function child(modelDir: string, embeddings: string, outDir: string) {
   const started = performance.now();
   const cpu = process.cpuUsage();
+  const peakByStage: Record<string, number> = {}; // VmHWM when each stage was first reported
   const { report } = await runEdit({
     modelDir,
     outDir,
@@ -34,7 +35,7 @@ async function child(modelDir: string, embeddings: string, outDir: string) {
     layers: LAYERS,
     rank: RANK,
     backend: "cpu",
-  });
+  }, { onProgress: (stage) => peakByStage[stage] ??= Math.round(peakRssMb()) });
   const seconds = (performance.now() - started) / 1000;
   const used = process.cpuUsage(cpu);
   console.log(JSON.stringify({
@@ -42,6 +43,7 @@ async function child(modelDir: string, embeddings: string, outDir: string) {
     cpuSeconds: (used.user + used.system) / 1e6,
     peakRssMb: peakRssMb(),
     stages: report.seconds,
+    peakByStage,
     iterations: report.layers.map((l) => l.iterations),
     converged: report.layers.every((l) => l.converged),
   }));
@@ -88,6 +90,7 @@ async function main() {
         `model ${modelMb.toFixed(0)} MiB, layers ${LAYERS.from}:${LAYERS.to}, k=${RANK}, ${PAIRS} pairs`,
     );
     console.log(`  stages (s): ${JSON.stringify(result.stages)}`);
+    console.log(`  peak RSS (MiB) when each stage began: ${JSON.stringify(result.peakByStage)}`);
     console.log(`  iterations per layer: ${result.iterations.join(" ")}; all converged: ${result.converged}`);
     console.log(`  target peak RSS < 400 MiB: ${result.peakRssMb < 400 ? "met" : "MISSED"}`);
     await Deno.remove(join(dir, "out"), { recursive: true });
