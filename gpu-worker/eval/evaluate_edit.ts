@@ -1,7 +1,7 @@
 /**
  * The evaluation stage of an edit (and the body of a check job): the same check on the base model ("before")
- * and on the edited one ("after", with KL against the base), then the HTML report next to report.json.
- * Both models stay open only for the duration of the call.
+ * and on the edited one ("after", with KL against the base), then the HTML report next to report.json; or the
+ * check of one model alone. Models stay open only for the duration of the call.
  */
 import { join } from "node:path";
 import type { CheckResult } from "../../shared/eval/check_result.ts";
@@ -42,6 +42,22 @@ export async function evaluateEdit(options: EvaluateOptions): Promise<Evaluation
     }
   } finally {
     base.dispose();
+  }
+}
+
+/** The check of one model alone (no base, so no KL): the body of a check job without an edit. */
+export async function checkModel(options: {
+  dir: string;
+  backend: "cpu" | "webgpu";
+  scorer: ToxicityScorer;
+  inputs?: CheckInputs;
+  check?: CheckOptions;
+}): Promise<CheckResult> {
+  const runner = await openRunner(options.dir, options.backend);
+  try {
+    return await runCheck(runner, null, options.scorer, options.inputs, options.check);
+  } finally {
+    runner.dispose();
   }
 }
 

@@ -142,8 +142,9 @@ export function runnerOver(engine: Gpt2Engine, tokenizer: TextTokenizer): Gpt2Ru
         await each(indices);
         done += indices.length;
         options.onProgress?.(done, order.length);
-        // A macrotask turn between batches: on the cpu backend a batch never awaits real I/O, and the worker's
-        // heartbeat, cancellation and (in `profs serve`) the API share this event loop.
+        // A macrotask turn between batches: on the cpu backend a batch never awaits real I/O, and whatever shares
+        // this event loop (timers, a signal handler that aborts) runs only then. The worker runs the runner in a
+        // thread (gpu-worker/jobs/run_in_thread.ts), so its heartbeats never wait on a batch.
         await new Promise((resolve) => setTimeout(resolve, 0));
       }
     }

@@ -1,23 +1,23 @@
 /**
  * One attempt of a check job: the issue-10 check runner (gpu-worker/eval) on the job's model, or — with
  * `edit_id` — on the base model and the edit's published output (before/after, KL to the base), which also
- * renders the edit's HTML report. Figures are the job's result; report/check files are its artifacts, published
- * like an edit's (attempt-private prefix, rows written on success).
+ * renders the edit's HTML report. The model compute runs in a thread (run_in_thread.ts), as an edit's does, so
+ * heartbeats and cancellation keep running; this loop only resolves inputs, writes report.html and publishes.
+ * Figures are the job's result; report/check files are its artifacts, published like an edit's (attempt-private
+ * prefix, rows written on success).
  */
 import { dirname, join } from "node:path";
 import { CheckParams } from "../../shared/contracts/checks.ts";
 import type { ArtifactInput } from "../../shared/db/index.ts";
 import { getJob, listArtifacts } from "../../shared/db/repositories/jobs.ts";
 import { InputError } from "../../shared/errors.ts";
-import { openModelFolder } from "../../shared/model/folder.ts";
-import { loadTokenizer } from "../../shared/model/tokenizer.ts";
 import type { EditReport } from "../../shared/profs/report.ts";
-import { scorerFromEnv } from "../../shared/toxicity/from_env.ts";
-import { type CheckOptions, runCheck } from "../eval/check.ts";
-import { evaluateEdit, writeReportHtml } from "../eval/evaluate_edit.ts";
-import { createGpt2Runner } from "../gpt2/runner.ts";
+import type { CheckStage } from "../eval/check.ts";
+import { writeReportHtml } from "../eval/evaluate_edit.ts";
 import type { JobOutput, JobRun } from "./edit_job.ts";
 import { localBlob, resolveModel } from "./inputs.ts";
+import { runInThread } from "./run_in_thread.ts";
+import type { ThreadCheckOptions } from "./thread_messages.ts";
 
 export async function runCheckJob(run: JobRun): Promise<JobOutput> {
   const { db, blobs, job, scratch } = run;
@@ -26,14 +26,16 @@ export async function runCheckJob(run: JobRun): Promise<JobOutput> {
     throw new InputError(`Cannot run the check as its parameters are invalid: ${parsed.error.message}`);
   }
   const params = parsed.data;
-  const backend = run.backend;
-  const scorer = scorerFromEnv();
-  const check: CheckOptions = {
+  const check: ThreadCheckOptions = {
     maxNewTokens: params.max_new_tokens,
     threshold: params.threshold,
     maxTokens: params.max_tokens,
+  };
+  const hooks = {
     signal: run.signal,
-    onProgress: (_stage, done, total) => run.onProgress("evaluating", done, total),
+    onProgress: (_stage: CheckStage, done: number, total: number) =>
+      run.onProgress("evaluating", done, total),
+    logger: run.logger,
   };
   const { dir: baseDir } = await resolveModel(db, blobs, job.tenantId, job.modelId, scratch);
   const outDir = join(scratch, "out");
@@ -41,20 +43,19 @@ export async function runCheckJob(run: JobRun): Promise<JobOutput> {
 
   let result: unknown;
   if (params.edit_id === undefined) {
-    const folder = await openModelFolder(baseDir);
-    try {
-      const runner = await createGpt2Runner(folder, { backend, tokenizer: await loadTokenizer(baseDir) });
-      try {
-        result = { check: await runCheck(runner, null, scorer, {}, check) };
-      } finally {
-        runner.dispose();
-      }
-    } finally {
-      await folder.close();
-    }
+    const figures = await runInThread(
+      "check-model",
+      { modelDir: baseDir, backend: run.backend, check },
+      hooks,
+    );
+    result = { check: figures };
   } else {
     const editedDir = await editOutput(run, params.edit_id);
-    const evaluation = await evaluateEdit({ baseDir, editedDir, backend, scorer, check });
+    const evaluation = await runInThread(
+      "evaluate-edit",
+      { baseDir, editedDir, backend: run.backend, check },
+      hooks,
+    );
     const report = JSON.parse(await Deno.readTextFile(join(editedDir, "report.json"))) as EditReport;
     await writeReportHtml(outDir, report, evaluation);
     result = { edit_id: params.edit_id, ...evaluation };

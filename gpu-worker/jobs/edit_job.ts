@@ -1,8 +1,8 @@
 /**
  * One attempt of an edit job: the job's model and dataset as local files → `runEdit` (the very pipeline of
- * `profs edit`, in its own thread) into the attempt's scratch directory → every output file uploaded under an
- * attempt-private blob
- * prefix. The caller publishes them (artifact rows) in the transaction that marks the job succeeded, so a crash
+ * `profs edit`, in its own thread) into the attempt's scratch directory → with `check`, the evaluation of base
+ * and edited model (in its own thread too) and report.html → every output file uploaded under an attempt-private
+ * blob prefix. The caller publishes them (artifact rows) in the transaction that marks the job succeeded, so a crash
  * at any point leaves no visible artifact; a stale prefix is only ever garbage, removed by the next success.
  *
  * Embeddings are cached per (model sha256, dataset sha256, pooling, max_tokens): a pairs dataset embedded whole
@@ -21,9 +21,8 @@ import type { Logger } from "../../shared/log.ts";
 import type { EditReport } from "../../shared/profs/report.ts";
 import type { EditStage } from "../edit/pipeline.ts";
 import { localBlob, resolveDataset, resolveModel } from "./inputs.ts";
-import { evaluateEdit, evaluationMetrics, REPORT_HTML_FILE, writeReportHtml } from "../eval/evaluate_edit.ts";
-import { scorerFromEnv } from "../../shared/toxicity/from_env.ts";
-import { runEditInThread } from "./run_in_thread.ts";
+import { evaluationMetrics, REPORT_HTML_FILE, writeReportHtml } from "../eval/evaluate_edit.ts";
+import { runInThread } from "./run_in_thread.ts";
 
 export interface JobRun {
   db: Db;
@@ -98,7 +97,7 @@ export async function runEditJob(run: JobRun): Promise<JobOutput> {
   }
 
   const outDir = join(scratch, "out");
-  const outcome = await runEditInThread({
+  const outcome = await runInThread("edit", {
     modelDir,
     outDir,
     pairsFile,
@@ -120,16 +119,15 @@ export async function runEditJob(run: JobRun): Promise<JobOutput> {
 
   let metrics: Record<string, number> | undefined;
   if (params.check) {
-    const evaluation = await evaluateEdit({
-      baseDir: modelDir,
-      editedDir: outDir,
-      backend: run.backend,
-      scorer: scorerFromEnv(),
-      check: {
+    const evaluation = await runInThread(
+      "evaluate-edit",
+      { baseDir: modelDir, editedDir: outDir, backend: run.backend, check: {} },
+      {
         signal: run.signal,
         onProgress: (_stage, done, total) => run.onProgress("evaluating", done, total),
+        logger: run.logger,
       },
-    });
+    );
     await writeReportHtml(outDir, outcome.report, evaluation);
     outcome.files.push(REPORT_HTML_FILE);
     metrics = evaluationMetrics(evaluation);

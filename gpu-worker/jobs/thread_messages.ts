@@ -1,8 +1,11 @@
 /**
- * Messages between the worker and an edit thread. Errors cross as plain data and are rebuilt on the worker's
- * side with their class, because the failure classification (job_error.ts) depends on it.
+ * Messages between the worker and a compute thread (compute_thread.ts). Each task names what crosses in, what
+ * comes back and the stages its progress reports. Errors cross as plain data and are rebuilt on the worker's side
+ * with their class, because the failure classification (job_error.ts) depends on it.
  */
 import type { EditOptions, EditOutcome, EditStage } from "../edit/pipeline.ts";
+import type { CheckOptions, CheckResult, CheckStage } from "../eval/check.ts";
+import type { Evaluation } from "../eval/evaluate_edit.ts";
 import { InputError } from "../../shared/errors.ts";
 import type { LogFields, LogLevel } from "../../shared/log.ts";
 import type { BackendName } from "../backend.ts";
@@ -11,12 +14,36 @@ import { DeviceLostError, KernelError } from "../runtime/errors.ts";
 /** runEdit's options that can cross a thread boundary: a backend by name, no logger. */
 export type ThreadEditOptions = Omit<EditOptions, "backend" | "logger"> & { backend: BackendName };
 
-export type ThreadRequest = { type: "run"; options: ThreadEditOptions } | { type: "abort" };
+/** A check's options that can cross: no callbacks and no signal (aborting terminates the thread). */
+export type ThreadCheckOptions = Omit<CheckOptions, "onProgress" | "signal">;
+
+/** The compute tasks a thread runs; the toxicity scorer is built inside the thread (`scorerFromEnv()`). */
+export interface ComputeTasks {
+  /** `runEdit`, the pipeline of `profs edit`. */
+  edit: { input: ThreadEditOptions; output: EditOutcome; stage: EditStage };
+  /** `evaluateEdit`: the check on the base model, then on the edited one against the base. */
+  "evaluate-edit": {
+    input: { baseDir: string; editedDir: string; backend: "cpu" | "webgpu"; check: ThreadCheckOptions };
+    output: Evaluation;
+    stage: CheckStage;
+  };
+  /** `checkModel`: the check on one model alone. */
+  "check-model": {
+    input: { modelDir: string; backend: "cpu" | "webgpu"; check: ThreadCheckOptions };
+    output: CheckResult;
+    stage: CheckStage;
+  };
+}
+
+export type ComputeKind = keyof ComputeTasks;
+
+/** Sent once: the task the thread runs. */
+export type ThreadRequest = { [K in ComputeKind]: { kind: K; input: ComputeTasks[K]["input"] } }[ComputeKind];
 
 export type ThreadResponse =
-  | { type: "progress"; stage: EditStage; done: number; total: number }
+  | { type: "progress"; stage: ComputeTasks[ComputeKind]["stage"]; done: number; total: number }
   | { type: "log"; level: LogLevel; msg: string; fields: LogFields }
-  | { type: "done"; outcome: EditOutcome }
+  | { type: "done"; output: ComputeTasks[ComputeKind]["output"] }
   | { type: "error"; error: SerializedError };
 
 export interface SerializedError {

@@ -1,14 +1,17 @@
 /**
  * Check jobs through the worker, enqueued on the queue directly (tests/eval covers `POST /v1/checks`): a check
  * of an edit compares base and edited model and publishes the HTML report; a check of a model
- * alone reports its figures; a check of an unfinished edit fails once, as the user's error.
+ * alone reports its figures; a check of an unfinished edit fails once, as the user's error; a long check keeps
+ * heartbeating and stops within about a heartbeat of a cancel.
  */
 import assert from "node:assert/strict";
+import { join } from "node:path";
 import { startWorker } from "../../gpu-worker/worker.ts";
 import { createJobQueue, type Job } from "../../shared/db/index.ts";
 import { getJob, listArtifacts } from "../../shared/db/repositories/jobs.ts";
 import type { CheckResult } from "../../shared/eval/check_result.ts";
 import { createLogger } from "../../shared/log.ts";
+import { writeTinyGpt2 } from "../fixtures/tiny_gpt2.ts";
 import { pollEdit, serveApi, submitEdit, uploadModel, uploadPairs, writeInputs } from "./harness.ts";
 
 Deno.test("check jobs: an edit checked against its base, a model alone, and an unfinished edit refused", async () => {
@@ -92,6 +95,115 @@ Deno.test("check jobs: an edit checked against its base, a model alone, and an u
     assert.equal(refused.status, "failed");
     assert.equal(refused.attempt, 1);
     assert.match(refused.error!, /must have succeeded: it is queued/);
+  } finally {
+    await worker.stop();
+    await s.close();
+    await Deno.remove(inputs.dir, { recursive: true });
+  }
+});
+
+Deno.test("a long check keeps heartbeating and is canceled within about a heartbeat", async () => {
+  // Wide enough and long enough contexts that one generation batch (8 prompts × 256 greedy tokens over a
+  // 50257-token head) is several seconds of synchronous CPU work: on the worker's own event loop it would hold
+  // heartbeats and the cancel back until the batch ends.
+  const dir = await Deno.makeTempDir({ prefix: "profs-long-check-" });
+  await writeTinyGpt2(join(dir, "model"), { layers: 2, hidden: 48, positions: 300 });
+  const heartbeatMs = 100;
+  const s = await serveApi();
+  const queue = createJobQueue();
+  const worker = startWorker({
+    db: s.database.db,
+    blobs: s.blobs,
+    logger: createLogger({ write: () => {} }),
+    queue,
+    backend: "cpu",
+    pollMs: 20,
+    heartbeatMs,
+    leaseMs: 10_000,
+  });
+  const current = async (id: string) => (await getJob(s.database.db, s.tenantA, id))!;
+  try {
+    const modelId = await uploadModel(s, join(dir, "model"));
+    const job = await queue.enqueue(s.database.db, {
+      tenantId: s.tenantA,
+      kind: "check",
+      modelId,
+      params: { max_new_tokens: 256 },
+    });
+    while ((await current(job.id)).status === "queued") await new Promise((r) => setTimeout(r, 20));
+
+    // Watch this event loop (which the worker shares) while the check computes.
+    let last = performance.now();
+    let longestGap = 0;
+    const ticker = setInterval(() => {
+      const now = performance.now();
+      longestGap = Math.max(longestGap, now - last);
+      last = now;
+    }, 10);
+    await new Promise((r) => setTimeout(r, 1_000));
+    clearInterval(ticker);
+    assert.ok(longestGap < 10 * heartbeatMs, `the event loop stalled for ${longestGap.toFixed(0)} ms`);
+    const running = await current(job.id);
+    const sinceBeat = Date.now() - running.heartbeatAt!.getTime();
+    assert.ok(sinceBeat < 10 * heartbeatMs, `last heartbeat ${sinceBeat} ms ago (every ${heartbeatMs} ms)`);
+    assert.equal(running.status, "running", "the check must still be computing");
+    assert.equal(running.progress, null, "no generation batch may have finished yet");
+
+    const asked = performance.now();
+    await queue.requestCancel(s.database.db, s.tenantA, job.id);
+    let done = await current(job.id);
+    while (done.status === "running") {
+      await new Promise((r) => setTimeout(r, 20));
+      done = await current(job.id);
+    }
+    const waited = performance.now() - asked;
+    assert.equal(done.status, "canceled");
+    assert.equal(done.attempt, 1);
+    assert.ok(waited < 20 * heartbeatMs, `cancel took effect after ${waited.toFixed(0)} ms`);
+    assert.deepEqual(await listArtifacts(s.database.db, s.tenantA, job.id), []);
+    assert.deepEqual(await s.blobs.list(`checks/${job.id}`), []);
+    console.log(`cancel took effect after ${waited.toFixed(0)} ms (heartbeat ${heartbeatMs} ms)`);
+  } finally {
+    await worker.stop();
+    await s.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a check the model cannot run fails once, with the user's error from the compute thread", async () => {
+  const inputs = await writeInputs();
+  const s = await serveApi();
+  const queue = createJobQueue();
+  const worker = startWorker({
+    db: s.database.db,
+    blobs: s.blobs,
+    logger: createLogger({ write: () => {} }),
+    queue,
+    backend: "cpu",
+    pollMs: 20,
+    heartbeatMs: 100,
+    leaseMs: 60_000,
+  });
+  try {
+    const modelId = await uploadModel(s, inputs.modelDir);
+    // The fixture's context is 32 positions: 256 new tokens cannot fit, which the runner reports as an InputError.
+    const job = await queue.enqueue(s.database.db, {
+      tenantId: s.tenantA,
+      kind: "check",
+      modelId,
+      params: { max_new_tokens: 256 },
+    });
+    let done = (await getJob(s.database.db, s.tenantA, job.id))!;
+    while (!["succeeded", "failed", "canceled"].includes(done.status)) {
+      await new Promise((r) => setTimeout(r, 50));
+      done = (await getJob(s.database.db, s.tenantA, job.id))!;
+    }
+    assert.equal(done.status, "failed");
+    assert.equal(done.attempt, 1, "the user's error is not retried");
+    assert.match(
+      done.error!,
+      /^Cannot generate as prompt tokens \+ 'maxNewTokens' must be at most n_positions/,
+    );
   } finally {
     await worker.stop();
     await s.close();
