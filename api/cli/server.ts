@@ -3,15 +3,14 @@
  * the bootstrap key valid, build the app and listen. The caller decides whether a worker runs beside it.
  *
  * Environment: DATABASE_URL (a Postgres server; else PGlite in PROFS_DATA_DIR, default .data), PROFS_DATA_DIR,
- * PROFS_BLOB_DIR (default <data dir>/blobs), PROFS_BOOTSTRAP_KEY, PROFS_MODEL_ROOTS, PROFS_MAX_JSON_BYTES,
+ * PROFS_BLOB_DIR or PROFS_BLOB_URL (shared/blobs/from_env.ts), PROFS_BOOTSTRAP_KEY, PROFS_MODEL_ROOTS, PROFS_MAX_JSON_BYTES,
  * PROFS_MAX_MODEL_FILE_BYTES, PROFS_MAX_PAIRS_BYTES, PROFS_MAX_EMBEDDINGS_BYTES, PROFS_LOG_LEVEL (debug, info, warn, error).
  */
-import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { createApp } from "../app.ts";
 import { configFromEnv } from "../deps.ts";
 import { cachedVerifier } from "../key_cache.ts";
-import { createLocalBlobStore } from "../../shared/blobs/local.ts";
+import { blobStoreConfigFromEnv, openBlobStore } from "../../shared/blobs/from_env.ts";
 import type { BlobStore } from "../../shared/blobs/store.ts";
 import { ensureBootstrapKey, keyVerifier } from "../../shared/auth/index.ts";
 import { createJobQueue, type Database, type JobQueue, openDatabase } from "../../shared/db/index.ts";
@@ -72,10 +71,9 @@ export function loggerFromEnv(): Logger {
 
 export async function startServer(flags: ServerFlags, logger: Logger): Promise<RunningServer> {
   const config = configFromEnv();
-  const dataDir = Deno.env.get("PROFS_DATA_DIR") || ".data";
   const database = await openDatabase();
   try {
-    const blobs = await createLocalBlobStore(Deno.env.get("PROFS_BLOB_DIR") || join(dataDir, "blobs"));
+    const blobs = await openBlobStore(blobStoreConfigFromEnv());
     const bootstrap = Deno.env.get("PROFS_BOOTSTRAP_KEY");
     if (bootstrap) await ensureBootstrapKey(database.db, bootstrap);
     // One queue for the API and an in-process worker, so every finished job feeds the webhook outbox.

@@ -12,6 +12,7 @@ import {
 } from "../../shared/contracts/datasets.ts";
 import type { FieldError } from "../../shared/contracts/problem.ts";
 import { PageQuery } from "../../shared/contracts/pagination.ts";
+import { withBlobFolder } from "../../shared/blobs/folder.ts";
 import { BlobTooLargeError } from "../../shared/blobs/store.ts";
 import type { Dataset } from "../../shared/db/index.ts";
 import {
@@ -101,7 +102,12 @@ export function datasetsRoutes(deps: ApiDeps) {
       );
       let embeddings: EmbeddingsInfo;
       try {
-        embeddings = await readEmbeddingsInfo(deps.blobs.localPath(key)!, name);
+        embeddings = await withBlobFolder(
+          deps.blobs,
+          key.slice(0, key.lastIndexOf("/")),
+          ["embeddings.safetensors"],
+          (dir) => readEmbeddingsInfo(`${dir}/embeddings.safetensors`, name),
+        );
       } catch (error) {
         await deps.blobs.delete(key);
         throw error;

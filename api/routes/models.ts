@@ -16,6 +16,7 @@ import {
   ModelView,
 } from "../../shared/contracts/models.ts";
 import { PageQuery } from "../../shared/contracts/pagination.ts";
+import { withBlobFolder } from "../../shared/blobs/folder.ts";
 import { BlobTooLargeError } from "../../shared/blobs/store.ts";
 import type { Db, Model } from "../../shared/db/index.ts";
 import {
@@ -201,11 +202,14 @@ export function modelsRoutes(deps: ApiDeps) {
       if (!model) throw notFound("model", id);
       const files = await listFiles(db, tenantId, model.id);
       if (model.status === "ready") return c.json(modelView(model, files), 200);
-      const dir = deps.blobs.localPath(`models/${model.id}`);
-      if (dir === null) throw new Error("finalize needs a blob store with local paths");
       let summary: ModelSummary;
       try {
-        summary = await validateFolder(dir, `model ${model.id}`, files);
+        summary = await withBlobFolder(
+          deps.blobs,
+          `models/${model.id}`,
+          files.map((f) => f.name),
+          (dir) => validateFolder(dir, `model ${model.id}`, files),
+        );
       } catch (error) {
         if (error instanceof ApiError && error.type === "invalid-model") {
           await updateModel(db, tenantId, model.id, {

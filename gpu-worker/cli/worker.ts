@@ -1,12 +1,11 @@
 /**
  * `profs worker`: a worker process for the scaled-out service. It claims jobs from the Postgres server named by
- * DATABASE_URL and reads and writes blobs in the directory every API and worker process shares (PROFS_BLOB_DIR,
- * or PROFS_DATA_DIR/blobs; a shared mount when the processes run on several machines). Stops on SIGINT/SIGTERM,
+ * DATABASE_URL and reads and writes blobs in the store every API and worker process shares: a directory
+ * (PROFS_BLOB_DIR, or PROFS_DATA_DIR/blobs; a shared mount across machines) or an S3 bucket (PROFS_BLOB_URL). Stops on SIGINT/SIGTERM,
  * handing a running job back to the queue.
  */
-import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { createLocalBlobStore } from "../../shared/blobs/local.ts";
+import { blobStoreConfigFromEnv, openBlobStore } from "../../shared/blobs/from_env.ts";
 import { openDatabase } from "../../shared/db/index.ts";
 import { InputError } from "../../shared/errors.ts";
 import { createLogger } from "../../shared/log.ts";
@@ -25,7 +24,9 @@ Claims jobs from DATABASE_URL (a Postgres server shared with the API) until stop
 
 environment:
   DATABASE_URL         postgres://… (required: the embedded database belongs to 'profs serve')
-  PROFS_BLOB_DIR       blob directory shared with the API (default PROFS_DATA_DIR/blobs, PROFS_DATA_DIR=.data)`;
+  PROFS_BLOB_DIR       blob directory shared with the API (default PROFS_DATA_DIR/blobs, PROFS_DATA_DIR=.data)
+  PROFS_BLOB_URL       s3://bucket/prefix instead of a directory, with AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+                       AWS_REGION (default us-east-1), PROFS_S3_ENDPOINT (an S3-compatible server's URL)`;
 
 export async function run(args: string[]): Promise<void> {
   const { values } = parseArgs({
@@ -61,7 +62,7 @@ export async function run(args: string[]): Promise<void> {
   };
   const logger = createLogger({ fields: { service: "worker" } });
   const database = await openDatabase({ url });
-  const blobs = await createLocalBlobStore(blobDirFromEnv());
+  const blobs = await openBlobStore(blobStoreConfigFromEnv());
   const stop = new AbortController();
   const onSignal = () => stop.abort();
   for (const signal of ["SIGINT", "SIGTERM"] as const) Deno.addSignalListener(signal, onSignal);
@@ -78,11 +79,6 @@ export async function run(args: string[]): Promise<void> {
     for (const signal of ["SIGINT", "SIGTERM"] as const) Deno.removeSignalListener(signal, onSignal);
     await database.close();
   }
-}
-
-/** The blob directory shared by API and worker processes: PROFS_BLOB_DIR, else PROFS_DATA_DIR/blobs. */
-export function blobDirFromEnv(env: (name: string) => string | undefined = (n) => Deno.env.get(n)): string {
-  return env("PROFS_BLOB_DIR") || join(env("PROFS_DATA_DIR") || ".data", "blobs");
 }
 
 function milliseconds(value: string | undefined, flag: string): number | undefined {

@@ -1,16 +1,17 @@
 /** `profs worker`'s configuration: where blobs live, what it refuses to start without. */
 import assert from "node:assert/strict";
-import { blobDirFromEnv, run } from "../../gpu-worker/cli/worker.ts";
+import { run } from "../../gpu-worker/cli/worker.ts";
+import { blobStoreConfigFromEnv } from "../../shared/blobs/from_env.ts";
 import { InputError } from "../../shared/errors.ts";
 
-Deno.test("blobDirFromEnv: PROFS_BLOB_DIR, else PROFS_DATA_DIR/blobs, else .data/blobs (as the API)", () => {
+Deno.test("the blob directory: PROFS_BLOB_DIR, else PROFS_DATA_DIR/blobs, else .data/blobs (as the API)", () => {
   const env = (vars: Record<string, string>) => (name: string) => vars[name];
-  assert.equal(
-    blobDirFromEnv(env({ PROFS_BLOB_DIR: "/shared/blobs", PROFS_DATA_DIR: "/d" })),
-    "/shared/blobs",
+  assert.deepEqual(
+    blobStoreConfigFromEnv(env({ PROFS_BLOB_DIR: "/shared/blobs", PROFS_DATA_DIR: "/d" })),
+    { kind: "local", dir: "/shared/blobs" },
   );
-  assert.equal(blobDirFromEnv(env({ PROFS_DATA_DIR: "/d" })), "/d/blobs");
-  assert.equal(blobDirFromEnv(env({})), ".data/blobs");
+  assert.deepEqual(blobStoreConfigFromEnv(env({ PROFS_DATA_DIR: "/d" })), { kind: "local", dir: "/d/blobs" });
+  assert.deepEqual(blobStoreConfigFromEnv(env({})), { kind: "local", dir: ".data/blobs" });
 });
 
 Deno.test("profs worker refuses to start without DATABASE_URL and rejects bad timings", async () => {
