@@ -1,7 +1,7 @@
 /**
  * A real app over a real database (PGlite in memory, or the Postgres server of TEST_DATABASE_URL) and a blob
- * store in a temporary directory, with two tenants, A and B, each holding a real API key (shared/auth), and a
- * read-only key of A.
+ * store in a temporary directory (or the one given), with two tenants, A and B, each holding a real API key
+ * (shared/auth), and a read-only key of A.
  */
 import { createApp } from "../../api/app.ts";
 import type { ApiConfig } from "../../api/deps.ts";
@@ -30,11 +30,11 @@ export interface Harness {
 }
 
 export async function createHarness(
-  options: { config?: Partial<ApiConfig>; url?: string; logger?: Logger } = {},
+  options: { config?: Partial<ApiConfig>; url?: string; logger?: Logger; blobs?: BlobStore } = {},
 ): Promise<Harness> {
   const database = await openDatabase(options.url ? { url: options.url } : { dataDir: MEMORY_DATA_DIR });
   const blobDir = await Deno.makeTempDir({ prefix: "profs-api-test-" });
-  const blobs = await createLocalBlobStore(blobDir);
+  const blobs = options.blobs ?? await createLocalBlobStore(blobDir);
   const suffix = crypto.randomUUID().slice(0, 8);
   const a = await createApiKey(database.db, { tenant: `a-${suffix}` });
   const b = await createApiKey(database.db, { tenant: `b-${suffix}` });

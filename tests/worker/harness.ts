@@ -5,6 +5,7 @@
  */
 import { join } from "node:path";
 import { createHarness, type Harness } from "../api/harness.ts";
+import type { BlobStore } from "../../shared/blobs/store.ts";
 import { writeTinyGpt2 } from "../fixtures/tiny_gpt2.ts";
 
 export interface Served extends Harness {
@@ -13,8 +14,8 @@ export interface Served extends Harness {
   call(path: string, init?: RequestInit): Promise<Response>;
 }
 
-export async function serveApi(options: { url?: string } = {}): Promise<Served> {
-  const h = await createHarness({ url: options.url });
+export async function serveApi(options: { url?: string; blobs?: BlobStore } = {}): Promise<Served> {
+  const h = await createHarness(options);
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, h.app.fetch);
   const base = `http://127.0.0.1:${server.addr.port}`;
   return {

@@ -1,0 +1,90 @@
+/**
+ * The service on the S3 blob store (s3rver under Node), which has no local paths: the API finalizes an uploaded
+ * model by downloading it into a temporary folder, the worker downloads its inputs into its scratch directory,
+ * and the artifacts it publishes to the bucket download (whole and by range) byte for byte as `profs edit`'s
+ * output for the same inputs.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { runEdit } from "../../gpu-worker/edit/pipeline.ts";
+import { startWorker } from "../../gpu-worker/worker.ts";
+import { createS3BlobStore } from "../../shared/blobs/s3.ts";
+import { createLogger } from "../../shared/log.ts";
+import { startS3rver } from "../helpers/s3rver.ts";
+import {
+  download,
+  pollEdit,
+  serveApi,
+  submitEdit,
+  uploadModel,
+  uploadPairs,
+  writeInputs,
+} from "./harness.ts";
+
+const PARAMS = { layers: { from: 0, to: 2 }, rank: 2, max_pairs: 500, seed: 3, max_tokens: 16 };
+
+Deno.test("with the S3 blob store, an uploaded model is finalized, edited by the worker and downloads as profs edit's output", async () => {
+  const inputs = await writeInputs();
+  const s3 = await startS3rver();
+  const blobs = await createS3BlobStore(s3.options("service/"));
+  const s = await serveApi({ blobs });
+  const w = startWorker({
+    db: s.database.db,
+    blobs,
+    logger: createLogger({ write: () => {} }),
+    backend: "cpu",
+    pollMs: 20,
+    heartbeatMs: 100,
+    leaseMs: 10_000,
+    progressIntervalMs: 0,
+  });
+  try {
+    const modelId = await uploadModel(s, inputs.modelDir);
+    const model = await (await s.call(`/v1/models/${modelId}`)).json();
+    assert.equal(model.status, "ready");
+    assert.equal(model.summary.num_layers, 2);
+    const datasetId = await uploadPairs(s, inputs.pairsFile);
+    const edit = await pollEdit(
+      s,
+      (await submitEdit(s, { model_id: modelId, dataset_id: datasetId, params: PARAMS })).id,
+    );
+    assert.equal(edit.status, "succeeded", JSON.stringify(edit.error));
+
+    const cli = await runEdit({
+      modelDir: inputs.modelDir,
+      outDir: join(inputs.dir, "cli-out"),
+      pairsFile: inputs.pairsFile,
+      layers: PARAMS.layers,
+      rank: PARAMS.rank,
+      maxPairs: PARAMS.max_pairs,
+      seed: PARAMS.seed,
+      maxTokens: PARAMS.max_tokens,
+      backend: "cpu",
+    });
+    assert.deepEqual(edit.artifacts.map((a) => a.name).sort(), cli.files);
+    // README.md and report.json carry times and paths; everything else must be identical.
+    for (const name of cli.files.filter((f) => f !== "README.md" && f !== "report.json")) {
+      const served = await download(s, edit.artifacts.find((a) => a.name === name)!.url);
+      assert.deepEqual(served, await Deno.readFile(join(cli.outDir, name)), name);
+    }
+    const weights = edit.artifacts.find((a) => a.name === "model.safetensors")!;
+    const part = await s.call(weights.url, { headers: { Range: "bytes=100-199" } });
+    assert.equal(part.status, 206);
+    const local = await Deno.readFile(join(cli.outDir, "model.safetensors"));
+    assert.deepEqual(new Uint8Array(await part.arrayBuffer()), local.subarray(100, 200));
+
+    // Everything lives in the bucket: the API's directory store was never used.
+    assert.ok((await blobs.list(`edits/${edit.id}`)).some((k) => k.endsWith("/model.safetensors")));
+    assert.ok((await blobs.list(`models/${modelId}`)).some((k) => k.endsWith("/config.json")));
+    assert.deepEqual([...Deno.readDirSync(s.blobDir)], []);
+
+    const deleted = await s.call(`/v1/models/${modelId}`, { method: "DELETE" });
+    assert.equal(deleted.status, 204);
+    assert.deepEqual(await blobs.list(`models/${modelId}`), []);
+  } finally {
+    await w.stop();
+    await s.close();
+    await s3.close();
+    await Deno.remove(inputs.dir, { recursive: true });
+  }
+});
