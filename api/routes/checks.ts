@@ -2,15 +2,16 @@
  * /v1/checks: evaluation jobs on a ready model or on a succeeded edit (DESIGN.md §4) — toxicity of greedy
  * continuations of challenge prompts, perplexity on held-out text, KL to the base model on benign prompts. A
  * check publishes check.json (its figures) and, of an edit, report.html (the edit's report with before/after
- * charts). Checks use the
- * `edits:*` scopes: they read models and edits and queue work like an edit does.
+ * charts). Prompts and texts are the tenant's `texts` datasets named in the params, else the built-in sets.
+ * Checks use the `edits:*` scopes: they read models and edits and queue work like an edit does.
  */
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { Progress } from "../../shared/contracts/edits.ts";
 import { getArtifact, getJob, listArtifacts, listJobs } from "../../shared/db/repositories/jobs.ts";
 import { getModel } from "../../shared/db/repositories/models.ts";
 import { createJobQueue, type Db, type Job } from "../../shared/db/index.ts";
-import { CheckParams } from "../../shared/contracts/checks.ts";
+import { CHECK_DATASETS, type CheckDatasetParam, CheckParams } from "../../shared/contracts/checks.ts";
+import { getDataset } from "../../shared/db/repositories/datasets.ts";
 import {
   CheckCreate,
   type CheckJobResult,
@@ -84,6 +85,7 @@ export function checksRoutes(deps: ApiDeps) {
         }
         modelId = model.id;
       }
+      await checkTextsDatasets(db, tenantId, body.params);
       const params: CheckParams = {
         ...body.params,
         ...(body.edit_id === undefined ? {} : { edit_id: body.edit_id }),
@@ -165,6 +167,27 @@ export function checksRoutes(deps: ApiDeps) {
   );
 
   return app;
+}
+
+/** Each dataset the params name must be one of the tenant's `texts` datasets: 404 when absent, 422 of another kind. */
+async function checkTextsDatasets(
+  db: Db,
+  tenantId: string,
+  params: Partial<Record<CheckDatasetParam, string>>,
+): Promise<void> {
+  for (const [key, role] of Object.entries(CHECK_DATASETS) as [CheckDatasetParam, string][]) {
+    const id = params[key];
+    if (id === undefined) continue;
+    const dataset = await getDataset(db, tenantId, id);
+    if (!dataset) throw notFound("dataset", id);
+    if (dataset.kind !== "texts") {
+      const detail =
+        `Cannot use dataset '${id}' as the ${role} as 'params.${key}' must name a texts dataset: it is ${dataset.kind}`;
+      throw new ApiError(422, "validation-error", detail, {
+        errors: [{ path: `params.${key}`, message: detail }],
+      });
+    }
+  }
 }
 
 async function findCheck(db: Db, tenantId: string, id: string): Promise<Job> {

@@ -6,7 +6,8 @@ import { PROBLEM_CONTENT_TYPE, ProblemDetails } from "../../shared/contracts/pro
 import type { ApiDeps } from "../deps.ts";
 import type { ApiEnv } from "../env.ts";
 import { ApiError } from "../errors.ts";
-import { and, eq, inArray } from "drizzle-orm";
+import { and, eq, inArray, or, sql } from "drizzle-orm";
+import { CHECK_DATASETS } from "../../shared/contracts/checks.ts";
 import { type Db, jobs } from "../../shared/db/index.ts";
 
 export const IdParam = z.object({ id: z.string().meta({ param: { name: "id", in: "path" } }) });
@@ -74,17 +75,21 @@ export async function refuseWhileInUse(
   what: "model" | "dataset",
   id: string,
 ): Promise<void> {
-  const column = what === "model" ? jobs.modelId : jobs.datasetId;
-  const [busy] = await db.select({ id: jobs.id }).from(jobs).where(and(
+  // A dataset is an edit's `dataset_id`, or a check's texts named in its params.
+  const uses = what === "model" ? eq(jobs.modelId, id) : or(
+    eq(jobs.datasetId, id),
+    ...Object.keys(CHECK_DATASETS).map((key) => sql`${jobs.params}->>${key} = ${id}`),
+  );
+  const [busy] = await db.select({ id: jobs.id, kind: jobs.kind }).from(jobs).where(and(
     eq(jobs.tenantId, tenantId),
-    eq(column, id),
+    uses,
     inArray(jobs.status, ["queued", "running"]),
   )).limit(1);
   if (busy) {
     throw new ApiError(
       409,
       "conflict",
-      `Cannot delete ${what} '${id}' as no queued or running job may use it: edit '${busy.id}' does (cancel it first)`,
+      `Cannot delete ${what} '${id}' as no queued or running job may use it: ${busy.kind} '${busy.id}' does (cancel it first)`,
     );
   }
 }

@@ -1,6 +1,7 @@
 /**
  * /v1/datasets: preference pairs as JSONL (streamed; every line parsed by shared/data as it arrives; the shape
- * detected) or precomputed embeddings as safetensors. A bad upload stores nothing: the bytes go to a temporary
+ * detected), a check's texts as JSONL (`{"text"}` lines, parsed the same way) or precomputed embeddings as
+ * safetensors. A bad upload stores nothing: the bytes go to a temporary
  * blob that is renamed into place only when every line was valid.
  */
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
@@ -22,6 +23,7 @@ import {
   listDatasets,
 } from "../../shared/db/repositories/datasets.ts";
 import { PreferenceParser } from "../../shared/data/preference.ts";
+import { TextsParser } from "../../shared/data/texts.ts";
 import { InputError } from "../../shared/errors.ts";
 import { openSafetensors } from "../../shared/safetensors/reader.ts";
 import type { ApiDeps } from "../deps.ts";
@@ -34,6 +36,12 @@ import { declaredLength, IdParam, problems, refuseWhileInUse } from "./common.ts
 /** A 422 lists at most this many bad lines (the count of all of them is in the detail). */
 const MAX_REPORTED_LINES = 20;
 
+const FILE_NAMES = {
+  pairs: "pairs.jsonl",
+  texts: "texts.jsonl",
+  embeddings: "embeddings.safetensors",
+} as const;
+
 export function datasetsRoutes(deps: ApiDeps) {
   const app = new OpenAPIHono<ApiEnv>({ defaultHook: validationHook });
   const { db } = deps.database;
@@ -45,11 +53,12 @@ export function datasetsRoutes(deps: ApiDeps) {
       method: "post",
       path: "/",
       tags: ["datasets"],
-      summary: "Upload a dataset: preference pairs (JSONL) or precomputed embeddings (safetensors)",
+      summary: "Upload a dataset: preference pairs or texts (JSONL), or precomputed embeddings (safetensors)",
       description:
         "The body is the file (`curl --data-binary @pairs.jsonl`). JSONL: one pair per line in any of " +
         "the shapes {preferred, rejected}, {prompt, chosen, rejected} (TRL), {input, preferred_output, " +
         "non_preferred_output} (OpenAI) or {unpert_gen_text, pert_gen_text} (the paper), all lines the same shape. " +
+        'Texts (`kind=texts`, a check\'s prompts or held-out texts): JSONL, one {"text": "..."} per line. ' +
         "Embeddings (`kind=embeddings`): safetensors with `preferred` and `rejected` float32 [L, N, D].",
       security: [{ apiKey: [] }],
       middleware: [write] as const,
@@ -71,16 +80,14 @@ export function datasetsRoutes(deps: ApiDeps) {
     async (c) => {
       const { tenantId } = c.get("principal");
       const { name, kind } = c.req.valid("query");
-      const cap = kind === "pairs" ? deps.config.maxPairsBytes : deps.config.maxEmbeddingsBytes;
+      const cap = kind === "embeddings" ? deps.config.maxEmbeddingsBytes : deps.config.maxPairsBytes;
       const declared = declaredLength(c.req.raw);
       if (declared !== null && declared > cap) throw tooLarge(cap);
       const body = c.req.raw.body ?? ReadableStream.from<Uint8Array>([]);
-      const key = `datasets/${crypto.randomUUID()}/${
-        kind === "pairs" ? "pairs.jsonl" : "embeddings.safetensors"
-      }`;
+      const key = `datasets/${crypto.randomUUID()}/${FILE_NAMES[kind]}`;
 
-      if (kind === "pairs") {
-        const check = jsonlValidator(name);
+      if (kind !== "embeddings") {
+        const check = jsonlValidator(name, kind === "pairs" ? pairsParser(name) : textsParser(name));
         const info = await store(() =>
           deps.blobs.put(key, body.pipeThrough(check.stream), { maxBytes: cap })
         );
@@ -225,13 +232,37 @@ async function store<T>(put: () => Promise<T>): Promise<T> {
   }
 }
 
+/** A JSONL parser of shared/data, seen by the upload: lines in, the detected format and row count out. */
+interface JsonlParser {
+  push(chunk: string): void;
+  finish(): { format: string; rows: number };
+}
+
+function pairsParser(source: string): JsonlParser {
+  const parser = new PreferenceParser(source);
+  return {
+    push: (chunk) => parser.push(chunk),
+    finish: () => {
+      const data = parser.finish();
+      return { format: data.format, rows: data.pairs.length };
+    },
+  };
+}
+
+function textsParser(source: string): JsonlParser {
+  const parser = new TextsParser(source);
+  return {
+    push: (chunk) => parser.push(chunk),
+    finish: () => ({ format: "texts", rows: parser.finish().length }),
+  };
+}
+
 /**
- * Passes the bytes through and feeds them, line by line, to shared/data's PreferenceParser. Each line is fed on
- * its own so one bad line does not hide the next ones: the stream fails at its end with every bad line (up to
+ * Passes the bytes through and feeds them, line by line, to a shared/data parser. Each line is fed on its own so
+ * one bad line does not hide the next ones: the stream fails at its end with every bad line (up to
  * MAX_REPORTED_LINES), which makes the blob store drop the temporary file.
  */
-function jsonlValidator(source: string) {
-  const parser = new PreferenceParser(source);
+function jsonlValidator(source: string, parser: JsonlParser) {
   const decoder = new TextDecoder("utf-8", { fatal: true });
   const bad: FieldError[] = [];
   let badCount = 0;
@@ -270,8 +301,7 @@ function jsonlValidator(source: string) {
       const rest = carry + decode();
       if (rest.length > 0) feed(rest);
       if (badCount > 0) throw new BadLinesError(bad, badCount);
-      const data = parser.finish();
-      outcome = { format: data.format, rows: data.pairs.length };
+      outcome = parser.finish();
     },
   });
   return {

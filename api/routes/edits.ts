@@ -108,6 +108,13 @@ export function editsRoutes(deps: ApiDeps) {
       }
       const dataset = await getDataset(db, tenantId, body.dataset_id);
       if (!dataset) throw notFound("dataset", body.dataset_id);
+      if (dataset.kind === "texts") {
+        const detail =
+          `Cannot edit with dataset '${dataset.id}' as it must be pairs or embeddings: it is texts`;
+        throw new ApiError(422, "validation-error", detail, {
+          errors: [{ path: "dataset_id", message: detail }],
+        });
+      }
       const summary = model.summary as ModelSummary;
       const params = {
         ...body.params,

@@ -1,18 +1,21 @@
 /**
  * One attempt of a check job: the issue-10 check runner (gpu-worker/eval) on the job's model, or — with
  * `edit_id` — on the base model and the edit's published output (before/after, KL to the base), which also
- * renders the edit's HTML report. The model compute runs in a thread (run_in_thread.ts), as an edit's does, so
+ * renders the edit's HTML report. The prompts and texts are the `texts` datasets the params name (read here, on
+ * the main loop, and handed to the thread), else the check's built-in sets. The model compute runs in a thread (run_in_thread.ts), as an edit's does, so
  * heartbeats and cancellation keep running; this loop only resolves inputs, writes report.html and publishes.
  * Figures are the job's result; report/check files are its artifacts, published like an edit's (attempt-private
  * prefix, rows written on success).
  */
 import { dirname, join } from "node:path";
-import { CheckParams } from "../../shared/contracts/checks.ts";
+import { CHECK_DATASETS, type CheckDatasetParam, CheckParams } from "../../shared/contracts/checks.ts";
+import { readTextsFile } from "../../shared/data/texts.ts";
 import type { ArtifactInput } from "../../shared/db/index.ts";
+import { getDataset } from "../../shared/db/repositories/datasets.ts";
 import { getJob, listArtifacts } from "../../shared/db/repositories/jobs.ts";
 import { InputError } from "../../shared/errors.ts";
 import type { EditReport } from "../../shared/profs/report.ts";
-import type { CheckStage } from "../eval/check.ts";
+import type { CheckInputs, CheckStage } from "../eval/check.ts";
 import { writeReportHtml } from "../eval/evaluate_edit.ts";
 import type { JobOutput, JobRun } from "./edit_job.ts";
 import { localBlob, resolveModel } from "./inputs.ts";
@@ -38,6 +41,7 @@ export async function runCheckJob(run: JobRun): Promise<JobOutput> {
     logger: run.logger,
   };
   const { dir: baseDir } = await resolveModel(db, blobs, job.tenantId, job.modelId, scratch);
+  const inputs = await checkInputs(run, params);
   const outDir = join(scratch, "out");
   await Deno.mkdir(outDir);
 
@@ -45,7 +49,7 @@ export async function runCheckJob(run: JobRun): Promise<JobOutput> {
   if (params.edit_id === undefined) {
     const figures = await runInThread(
       "check-model",
-      { modelDir: baseDir, backend: run.backend, check },
+      { modelDir: baseDir, backend: run.backend, inputs, check },
       hooks,
     );
     result = { check: figures };
@@ -53,7 +57,7 @@ export async function runCheckJob(run: JobRun): Promise<JobOutput> {
     const editedDir = await editOutput(run, params.edit_id);
     const evaluation = await runInThread(
       "evaluate-edit",
-      { baseDir, editedDir, backend: run.backend, check },
+      { baseDir, editedDir, backend: run.backend, inputs, check },
       hooks,
     );
     const report = JSON.parse(await Deno.readTextFile(join(editedDir, "report.json"))) as EditReport;
@@ -77,6 +81,34 @@ export async function runCheckJob(run: JobRun): Promise<JobOutput> {
     run.onProgress("publishing", i + 1, files.length);
   }
   return { result, artifacts };
+}
+
+/** The texts of each dataset the params name; the API checked them at submission, but they may have gone since. */
+async function checkInputs(run: JobRun, params: CheckParams): Promise<CheckInputs> {
+  const read = async (key: CheckDatasetParam): Promise<string[] | undefined> => {
+    const id = params[key];
+    if (id === undefined) return undefined;
+    const role = CHECK_DATASETS[key];
+    const dataset = await getDataset(run.db, run.job.tenantId, id);
+    if (!dataset) throw new InputError(`Cannot read the ${role} as dataset '${id}' was deleted`);
+    if (dataset.kind !== "texts") {
+      throw new InputError(
+        `Cannot use dataset '${id}' as the ${role} as '${key}' must name a texts dataset: it is ${dataset.kind}`,
+      );
+    }
+    const file = await localBlob(
+      run.blobs,
+      dataset.blobKey,
+      join(run.scratch, `${key}.jsonl`),
+      `dataset '${id}'`,
+    );
+    return await readTextsFile(file, id);
+  };
+  return {
+    challengePrompts: await read("challenge_dataset_id"),
+    heldOutTexts: await read("heldout_dataset_id"),
+    benignPrompts: await read("benign_dataset_id"),
+  };
 }
 
 /** The edited model folder a succeeded edit published, on this machine. */

@@ -46,6 +46,7 @@ function compute(request: ThreadRequest): Promise<ComputeTasks[ComputeKind]["out
         editedDir: request.input.editedDir,
         backend: request.input.backend,
         scorer: scorerFromEnv(),
+        inputs: request.input.inputs,
         check: { ...request.input.check, onProgress },
       });
     case "check-model":
@@ -53,6 +54,7 @@ function compute(request: ThreadRequest): Promise<ComputeTasks[ComputeKind]["out
         dir: request.input.modelDir,
         backend: request.input.backend,
         scorer: scorerFromEnv(),
+        inputs: request.input.inputs,
         check: { ...request.input.check, onProgress },
       });
   }

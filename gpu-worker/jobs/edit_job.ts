@@ -60,6 +60,11 @@ export async function runEditJob(run: JobRun): Promise<JobOutput> {
   const params = parsed.data;
   const { model, dir: modelDir } = await resolveModel(db, blobs, job.tenantId, job.modelId, scratch);
   const dataset = await resolveDataset(db, job.tenantId, job.datasetId);
+  if (dataset.kind === "texts") {
+    throw new InputError(
+      `Cannot edit with dataset '${dataset.id}' as it must be pairs or embeddings: it is texts`,
+    );
+  }
   const datasetFile = await localBlob(
     blobs,
     dataset.blobKey,
@@ -121,7 +126,7 @@ export async function runEditJob(run: JobRun): Promise<JobOutput> {
   if (params.check) {
     const evaluation = await runInThread(
       "evaluate-edit",
-      { baseDir: modelDir, editedDir: outDir, backend: run.backend, check: {} },
+      { baseDir: modelDir, editedDir: outDir, backend: run.backend, inputs: {}, check: {} },
       {
         signal: run.signal,
         onProgress: (_stage, done, total) => run.onProgress("evaluating", done, total),

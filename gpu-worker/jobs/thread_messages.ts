@@ -4,7 +4,7 @@
  * with their class, because the failure classification (job_error.ts) depends on it.
  */
 import type { EditOptions, EditOutcome, EditStage } from "../edit/pipeline.ts";
-import type { CheckOptions, CheckResult, CheckStage } from "../eval/check.ts";
+import type { CheckInputs, CheckOptions, CheckResult, CheckStage } from "../eval/check.ts";
 import type { Evaluation } from "../eval/evaluate_edit.ts";
 import { InputError } from "../../shared/errors.ts";
 import type { LogFields, LogLevel } from "../../shared/log.ts";
@@ -23,13 +23,19 @@ export interface ComputeTasks {
   edit: { input: ThreadEditOptions; output: EditOutcome; stage: EditStage };
   /** `evaluateEdit`: the check on the base model, then on the edited one against the base. */
   "evaluate-edit": {
-    input: { baseDir: string; editedDir: string; backend: "cpu" | "webgpu"; check: ThreadCheckOptions };
+    input: {
+      baseDir: string;
+      editedDir: string;
+      backend: "cpu" | "webgpu";
+      inputs: CheckInputs;
+      check: ThreadCheckOptions;
+    };
     output: Evaluation;
     stage: CheckStage;
   };
   /** `checkModel`: the check on one model alone. */
   "check-model": {
-    input: { modelDir: string; backend: "cpu" | "webgpu"; check: ThreadCheckOptions };
+    input: { modelDir: string; backend: "cpu" | "webgpu"; inputs: CheckInputs; check: ThreadCheckOptions };
     output: CheckResult;
     stage: CheckStage;
   };

@@ -1,15 +1,19 @@
-/** Datasets as the API shows them: preference pairs (JSONL) or precomputed embeddings (safetensors). */
+/**
+ * Datasets as the API shows them: preference pairs (JSONL) or precomputed embeddings (safetensors) for edits;
+ * texts (JSONL) for checks' prompts and held-out texts.
+ */
 import { z } from "zod";
 import { pageOf } from "./pagination.ts";
 
-export const DatasetKind = z.enum(["pairs", "embeddings"]).meta({ id: "DatasetKind" });
+export const DatasetKind = z.enum(["pairs", "embeddings", "texts"]).meta({ id: "DatasetKind" });
 export type DatasetKind = z.infer<typeof DatasetKind>;
 
 export const DatasetUploadQuery = z.object({
   name: z.string().trim().min(1).max(200),
   kind: DatasetKind.default("pairs").meta({
     description: "pairs: JSONL, one preference pair per line; embeddings: safetensors with `preferred` and " +
-      "`rejected` float32 [L, N, D]",
+      '`rejected` float32 [L, N, D]; texts: JSONL, one {"text": "..."} per line (a check\'s prompts or ' +
+      "held-out texts)",
   }),
 });
 
@@ -28,7 +32,7 @@ export const DatasetView = z.object({
   object: z.literal("dataset"),
   name: z.string(),
   kind: DatasetKind,
-  format: z.string().meta({ description: "detected format of the pairs, or `embeddings`" }),
+  format: z.string().meta({ description: "detected format of the pairs, or `embeddings`, or `texts`" }),
   rows: z.int().min(0),
   size: z.int().min(0),
   sha256: z.string(),

@@ -100,8 +100,11 @@ export const modelFiles = pgTable("model_files", {
   ),
 ]);
 
-/** pairs: preference pairs (JSONL, stored normalised); embeddings: precomputed [L, N, D] safetensors. */
-export const datasetKind = pgEnum("dataset_kind", ["pairs", "embeddings"]);
+/**
+ * pairs: preference pairs (JSONL, stored normalised); embeddings: precomputed [L, N, D] safetensors; texts: JSONL
+ * `{"text"}` lines, the prompts and texts of a check.
+ */
+export const datasetKind = pgEnum("dataset_kind", ["pairs", "embeddings", "texts"]);
 
 export const datasets = pgTable("datasets", {
   id: uuid("id").primaryKey().defaultRandom(),

@@ -2,7 +2,7 @@
  * Check jobs as the API shows them: `POST /v1/checks` on a ready model, or on a succeeded edit (then the base
  * model is checked too and the edited one is compared with it: KL, and report.html with before/after charts).
  * The job's own parameters are shared/contracts/checks.ts (what the worker reads); prompts and texts are the
- * built-in sets (shared/eval/default_prompts.ts).
+ * `texts` datasets they name, else the built-in sets (shared/eval/default_prompts.ts).
  */
 import { z } from "zod";
 import { CheckParams } from "../contracts/checks.ts";

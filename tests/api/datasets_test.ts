@@ -212,3 +212,78 @@ Deno.test("datasets: precomputed embeddings are a dataset; wrong tensors are ref
     await h.close();
   }
 });
+
+Deno.test("datasets: texts (JSONL {text} lines) for checks; a bad line names itself and stores nothing", async (t) => {
+  const texts = ["The river was calm", "We planted tomatoes", "The library opens at nine"];
+  const good = encoder.encode(texts.map((text) => JSON.stringify({ text })).join("\n") + "\n");
+  const h = await createHarness({ config: { maxPairsBytes: good.byteLength } });
+  try {
+    let id = "";
+    await t.step("streamed, exactly at the JSONL cap → 201 kind texts with its row count", async () => {
+      const response = await upload(h, "name=prompts&kind=texts", streamOf(good, 7), {
+        "Content-Type": "application/x-ndjson",
+      });
+      const body = await json(response);
+      assert.equal(response.status, 201, JSON.stringify(body));
+      id = String(body.id);
+      assert.equal(body.kind, "texts");
+      assert.equal(body.format, "texts");
+      assert.equal(body.rows, texts.length);
+      assert.equal(body.sha256, sha256(good));
+      assert.equal(body.embeddings, null);
+    });
+
+    await t.step("bad lines → 422 naming each of them, nothing stored", async () => {
+      const before = await storedKeys(h);
+      const text = [
+        JSON.stringify({ text: "fine" }),
+        JSON.stringify({ prompt: "wrong key" }),
+        "",
+        "[1, 2]",
+        JSON.stringify({ text: "  " }),
+        JSON.stringify({ text: 7 }),
+      ].join("\n");
+      const body = await problem(
+        await upload(h, "name=bad&kind=texts", streamOf(encoder.encode(text), 5)),
+        422,
+        "invalid-dataset",
+      );
+      const errors = body.errors as { path: string; message: string }[];
+      assert.deepEqual(errors.map((e) => e.path), ["line 2", "line 4", "line 5", "line 6"]);
+      assert.match(errors[0].message, /line 2 must have a string 'text': it is undefined/);
+      assert.match(errors[2].message, /'text' must not be empty/);
+      assert.match(String(body.detail), /4 bad lines; nothing was stored/);
+      assert.deepEqual(await storedKeys(h), before);
+      await problem(await upload(h, "name=empty&kind=texts", "\n\n"), 422, "invalid-dataset");
+      assert.deepEqual(await storedKeys(h), before);
+    });
+
+    await t.step("over the JSONL cap → 413, nothing stored", async () => {
+      const before = await storedKeys(h);
+      const over = new Uint8Array([...good, 0x0a]);
+      await problem(await upload(h, "name=big&kind=texts", streamOf(over, 9)), 413, "payload-too-large");
+      assert.deepEqual(await storedKeys(h), before);
+    });
+
+    await t.step(
+      "listed and got like the others; another tenant gets 404; delete removes the blob",
+      async () => {
+        const list = await json(await h.app.request("/v1/datasets", { headers: h.keyA }));
+        assert.deepEqual((list.data as { id: string; kind: string }[]).map((d) => [d.id, d.kind]), [[
+          id,
+          "texts",
+        ]]);
+        assert.equal((await json(await h.app.request(`/v1/datasets/${id}`, { headers: h.keyA }))).rows, 3);
+        await problem(await h.app.request(`/v1/datasets/${id}`, { headers: h.keyB }), 404, "not-found");
+        const before = (await storedKeys(h)).length;
+        assert.equal(
+          (await h.app.request(`/v1/datasets/${id}`, { method: "DELETE", headers: h.keyA })).status,
+          204,
+        );
+        assert.equal((await storedKeys(h)).length, before - 1);
+      },
+    );
+  } finally {
+    await h.close();
+  }
+});

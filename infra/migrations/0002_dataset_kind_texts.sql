@@ -1,0 +1,1 @@
+ALTER TYPE "public"."dataset_kind" ADD VALUE 'texts';

@@ -1,0 +1,80 @@
+/**
+ * Text datasets: JSONL, one `{"text": "..."}` per line — the prompts and texts a check evaluates on (challenge
+ * prompts, held-out texts, benign prompts). Blank lines are skipped. A bad line is an InputError naming the line,
+ * and nothing is kept: the parser returns texts only once the whole input is valid.
+ */
+import { InputError } from "../errors.ts";
+
+/** Incremental parser: feed text chunks as they arrive, then `finish()` for the texts. */
+export class TextsParser {
+  #texts: string[] = [];
+  #line = 0;
+  #carry = "";
+
+  constructor(readonly source: string) {}
+
+  /** Feeds a chunk of text; complete lines are parsed now, a partial last line waits for the next chunk. */
+  push(chunk: string): void {
+    const lines = (this.#carry + chunk).split("\n");
+    this.#carry = lines.pop()!;
+    for (const line of lines) this.#parseLine(line);
+  }
+
+  /** Ends the input and returns every text (at least one). */
+  finish(): string[] {
+    if (this.#carry.length > 0) this.#parseLine(this.#carry);
+    this.#carry = "";
+    if (this.#texts.length === 0) {
+      throw new InputError(`Cannot read texts '${this.source}' as they must contain at least one text`);
+    }
+    return this.#texts;
+  }
+
+  #parseLine(raw: string): void {
+    this.#line++;
+    const line = raw.replace(/\r$/, "").replace(/^\uFEFF/, "");
+    if (line.trim() === "") return;
+    let value: unknown;
+    try {
+      value = JSON.parse(line);
+    } catch (error) {
+      throw this.#error(`must be valid JSON (${(error as Error).message})`);
+    }
+    if (typeof value !== "object" || value === null || Array.isArray(value)) {
+      throw this.#error(`must be a JSON object {"text": "..."}`);
+    }
+    const text = (value as Record<string, unknown>).text;
+    if (typeof text !== "string") {
+      throw this.#error(
+        `must have a string 'text': it is ${
+          text === null ? "null" : Array.isArray(text) ? "array" : typeof text
+        }`,
+      );
+    }
+    if (text.trim() === "") throw this.#error("'text' must not be empty");
+    this.#texts.push(text);
+  }
+
+  #error(rule: string): InputError {
+    return new InputError(`Cannot read texts '${this.source}' as line ${this.#line} ${rule}`);
+  }
+}
+
+export function parseTextsJsonl(text: string, source: string): string[] {
+  const parser = new TextsParser(source);
+  parser.push(text);
+  return parser.finish();
+}
+
+/** Streams a JSONL file through the parser. */
+export async function readTextsFile(path: string, source = path): Promise<string[]> {
+  let file: Deno.FsFile;
+  try {
+    file = await Deno.open(path);
+  } catch (error) {
+    throw new InputError(`Cannot read texts '${source}' as the file must exist: ${(error as Error).message}`);
+  }
+  const parser = new TextsParser(source);
+  for await (const chunk of file.readable.pipeThrough(new TextDecoderStream())) parser.push(chunk);
+  return parser.finish();
+}
