@@ -1,6 +1,6 @@
 /**
- * Blobs as files, for code that needs paths (opening a model folder, reading a safetensors header): read in place
- * when the store has local paths, else downloaded into a temporary directory that is removed afterwards.
+ * Blobs as files, for code that needs paths (opening a model folder, reading a safetensors header): read in
+ * place when the store has local paths, else downloaded into a temporary directory removed afterwards.
  */
 import { dirname, join } from "node:path";
 import type { BlobStore } from "./store.ts";

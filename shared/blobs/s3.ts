@@ -80,8 +80,8 @@ export async function createS3BlobStore(options: S3BlobStoreOptions): Promise<Bl
   const headBucket = await request("HEAD", "", {}, [403, 404]);
   if (!headBucket.ok) {
     throw new InputError(
-      `Cannot open the blob store as bucket '${options.bucket}' at ${base} must exist and be readable with the ` +
-        `given credentials: it answered ${headBucket.status}`,
+      `Cannot open the blob store as bucket '${options.bucket}' at ${base} must exist and be readable ` +
+        `with the given credentials: it answered ${headBucket.status}`,
     );
   }
 
@@ -176,7 +176,11 @@ export async function createS3BlobStore(options: S3BlobStoreOptions): Promise<Bl
       throw outside(String((await stat(key))?.size ?? "fewer"));
     }
     if (!range) {
-      return { body: response.body!, size: Number(response.headers.get("Content-Length")), range: null };
+      return {
+        body: response.body ?? ReadableStream.from<Uint8Array>([]),
+        size: Number(response.headers.get("Content-Length")),
+        range: null,
+      };
     }
     // S3 shortens a range that runs past the end; the interface refuses it, as the local store does.
     const [, start, end, total] =
@@ -186,7 +190,7 @@ export async function createS3BlobStore(options: S3BlobStoreOptions): Promise<Bl
       await response.body?.cancel();
       throw outside(total ?? "unknown");
     }
-    return { body: response.body!, size: Number(total), range };
+    return { body: response.body ?? ReadableStream.from<Uint8Array>([]), size: Number(total), range };
   }
 
   async function remove(key: string): Promise<boolean> {

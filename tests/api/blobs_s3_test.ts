@@ -56,6 +56,8 @@ Deno.test("S3 blob store against s3rver", async (t) => {
       assert.deepEqual(await readAll(read.body), data);
       assert.equal((await store.stat("models/m1/model.safetensors"))?.size, data.length);
       assert.equal(store.localPath("models/m1/model.safetensors"), null);
+      assert.equal((await store.put("models/m1/empty", new Uint8Array())).size, 0);
+      assert.deepEqual(await readAll((await store.get("models/m1/empty"))!.body), new Uint8Array());
     });
 
     await t.step("a body larger than a part goes up in parts and reads back whole", async () => {
