@@ -65,6 +65,13 @@ export function iso(date: Date | null): string | null {
   return date ? date.toISOString() : null;
 }
 
+/** An edit takes pairs or embeddings; a `texts` dataset (a check's prompts) is a 422 naming `dataset_id`. */
+export function refuseTextsForEdit(dataset: { id: string; kind: string }): void {
+  if (dataset.kind !== "texts") return;
+  const detail = `Cannot edit with dataset '${dataset.id}' as it must be pairs or embeddings: it is texts`;
+  throw new ApiError(422, "validation-error", detail, { errors: [{ path: "dataset_id", message: detail }] });
+}
+
 /**
  * Refuses to delete a model or dataset a queued or running job still needs (the job would fail for want of
  * it); finished jobs keep their results and artifacts, so those do not block.

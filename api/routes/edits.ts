@@ -42,7 +42,7 @@ import type { ApiEnv } from "../env.ts";
 import { ApiError, notFound, validationHook } from "../errors.ts";
 import { requireScope } from "../middleware/auth.ts";
 import { createSingleFlight } from "../single_flight.ts";
-import { IdParam, jsonLimit, problems } from "./common.ts";
+import { IdParam, jsonLimit, problems, refuseTextsForEdit } from "./common.ts";
 
 /** How often an open event stream looks for new events, and how often it sends a keep-alive comment. */
 const EVENTS_POLL_MS = 250;
@@ -108,13 +108,7 @@ export function editsRoutes(deps: ApiDeps) {
       }
       const dataset = await getDataset(db, tenantId, body.dataset_id);
       if (!dataset) throw notFound("dataset", body.dataset_id);
-      if (dataset.kind === "texts") {
-        const detail =
-          `Cannot edit with dataset '${dataset.id}' as it must be pairs or embeddings: it is texts`;
-        throw new ApiError(422, "validation-error", detail, {
-          errors: [{ path: "dataset_id", message: detail }],
-        });
-      }
+      refuseTextsForEdit(dataset);
       const summary = model.summary as ModelSummary;
       const params = {
         ...body.params,

@@ -40,7 +40,7 @@ import type { ApiDeps } from "../deps.ts";
 import type { ApiEnv } from "../env.ts";
 import { ApiError, fieldErrors, notFound, validationHook } from "../errors.ts";
 import { requireScope } from "../middleware/auth.ts";
-import { IdParam, jsonLimit, problems } from "./common.ts";
+import { IdParam, jsonLimit, problems, refuseTextsForEdit } from "./common.ts";
 
 const TriggerPage = pageOf(TriggerView, "TriggerPage");
 
@@ -77,10 +77,10 @@ export function triggersRoutes(deps: ApiDeps) {
       const body = c.req.valid("json");
       const model = await getModel(db, tenantId, body.template.model_id);
       if (!model) throw notFound("model", body.template.model_id);
-      if (
-        body.template.dataset_id !== undefined && !await getDataset(db, tenantId, body.template.dataset_id)
-      ) {
-        throw notFound("dataset", body.template.dataset_id);
+      if (body.template.dataset_id !== undefined) {
+        const dataset = await getDataset(db, tenantId, body.template.dataset_id);
+        if (!dataset) throw notFound("dataset", body.template.dataset_id);
+        refuseTextsForEdit(dataset);
       }
       const row = await createTrigger(db, tenantId, { name: body.name, template: body.template });
       return c.json({ ...triggerView(row), secret: row.secret }, 201);
@@ -266,6 +266,7 @@ async function prepareEdit(tx: Db, trigger: Trigger, fire: TriggerFire) {
   }
   const dataset = await getDataset(tx, tenantId, datasetId);
   if (!dataset) throw notFound("dataset", datasetId);
+  refuseTextsForEdit(dataset);
   const merged = EditParams.safeParse({ ...template.params, ...fire.params });
   if (!merged.success) {
     const errors = fieldErrors(merged.error, "params");

@@ -94,6 +94,14 @@ Deno.test({
         body: JSON.stringify({ model_id: modelId, dataset_id: challengeId }),
       })).json();
       assert.equal(texts.status, 422, "an edit refuses a texts dataset");
+      assert.equal(texts.errors[0].path, "dataset_id");
+      const trigger = await s.call("/v1/triggers", {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ name: "t", template: { model_id: modelId, dataset_id: challengeId } }),
+      });
+      assert.equal(trigger.status, 422, "so does an edit trigger's template");
+      await trigger.body?.cancel();
       assert.equal((await (await s.call("/v1/checks")).json()).data.length, 0, "nothing queued by refusals");
 
       // Queued before any worker runs: the datasets it names are in use.
