@@ -1,6 +1,7 @@
 /**
  * The service on the S3 blob store (s3rver under Node), which has no local paths: the API finalizes an uploaded
- * model by downloading it into a temporary folder, the worker downloads its inputs into its scratch directory,
+ * model and checks an embeddings upload by downloading them into a temporary folder, the worker downloads its
+ * inputs into its scratch directory,
  * and the artifacts it publishes to the bucket download (whole and by range) byte for byte as `profs edit`'s
  * output for the same inputs.
  */
@@ -10,6 +11,7 @@ import { runEdit } from "../../gpu-worker/edit/pipeline.ts";
 import { startWorker } from "../../gpu-worker/worker.ts";
 import { createS3BlobStore } from "../../shared/blobs/s3.ts";
 import { createLogger } from "../../shared/log.ts";
+import { f32, safetensorsBytes } from "../api/fixtures.ts";
 import { startS3rver } from "../helpers/s3rver.ts";
 import {
   download,
@@ -77,6 +79,37 @@ Deno.test("with the S3 blob store, an uploaded model is finalized, edited by the
     assert.ok((await blobs.list(`edits/${edit.id}`)).some((k) => k.endsWith("/model.safetensors")));
     assert.ok((await blobs.list(`models/${modelId}`)).some((k) => k.endsWith("/config.json")));
     assert.deepEqual([...Deno.readDirSync(s.blobDir)], []);
+
+    // Embeddings are read after they are stored (a temporary download here); a refused file leaves nothing.
+    const tensor = (name: string, dtype: "F32" | "F16") => ({
+      name,
+      dtype,
+      shape: [2, 3, 4],
+      data: dtype === "F32" ? f32(Array.from({ length: 24 }, (_, i) => i)) : new Uint8Array(48),
+    });
+    const datasetsBefore = await blobs.list("datasets");
+    const emb = await s.call("/v1/datasets?name=emb&kind=embeddings", {
+      method: "POST",
+      body: safetensorsBytes([tensor("preferred", "F32"), tensor("rejected", "F32")]),
+    });
+    assert.equal(emb.status, 201);
+    assert.deepEqual((await emb.json()).embeddings, {
+      num_layers: 2,
+      rows: 3,
+      hidden_size: 4,
+      model_sha256: null,
+      pooling: null,
+      max_tokens: null,
+    });
+    const stored = await blobs.list("datasets");
+    assert.equal(stored.length, datasetsBefore.length + 1);
+    const refused = await s.call("/v1/datasets?name=f16&kind=embeddings", {
+      method: "POST",
+      body: safetensorsBytes([tensor("preferred", "F16"), tensor("rejected", "F16")]),
+    });
+    assert.equal(refused.status, 422);
+    await refused.body?.cancel();
+    assert.deepEqual(await blobs.list("datasets"), stored);
 
     const deleted = await s.call(`/v1/models/${modelId}`, { method: "DELETE" });
     assert.equal(deleted.status, 204);
