@@ -1,9 +1,8 @@
 /**
  * The service on the S3 blob store (s3rver under Node), which has no local paths: the API finalizes an uploaded
  * model and checks an embeddings upload by downloading them into a temporary folder, the worker downloads its
- * inputs into its scratch directory,
- * and the artifacts it publishes to the bucket download (whole and by range) byte for byte as `profs edit`'s
- * output for the same inputs.
+ * inputs into its scratch directory, and the artifacts it publishes to the bucket download (whole and by range)
+ * byte for byte as `profs edit`'s output for the same inputs.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
