@@ -20,6 +20,7 @@ import { encodeRowSumSquares } from "./kernels/row_sum_squares.ts";
 import { encodeRowsDot } from "./kernels/rows_dot.ts";
 import { encodeScaleAdd } from "./kernels/scale_add.ts";
 import { topRightSingularGpu } from "./profs_webgpu/subspace.ts";
+import { checkSubspaceInputs, fixSigns } from "../shared/profs/subspace.ts";
 
 /** The webgpu backend on a new device, or null when there is no WebGPU adapter. */
 export async function createWebGpuBackend(): Promise<ProfsBackend | null> {
@@ -158,35 +159,5 @@ export async function projectWebGpu(
     };
   } finally {
     gpu.release(w, v, removed);
-  }
-}
-
-/** The CPU backend's rules, word for word, so both backends reject the same inputs the same way. */
-function checkSubspaceInputs(preferred: Matrix, rejected: Matrix, params: SubspaceParams): void {
-  const { rows: n, cols: d } = preferred;
-  if (rejected.rows !== n || rejected.cols !== d) {
-    throw new InputError(
-      `Cannot compute a toxic subspace as preferred and rejected embeddings must have the same shape: [${n}, ${d}] vs [${rejected.rows}, ${rejected.cols}]`,
-    );
-  }
-  const maxRank = Math.min(n, params.centering ? d - 1 : d);
-  if (!Number.isInteger(params.rank) || params.rank < 1 || params.rank > maxRank) {
-    throw new InputError(
-      `Cannot compute a toxic subspace as 'rank' must be an integer from 1 to ${maxRank} (pairs: ${n}, hidden size: ${d}): current value is ${params.rank}`,
-    );
-  }
-  if (!Number.isInteger(params.maxIterations) || params.maxIterations < 1) {
-    throw new InputError(
-      `Cannot compute a toxic subspace as 'maxIterations' must be a positive integer: current value is ${params.maxIterations}`,
-    );
-  }
-}
-
-/** Singular vectors are defined up to sign; like the CPU backend, make each column's largest entry positive. */
-function fixSigns(v: Float32Array, rows: number, k: number): void {
-  for (let j = 0; j < k; j++) {
-    let best = 0;
-    for (let r = 0; r < rows; r++) if (Math.abs(v[r * k + j]) > Math.abs(best)) best = v[r * k + j];
-    if (best < 0) { for (let r = 0; r < rows; r++) v[r * k + j] = -v[r * k + j]; }
   }
 }

@@ -199,17 +199,7 @@ function rotateRows(rows: Float64Array, w: Float64Array, b: number, len: number)
 /** preferred, rejected [N, D] → V [D, k] of T = (X⁺ − X⁻)/2, centered against X⁺'s top direction if asked. */
 export function toxicSubspaceCpu(preferred: Matrix, rejected: Matrix, params: SubspaceParams): LayerSubspace {
   const { rows: n, cols: d } = preferred;
-  if (rejected.rows !== n || rejected.cols !== d) {
-    throw new InputError(
-      `Cannot compute a toxic subspace as preferred and rejected embeddings must have the same shape: [${n}, ${d}] vs [${rejected.rows}, ${rejected.cols}]`,
-    );
-  }
-  const maxRank = Math.min(n, params.centering ? d - 1 : d);
-  if (!Number.isInteger(params.rank) || params.rank < 1 || params.rank > maxRank) {
-    throw new InputError(
-      `Cannot compute a toxic subspace as 'rank' must be an integer from 1 to ${maxRank} (pairs: ${n}, hidden size: ${d}): current value is ${params.rank}`,
-    );
-  }
+  checkSubspaceInputs(preferred, rejected, params);
   const t = new Float64Array(n * d); // T [N, D]
   for (let i = 0; i < t.length; i++) t[i] = (preferred.data[i] - rejected.data[i]) / 2;
   if (params.centering) {
@@ -244,11 +234,32 @@ function removeDirection(t: Float64Array, n: number, d: number, mu: Float64Array
   }
 }
 
-/** Singular vectors are defined up to sign; pick the one whose largest-magnitude entry is positive. */
-function fixSigns(v: Float64Array, rows: number, k: number): void {
+/** Singular vectors are defined up to sign; pick the one whose largest-magnitude entry is positive (v [rows, k]). */
+export function fixSigns(v: Float32Array | Float64Array, rows: number, k: number): void {
   for (let j = 0; j < k; j++) {
     let best = 0;
     for (let r = 0; r < rows; r++) if (Math.abs(v[r * k + j]) > Math.abs(best)) best = v[r * k + j];
     if (best < 0) { for (let r = 0; r < rows; r++) v[r * k + j] = -v[r * k + j]; }
+  }
+}
+
+/** The input rules of `ProfsBackend.toxicSubspace`, shared so every backend rejects the same inputs the same way. */
+export function checkSubspaceInputs(preferred: Matrix, rejected: Matrix, params: SubspaceParams): void {
+  const { rows: n, cols: d } = preferred;
+  if (rejected.rows !== n || rejected.cols !== d) {
+    throw new InputError(
+      `Cannot compute a toxic subspace as preferred and rejected embeddings must have the same shape: [${n}, ${d}] vs [${rejected.rows}, ${rejected.cols}]`,
+    );
+  }
+  const maxRank = Math.min(n, params.centering ? d - 1 : d);
+  if (!Number.isInteger(params.rank) || params.rank < 1 || params.rank > maxRank) {
+    throw new InputError(
+      `Cannot compute a toxic subspace as 'rank' must be an integer from 1 to ${maxRank} (pairs: ${n}, hidden size: ${d}): current value is ${params.rank}`,
+    );
+  }
+  if (!Number.isInteger(params.maxIterations) || params.maxIterations < 1) {
+    throw new InputError(
+      `Cannot compute a toxic subspace as 'maxIterations' must be a positive integer: current value is ${params.maxIterations}`,
+    );
   }
 }
