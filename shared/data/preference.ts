@@ -9,6 +9,7 @@
  *   {"unpert_gen_text": "...", "pert_gen_text": "..."}                           the paper's data (unpert = preferred)
  */
 import { InputError } from "../errors.ts";
+import { LineSplitter } from "./line_splitter.ts";
 
 export type PreferenceFormat = "preferred-rejected" | "trl" | "openai" | "paper";
 
@@ -41,21 +42,18 @@ export class PreferenceParser {
   #firstLine = 0;
   #pairs: PreferencePair[] = [];
   #line = 0;
-  #carry = "";
+  #lines = new LineSplitter();
 
   constructor(readonly source: string) {}
 
   /** Feeds a chunk of text; complete lines are parsed now, a partial last line waits for the next chunk. */
   push(chunk: string): void {
-    const lines = (this.#carry + chunk).split("\n");
-    this.#carry = lines.pop()!;
-    for (const line of lines) this.#parseLine(line);
+    for (const line of this.#lines.push(chunk)) this.#parseLine(line);
   }
 
   /** Ends the input and returns every pair (at least one). */
   finish(): PreferenceData {
-    if (this.#carry.length > 0) this.#parseLine(this.#carry);
-    this.#carry = "";
+    for (const line of this.#lines.end()) this.#parseLine(line);
     if (!this.#format || this.#pairs.length === 0) {
       throw new InputError(
         `Cannot read preference data '${this.source}' as it must contain at least one pair`,

@@ -4,26 +4,24 @@
  * and nothing is kept: the parser returns texts only once the whole input is valid.
  */
 import { InputError } from "../errors.ts";
+import { LineSplitter } from "./line_splitter.ts";
 
 /** Incremental parser: feed text chunks as they arrive, then `finish()` for the texts. */
 export class TextsParser {
   #texts: string[] = [];
   #line = 0;
-  #carry = "";
+  #lines = new LineSplitter();
 
   constructor(readonly source: string) {}
 
   /** Feeds a chunk of text; complete lines are parsed now, a partial last line waits for the next chunk. */
   push(chunk: string): void {
-    const lines = (this.#carry + chunk).split("\n");
-    this.#carry = lines.pop()!;
-    for (const line of lines) this.#parseLine(line);
+    for (const line of this.#lines.push(chunk)) this.#parseLine(line);
   }
 
   /** Ends the input and returns every text (at least one). */
   finish(): string[] {
-    if (this.#carry.length > 0) this.#parseLine(this.#carry);
-    this.#carry = "";
+    for (const line of this.#lines.end()) this.#parseLine(line);
     if (this.#texts.length === 0) {
       throw new InputError(`Cannot read texts '${this.source}' as they must contain at least one text`);
     }
