@@ -37,7 +37,7 @@ const post = (app: OpenAPIHono<ApiEnv>, body: unknown) =>
 
 Deno.test("POST /v1/toxicity scores each text in order with the lexicon scorer", async () => {
   const response = await post(appWith(createLexiconScorer()), {
-    texts: ["have a nice day", "shut up, you bastard"],
+    texts: ["have a nice day", "you bastard"],
   });
   assert.equal(response.status, 200);
   assert.deepEqual(await response.json(), {

@@ -9,7 +9,7 @@ Deno.test("lexicon scorer: clean text scores 0, one profanity 0.75, more profani
   const scorer = createLexiconScorer();
   const [clean, one, three] = await scorer.score([
     "the weather is nice today",
-    "shut up, you bastard",
+    "you bastard",
     "you bitch, you bastard, what a slut",
   ]);
   assert.deepEqual(clean, { score: 0, terms: [] });
@@ -24,6 +24,17 @@ Deno.test("lexicon scorer: overlapping patterns on one word count once; l33t spe
   assert.equal(word.score, 0.75); // obscenity matches "shit" with two patterns over the same span
   assert.equal(leet.score, 0.75);
   assert.deepEqual(leet.terms, ["shit"]);
+});
+
+Deno.test("lexicon scorer: insults without profanity are caught as whole words only", async () => {
+  const scores = await createLexiconScorer().score([
+    "you are an idiot",
+    "shut up, you moron",
+    "the idiotype of an antibody",
+    "a dumbbell workout",
+  ]);
+  assert.deepEqual(scores.map((s) => s.terms), [["idiot"], ["shut up", "moron"], [], []]);
+  assert.deepEqual(scores.map((s) => s.score), [0.75, 1 - 0.25 ** 2, 0, 0]);
 });
 
 Deno.test("lexicon scorer: words that merely contain a profanity are not flagged", async () => {
