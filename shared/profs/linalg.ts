@@ -301,3 +301,64 @@ export function dot(x: Float64Array, y: Float64Array): number {
 export function axpy(alpha: number, x: Float64Array, offset: number, y: Float64Array, n: number): void {
   for (let i = 0; i < n; i++) y[i] += alpha * x[offset + i];
 }
+
+/**
+ * c [m, p] with c[i, j] = a_i · b_j for rows a [m, len] and b [p, len] (a bᵀ). Two rows of each operand at a
+ * time: four dot products share each load, which roughly halves the memory traffic of one `dot` per pair.
+ * With `symmetric` (a and b the same matrix) only j ≥ i is computed and mirrored.
+ */
+export function multiplyTransposed(
+  a: Float64Array,
+  m: number,
+  b: Float64Array,
+  p: number,
+  len: number,
+  symmetric = false,
+): Float64Array {
+  const c = new Float64Array(m * p);
+  for (let i = 0; i < m; i += 2) {
+    const i1 = Math.min(i + 1, m - 1); // an odd last row pairs with itself
+    const a0 = i * len, a1 = i1 * len;
+    for (let j = symmetric ? i : 0; j < p; j += 2) {
+      const j1 = Math.min(j + 1, p - 1);
+      const b0 = j * len, b1 = j1 * len;
+      // Two accumulators per pair (even and odd t) so that consecutive adds do not wait on each other.
+      let s00 = 0, s01 = 0, s10 = 0, s11 = 0, e00 = 0, e01 = 0, e10 = 0, e11 = 0;
+      const end = len - (len % 2);
+      for (let t = 0; t < end; t += 2) {
+        const x0 = a[a0 + t], x1 = a[a1 + t], y0 = b[b0 + t], y1 = b[b1 + t];
+        s00 += x0 * y0;
+        s01 += x0 * y1;
+        s10 += x1 * y0;
+        s11 += x1 * y1;
+        const u0 = a[a0 + t + 1], u1 = a[a1 + t + 1], v0 = b[b0 + t + 1], v1 = b[b1 + t + 1];
+        e00 += u0 * v0;
+        e01 += u0 * v1;
+        e10 += u1 * v0;
+        e11 += u1 * v1;
+      }
+      if (end < len) {
+        const x0 = a[a0 + end], x1 = a[a1 + end], y0 = b[b0 + end], y1 = b[b1 + end];
+        s00 += x0 * y0;
+        s01 += x0 * y1;
+        s10 += x1 * y0;
+        s11 += x1 * y1;
+      }
+      s00 += e00;
+      s01 += e01;
+      s10 += e10;
+      s11 += e11;
+      c[i * p + j] = s00;
+      c[i * p + j1] = s01;
+      c[i1 * p + j] = s10;
+      c[i1 * p + j1] = s11;
+      if (symmetric) {
+        c[j * p + i] = s00;
+        c[j1 * p + i] = s01;
+        c[j * p + i1] = s10;
+        c[j1 * p + i1] = s11;
+      }
+    }
+  }
+  return c;
+}

@@ -5,7 +5,14 @@
 import { createRandom } from "../data/random.ts";
 import { InputError } from "../errors.ts";
 import type { LayerSubspace, Matrix, SubspaceParams } from "./backend.ts";
-import { axpy, dot, largestAngleSineRows, orthonormalizeRows, symmetricEigen } from "./linalg.ts";
+import {
+  axpy,
+  dot,
+  largestAngleSineRows,
+  multiplyTransposed,
+  orthonormalizeRows,
+  symmetricEigen,
+} from "./linalg.ts";
 
 /**
  * Extra columns iterated beyond k. Subspace iteration converges like (σ_{b+1}/σ_k)² per step for block size b,
@@ -145,43 +152,34 @@ function blockIteration(
 
 /** t tᵀ [n, n] for t [n, d] */
 function gramOfRows(t: Float64Array, n: number, d: number): Float64Array {
-  const g = new Float64Array(n * n);
-  for (let i = 0; i < n; i++) {
-    const ti = t.subarray(i * d, (i + 1) * d);
-    for (let j = i; j < n; j++) g[i * n + j] = g[j * n + i] = dot(ti, t.subarray(j * d, (j + 1) * d));
-  }
-  return g;
+  return multiplyTransposed(t, n, t, n, d, true);
 }
 
 /** rows of g·u_j for symmetric g [n, n] and rows u [b, n] */
 function timesSymmetric(g: Float64Array, u: Float64Array, n: number, b: number): Float64Array {
-  const out = new Float64Array(b * n);
-  for (let j = 0; j < b; j++) {
-    const uj = u.subarray(j * n, (j + 1) * n);
-    for (let i = 0; i < n; i++) out[j * n + i] = dot(g.subarray(i * n, (i + 1) * n), uj);
-  }
-  return out;
+  return multiplyTransposed(u, b, g, n, n); // (g u_j)_i = u_j · g_i since g is symmetric
 }
 
 /** y [b, n] with y_j = t q_j, for t [n, d] and rows q [b, d] */
 function timesRows(t: Float64Array, q: Float64Array, n: number, d: number, b: number): Float64Array {
-  const y = new Float64Array(b * n);
-  for (let r = 0; r < n; r++) {
-    const row = t.subarray(r * d, (r + 1) * d);
-    for (let j = 0; j < b; j++) y[j * n + r] = dot(row, q.subarray(j * d, (j + 1) * d));
-  }
-  return y;
+  return multiplyTransposed(q, b, t, n, d);
 }
 
-/** z [b, d] with z_j = tᵀ y_j, for t [n, d] and rows y [b, n] */
+/**
+ * z [b, d] with z_j = tᵀ y_j, for t [n, d] and rows y [b, n]. Four rows of t per pass over z_j, so z_j is loaded
+ * and stored a quarter as often as with one `axpy` per row.
+ */
 function transposeTimesRows(t: Float64Array, y: Float64Array, n: number, d: number, b: number): Float64Array {
   const z = new Float64Array(b * d);
+  const end = n - (n % 4);
   for (let j = 0; j < b; j++) {
     const zj = z.subarray(j * d, (j + 1) * d);
-    for (let r = 0; r < n; r++) {
-      const w = y[j * n + r];
-      if (w !== 0) axpy(w, t, r * d, zj, d);
+    for (let r = 0; r < end; r += 4) {
+      const w0 = y[j * n + r], w1 = y[j * n + r + 1], w2 = y[j * n + r + 2], w3 = y[j * n + r + 3];
+      const t0 = r * d, t1 = t0 + d, t2 = t1 + d, t3 = t2 + d;
+      for (let c = 0; c < d; c++) zj[c] += w0 * t[t0 + c] + w1 * t[t1 + c] + w2 * t[t2 + c] + w3 * t[t3 + c];
     }
+    for (let r = end; r < n; r++) axpy(y[j * n + r], t, r * d, zj, d);
   }
   return z;
 }

@@ -5,6 +5,7 @@ import {
   largestAngleSineRows,
   matmul,
   matmulTransposeA,
+  multiplyTransposed,
   orthonormalizeColumns,
   orthonormalizeRows,
   principalAngles,
@@ -93,4 +94,22 @@ Deno.test("row-layout helpers agree with the column-layout ones", () => {
     [largestAngleSine(a, b, d, k)],
     { rtol: 1e-12, label: "sine" },
   );
+});
+
+Deno.test("multiplyTransposed is a bᵀ for odd and even shapes, and its symmetric form a aᵀ", () => {
+  for (const [m, p, len] of [[5, 3, 7], [4, 6, 8], [1, 1, 1], [3, 1, 2]]) {
+    const a = randomMatrix(m, len, m + p);
+    const b = randomMatrix(p, len, len);
+    // a bᵀ = (aᵀ)ᵀ bᵀ with aᵀ [len, m] and bᵀ [len, p]
+    const expected = matmulTransposeA(transpose(a, m, len), transpose(b, p, len), len, m, p);
+    assertClose(multiplyTransposed(a, m, b, p, len), expected, {
+      atol: 1e-12,
+      label: `[${m}, ${p}, ${len}]`,
+    });
+    const gram = matmulTransposeA(transpose(a, m, len), transpose(a, m, len), len, m, m);
+    assertClose(multiplyTransposed(a, m, a, m, len, true), gram, {
+      atol: 1e-12,
+      label: `a aᵀ [${m}, ${len}]`,
+    });
+  }
 });
