@@ -32,7 +32,6 @@ export async function createWebGpuBackend(): Promise<ProfsBackend | null> {
 export function webGpuBackend(gpu: Gpu): ProfsBackend & { gpu: Gpu } {
   return {
     name: "webgpu",
-    concurrency: 1,
     gpu,
     toxicSubspace: (preferred, rejected, params) => toxicSubspaceWebGpu(gpu, preferred, rejected, params),
     project: (weight, basis, orientation) => projectWebGpu(gpu, weight, basis, orientation),

@@ -27,6 +27,7 @@ import { loadTokenizer } from "../../shared/model/tokenizer.ts";
 import { type Logger, silentLogger } from "../../shared/log.ts";
 import {
   DEFAULT_SUBSPACE_PARAMS,
+  type LayerSubspace,
   type Matrix,
   type ProfsBackend,
   type SubspaceParams,
@@ -158,12 +159,11 @@ export async function runEdit(options: EditOptions, hooks: EditHooks = {}): Prom
 
     const subspaceStarted = performance.now();
     const count = layers.to - layers.from;
-    const open = backend;
-    const subspaces = await mapConcurrently(count, backend.concurrency, async (i) => {
-      const layer = layers.from + i;
+    const subspaces: LayerSubspace[] = [];
+    for (let layer = layers.from; layer < layers.to; layer++) {
       signal?.throwIfAborted();
       const { preferred, rejected } = await source(layer);
-      const subspace = await open.toxicSubspace(preferred, rejected, subspaceParams);
+      const subspace = await backend.toxicSubspace(preferred, rejected, subspaceParams);
       if (!subspace.converged) {
         log.warn("subspace iteration hit its cap", {
           layer,
@@ -171,13 +171,15 @@ export async function runEdit(options: EditOptions, hooks: EditHooks = {}): Prom
           residual: subspace.residual,
         });
       }
-      return subspace;
-    }, (done) => onProgress?.("svd", done, count));
+      subspaces.push(subspace);
+      onProgress?.("svd", layer - layers.from + 1, count);
+    }
     const directions = await topTokens(model, tokenizer, subspaces.map((s) => s.basis));
     const subspaceSeconds = (performance.now() - subspaceStarted) / 1000;
 
     const writeStarted = performance.now();
     const patchLayers: PatchLayer[] = [];
+    const open = backend;
     const transforms = new Map(subspaces.map((subspace, i) => {
       const layer = layers.from + i;
       return [model.mlpOutputName(layer), async (weight: Matrix) => {
@@ -267,38 +269,6 @@ export async function runEdit(options: EditOptions, hooks: EditHooks = {}): Prom
     await model.close();
     if (ownsBackend) backend?.dispose();
   }
-}
-
-/**
- * task(0) … task(count − 1) with at most `limit` running at once, started in order; results in index order.
- * `onDone` gets the number finished so far. The first failure rejects once every started task has settled.
- */
-async function mapConcurrently<T>(
-  count: number,
-  limit: number,
-  task: (index: number) => Promise<T>,
-  onDone: (done: number) => void,
-): Promise<T[]> {
-  const results: T[] = new Array(count);
-  let next = 0;
-  let done = 0;
-  let failed = false;
-  const lane = async () => {
-    while (next < count && !failed) {
-      const index = next++;
-      try {
-        results[index] = await task(index);
-      } catch (error) {
-        failed = true;
-        throw error;
-      }
-      onDone(++done);
-    }
-  };
-  const lanes = await Promise.allSettled(Array.from({ length: Math.max(1, Math.min(limit, count)) }, lane));
-  const failure = lanes.find((lane) => lane.status === "rejected");
-  if (failure) throw failure.reason;
-  return results;
 }
 
 /** Runs the model over both sides of the pairs in one call (shared batches) and splits per layer. */

@@ -73,15 +73,10 @@ export interface Projection {
 
 export interface ProfsBackend {
   readonly name: "cpu" | "webgpu";
-  /**
-   * How many `toxicSubspace` calls are worth keeping in flight at once: the CPU backend's thread count (its
-   * layers run side by side), 1 for webgpu (one device queue, already busy with one layer).
-   */
-  readonly concurrency: number;
   /** preferred, rejected: [N, D] pooled embeddings of one layer → the toxic subspace of T = (X⁺ − X⁻)/2. */
   toxicSubspace(preferred: Matrix, rejected: Matrix, params: SubspaceParams): Promise<LayerSubspace>;
   /** Remove span(V) from W's D axis without forming the D×D projector. */
   project(weight: Matrix, basis: Matrix, orientation: Orientation): Promise<Projection>;
-  /** Release device resources and threads; calls still in flight are rejected. */
+  /** Release device resources (no-op on the CPU). */
   dispose(): void;
 }

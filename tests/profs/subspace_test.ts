@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { createRandom } from "../../shared/data/random.ts";
 import { DEFAULT_SUBSPACE_PARAMS, type Matrix, matrix } from "../../shared/profs/backend.ts";
-import { createCpuBackend, MIN_THREADED_VALUES } from "../../shared/profs/cpu_backend.ts";
+import { createCpuBackend } from "../../shared/profs/cpu_backend.ts";
 import { matmulTransposeA, orthonormalizeColumns, principalAngles, svd } from "../../shared/profs/linalg.ts";
 import {
   GRAM_SWITCH_ITERATIONS,
@@ -193,34 +193,11 @@ Deno.test("bad inputs to toxicSubspace are clear errors", () => {
   assert.throws(() => toxicSubspaceCpu(a, a, params), /must differ: every pair's difference is zero/);
 });
 
-Deno.test("the CPU backend implements the contract, on the calling thread and in a pool of threads", async () => {
-  for (const threads of [1, 2]) {
-    const backend = createCpuBackend({ threads });
-    assert.equal(backend.name, "cpu");
-    assert.ok(64 * 1024 >= MIN_THREADED_VALUES);
-    assert.equal(backend.concurrency, threads);
-    const layers = [51, 52, 53].map((seed) => factorModel(64, 1024, 2, seed)); // big enough for a thread
-    // three layers in flight on two threads: results come back to their own callers, identical to the oracle
-    const results = await Promise.all(
-      layers.map((l) => backend.toxicSubspace(l.preferred, l.rejected, params)),
-    );
-    layers.forEach((l, i) => {
-      assert.deepEqual(results[i], toxicSubspaceCpu(l.preferred, l.rejected, params), `threads ${threads}`);
-      assert.equal(l.preferred.data.length, 64 * 1024, "the caller's matrices are not transferred away");
-    });
-    const same = layers[0].preferred;
-    await assert.rejects(
-      backend.toxicSubspace(same, same, params),
-      (error: Error) => error.name === "InputError" && /must differ/.test(error.message),
-    );
-    backend.dispose();
-  }
-});
-
-Deno.test("disposing the CPU backend rejects the layers still in flight", async () => {
-  const backend = createCpuBackend({ threads: 2 });
-  const data = factorModel(64, 1024, 2, 54);
-  const pending = backend.toxicSubspace(data.preferred, data.rejected, params);
+Deno.test("the CPU backend implements the contract", async () => {
+  const backend = createCpuBackend();
+  assert.equal(backend.name, "cpu");
+  const data = factorModel(40, 12, 2, 51);
+  const result = await backend.toxicSubspace(data.preferred, data.rejected, params);
+  assert.deepEqual(result, toxicSubspaceCpu(data.preferred, data.rejected, params));
   backend.dispose();
-  await assert.rejects(pending, /disposed/);
 });
