@@ -97,11 +97,7 @@ export async function writeModelFolder(
         if (transform && isFloatDType(t.dtype)) {
           const original = await reader.readBytes(t.name);
           const [rows, cols] = t.shape;
-          // F32 bytes read into their own aligned buffer are viewed, not copied: 16 MB less garbage per tensor.
-          const data = t.dtype === "F32" && original.byteOffset % 4 === 0
-            ? new Float32Array(original.buffer, original.byteOffset, original.byteLength / 4)
-            : toFloat32(original, t.dtype);
-          const result = await transform({ rows, cols, data });
+          const result = await transform({ rows, cols, data: toFloat32(original, t.dtype) });
           if (result.rows !== rows || result.cols !== cols) {
             throw new Error(`transform of '${t.name}' changed its shape to ${result.rows}×${result.cols}`);
           }
