@@ -4,16 +4,15 @@
  * transformed ones computed in float32 and written back in their own dtype. Memory stays at one transformed
  * tensor plus a copy buffer, whatever the model's size.
  */
-import { createHash, type Hash } from "node:crypto";
+import { createHash } from "node:crypto";
 import { join } from "node:path";
 import type { ModelFolder } from "../../shared/model/folder.ts";
 import { INDEX_FILE } from "../../shared/model/folder.ts";
 import type { Matrix } from "../../shared/profs/backend.ts";
 import { fromFloat32, isFloatDType, toFloat32 } from "../../shared/safetensors/dtype.ts";
+import { createSafetensorsWriter } from "../../shared/safetensors/writer.ts";
 
 /** Small files of a Hugging Face folder that travel with the weights (README.md is replaced by a model card). */
-const HASH_CHUNK_BYTES = 8 << 20;
-
 export const COPIED_FILES = [
   "config.json",
   "generation_config.json",
@@ -26,6 +25,8 @@ export const COPIED_FILES = [
   "tokenizer.model",
   INDEX_FILE,
 ];
+
+const COPY_CHUNK_BYTES = 16 << 20;
 
 /** A tensor's new value from its current one, both as 2-D float32 matrices of the stored shape. */
 export type TensorTransform = (weight: Matrix) => Promise<Matrix>;
@@ -68,97 +69,53 @@ export async function writeModelFolder(
   }
   const inputHash = createHash("sha256");
   const outputHash = createHash("sha256");
-  const chunk = new Uint8Array(HASH_CHUNK_BYTES); // reused: 1 GB of reads must not become 1 GB of garbage
   const total = model.tensorNames().length;
   let done = 0;
+  const copyBuffer = new Uint8Array(COPY_CHUNK_BYTES); // reused: 1 GB of copies must not become 1 GB of garbage
   for (const file of model.weightFiles) {
     const reader = model.reader(file);
-    const source = join(model.dir, file);
-    const target = join(outDir, file);
-    const dataStart = 8 + reader.headerJson.byteLength;
-    // Untouched bytes are copied by the kernel while this thread hashes the source; only the edited tensors'
-    // ranges pass through this process. copyFile also copies the source's mode (maybe read-only): the new file
-    // keeps the mode it was created with.
-    const created = await Deno.open(target, { write: true, createNew: true });
-    const { mode } = await created.stat();
-    created.close();
-    const copied = Deno.copyFile(source, target);
-    await hashFile(inputHash, source, reader.fileSize, chunk).finally(() => copied.catch(() => {}));
-    await copied;
-    if (mode !== null) await Deno.chmod(target, mode & 0o7777);
-    const handle = await Deno.open(target, { read: true, write: true });
-    // Writing the copy back to disk takes longer than anything else here: start it now, behind the transforms.
-    const copyFlushed = handle.sync();
+    const writer = await createSafetensorsWriter(join(outDir, file), {
+      json: reader.headerJson,
+      tensors: reader.header.tensors,
+    });
+    const prefix = new Uint8Array(8);
+    new DataView(prefix.buffer).setBigUint64(0, BigInt(reader.headerJson.byteLength), true);
+    for (const hash of [inputHash, outputHash]) hash.update(prefix).update(reader.headerJson);
     try {
-      await checkCopy(handle, reader.headerJson, reader.fileSize, target);
       for (const t of reader.header.tensors) {
         hooks.signal?.throwIfAborted();
+        const size = t.end - t.begin;
         const transform = transforms.get(t.name);
         if (transform && isFloatDType(t.dtype)) {
           const original = await reader.readBytes(t.name);
+          inputHash.update(original);
           const [rows, cols] = t.shape;
-          const result = await transform({ rows, cols, data: toFloat32(original, t.dtype) });
+          const weight = { rows, cols, data: toFloat32(original, t.dtype) };
+          const result = await transform(weight);
           if (result.rows !== rows || result.cols !== cols) {
             throw new Error(`transform of '${t.name}' changed its shape to ${result.rows}×${result.cols}`);
           }
-          await writeAt(handle, dataStart + t.begin, fromFloat32(result.data, t.dtype));
+          const bytes = fromFloat32(result.data, t.dtype);
+          outputHash.update(bytes);
+          await writer.write(t.name, bytes);
+        } else {
+          for (let begin = 0; begin < size; begin += COPY_CHUNK_BYTES) {
+            const chunk = await reader.readBytes(t.name, {
+              begin,
+              end: Math.min(size, begin + COPY_CHUNK_BYTES),
+            }, copyBuffer);
+            inputHash.update(chunk);
+            outputHash.update(chunk);
+            await writer.write(t.name, chunk);
+          }
         }
         hooks.onTensor?.(++done, total);
       }
-      // Hashed from the page cache while the copy is still being written back.
-      await hashFile(outputHash, target, reader.fileSize, chunk);
-      await copyFlushed;
-      await handle.sync();
-    } finally {
-      await copyFlushed.catch(() => {});
-      handle.close();
+    } catch (error) {
+      await writer.abort();
+      throw error;
     }
+    await writer.close();
   }
   return { inputSha256: inputHash.digest("hex"), outputSha256: outputHash.digest("hex") };
-}
-
-/** The copy has the source's size and header bytes (so the offsets the edited tensors are written at hold). */
-async function checkCopy(
-  handle: Deno.FsFile,
-  headerJson: Uint8Array,
-  size: number,
-  path: string,
-): Promise<void> {
-  const copied = (await handle.stat()).size;
-  if (copied !== size) throw new Error(`the copy '${path}' has ${copied} bytes; its source has ${size}`);
-  const expected = new Uint8Array(8 + headerJson.byteLength);
-  new DataView(expected.buffer).setBigUint64(0, BigInt(headerJson.byteLength), true);
-  expected.set(headerJson, 8);
-  const actual = new Uint8Array(expected.byteLength);
-  let done = 0;
-  while (done < actual.byteLength) {
-    const n = await handle.read(actual.subarray(done));
-    if (n === null) break;
-    done += n;
-  }
-  if (done !== actual.byteLength || actual.some((byte, i) => byte !== expected[i])) {
-    throw new Error(`the copied header of '${path}' differs from its source`);
-  }
-}
-
-async function writeAt(handle: Deno.FsFile, position: number, bytes: Uint8Array): Promise<void> {
-  await handle.seek(position, Deno.SeekMode.Start);
-  let done = 0;
-  while (done < bytes.byteLength) done += await handle.write(bytes.subarray(done));
-}
-
-/** Feeds a whole file of `size` bytes to `hash`. */
-async function hashFile(hash: Hash, path: string, size: number, chunk: Uint8Array): Promise<void> {
-  const file = await Deno.open(path);
-  try {
-    let position = 0;
-    while (position < size) {
-      const n = await file.read(chunk.subarray(0, Math.min(chunk.byteLength, size - position)));
-      if (n === null) throw new Error(`'${path}' ended at ${position} bytes; expected ${size}`);
-      hash.update(chunk.subarray(0, n));
-      position += n;
-    }
-  } finally {
-    file.close();
-  }
 }
