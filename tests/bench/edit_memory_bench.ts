@@ -4,7 +4,8 @@
  * (500 pairs, layers 10:24, k = 2) on the CPU backend, in a child process whose peak RSS (VmHWM) is measured,
  * and prints wall time, CPU time and peak RSS next to the model size (CPU time is the fairer comparison on a
  * loaded machine). Then runs the PyTorch CPU baseline (load whole
- * model, edit, save) on the same files when /usr/bin/python3 has torch. Files live in a temp dir, deleted after.
+ * model, edit, save) on the same files when $PROFS_PYTHON (default /usr/bin/python3, Debian's python3-torch) has
+ * torch. Files live in a temp dir, deleted after.
  *
  *   deno task bench edit_memory          (targets: peak RSS < 400 MB; wall time well under PyTorch's)
  */
@@ -13,6 +14,9 @@ import process from "node:process";
 import { runEdit } from "../../gpu-worker/edit/pipeline.ts";
 import { writeSyntheticEmbeddings } from "../fixtures/synthetic_embeddings.ts";
 import { writeTinyGpt2 } from "../fixtures/tiny_gpt2.ts";
+
+/** The Python that has torch: Debian's python3-torch by default, another (e.g. a GPU image's) by $PROFS_PYTHON. */
+const PYTHON = Deno.env.get("PROFS_PYTHON") ?? "/usr/bin/python3";
 
 const SHAPE = { layers: 24, hidden: 1024, heads: 16, positions: 1024 };
 const PAIRS = 500;
@@ -95,7 +99,7 @@ async function main() {
     console.log(`  target peak RSS < 400 MiB: ${result.peakRssMb < 400 ? "met" : "MISSED"}`);
     await Deno.remove(join(dir, "out"), { recursive: true });
 
-    const torch = await new Deno.Command("/usr/bin/python3", {
+    const torch = await new Deno.Command(PYTHON, {
       args: [
         new URL("./edit_torch_reference.py", import.meta.url).pathname,
         model,
@@ -115,7 +119,7 @@ async function main() {
         } s CPU, peak RSS ${t.peak_rss_mb.toFixed(0)} MiB`,
       );
     } else {
-      console.log("PyTorch baseline skipped (/usr/bin/python3 with torch not available or it failed)");
+      console.log(`PyTorch baseline skipped (${PYTHON} with torch not available or it failed)`);
     }
   } finally {
     await Deno.remove(dir, { recursive: true });

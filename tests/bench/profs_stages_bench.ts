@@ -18,6 +18,8 @@ import { acquireGpu, type Gpu } from "../../gpu-worker/runtime/gpu.ts";
 import { encodeMatmul, matmulFlops } from "../../gpu-worker/kernels/matmul.ts";
 import { factorModel, gaussianMatrix } from "../profs_webgpu/fixtures.ts";
 
+/** The Python that has torch: Debian's python3-torch by default, another (e.g. a GPU image's) by $PROFS_PYTHON. */
+const PYTHON = Deno.env.get("PROFS_PYTHON") ?? "/usr/bin/python3";
 const N = 500, D = 1024, LAYERS = 14, K = 2, ROWS = 4 * D;
 const PARAMS = { ...DEFAULT_SUBSPACE_PARAMS, rank: K };
 
@@ -79,7 +81,7 @@ async function matmulGflops(gpu: Gpu): Promise<{ size: number; gflops: number }>
 
 async function pytorchReference(): Promise<Record<string, number | string>> {
   const script = new URL("./reference_profs.py", import.meta.url).pathname;
-  const output = await new Deno.Command("/usr/bin/python3", {
+  const output = await new Deno.Command(PYTHON, {
     args: [script, "--n", `${N}`, "--d", `${D}`, "--layers", `${LAYERS}`, "--k", `${K}`, "--rows", `${ROWS}`],
     stdout: "piped",
     stderr: "inherit",
