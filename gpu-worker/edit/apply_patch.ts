@@ -66,7 +66,9 @@ export async function applyPatch(options: ApplyPatchOptions): Promise<ApplyPatch
       transforms.set(
         name,
         (weight: Matrix) =>
-          Promise.resolve(applyRemoved(weight, layer.basis, layer.removed, meta.orientation, sign)),
+          Promise.resolve(
+            applyRemoved(weight, layer.basis, layer.removed, meta.orientation, sign, weight.data),
+          ),
       );
     }
     const written = await writeModelFolder(model, tmpDir, transforms);

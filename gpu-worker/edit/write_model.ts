@@ -2,15 +2,36 @@
  * Streams a model folder into a new directory with some tensors transformed: same weight files, same headers
  * byte for byte (so the same names, dtypes, shapes, order and metadata), untouched tensors copied in chunks,
  * transformed ones computed in float32 and written back in their own dtype. Memory stays at one transformed
- * tensor plus a copy buffer, whatever the model's size.
+ * tensor (read, converted and edited in reused buffers: a transform may edit its input in place) plus a copy
+ * buffer, whatever the model's size.
  */
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import type { ModelFolder } from "../../shared/model/folder.ts";
 import { INDEX_FILE } from "../../shared/model/folder.ts";
 import type { Matrix } from "../../shared/profs/backend.ts";
-import { fromFloat32, isFloatDType, toFloat32 } from "../../shared/safetensors/dtype.ts";
+import { type FloatDType, fromFloat32, isFloatDType, toFloat32 } from "../../shared/safetensors/dtype.ts";
 import { createSafetensorsWriter } from "../../shared/safetensors/writer.ts";
+
+/** Reusable buffers, grown to the largest transformed tensor: raw bytes as stored, and float32 values. */
+class Scratch {
+  #bytes = new ArrayBuffer(0);
+  #floats = new ArrayBuffer(0);
+  bytes(size: number): Uint8Array {
+    if (this.#bytes.byteLength < size) this.#bytes = new ArrayBuffer(size);
+    return new Uint8Array(this.#bytes, 0, size);
+  }
+  floats(count: number): Float32Array {
+    if (this.#floats.byteLength < count * 4) this.#floats = new ArrayBuffer(count * 4);
+    return new Float32Array(this.#floats, 0, count);
+  }
+}
+
+/** F32 bytes viewed in place (the scratch buffer is 4-byte aligned); F16/BF16 converted into float scratch. */
+function float32View(bytes: Uint8Array, dtype: FloatDType, scratch: Scratch): Float32Array {
+  if (dtype === "F32") return new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
+  return toFloat32(bytes, dtype, scratch.floats(bytes.byteLength / 2));
+}
 
 /** Small files of a Hugging Face folder that travel with the weights (README.md is replaced by a model card). */
 export const COPIED_FILES = [
@@ -29,7 +50,7 @@ export const COPIED_FILES = [
 const COPY_CHUNK_BYTES = 16 << 20;
 
 /** A tensor's new value from its current one, both as 2-D float32 matrices of the stored shape. */
-export type TensorTransform = (weight: Matrix) => Promise<Matrix>;
+export type TensorTransform = (weight: Matrix) => Promise<Matrix>; // may edit weight.data in place and return it
 
 export interface WriteModelHooks {
   /** After each tensor (transformed or copied). */
@@ -72,6 +93,7 @@ export async function writeModelFolder(
   const total = model.tensorNames().length;
   let done = 0;
   const copyBuffer = new Uint8Array(COPY_CHUNK_BYTES); // reused: 1 GB of copies must not become 1 GB of garbage
+  const scratch = new Scratch(); // likewise for the transformed tensors: read, converted and edited in place
   for (const file of model.weightFiles) {
     const reader = model.reader(file);
     const writer = await createSafetensorsWriter(join(outDir, file), {
@@ -87,15 +109,15 @@ export async function writeModelFolder(
         const size = t.end - t.begin;
         const transform = transforms.get(t.name);
         if (transform && isFloatDType(t.dtype)) {
-          const original = await reader.readBytes(t.name);
-          inputHash.update(original);
           const [rows, cols] = t.shape;
-          const weight = { rows, cols, data: toFloat32(original, t.dtype) };
+          const original = await reader.readBytes(t.name, undefined, scratch.bytes(size));
+          inputHash.update(original);
+          const weight = { rows, cols, data: float32View(original, t.dtype, scratch) };
           const result = await transform(weight);
           if (result.rows !== rows || result.cols !== cols) {
             throw new Error(`transform of '${t.name}' changed its shape to ${result.rows}×${result.cols}`);
           }
-          const bytes = fromFloat32(result.data, t.dtype);
+          const bytes = fromFloat32(result.data, t.dtype, t.dtype === "F32" ? undefined : original);
           outputHash.update(bytes);
           await writer.write(t.name, bytes);
         } else {

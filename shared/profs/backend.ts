@@ -75,7 +75,11 @@ export interface ProfsBackend {
   readonly name: "cpu" | "webgpu";
   /** preferred, rejected: [N, D] pooled embeddings of one layer → the toxic subspace of T = (X⁺ − X⁻)/2. */
   toxicSubspace(preferred: Matrix, rejected: Matrix, params: SubspaceParams): Promise<LayerSubspace>;
-  /** Remove span(V) from W's D axis without forming the D×D projector. */
+  /**
+   * Remove span(V) from W's D axis without forming the D×D projector. `weight` is handed over: a backend may
+   * write the edited values into `weight.data` and return it as `edited` (the cpu backend does), so a caller
+   * that still needs the original keeps its own copy.
+   */
   project(weight: Matrix, basis: Matrix, orientation: Orientation): Promise<Projection>;
   /** Release device resources (no-op on the CPU). */
   dispose(): void;

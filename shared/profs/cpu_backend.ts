@@ -9,7 +9,8 @@ export function createCpuBackend(): ProfsBackend {
   return {
     name: "cpu",
     toxicSubspace: async (preferred, rejected, params) => await toxicSubspaceCpu(preferred, rejected, params),
-    project: async (weight, basis, orientation) => await projectOut(weight, basis, orientation),
+    // In place: an edit of a large model then needs no second copy of each matrix (the contract allows it).
+    project: async (weight, basis, orientation) => await projectOut(weight, basis, orientation, weight.data),
     dispose: () => {},
   };
 }

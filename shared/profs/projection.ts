@@ -6,11 +6,19 @@
  */
 import type { Matrix, Orientation, Projection } from "./backend.ts";
 
-/** W ← W − (W V) Vᵀ (d-cols, W [R, D]) or W ← W − V (Vᵀ W) (d-rows, W [D, C]); V [D, k]. */
-export function projectOut(weight: Matrix, basis: Matrix, orientation: Orientation): Projection {
+/**
+ * W ← W − (W V) Vᵀ (d-cols, W [R, D]) or W ← W − V (Vᵀ W) (d-rows, W [D, C]); V [D, k]. The edited values go
+ * to `out` (a fresh array by default; `weight.data` itself edits in place, as removed is computed first).
+ */
+export function projectOut(
+  weight: Matrix,
+  basis: Matrix,
+  orientation: Orientation,
+  out?: Float32Array,
+): Projection {
   checkShapes(weight, basis, orientation);
   const removed = removedPart(weight, basis, orientation);
-  return { edited: applyRemoved(weight, basis, removed, orientation, -1), removed };
+  return { edited: applyRemoved(weight, basis, removed, orientation, -1, out), removed };
 }
 
 /** removed = W V [R, k] (d-cols) or Vᵀ W [k, C] (d-rows), rounded to float32. */
@@ -48,7 +56,8 @@ export function removedPart(weight: Matrix, basis: Matrix, orientation: Orientat
 
 /**
  * W + sign · (removed Vᵀ) (d-cols) or W + sign · (V removed) (d-rows), each element evaluated in float64 and
- * rounded once: sign −1 makes the edit, +1 reverts it.
+ * rounded once: sign −1 makes the edit, +1 reverts it. Written to `out` (may be `weight.data`: each element is
+ * read before it is written).
  */
 export function applyRemoved(
   weight: Matrix,
@@ -56,13 +65,18 @@ export function applyRemoved(
   removed: Matrix,
   orientation: Orientation,
   sign: -1 | 1,
+  out: Float32Array = new Float32Array(weight.data.length),
 ): Matrix {
   checkShapes(weight, basis, orientation);
   const k = basis.cols;
   const v = basis.data;
   const w = weight.data;
   const rm = removed.data;
-  const out = new Float32Array(w.length);
+  if (out.length !== w.length) {
+    throw new RangeError(
+      `Cannot apply the removed part as 'out' must hold ${w.length} values: it holds ${out.length}`,
+    );
+  }
   const { rows, cols } = weight;
   if (orientation === "d-cols") {
     if (removed.rows !== rows || removed.cols !== k) throw shapeError("removed", [rows, k], removed);

@@ -43,38 +43,51 @@ export function bytesPerElement(dtype: FloatDType): number {
   return dtype === "F32" ? 4 : 2;
 }
 
-/** Little-endian bytes of `dtype` → float32 values (a fresh array, never a view of `bytes`). */
-export function toFloat32(bytes: Uint8Array, dtype: FloatDType): Float32Array {
+/**
+ * Little-endian bytes of `dtype` → float32 values, in `out` when given (a reusable buffer of exactly the element
+ * count), else in a fresh array; never a view of `bytes`.
+ */
+export function toFloat32(bytes: Uint8Array, dtype: FloatDType, out?: Float32Array): Float32Array {
   const n = bytes.byteLength / bytesPerElement(dtype);
+  if (out && out.length !== n) throw new RangeError(`out holds ${out.length} values; ${n} are needed`);
+  const values = out ?? new Float32Array(n);
   if (dtype === "F32") {
-    const out = new Float32Array(n);
-    new Uint8Array(out.buffer).set(bytes);
-    return out;
+    new Uint8Array(values.buffer, values.byteOffset, values.byteLength).set(bytes);
+  } else if (dtype === "F16") {
+    // Float16Array needs 2-byte alignment, which `bytes` (any offset) may lack: element-wise through a DataView.
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    for (let i = 0; i < n; i++) values[i] = view.getFloat16(2 * i, true);
+  } else {
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const words = new Uint32Array(values.buffer, values.byteOffset, n);
+    for (let i = 0; i < n; i++) words[i] = view.getUint16(2 * i, true) << 16;
   }
-  const halves = new Uint16Array(n);
-  new Uint8Array(halves.buffer).set(bytes);
-  if (dtype === "F16") return Float32Array.from(new Float16Array(halves.buffer));
-  const words = new Uint32Array(n);
-  for (let i = 0; i < n; i++) words[i] = halves[i] << 16;
-  return new Float32Array(words.buffer);
+  return values;
 }
 
-/** float32 values → little-endian bytes of `dtype`, rounding to nearest even (NaN stays NaN). */
-export function fromFloat32(values: Float32Array, dtype: FloatDType): Uint8Array {
+/**
+ * float32 values → little-endian bytes of `dtype`, rounding to nearest even (NaN stays NaN). F32 gives a view of
+ * `values`; F16/BF16 are written to `out` when given (a reusable buffer of exactly the byte size), else fresh.
+ */
+export function fromFloat32(values: Float32Array, dtype: FloatDType, out?: Uint8Array): Uint8Array {
   if (dtype === "F32") return new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
+  const size = values.length * 2;
+  if (out && out.byteLength !== size) {
+    throw new RangeError(`out holds ${out.byteLength} bytes; ${size} are needed`);
+  }
+  const bytes = out ?? new Uint8Array(size);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, size);
   if (dtype === "F16") {
-    const halves = Float16Array.from(values);
-    return new Uint8Array(halves.buffer);
+    for (let i = 0; i < values.length; i++) view.setFloat16(2 * i, values[i], true);
+    return bytes;
   }
   const words = new Uint32Array(values.buffer, values.byteOffset, values.length);
-  const out = new Uint16Array(values.length);
   for (let i = 0; i < values.length; i++) {
     const w = words[i];
-    if ((w & 0x7fffffff) > 0x7f800000) {
-      out[i] = (w >>> 16) | 0x40; // quiet NaN, keeps the sign
-    } else {
-      out[i] = (w + 0x7fff + ((w >>> 16) & 1)) >>> 16;
-    }
+    const half = (w & 0x7fffffff) > 0x7f800000
+      ? (w >>> 16) | 0x40 // quiet NaN, keeps the sign
+      : (w + 0x7fff + ((w >>> 16) & 1)) >>> 16;
+    view.setUint16(2 * i, half, true);
   }
-  return new Uint8Array(out.buffer);
+  return bytes;
 }

@@ -84,6 +84,22 @@ Deno.test("BF16 rounds float32 to nearest even", () => {
   assert.ok(Number.isNaN(toFloat32(new Uint8Array(out.buffer), "BF16")[3]));
 });
 
+Deno.test("dtype conversion fills caller buffers (any byte offset) and refuses a buffer of the wrong size", () => {
+  for (const dtype of ["F32", "F16", "BF16"] as const) {
+    const values = new Float32Array([1, -2, 0.5, 3.25, -0.125]); // exact in all three dtypes
+    const size = dtype === "F32" ? 20 : 10;
+    const stored = new Uint8Array(size + 1).subarray(1); // odd byte offset, as a slice of a read buffer can be
+    const bytes = fromFloat32(values, dtype, dtype === "F32" ? undefined : stored);
+    if (dtype !== "F32") assert.equal(bytes.buffer, stored.buffer, `${dtype} bytes land in the given buffer`);
+    stored.set(bytes);
+    const out = new Float32Array(values.length);
+    assert.equal(toFloat32(stored, dtype, out), out);
+    assert.deepEqual(out, values, dtype);
+    assert.throws(() => toFloat32(stored, dtype, new Float32Array(4)), /out holds 4 values; 5 are needed/);
+  }
+  assert.throws(() => fromFloat32(new Float32Array(3), "BF16", new Uint8Array(4)), /out holds 4 bytes; 6/);
+});
+
 Deno.test("safetensors: a file shorter than 8 bytes is rejected", async () => {
   const path = join(dir, "short.safetensors");
   await Deno.writeFile(path, new Uint8Array(5));

@@ -83,6 +83,23 @@ Deno.test("re-applying the removed part reproduces the edit bit for bit and reve
   }
 });
 
+Deno.test("the cpu backend projects in place, bit for bit the same as into a fresh array", async () => {
+  for (const orientation of ["d-cols", "d-rows"] as const) {
+    const w = orientation === "d-cols" ? randomMatrix(40, 10, 7) : randomMatrix(10, 40, 7);
+    const v = basis(10, 2, 8);
+    const expected = projectOut(w, v, orientation); // fresh output; w untouched
+    const handedOver = matrix(w.rows, w.cols, w.data.slice());
+    const { edited, removed } = await createCpuBackend().project(handedOver, v, orientation);
+    assert.equal(edited.data, handedOver.data, `${orientation}: edited shares the weight's storage`);
+    assert.deepEqual(edited.data, expected.edited.data, orientation);
+    assert.deepEqual(removed.data, expected.removed.data, orientation);
+  }
+  assert.throws(
+    () => projectOut(randomMatrix(4, 3, 1), basis(3, 1, 1), "d-cols", new Float32Array(11)),
+    /'out' must hold 12 values: it holds 11/,
+  );
+});
+
 Deno.test("a basis with the wrong number of rows is refused", async () => {
   await assert.rejects(
     createCpuBackend().project(randomMatrix(8, 4, 1), basis(5, 1, 1), "d-cols"),
