@@ -84,6 +84,44 @@ export function layerReport(
 const ROWS_PER_CHUNK = 2048;
 
 /**
+ * scores [rows, c] = e [rows, D] · vᵀ for directions v [c, D]. Four directions share each load of e's row and
+ * keep four independent sums, so the loop is not one long chain of dependent adds (≈3× faster on GPT-2's head).
+ */
+function scoreRows(
+  e: Float32Array,
+  rows: number,
+  v: Float64Array,
+  c: number,
+  d: number,
+  scores: Float64Array,
+) {
+  for (let r = 0; r < rows; r++) {
+    const base = r * d;
+    let col = 0;
+    for (; col + 4 <= c; col += 4) {
+      const v0 = col * d, v1 = v0 + d, v2 = v1 + d, v3 = v2 + d;
+      let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+      for (let t = 0; t < d; t++) {
+        const x = e[base + t];
+        s0 += x * v[v0 + t];
+        s1 += x * v[v1 + t];
+        s2 += x * v[v2 + t];
+        s3 += x * v[v3 + t];
+      }
+      scores[r * c + col] = s0;
+      scores[r * c + col + 1] = s1;
+      scores[r * c + col + 2] = s2;
+      scores[r * c + col + 3] = s3;
+    }
+    for (; col < c; col++) {
+      let s = 0;
+      for (let t = 0; t < d; t++) s += e[base + t] * v[col * d + t];
+      scores[r * c + col] = s;
+    }
+  }
+}
+
+/**
  * For each basis V [D, k], each column v: the `count` tokens with the largest and smallest E·v, E the output
  * head [vocab, D] (GPT-2: the tied wte). All bases share one pass over E.
  */
@@ -115,15 +153,7 @@ export async function topTokens(
       end: (start + rows) * rowBytes,
     }, buffer);
     const e = dtype === "F32" ? new Float32Array(bytes.buffer, 0, rows * d) : toFloat32(bytes, dtype); // [rows, D]
-    for (let r = 0; r < rows; r++) {
-      const base = r * d;
-      for (let col = 0; col < c; col++) {
-        const vb = col * d;
-        let s = 0;
-        for (let t = 0; t < d; t++) s += e[base + t] * v[vb + t];
-        scores[(start + r) * c + col] = s;
-      }
-    }
+    scoreRows(e, rows, v, c, d, scores.subarray(start * c, (start + rows) * c));
   }
   const perColumn = columns.map((_, col) => {
     const score = (id: number) => scores[id * c + col];
