@@ -31,6 +31,7 @@ import { getDataset } from "../../shared/db/repositories/datasets.ts";
 import {
   getArtifact,
   getJob,
+  getJobWithArtifacts,
   listArtifacts,
   listJobEvents,
   listJobs,
@@ -156,10 +157,12 @@ export function editsRoutes(deps: ApiDeps) {
     async (c) => {
       const { id } = c.req.valid("param");
       const { tenantId } = c.get("principal");
-      const view = await viewReads.run(
-        `${tenantId}/${id}`,
-        async () => editView(db, await findEdit(db, tenantId, id)),
-      );
+      // The job and its artifacts in one statement (one round trip, row-level security included).
+      const view = await viewReads.run(`${tenantId}/${id}`, async () => {
+        const found = await getJobWithArtifacts(db, tenantId, id);
+        if (!found || found.job.kind !== "edit") throw notFound("edit", id);
+        return renderEditView(found.job, found.artifacts);
+      });
       return c.json(view, 200);
     },
   );
@@ -383,10 +386,14 @@ function seconds(from: Date | null, to: Date | null): number | null {
 }
 
 async function editView(db: Db, job: Job): Promise<EditView> {
+  const artifacts = job.status === "succeeded" ? await listArtifacts(db, job.tenantId, job.id) : [];
+  return renderEditView(job, artifacts);
+}
+
+/** The edit as the API shows it; artifacts are listed only once the job succeeded (they are its outputs). */
+function renderEditView(job: Job, jobArtifacts: Artifact[]): EditView {
   const self = `/v1/edits/${job.id}`;
-  const artifacts: Artifact[] = job.status === "succeeded"
-    ? await listArtifacts(db, job.tenantId, job.id)
-    : [];
+  const artifacts = job.status === "succeeded" ? jobArtifacts : [];
   const progress = Progress.safeParse(job.progress);
   const now = new Date();
   return {

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { sql } from "drizzle-orm";
 import { createJobQueue, models } from "../../shared/db/index.ts";
-import { listJobs } from "../../shared/db/repositories/jobs.ts";
+import { queryFirstValue } from "../../shared/db/driver_query.ts";
+import { getJob, getJobWithArtifacts, listArtifacts, listJobs } from "../../shared/db/repositories/jobs.ts";
 import {
   createModel,
   getModel,
@@ -78,3 +79,97 @@ engineTests("model files are upserted by name, and model updates return the new 
   assert.equal(ready?.status, "ready");
   assert.deepEqual((await getModel(db, tenant.id, model.id))?.summary, { layers: 2 });
 });
+
+engineTests(
+  "getJobWithArtifacts() returns what getJob() and listArtifacts() return, in one statement",
+  async ({ db }) => {
+    const queue = createJobQueue();
+    const a = await ensureTenant(db, "a");
+    const b = await ensureTenant(db, "b");
+    const queued = await queue.enqueue(db, {
+      tenantId: a.id,
+      kind: "edit",
+      params: { rank: 2, note: 'é " \\' },
+    });
+    const done = await queue.enqueue(db, { tenantId: a.id, kind: "check", params: {} });
+    const running = await queue.enqueue(db, { tenantId: a.id, kind: "edit", params: "a JSON string" });
+    let claim = (await queue.claim(db, { owner: "w", leaseMs: 60_000 }))!;
+    assert.equal(claim.job.id, queued.id);
+    claim = (await queue.claim(db, { owner: "w", leaseMs: 60_000 }))!;
+    assert.equal(claim.job.id, done.id);
+    await queue.progress(db, claim.lease, { stage: "embedding", done: 3, total: 8 });
+    await queue.complete(db, claim.lease, {
+      result: { layers: [{ layer: 10, spectrum: [3.5, 0.25] }], text: "a JSON string" },
+      artifacts: [
+        {
+          name: "report.json",
+          blobKey: "k2",
+          size: 5,
+          sha256: "b".repeat(64),
+          contentType: "application/json",
+        },
+        { name: "model.safetensors", blobKey: "k1", size: 5_000_000_000, sha256: "a".repeat(64) },
+      ],
+    });
+    for (const job of [queued, done, running]) {
+      const expected = {
+        job: await getJob(db, a.id, job.id),
+        artifacts: await listArtifacts(db, a.id, job.id),
+      };
+      assert.deepEqual(await getJobWithArtifacts(db, a.id, job.id), expected);
+      // Inside a caller's transaction it goes through the transaction and gives the same answer.
+      assert.deepEqual(await db.transaction((tx) => getJobWithArtifacts(tx, a.id, job.id)), expected);
+    }
+    const found = (await getJobWithArtifacts(db, a.id, done.id))!;
+    assert.deepEqual(found.artifacts.map((x) => x.name), ["model.safetensors", "report.json"]);
+    assert.equal(found.artifacts[0].size, 5_000_000_000);
+    assert.ok(found.job.finishedAt instanceof Date);
+
+    // Another tenant's job, an unknown id and a non-uuid id find nothing.
+    assert.equal(await getJobWithArtifacts(db, b.id, done.id), null);
+    assert.equal(await getJobWithArtifacts(db, a.id, crypto.randomUUID()), null);
+    assert.equal(await getJobWithArtifacts(db, a.id, "1' OR '1'='1"), null);
+    await assert.rejects(getJobWithArtifacts(db, "not-a-uuid", done.id), /tenant id must be a uuid/);
+
+    // The row-level-security scope the read switched to ends with its statement.
+    const scope = await queryFirstValue(
+      db,
+      "SELECT current_user || ' ' || coalesce(current_setting('profs.tenant_id', true), '')",
+      [],
+    );
+    assert.match(String(scope), /^\S+ $/);
+    assert.doesNotMatch(String(scope), /^profs_tenant /);
+  },
+);
+
+engineTests(
+  "profs_tenant_job reads under row-level security, not only by its tenant filter",
+  async ({ db }) => {
+    const queue = createJobQueue();
+    const a = await ensureTenant(db, "a");
+    const b = await ensureTenant(db, "b");
+    const job = await queue.enqueue(db, { tenantId: a.id, kind: "edit", params: {} });
+    // A copy of the function without its WHERE tenant_id: only the policies can hide tenant a's job from b.
+    const definition = String(
+      await queryFirstValue(
+        db,
+        "SELECT pg_get_functiondef('profs_tenant_job(uuid, uuid)'::regprocedure)",
+        [],
+      ),
+    );
+    const unfiltered = definition
+      .replace(/FUNCTION [^(]*profs_tenant_job\(/, "FUNCTION pg_temp.unfiltered_job(")
+      .replace("WHERE j.tenant_id = p_tenant AND j.id = p_job", "WHERE j.id = p_job");
+    assert.notEqual(unfiltered, definition);
+    assert.match(unfiltered, /WHERE j\.id = p_job\b/);
+    await db.transaction(async (tx) => {
+      await tx.execute(sql.raw(unfiltered));
+      const read = (tenant: string) =>
+        queryFirstValue(tx, "SELECT pg_temp.unfiltered_job($1, $2)", [tenant, job.id]) as Promise<
+          string | null
+        >;
+      assert.equal(await read(b.id), null);
+      assert.equal(JSON.parse((await read(a.id))!).job.id, job.id);
+    });
+  },
+);
