@@ -157,45 +157,61 @@ export async function runEdit(options: EditOptions, hooks: EditHooks = {}): Prom
     }
     const embedSeconds = (performance.now() - embedStarted) / 1000;
 
-    const subspaceStarted = performance.now();
-    const count = layers.to - layers.from;
-    const subspaces: LayerSubspace[] = [];
-    for (let layer = layers.from; layer < layers.to; layer++) {
-      signal?.throwIfAborted();
-      const { preferred, rejected } = await source(layer);
-      const subspace = await backend.toxicSubspace(preferred, rejected, subspaceParams);
-      if (!subspace.converged) {
-        log.warn("subspace iteration hit its cap", {
-          layer,
-          iterations: subspace.iterations,
-          residual: subspace.residual,
-        });
-      }
-      subspaces.push(subspace);
-      onProgress?.("svd", layer - layers.from + 1, count);
-    }
-    const directions = await topTokens(model, tokenizer, subspaces.map((s) => s.basis));
-    const subspaceSeconds = (performance.now() - subspaceStarted) / 1000;
-
+    // The model streams out (another thread copies and hashes it) while this thread computes the subspaces, in
+    // the order their tensors appear in the weight files: the stream waits at an edited tensor only until that
+    // layer's subspace is ready. Its progress is reported once the subspaces are done, so stages stay in order.
     const writeStarted = performance.now();
+    const order = storageOrder(model, layers);
+    const subspaces = new Map(order.map((layer) => [layer, Promise.withResolvers<LayerSubspace>()]));
     const patchLayers: PatchLayer[] = [];
     const open = backend;
-    const transforms = new Map(subspaces.map((subspace, i) => {
-      const layer = layers.from + i;
-      return [model.mlpOutputName(layer), async (weight: Matrix) => {
-        const { edited, removed } = await open.project(
-          weight,
-          subspace.basis,
-          model.architecture.orientation,
-        );
-        patchLayers.push({ layer, basis: subspace.basis, removed });
-        return edited;
-      }];
-    }));
-    const written = await writeModelFolder(model, tmpDir, transforms, {
-      signal,
-      onTensor: (done, total) => onProgress?.("writing", done, total),
+    const transforms = new Map(order.map((layer) => [model.mlpOutputName(layer), async (weight: Matrix) => {
+      const subspace = await subspaces.get(layer)!.promise;
+      const { edited, removed } = await open.project(weight, subspace.basis, model.architecture.orientation);
+      patchLayers.push({ layer, basis: subspace.basis, removed });
+      return edited;
+    }]));
+    const stop = new AbortController(); // ends the stream if the subspaces fail
+    let subspacesDone = false;
+    let lastWritten: [number, number] | null = null;
+    const writing = writeModelFolder(model, tmpDir, transforms, {
+      signal: signal ? AbortSignal.any([signal, stop.signal]) : stop.signal,
+      onTensor: (done, total) => {
+        lastWritten = [done, total];
+        if (subspacesDone) onProgress?.("writing", done, total);
+      },
     });
+    writing.catch((error) => stop.abort(error)); // a failed stream stops the subspace loop with its error
+
+    const subspaceStarted = performance.now();
+    const byLayer: LayerSubspace[] = []; // index layer − from
+    try {
+      for (const [i, layer] of order.entries()) {
+        stop.signal.throwIfAborted();
+        signal?.throwIfAborted();
+        const { preferred, rejected } = await source(layer);
+        const subspace = await backend.toxicSubspace(preferred, rejected, subspaceParams);
+        if (!subspace.converged) {
+          log.warn("subspace iteration hit its cap", {
+            layer,
+            iterations: subspace.iterations,
+            residual: subspace.residual,
+          });
+        }
+        subspaces.get(layer)!.resolve(subspace);
+        byLayer[layer - layers.from] = subspace;
+        onProgress?.("svd", i + 1, order.length);
+      }
+    } catch (error) {
+      stop.abort(error);
+      await writing.catch(() => {}); // the writing thread is gone before the folder is removed
+      throw error;
+    }
+    const directions = await topTokens(model, tokenizer, byLayer.map((s) => s.basis));
+    const subspaceSeconds = (performance.now() - subspaceStarted) / 1000;
+    subspacesDone = true;
+    if (lastWritten) onProgress?.("writing", ...(lastWritten as [number, number]));
+    const written = await writing;
     patchLayers.sort((a, b) => a.layer - b.layer);
     const target = model.architecture.mlpOutput;
     if (embeddings) checkEmbeddingsSha256(embeddings, model.dir, written.inputSha256);
@@ -242,7 +258,7 @@ export async function runEdit(options: EditOptions, hooks: EditHooks = {}): Prom
       },
       source: sourceInfo,
       backend: backend.name,
-      layers: subspaces.map((s, i) =>
+      layers: byLayer.map((s, i) =>
         layerReport(layers.from + i, model.mlpOutputName(layers.from + i), s, directions[i])
       ),
       seconds: {
@@ -293,6 +309,13 @@ async function embedPairs(
     preferred: { rows: n, cols: d, data: all.slice(0, n * d) },
     rejected: { rows: n, cols: d, data: all.slice(n * d, 2 * n * d) },
   }));
+}
+
+/** The layers in the order their edited tensors are stored (e.g. h.10 … h.19 before h.2 … in sorted files). */
+function storageOrder(model: ModelFolder, layers: LayerRange): number[] {
+  const position = new Map(model.tensorNames().map((name, i) => [name, i]));
+  const all = Array.from({ length: layers.to - layers.from }, (_, i) => layers.from + i);
+  return all.sort((a, b) => position.get(model.mlpOutputName(a))! - position.get(model.mlpOutputName(b))!);
 }
 
 function checkLayers(layers: LayerRange, numLayers: number): LayerRange {

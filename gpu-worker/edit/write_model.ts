@@ -4,30 +4,29 @@
  * transformed ones computed in float32 and written back in their own dtype. Memory stays at one transformed
  * tensor (read, converted and edited in reused buffers: a transform may edit its input in place) plus a copy
  * buffer, whatever the model's size.
+ *
+ * The copying and hashing run in a thread of their own (write_thread.ts); transforms run here, on the calling
+ * thread, when the stream reaches their tensor. A transform may wait on work still in progress (the edit
+ * pipeline computes each layer's subspace while the stream copies what comes before it), so writing and
+ * computing overlap and a slow transform only holds the stream at its own tensor.
  */
-import { createHash } from "node:crypto";
 import { join } from "node:path";
 import type { ModelFolder } from "../../shared/model/folder.ts";
 import { INDEX_FILE } from "../../shared/model/folder.ts";
 import type { Matrix } from "../../shared/profs/backend.ts";
 import { type FloatDType, fromFloat32, isFloatDType, toFloat32 } from "../../shared/safetensors/dtype.ts";
-import { createSafetensorsWriter } from "../../shared/safetensors/writer.ts";
+import type { WriteRequest, WriteResponse } from "./write_thread.ts";
 
-/** Reusable buffers, grown to the largest transformed tensor: raw bytes as stored, and float32 values. */
+/** A reusable float32 buffer, grown to the largest F16/BF16 tensor transformed. */
 class Scratch {
-  #bytes = new ArrayBuffer(0);
   #floats = new ArrayBuffer(0);
-  bytes(size: number): Uint8Array {
-    if (this.#bytes.byteLength < size) this.#bytes = new ArrayBuffer(size);
-    return new Uint8Array(this.#bytes, 0, size);
-  }
   floats(count: number): Float32Array {
     if (this.#floats.byteLength < count * 4) this.#floats = new ArrayBuffer(count * 4);
     return new Float32Array(this.#floats, 0, count);
   }
 }
 
-/** F32 bytes viewed in place (the scratch buffer is 4-byte aligned); F16/BF16 converted into float scratch. */
+/** F32 bytes viewed in place (the tensor buffer starts 4-byte aligned); F16/BF16 converted into scratch. */
 function float32View(bytes: Uint8Array, dtype: FloatDType, scratch: Scratch): Float32Array {
   if (dtype === "F32") return new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
   return toFloat32(bytes, dtype, scratch.floats(bytes.byteLength / 2));
@@ -46,8 +45,6 @@ export const COPIED_FILES = [
   "tokenizer.model",
   INDEX_FILE,
 ];
-
-const COPY_CHUNK_BYTES = 16 << 20;
 
 /** A tensor's new value from its current one, both as 2-D float32 matrices of the stored shape. */
 export type TensorTransform = (weight: Matrix) => Promise<Matrix>; // may edit weight.data in place and return it
@@ -80,6 +77,7 @@ export async function writeModelFolder(
       throw new Error(`only float matrices can be transformed: '${name}' is ${info.dtype} [${info.shape}]`);
     }
   }
+  hooks.signal?.throwIfAborted();
   await Deno.mkdir(outDir, { recursive: true });
   for (const file of COPIED_FILES) {
     try {
@@ -88,56 +86,68 @@ export async function writeModelFolder(
       if (!(error instanceof Deno.errors.NotFound)) throw error;
     }
   }
-  const inputHash = createHash("sha256");
-  const outputHash = createHash("sha256");
-  const total = model.tensorNames().length;
-  let done = 0;
-  const copyBuffer = new Uint8Array(COPY_CHUNK_BYTES); // reused: 1 GB of copies must not become 1 GB of garbage
-  const scratch = new Scratch(); // likewise for the transformed tensors: read, converted and edited in place
-  for (const file of model.weightFiles) {
-    const reader = model.reader(file);
-    const writer = await createSafetensorsWriter(join(outDir, file), {
-      json: reader.headerJson,
-      tensors: reader.header.tensors,
-    });
-    const prefix = new Uint8Array(8);
-    new DataView(prefix.buffer).setBigUint64(0, BigInt(reader.headerJson.byteLength), true);
-    for (const hash of [inputHash, outputHash]) hash.update(prefix).update(reader.headerJson);
-    try {
-      for (const t of reader.header.tensors) {
-        hooks.signal?.throwIfAborted();
-        const size = t.end - t.begin;
-        const transform = transforms.get(t.name);
-        if (transform && isFloatDType(t.dtype)) {
-          const [rows, cols] = t.shape;
-          const original = await reader.readBytes(t.name, undefined, scratch.bytes(size));
-          inputHash.update(original);
-          const weight = { rows, cols, data: float32View(original, t.dtype, scratch) };
-          const result = await transform(weight);
-          if (result.rows !== rows || result.cols !== cols) {
-            throw new Error(`transform of '${t.name}' changed its shape to ${result.rows}×${result.cols}`);
-          }
-          const bytes = fromFloat32(result.data, t.dtype, t.dtype === "F32" ? undefined : original);
-          outputHash.update(bytes);
-          await writer.write(t.name, bytes);
-        } else {
-          for (let begin = 0; begin < size; begin += COPY_CHUNK_BYTES) {
-            const chunk = await reader.readBytes(t.name, {
-              begin,
-              end: Math.min(size, begin + COPY_CHUNK_BYTES),
-            }, copyBuffer);
-            inputHash.update(chunk);
-            outputHash.update(chunk);
-            await writer.write(t.name, chunk);
-          }
-        }
-        hooks.onTensor?.(++done, total);
+  const thread = new Worker(new URL("./write_thread.ts", import.meta.url), { type: "module" });
+  const floats = new Scratch();
+  return await new Promise<WrittenModel>((resolve, reject) => {
+    let settled = false;
+    const settle = (finish: () => void) => {
+      if (settled) return;
+      settled = true;
+      hooks.signal?.removeEventListener("abort", onAbort);
+      thread.terminate();
+      finish();
+    };
+    const fail = (error: unknown) => settle(() => reject(error));
+    const onAbort = () => fail(hooks.signal!.reason);
+    hooks.signal?.addEventListener("abort", onAbort, { once: true });
+    const send = (message: WriteRequest, transfer: Transferable[] = []) =>
+      thread.postMessage(message, transfer);
+    thread.onmessage = (event: MessageEvent<WriteResponse>) => {
+      const message = event.data;
+      if (message.type === "tensor") hooks.onTensor?.(message.done, message.total);
+      else if (message.type === "done") {
+        const { inputSha256, outputSha256 } = message;
+        settle(() => resolve({ inputSha256, outputSha256 }));
       }
-    } catch (error) {
-      await writer.abort();
-      throw error;
-    }
-    await writer.close();
+      else if (message.type === "error") fail(new Error(message.message));
+      else {
+        const bytes = new Uint8Array(message.buffer, 0, message.byteLength);
+        transformInPlace(model, message.name, bytes, transforms.get(message.name)!, floats).then(
+          () => send({ type: "transformed", buffer: message.buffer }, [message.buffer]),
+          fail,
+        );
+      }
+    };
+    thread.onerror = (event) => {
+      event.preventDefault();
+      fail(new Error(`model writing thread crashed: ${event.message}`));
+    };
+    send({
+      type: "start",
+      files: model.weightFiles.map((file) => join(model.dir, file)),
+      outDir,
+      transformed: [...transforms.keys()],
+      totalTensors: model.tensorNames().length,
+    });
+  });
+}
+
+/** Runs `transform` on a tensor's stored bytes and writes the result back into them, in the stored dtype. */
+async function transformInPlace(
+  model: ModelFolder,
+  name: string,
+  bytes: Uint8Array,
+  transform: TensorTransform,
+  floats: Scratch,
+): Promise<void> {
+  const info = model.tensorInfo(name);
+  const dtype = info.dtype as FloatDType; // checked before the thread started
+  const [rows, cols] = info.shape;
+  const weight = { rows, cols, data: float32View(bytes, dtype, floats) };
+  const result = await transform(weight);
+  if (result.rows !== rows || result.cols !== cols) {
+    throw new Error(`transform of '${name}' changed its shape to ${result.rows}×${result.cols}`);
   }
-  return { inputSha256: inputHash.digest("hex"), outputSha256: outputHash.digest("hex") };
+  const edited = fromFloat32(result.data, dtype, dtype === "F32" ? undefined : bytes);
+  if (edited.buffer !== bytes.buffer || edited.byteOffset !== bytes.byteOffset) bytes.set(edited);
 }

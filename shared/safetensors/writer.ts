@@ -8,6 +8,8 @@ import type { FileHandle } from "node:fs/promises";
 import type { DType } from "./dtype.ts";
 import { encodeHeader, type TensorEntry } from "./header.ts";
 
+const SYNC_EVERY_BYTES = 64 << 20;
+
 export interface TensorSpec {
   name: string;
   dtype: DType;
@@ -44,6 +46,16 @@ export async function createSafetensorsWriter(
   await writeAll(handle, layout.json);
   let index = 0;
   let written = 0; // bytes of tensors[index] written so far
+  // Written data is flushed to disk in the background every SYNC_EVERY_BYTES, while writing goes on, so that
+  // close() waits only for the tail instead of the whole file (seconds for a GB-sized model).
+  let unsynced = 0;
+  let syncing: Promise<void> | null = null;
+  const flushInBackground = () => {
+    if (syncing || unsynced < SYNC_EVERY_BYTES) return;
+    unsynced = 0;
+    syncing = handle.datasync().finally(() => syncing = null);
+    syncing.catch(() => {}); // a failure shows again in close()'s own sync
+  };
   const skipEmpty = () => {
     while (index < layout.tensors.length && layout.tensors[index].end === layout.tensors[index].begin) {
       index++;
@@ -62,6 +74,8 @@ export async function createSafetensorsWriter(
       }
       await writeAll(handle, bytes);
       written += bytes.byteLength;
+      unsynced += bytes.byteLength;
+      flushInBackground();
       if (written === size) {
         index++;
         written = 0;
@@ -73,10 +87,14 @@ export async function createSafetensorsWriter(
         await handle.close();
         throw new Error(`safetensors file closed before tensor '${layout.tensors[index].name}' was complete`);
       }
+      await syncing?.catch(() => {});
       await handle.sync();
       await handle.close();
     },
-    abort: () => handle.close(),
+    abort: async () => {
+      await syncing?.catch(() => {});
+      await handle.close();
+    },
   };
 }
 
