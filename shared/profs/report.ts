@@ -59,6 +59,7 @@ export interface EditReport {
   };
   backend: "cpu" | "webgpu";
   layers: LayerReport[];
+  /** Wall time per stage; `write` runs alongside `subspace` (which includes the top tokens), so they overlap. */
   seconds: { embed: number; subspace: number; write: number; total: number };
 }
 
