@@ -2,7 +2,13 @@ import assert from "node:assert/strict";
 import { sql } from "drizzle-orm";
 import { createJobQueue, models } from "../../shared/db/index.ts";
 import { queryFirstValue } from "../../shared/db/driver_query.ts";
-import { getJob, getJobWithArtifacts, listArtifacts, listJobs } from "../../shared/db/repositories/jobs.ts";
+import {
+  getJob,
+  getJobsWithArtifacts,
+  getJobWithArtifacts,
+  listArtifacts,
+  listJobs,
+} from "../../shared/db/repositories/jobs.ts";
 import {
   createModel,
   getModel,
@@ -130,6 +136,23 @@ engineTests(
     assert.equal(await getJobWithArtifacts(db, a.id, crypto.randomUUID()), null);
     assert.equal(await getJobWithArtifacts(db, a.id, "1' OR '1'='1"), null);
     await assert.rejects(getJobWithArtifacts(db, "not-a-uuid", done.id), /tenant id must be a uuid/);
+    assert.equal((await getJobWithArtifacts(db, a.id, done.id.toUpperCase()))?.job.id, done.id);
+
+    // Many at once: the tenant's own, keyed by the lower-case id; everything else left out.
+    const theirs = await queue.enqueue(db, { tenantId: b.id, kind: "edit", params: {} });
+    const many = await getJobsWithArtifacts(db, a.id, [
+      queued.id,
+      done.id.toUpperCase(),
+      running.id,
+      queued.id,
+      theirs.id,
+      crypto.randomUUID(),
+      "nope",
+    ]);
+    assert.deepEqual([...many.keys()].sort(), [queued.id, done.id, running.id].sort());
+    assert.deepEqual(many.get(done.id), await getJobWithArtifacts(db, a.id, done.id));
+    assert.equal((await getJobsWithArtifacts(db, b.id, [theirs.id, done.id])).size, 1);
+    assert.equal((await getJobsWithArtifacts(db, a.id, ["nope"])).size, 0);
 
     // The row-level-security scope the read switched to ends with its statement.
     const scope = await queryFirstValue(
@@ -143,7 +166,7 @@ engineTests(
 );
 
 engineTests(
-  "profs_tenant_job reads under row-level security, not only by its tenant filter",
+  "profs_tenant_jobs reads under row-level security, not only by its tenant filter",
   async ({ db }) => {
     const queue = createJobQueue();
     const a = await ensureTenant(db, "a");
@@ -153,23 +176,28 @@ engineTests(
     const definition = String(
       await queryFirstValue(
         db,
-        "SELECT pg_get_functiondef('profs_tenant_job(uuid, uuid)'::regprocedure)",
+        "SELECT pg_get_functiondef('profs_tenant_jobs(uuid, uuid[])'::regprocedure)",
         [],
       ),
     );
     const unfiltered = definition
-      .replace(/FUNCTION [^(]*profs_tenant_job\(/, "FUNCTION pg_temp.unfiltered_job(")
-      .replace("WHERE j.tenant_id = p_tenant AND j.id = p_job", "WHERE j.id = p_job");
+      .replace(/FUNCTION [^(]*profs_tenant_jobs\(/, "FUNCTION pg_temp.unfiltered_jobs(")
+      .replace("WHERE j.tenant_id = p_tenant AND j.id = ANY (p_jobs)", "WHERE j.id = ANY (p_jobs)");
     assert.notEqual(unfiltered, definition);
-    assert.match(unfiltered, /WHERE j\.id = p_job\b/);
+    assert.match(unfiltered, /WHERE j\.id = ANY \(p_jobs\)/);
     await db.transaction(async (tx) => {
       await tx.execute(sql.raw(unfiltered));
       const read = (tenant: string) =>
-        queryFirstValue(tx, "SELECT pg_temp.unfiltered_job($1, $2)", [tenant, job.id]) as Promise<
-          string | null
+        queryFirstValue(tx, "SELECT pg_temp.unfiltered_jobs($1, $2::uuid[])", [
+          tenant,
+          `{${job.id}}`,
+        ]) as Promise<
+          string
         >;
-      assert.equal(await read(b.id), null);
-      assert.equal(JSON.parse((await read(a.id))!).job.id, job.id);
+      assert.deepEqual(JSON.parse(await read(b.id)), []);
+      assert.deepEqual(JSON.parse(await read(a.id)).map((found: { job: { id: string } }) => found.job.id), [
+        job.id,
+      ]);
     });
   },
 );

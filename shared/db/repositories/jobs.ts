@@ -2,7 +2,7 @@
  * Tenant-facing reads of jobs, their events and artifacts (writes go through the queue, queue.ts). Every call
  * takes the tenant id and runs under row-level security for it.
  */
-import { and, asc, eq, getTableColumns, gt, type Table } from "drizzle-orm";
+import { and, asc, eq, getTableColumns, getTableName, gt, type Table } from "drizzle-orm";
 import type { Db } from "../database.ts";
 import { queryFirstValue } from "../driver_query.ts";
 import {
@@ -28,28 +28,63 @@ export function getJob(db: Db, tenantId: string, id: string): Promise<Job | null
   });
 }
 
+/** A job with its artifacts (in name order), as `getJobWithArtifacts` and `getJobsWithArtifacts` return it. */
+export interface JobWithArtifacts {
+  job: Job;
+  artifacts: Artifact[];
+}
+
 /**
- * A job and its artifacts (in name order) in one statement: the function `profs_tenant_job` of migration
- * 0003_tenant_job_read switches to the tenant's row-level-security scope and reads both, so this costs one round
- * trip where `getJob` + `listArtifacts` cost two transactions. Null for another tenant's job or a non-uuid id.
+ * A job and its artifacts in one statement: the function `profs_tenant_jobs` (migrations 0003/0004) switches to
+ * the tenant's row-level-security scope and reads both, so this costs one round trip where `getJob` +
+ * `listArtifacts` cost two transactions. Null for another tenant's job or a non-uuid id.
  */
 export async function getJobWithArtifacts(
   db: Db,
   tenantId: string,
   id: string,
-): Promise<{ job: Job; artifacts: Artifact[] } | null> {
-  if (!isUuid(tenantId)) throw new Error(`getJobWithArtifacts: tenant id must be a uuid, got '${tenantId}'`);
-  if (!isUuid(id)) return null;
-  const text = await queryFirstValue(db, "SELECT profs_tenant_job($1, $2)", [tenantId, id]);
-  if (text === null || text === undefined) return null;
+): Promise<JobWithArtifacts | null> {
+  return (await getJobsWithArtifacts(db, tenantId, [id])).get(id.toLowerCase()) ?? null;
+}
+
+/**
+ * Several jobs of one tenant with their artifacts, in the same single statement as `getJobWithArtifacts`; the map
+ * holds the ids the tenant owns, keyed by the id as Postgres writes it (lower case); others' ids, unknown ids and
+ * non-uuids are absent.
+ */
+export async function getJobsWithArtifacts(
+  db: Db,
+  tenantId: string,
+  ids: string[],
+): Promise<Map<string, JobWithArtifacts>> {
+  if (!isUuid(tenantId)) throw new Error(`getJobsWithArtifacts: tenant id must be a uuid, got '${tenantId}'`);
+  const found = new Map<string, JobWithArtifacts>();
+  const wanted = ids.filter(isUuid);
+  if (wanted.length === 0) return found;
+  // A uuid[] literal as text ('{id,id}'): the ids are checked uuids, and one text parameter binds the same way
+  // on both drivers.
+  const text = await queryFirstValue(db, "SELECT profs_tenant_jobs($1, $2::uuid[])", [
+    tenantId,
+    `{${wanted.join(",")}}`,
+  ]);
   if (typeof text !== "string") {
-    throw new Error(`getJobWithArtifacts: profs_tenant_job returned ${typeof text} for job ${id}, not text`);
+    throw new Error(
+      `getJobsWithArtifacts: profs_tenant_jobs returned ${typeof text}, not text, for ${ids.length} ids`,
+    );
   }
-  const found = JSON.parse(text) as { job: Record<string, unknown>; artifacts: Record<string, unknown>[] };
-  return {
-    job: fromJsonRow(jobs, found.job),
-    artifacts: found.artifacts.map((artifact) => fromJsonRow(artifacts, artifact)),
-  };
+  for (
+    const entry of JSON.parse(text) as {
+      job: Record<string, unknown>;
+      artifacts: Record<string, unknown>[];
+    }[]
+  ) {
+    const job = readJobJson(entry.job);
+    found.set(job.id, {
+      job,
+      artifacts: entry.artifacts.map(readArtifactJson),
+    });
+  }
+  return found;
 }
 
 /**
@@ -57,19 +92,27 @@ export async function getJobWithArtifacts(
  * returns, through each column's own decoder: timestamps become Dates, bigints numbers. json/jsonb values are
  * already decoded (decoding them again would break a stored JSON string).
  */
-function fromJsonRow<T extends Table>(table: T, json: Record<string, unknown>): T["$inferSelect"] {
-  const row: Record<string, unknown> = {};
-  for (const [key, column] of Object.entries(getTableColumns(table))) {
-    if (!(column.name in json)) {
-      throw new Error(
-        `fromJsonRow: column '${column.name}' is missing from the row (is migration 0003 current?)`,
-      );
+function jsonRowReader<T extends Table>(table: T): (json: Record<string, unknown>) => T["$inferSelect"] {
+  const columns = Object.entries(getTableColumns(table)).map(([key, column]) => ({
+    key,
+    name: column.name,
+    decode: column.dataType === "json" ? null : (value: unknown) => column.mapFromDriverValue(value),
+  }));
+  return (json) => {
+    const row: Record<string, unknown> = {};
+    for (const { key, name, decode } of columns) {
+      const value = json[name];
+      if (value === undefined) {
+        throw new Error(`Cannot read a ${getTableName(table)} row as column '${name}' is missing from it`);
+      }
+      row[key] = value === null || decode === null ? value : decode(value);
     }
-    const value = json[column.name];
-    row[key] = value === null || column.dataType === "json" ? value : column.mapFromDriverValue(value);
-  }
-  return row as T["$inferSelect"];
+    return row as T["$inferSelect"];
+  };
 }
+
+const readJobJson = jsonRowReader(jobs);
+const readArtifactJson = jsonRowReader(artifacts);
 
 export function listJobs(
   db: Db,
