@@ -1,11 +1,11 @@
 /**
  * Peak memory of an edit is bounded by the largest tensor, not the model (issue 3): edits a generated
  * GPT-2-medium-shaped model (24 layers, D = 1024, random weights, ~1.4 GB F32) from generated embeddings
- * (500 pairs, layers 10:24, k = 2) on the CPU backend, in a child process whose peak RSS (VmHWM) is measured,
- * and prints wall time, CPU time and peak RSS next to the model size (CPU time is the fairer comparison on a
- * loaded machine). Then runs the PyTorch CPU baseline (load whole
- * model, edit, save) on the same files when $PROFS_PYTHON (default /usr/bin/python3, Debian's python3-torch) has
- * torch. Files live in a temp dir, deleted after.
+ * (500 pairs, layers 10:24, k = 2) on the CPU backend (PROFS_BENCH_BACKEND=webgpu for the GPU one), in a child
+ * process whose peak RSS (VmHWM) is measured, and prints wall time, CPU time and peak RSS next to the model
+ * size (CPU time is the fairer comparison on a loaded machine). Then runs the PyTorch CPU baseline (load whole
+ * model, edit, save) on the same files when $PROFS_PYTHON (default /usr/bin/python3: Debian's python3-torch,
+ * with libopenblas0-pthread for a multi-threaded BLAS) has torch. Files live in a temp dir, deleted after.
  *
  *   deno task bench edit_memory          (targets: peak RSS < 400 MB; wall time well under PyTorch's)
  */
@@ -17,6 +17,7 @@ import { writeTinyGpt2 } from "../fixtures/tiny_gpt2.ts";
 
 /** The Python that has torch: Debian's python3-torch by default, another (e.g. a GPU image's) by $PROFS_PYTHON. */
 const PYTHON = Deno.env.get("PROFS_PYTHON") ?? "/usr/bin/python3";
+const BACKEND = Deno.env.get("PROFS_BENCH_BACKEND") === "webgpu" ? "webgpu" : "cpu";
 
 const SHAPE = { layers: 24, hidden: 1024, heads: 16, positions: 1024 };
 const PAIRS = 500;
@@ -38,7 +39,7 @@ async function child(modelDir: string, embeddings: string, outDir: string) {
     embeddingsFile: embeddings,
     layers: LAYERS,
     rank: RANK,
-    backend: "cpu",
+    backend: BACKEND,
   }, { onProgress: (stage) => peakByStage[stage] ??= Math.round(peakRssMb()) });
   const seconds = (performance.now() - started) / 1000;
   const used = process.cpuUsage(cpu);
@@ -88,7 +89,7 @@ async function main() {
     if (!output.success) throw new Error("edit child process failed");
     const result = JSON.parse(new TextDecoder().decode(output.stdout).trim().split("\n").pop()!);
     console.log(
-      `profs edit (cpu, streaming): ${result.seconds.toFixed(1)} s wall, ${
+      `profs edit (${BACKEND}, streaming): ${result.seconds.toFixed(1)} s wall, ${
         result.cpuSeconds.toFixed(1)
       } s CPU, peak RSS ${result.peakRssMb.toFixed(0)} MiB, ` +
         `model ${modelMb.toFixed(0)} MiB, layers ${LAYERS.from}:${LAYERS.to}, k=${RANK}, ${PAIRS} pairs`,
