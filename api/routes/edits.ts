@@ -25,13 +25,14 @@ import {
   createJobQueue,
   type Db,
   IdempotencyConflictError,
+  isUuid,
   type Job,
 } from "../../shared/db/index.ts";
 import { getDataset } from "../../shared/db/repositories/datasets.ts";
 import {
   getArtifact,
   getJob,
-  getJobWithArtifacts,
+  getJobsWithArtifacts,
   listArtifacts,
   listJobEvents,
   listJobs,
@@ -42,6 +43,7 @@ import type { ApiDeps } from "../deps.ts";
 import type { ApiEnv } from "../env.ts";
 import { ApiError, notFound, validationHook } from "../errors.ts";
 import { requireScope } from "../middleware/auth.ts";
+import { createReadBatcher } from "../read_batcher.ts";
 import { createSingleFlight } from "../single_flight.ts";
 import { IdParam, jsonLimit, problems, refuseTextsForEdit } from "./common.ts";
 
@@ -72,6 +74,11 @@ export function editsRoutes(deps: ApiDeps) {
   const write = requireScope("edits:write");
   // Keyed by tenant and id, so a shared read never crosses tenants.
   const viewReads = createSingleFlight<EditView>();
+  // Different jobs of one tenant asked for together: one statement (job and artifacts, row-level security
+  // included) per batch.
+  const jobReads = createReadBatcher((tenantId: string, ids: string[]) =>
+    getJobsWithArtifacts(db, tenantId, ids)
+  );
 
   app.openapi(
     createRoute({
@@ -157,9 +164,8 @@ export function editsRoutes(deps: ApiDeps) {
     async (c) => {
       const { id } = c.req.valid("param");
       const { tenantId } = c.get("principal");
-      // The job and its artifacts in one statement (one round trip, row-level security included).
       const view = await viewReads.run(`${tenantId}/${id}`, async () => {
-        const found = await getJobWithArtifacts(db, tenantId, id);
+        const found = isUuid(id) ? await jobReads.read(tenantId, id.toLowerCase()) : undefined;
         if (!found || found.job.kind !== "edit") throw notFound("edit", id);
         return renderEditView(found.job, found.artifacts);
       });
@@ -394,7 +400,8 @@ async function editView(db: Db, job: Job): Promise<EditView> {
 function renderEditView(job: Job, jobArtifacts: Artifact[]): EditView {
   const self = `/v1/edits/${job.id}`;
   const artifacts = job.status === "succeeded" ? jobArtifacts : [];
-  const progress = Progress.safeParse(job.progress);
+  // A queued job has no progress yet: skip the parse (a failed zod parse builds an error object per poll).
+  const progress = job.progress === null ? null : Progress.safeParse(job.progress);
   const now = new Date();
   return {
     id: job.id,
@@ -403,7 +410,7 @@ function renderEditView(job: Job, jobArtifacts: Artifact[]): EditView {
     model_id: job.modelId,
     dataset_id: job.datasetId,
     params: job.params as EditView["params"],
-    progress: progress.success ? progress.data : null,
+    progress: progress?.success ? progress.data : null,
     attempts: job.attempt,
     max_attempts: job.maxAttempts,
     cancel_requested: job.cancelRequestedAt !== null,

@@ -339,3 +339,34 @@ Deno.test("edits: submit, idempotency, progress, events, result, artifacts with 
     await h.close();
   }
 });
+
+Deno.test("edits: GETs asked together (one read per tenant and batch) each get their own edit, or 404", async () => {
+  const h = await createHarness();
+  const queue = createJobQueue();
+  const { db } = h.database;
+  try {
+    const enqueue = async (tenantId: string, kind: "edit" | "check" = "edit") =>
+      (await queue.enqueue(db, { tenantId, kind, params: {} })).id;
+    const mine = [await enqueue(h.tenantA), await enqueue(h.tenantA), await enqueue(h.tenantA)];
+    const theirs = await enqueue(h.tenantB);
+    const check = await enqueue(h.tenantA, "check");
+    const get = (edit: string, headers: Record<string, string>) =>
+      h.app.request(`/v1/edits/${edit}`, { headers });
+    const [own, upper, crossed, theirsToB, theirsToA, notAnEdit] = await Promise.all([
+      Promise.all(mine.map((edit) => get(edit, h.keyA))),
+      get(mine[1].toUpperCase(), h.keyA),
+      Promise.all(mine.map((edit) => get(edit, h.keyB))),
+      get(theirs, h.keyB),
+      get(theirs, h.keyA),
+      get(check, h.keyA),
+    ]);
+    assert.deepEqual(await Promise.all(own.map(async (r) => (await json(r)).id)), mine);
+    assert.equal((await json(upper)).id, mine[1]);
+    for (const response of crossed) await problem(response, 404, "not-found");
+    assert.equal((await json(theirsToB)).id, theirs);
+    await problem(theirsToA, 404, "not-found");
+    await problem(notAnEdit, 404, "not-found");
+  } finally {
+    await h.close();
+  }
+});
