@@ -42,15 +42,17 @@ export function createReadBatcher<T>(
   const maxBatch = options.maxBatch ?? DEFAULT_MAX_BATCH;
   const groups = new Map<string, Group<T>>();
 
-  async function loadNext(key: string, group: Group<T>): Promise<void> {
-    const batch = group.waiting.splice(0, maxBatch);
-    try {
-      const found = await loadMany(key, [...new Set(batch.map((w) => w.id))]);
-      for (const waiter of batch) waiter.resolve(found.get(waiter.id));
-    } catch (error) {
-      for (const waiter of batch) waiter.reject(error);
+  /** Loads batches until nobody waits (a loop, not recursion: under steady polling it may never stop). */
+  async function drain(key: string, group: Group<T>): Promise<void> {
+    while (group.waiting.length > 0) {
+      const batch = group.waiting.splice(0, maxBatch);
+      try {
+        const found = await loadMany(key, [...new Set(batch.map((w) => w.id))]);
+        for (const waiter of batch) waiter.resolve(found.get(waiter.id));
+      } catch (error) {
+        for (const waiter of batch) waiter.reject(error);
+      }
     }
-    if (group.waiting.length > 0) return loadNext(key, group);
     group.busy = false;
     groups.delete(key);
   }
@@ -64,7 +66,7 @@ export function createReadBatcher<T>(
         if (group.busy) return;
         group.busy = true;
         const scheduled = group;
-        setImmediate(() => loadNext(key, scheduled));
+        setImmediate(() => drain(key, scheduled));
       });
     },
   };
