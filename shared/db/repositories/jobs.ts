@@ -35,7 +35,7 @@ export interface JobWithArtifacts {
 }
 
 /**
- * A job and its artifacts in one statement: the function `profs_tenant_jobs` (migrations 0003/0004) switches to
+ * A job and its artifacts in one statement: the function `profs_tenant_jobs` (migration 0003) switches to
  * the tenant's row-level-security scope and reads both, so this costs one round trip where `getJob` +
  * `listArtifacts` cost two transactions. Null for another tenant's job or a non-uuid id.
  */
