@@ -1,7 +1,8 @@
 /**
  * The server half of api_load_bench.ts, in its own process so the load generator does not share its thread:
  * the real app on a real listener, over PGlite (no argument) or a Postgres server (`--url URL`), with one
- * tenant, one real API key and JOBS edit jobs. Prints `READY <port> <api key> <id,id,…>` once it listens.
+ * tenant, one real API key and JOBS edit jobs, plus TENANTS more tenants with JOBS / TENANTS jobs and a key each.
+ * Prints `TENANTS <json [{key, ids}]>`, then `READY <port> <api key> <id,id,…>` once it listens.
  */
 import { parseArgs } from "node:util";
 import { createApp } from "../../api/app.ts";
@@ -19,23 +20,26 @@ const { key, apiKey } = await createApiKey(database.db, {
   tenant: `bench-${crypto.randomUUID().slice(0, 8)}`,
 });
 const JOBS = 200;
+const TENANTS = 50;
 const queue = createJobQueue();
-const ids: string[] = [];
-for (let i = 0; i < JOBS; i++) {
-  const job = await queue.enqueue(database.db, {
-    tenantId: apiKey.tenantId,
+const enqueue = async (tenantId: string, seed: number) =>
+  (await queue.enqueue(database.db, {
+    tenantId,
     kind: "edit",
-    params: {
-      rank: 2,
-      centering: true,
-      max_pairs: 500,
-      seed: i,
-      max_tokens: 128,
-      layers: { from: 10, to: 24 },
-    },
+    params: { rank: 2, centering: true, max_pairs: 500, seed, max_tokens: 128, layers: { from: 10, to: 24 } },
+  })).id;
+const ids: string[] = [];
+for (let i = 0; i < JOBS; i++) ids.push(await enqueue(apiKey.tenantId, i));
+const tenants: { key: string; ids: string[] }[] = [];
+for (let t = 0; t < TENANTS; t++) {
+  const created = await createApiKey(database.db, {
+    tenant: `bench-${crypto.randomUUID().slice(0, 8)}-${t}`,
   });
-  ids.push(job.id);
+  const own: string[] = [];
+  for (let i = 0; i < JOBS / TENANTS; i++) own.push(await enqueue(created.apiKey.tenantId, i));
+  tenants.push({ key: created.key, ids: own });
 }
+console.log(`TENANTS ${JSON.stringify(tenants)}`);
 const app = createApp({
   database,
   blobs: await createLocalBlobStore(blobDir),
