@@ -108,8 +108,7 @@ export async function writeModelFolder(
       else if (message.type === "done") {
         const { inputSha256, outputSha256 } = message;
         settle(() => resolve({ inputSha256, outputSha256 }));
-      }
-      else if (message.type === "error") fail(new Error(message.message));
+      } else if (message.type === "error") fail(new Error(message.message));
       else {
         const bytes = new Uint8Array(message.buffer, 0, message.byteLength);
         transformInPlace(model, message.name, bytes, transforms.get(message.name)!, floats).then(
