@@ -185,6 +185,7 @@ export async function runEdit(options: EditOptions, hooks: EditHooks = {}): Prom
 
     const subspaceStarted = performance.now();
     const byLayer: LayerSubspace[] = []; // index layer − from
+    let directions: Awaited<ReturnType<typeof topTokens>>;
     try {
       for (const [i, layer] of order.entries()) {
         stop.signal.throwIfAborted();
@@ -202,12 +203,12 @@ export async function runEdit(options: EditOptions, hooks: EditHooks = {}): Prom
         byLayer[layer - layers.from] = subspace;
         onProgress?.("svd", i + 1, order.length);
       }
+      directions = await topTokens(model, tokenizer, byLayer.map((s) => s.basis));
     } catch (error) {
       stop.abort(error);
       await writing.catch(() => {}); // the writing thread is gone before the folder is removed
       throw error;
     }
-    const directions = await topTokens(model, tokenizer, byLayer.map((s) => s.basis));
     const subspaceSeconds = (performance.now() - subspaceStarted) / 1000;
     subspacesDone = true;
     if (lastWritten) onProgress?.("writing", ...(lastWritten as [number, number]));
