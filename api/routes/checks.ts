@@ -24,7 +24,7 @@ import type { ApiEnv } from "../env.ts";
 import { ApiError, notFound, validationHook } from "../errors.ts";
 import { requireScope } from "../middleware/auth.ts";
 import { IdParam, jsonLimit, problems } from "./common.ts";
-import { downloadArtifact } from "./edits.ts";
+import { ARTIFACT_RESPONSES, downloadArtifact } from "./edits.ts";
 
 const ArtifactParams = IdParam.extend({
   name: z.string().meta({ param: { name: "name", in: "path" }, example: "report.html" }),
@@ -146,15 +146,7 @@ export function checksRoutes(deps: ApiDeps) {
       security: [{ apiKey: [] }],
       middleware: [read] as const,
       request: { params: ArtifactParams },
-      responses: {
-        200: {
-          description: "the artifact",
-          content: { "application/octet-stream": { schema: z.string().meta({ format: "binary" }) } },
-        },
-        206: { description: "the requested range" },
-        304: { description: "not modified (If-None-Match)" },
-        ...problems(401, 403, 404, 416),
-      },
+      responses: ARTIFACT_RESPONSES,
     }),
     async (c) => {
       const { tenantId } = c.get("principal");

@@ -312,15 +312,7 @@ export function editsRoutes(deps: ApiDeps) {
       security: [{ apiKey: [] }],
       middleware: [read] as const,
       request: { params: ArtifactParams },
-      responses: {
-        200: {
-          description: "the artifact",
-          content: { "application/octet-stream": { schema: z.string().meta({ format: "binary" }) } },
-        },
-        206: { description: "the requested range" },
-        304: { description: "not modified (If-None-Match)" },
-        ...problems(401, 403, 404, 416),
-      },
+      responses: ARTIFACT_RESPONSES,
     }),
     async (c) => {
       const { tenantId } = c.get("principal");
@@ -432,6 +424,17 @@ function renderEditView(job: Job, jobArtifacts: Artifact[]): EditView {
     links: { self, events: `${self}/events`, cancel: `${self}/cancel` },
   };
 }
+
+/** The OpenAPI responses of an artifact download (`downloadArtifact`), shared by edits' and checks' routes. */
+export const ARTIFACT_RESPONSES = {
+  200: {
+    description: "the artifact",
+    content: { "application/octet-stream": { schema: z.string().meta({ format: "binary" }) } },
+  },
+  206: { description: "the requested range" },
+  304: { description: "not modified (If-None-Match)" },
+  ...problems(401, 403, 404, 416),
+};
 
 /**
  * Streams an artifact from the blob store. ETag is the quoted sha256 (strong: equal bytes, equal tag), so
