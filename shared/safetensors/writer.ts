@@ -3,7 +3,7 @@
  * front, then data is appended tensor by tensor, in layout order, in chunks of any size. `close()` fails unless
  * every tensor got exactly its byte size, so a short write can never produce a valid-looking file.
  *
- * It does not fsync: flushing a GB-sized model to disk takes seconds (3.9 s for 1.35 GB here) that the writer
+ * It does not fsync: flushing a GB-sized model to disk takes seconds (3.9 s for 1.35 GB in a one-off timing here) that the writer
  * would spend blocked. Like `cp` or `torch.save`, the CLI leaves that to the OS; where durability matters — a
  * worker publishing an edit — the blob store's put syncs the copy it keeps (shared/blobs/local.ts).
  */
