@@ -55,7 +55,15 @@ function openPostgres(url: string, max: number): Database {
   // Notices (e.g. "role already granted") are not errors and would otherwise print on stdout.
   const client = postgres(url, { max, onnotice: () => {} });
   const db = drizzlePostgres({ client, schema }) as unknown as Db;
-  return { db, kind: "postgres", close: once(() => client.end({ timeout: 5 })) };
+  return {
+    db,
+    kind: "postgres",
+    // postgres.js keeps one connection for all of a pool's LISTENs, re-listens after losing it (calling
+    // `onlisten` again) and closes it with the pool.
+    listen: async (channel, onPayload, onListening) =>
+      (await client.listen(channel, onPayload, onListening)).unlisten,
+    close: once(() => client.end({ timeout: 5 })),
+  };
 }
 
 async function openPglite(dataDir: string): Promise<Database> {
@@ -90,7 +98,16 @@ async function lockDataDir(dir: string): Promise<Deno.FsFile> {
 /** A Database over an already created PGlite (e.g. one restored with `loadDataDir` in tests). */
 export function wrapPglite(client: PGlite): Database {
   const db = drizzlePglite({ client, schema }) as unknown as Db;
-  return { db, kind: "pglite", close: once(() => client.close()) };
+  return {
+    db,
+    kind: "pglite",
+    listen: async (channel, onPayload, onListening) => {
+      const unlisten = await client.listen(channel, onPayload);
+      onListening();
+      return unlisten;
+    },
+    close: once(() => client.close()),
+  };
 }
 
 function env(name: string): string | undefined {

@@ -1,7 +1,7 @@
 /**
  * shared/db: the service's one durable source of truth (Postgres, embedded as PGlite or a server).
  *
- * - `openDatabase({ url?, dataDir?, maxConnections?, migrate? })` → `{ db, kind, close }`: postgres.js when a
+ * - `openDatabase({ url?, dataDir?, maxConnections?, migrate? })` → `{ db, kind, listen, close }`: postgres.js when a
  *   URL (or `DATABASE_URL`) is given, else PGlite in `<PROFS_DATA_DIR or .data>/db` ("memory://" for tests).
  *   Pending migrations are applied on open under an advisory lock (`applyMigrations`).
  * - `schema.ts`: the Drizzle tables (tenants, api_keys, models, model_files, datasets, jobs, job_events,
@@ -12,6 +12,8 @@
  * - `inTenantScope(db, tenantId, fn)`: runs `fn` under row-level security for that tenant (second boundary).
  * - `createJobQueue({ onFinish?, retryPolicy? })`: enqueue / enqueueIdempotent / claim / heartbeat / progress /
  *   complete / fail / acknowledgeCancel / requestCancel / reapOnce (queue.ts; `decideRetry` in retry_policy.ts).
+ * - `watchJobChanges(database)` (job_changes.ts): one LISTEN per process on the job change feed (migration 0004),
+ *   fanned out to caches and event streams; `database.listen(channel, …)` is the engine-neutral LISTEN under it.
  * - `repositories/`: tenant-taking CRUD for tenants, models (+ files), datasets, jobs (reads, events,
  *   artifacts) and the embedding cache; list calls page newest-first with opaque cursors (`page.ts`).
  * - API keys live in shared/auth. infra/README.md ("Database") explains modes, migrations, RLS and the queue.
@@ -21,6 +23,14 @@ export type { Database, DatabaseKind, Db } from "./database.ts";
 export { MEMORY_DATA_DIR, openDatabase, type OpenDatabaseOptions } from "./connection.ts";
 export { applyMigrations, type MigrationReport, MIGRATIONS_FOLDER } from "./migrate.ts";
 export { inTenantScope, isUuid, TENANT_ROLE } from "./tenant_scope.ts";
+export {
+  type ChangeSignal,
+  FEED_TRUST_MS,
+  JOB_CHANGES_CHANNEL,
+  type JobChanges,
+  type JobChangeWatcher,
+  watchJobChanges,
+} from "./job_changes.ts";
 export {
   type ArtifactInput,
   type Claim,

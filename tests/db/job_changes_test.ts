@@ -1,0 +1,177 @@
+import assert from "node:assert/strict";
+import { eq } from "drizzle-orm";
+import { artifacts, createJobQueue, jobEvents, jobs } from "../../shared/db/index.ts";
+import type { Database } from "../../shared/db/database.ts";
+import { type JobChanges, watchJobChanges } from "../../shared/db/job_changes.ts";
+import { ensureTenant } from "../../shared/db/repositories/tenants.ts";
+import { createLogger } from "../../shared/log.ts";
+import { engineTests } from "./harness.ts";
+
+/** Watches every change on `database`; `next(id)` resolves with the next notification for that job. */
+async function recorder(database: Database) {
+  const changes = watchJobChanges(database);
+  const seen: string[] = [];
+  let resets = 0;
+  const waiting = new Map<string, () => void>();
+  changes.watchAll({
+    onChange(id) {
+      seen.push(id);
+      waiting.get(id)?.();
+    },
+    onReset: () => void resets++,
+  });
+  await until(() => changes.live, "the feed goes live");
+  return {
+    changes,
+    seen,
+    resets: () => resets,
+    /** resolves at the next notification for `id`; rejects after 5 s */
+    next(id: string): Promise<void> {
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no notification for ${id} within 5 s`)), 5_000);
+        waiting.set(id, () => {
+          clearTimeout(timer);
+          waiting.delete(id);
+          resolve();
+        });
+      });
+    },
+  };
+}
+
+async function until(condition: () => boolean, what: string, ms = 5_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+engineTests("the feed names the job when its row, artifacts or events change", async (database) => {
+  const { db } = database;
+  const feed = await recorder(database);
+  try {
+    assert.equal(feed.resets(), 1, "one reset when the LISTEN is placed");
+    const queue = createJobQueue();
+    const tenant = await ensureTenant(db, "acme");
+
+    // enqueue inserts the job and its "queued" event in one transaction
+    const job = (await queue.enqueue(db, { tenantId: tenant.id, kind: "edit", params: {} })).id;
+    await until(() => feed.seen.includes(job), "the enqueue is notified");
+
+    const claim = (await queue.claim(db, { owner: "w", leaseMs: 60_000 }))!;
+    for (
+      const [what, change] of [
+        [
+          "progress (row update + event)",
+          () => queue.progress(db, claim.lease, { stage: "x", done: 1, total: 2 }),
+        ],
+        [
+          "an event alone",
+          () =>
+            db.insert(jobEvents).values({ jobId: job, tenantId: tenant.id, attempt: 1, type: "progress" }),
+        ],
+        ["an artifact", () =>
+          db.insert(artifacts).values({
+            jobId: job,
+            tenantId: tenant.id,
+            name: "a.bin",
+            blobKey: "k",
+            size: 1,
+            sha256: "0".repeat(64),
+          })],
+        ["an artifact deleted", () => db.delete(artifacts).where(eq(artifacts.jobId, job))],
+      ] as const
+    ) {
+      const next = feed.next(job);
+      await change();
+      await next.catch((error) => assert.fail(`${what}: ${error.message}`));
+    }
+
+    // A rolled-back transaction notifies nobody: a later, committed change is the next one seen.
+    const before = feed.seen.length;
+    await assert.rejects(db.transaction(async (tx) => {
+      await tx.update(jobs).set({ progress: { stage: "rolled back" } }).where(eq(jobs.id, job));
+      throw new Error("roll back");
+    }));
+    const next = feed.next(job);
+    await db.update(jobs).set({ progress: { stage: "committed" } }).where(eq(jobs.id, job));
+    await next;
+    assert.equal(feed.seen.length, before + 1, "only the committed update was notified");
+    assert.ok(feed.seen.every((id) => id === job), "every notification named the job");
+  } finally {
+    await feed.changes.close();
+  }
+});
+
+engineTests(
+  "a job's signal wakes a waiting reader at a change, times out, and ends at close",
+  async (database) => {
+    const { db } = database;
+    const changes = watchJobChanges(database);
+    try {
+      await until(() => changes.live, "the feed goes live");
+      const queue = createJobQueue();
+      const tenant = await ensureTenant(db, "acme");
+      const job = await queue.enqueue(db, { tenantId: tenant.id, kind: "edit", params: {} });
+      const other = await queue.enqueue(db, { tenantId: tenant.id, kind: "edit", params: {} });
+
+      const signal = changes.signal(job.id);
+      signal.clear();
+      assert.equal(await signal.wait(20), false, "nothing changed: times out");
+
+      const woken = signal.wait(10_000);
+      await db.update(jobs).set({ progress: { stage: "a" } }).where(eq(jobs.id, other.id));
+      await db.update(jobs).set({ progress: { stage: "b" } }).where(eq(jobs.id, job.id));
+      assert.equal(await woken, true, "woken by its job's change, long before the timeout");
+
+      // A change delivered between clear() and wait() is kept: the next wait returns at once. (Every watcher of a
+      // notification is called in one go, so once `seen` has it the signal is set too.)
+      const seen: string[] = [];
+      changes.watchAll({ onChange: (id) => seen.push(id), onReset: () => {} });
+      signal.clear();
+      await db.update(jobs).set({ progress: { stage: "c" } }).where(eq(jobs.id, job.id));
+      await until(() => seen.includes(job.id), "the change is delivered");
+      const started = Date.now();
+      const kept = await signal.wait(10_000);
+      assert.equal(kept, true);
+      assert.ok(Date.now() - started < 5_000, "the set latch returned without waiting for the timeout");
+
+      signal.clear();
+      const waiting = signal.wait(10_000);
+      signal.close();
+      assert.equal(await waiting, false, "close ends the wait");
+    } finally {
+      await changes.close();
+    }
+  },
+);
+
+engineTests("after close, changes reach no watcher", async (database) => {
+  const { db } = database;
+  const changes = watchJobChanges(database);
+  await until(() => changes.live, "the feed goes live");
+  const seen: string[] = [];
+  changes.watchAll({ onChange: (id) => seen.push(id), onReset: () => {} });
+  await changes.close();
+  assert.equal(changes.live, false);
+  const tenant = await ensureTenant(db, "acme");
+  await createJobQueue().enqueue(db, { tenantId: tenant.id, kind: "edit", params: {} });
+  await new Promise((r) => setTimeout(r, 200));
+  assert.deepEqual(seen, []);
+});
+
+Deno.test("a feed that cannot listen stays not live and says so in the log", async () => {
+  const lines: string[] = [];
+  const broken = {
+    listen: () => Promise.reject(new Error("connection refused")),
+  } as unknown as Database;
+  const changes: JobChanges = watchJobChanges(broken, createLogger({ write: (line) => lines.push(line) }));
+  await until(() => lines.length > 0, "a warning is logged");
+  assert.equal(changes.live, false);
+  assert.match(lines[0], /job change feed unavailable/);
+  assert.match(lines[0], /connection refused/);
+  const signal = changes.signal("x");
+  assert.equal(await signal.wait(10), false, "a signal still times out, so a reader polls");
+  await changes.close();
+});
