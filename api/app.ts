@@ -5,6 +5,7 @@
  */
 import { OpenAPIHono } from "@hono/zod-openapi";
 import { requestId } from "hono/request-id";
+import { watchJobChanges } from "../shared/db/index.ts";
 import type { ApiDeps } from "./deps.ts";
 import { renderDocsPage } from "./docs_page.ts";
 import type { ApiEnv } from "./env.ts";
@@ -26,6 +27,8 @@ export const API_VERSION = "1.0.0";
 export function createApp(deps: ApiDeps): OpenAPIHono<ApiEnv> {
   const app = new OpenAPIHono<ApiEnv>({ defaultHook: validationHook });
   const metrics = createRequestMetrics();
+  // One LISTEN for the app's lifetime (the database's close ends it): edits' cache and event streams follow it.
+  const changes = watchJobChanges(deps.database, deps.logger);
 
   // Request ids from clients are kept when they are short tokens (hono's check), so a caller can correlate.
   app.use(requestId({ limitLength: 128 }));
@@ -40,7 +43,7 @@ export function createApp(deps: ApiDeps): OpenAPIHono<ApiEnv> {
   app.use("/v1/*", authenticate(deps.verifyKey));
   app.route("/v1/models", modelsRoutes(deps));
   app.route("/v1/datasets", datasetsRoutes(deps));
-  app.route("/v1/edits", editsRoutes(deps));
+  app.route("/v1/edits", editsRoutes(deps, changes));
   app.route("/v1/checks", checksRoutes(deps));
   app.route("/v1/toxicity", toxicityRoutes(deps));
   app.route("/v1/webhook-endpoints", webhookEndpointsRoutes(deps));

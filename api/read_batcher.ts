@@ -4,9 +4,9 @@
  * together as the next load (at most `maxBatch` ids each). Polling clients of many jobs thus cost one statement
  * per batch instead of one per request.
  *
- * Nothing is cached: every read is answered by a load that started after the read was asked for, so a caller
- * never sees data older than its own request (fresher than single_flight.ts, which may hand a caller a load
- * already running). The first read of an idle group waits for the event loop's next turn (`setImmediate`, after
+ * Nothing is cached here: every read is answered by a load that started after the read was asked for, so a
+ * caller never sees data older than its own request (keeping results between polls is change_cache.ts's job,
+ * in front of this). The first read of an idle group waits for the event loop's next turn (`setImmediate`, after
  * pending I/O; `setTimeout(0)` would wait about 2 ms in Deno) before its load starts, so that requests the server
  * has already received can join it; PGlite finishes a statement without giving the event loop a turn, so
  * without that wait no two reads would ever meet.

@@ -4,7 +4,7 @@
  */
 import { createHash } from "node:crypto";
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
-import type { Context } from "hono";
+import type { Context, TypedResponse } from "hono";
 import { streamSSE } from "hono/streaming";
 import { resolveLayers } from "../../shared/contracts/edit_params.ts";
 import {
@@ -24,9 +24,11 @@ import {
   type Artifact,
   createJobQueue,
   type Db,
+  FEED_TRUST_MS,
   IdempotencyConflictError,
   isUuid,
   type Job,
+  type JobChanges,
 } from "../../shared/db/index.ts";
 import { getDataset } from "../../shared/db/repositories/datasets.ts";
 import {
@@ -43,13 +45,31 @@ import type { ApiDeps } from "../deps.ts";
 import type { ApiEnv } from "../env.ts";
 import { ApiError, notFound, validationHook } from "../errors.ts";
 import { requireScope } from "../middleware/auth.ts";
+import { createChangeCache } from "../change_cache.ts";
 import { createReadBatcher } from "../read_batcher.ts";
-import { createSingleFlight } from "../single_flight.ts";
 import { IdParam, jsonLimit, problems, refuseTextsForEdit } from "./common.ts";
 
-/** How often an open event stream looks for new events, and how often it sends a keep-alive comment. */
+/**
+ * How often an open event stream looks for new events when the change feed is not listening (when it is, the
+ * stream reads when the feed says the job changed, and at least every FEED_TRUST_MS), and how often it sends a
+ * keep-alive comment.
+ */
 const EVENTS_POLL_MS = 250;
 const KEEPALIVE_MS = 15_000;
+
+/**
+ * Most edits whose view GET /v1/edits/{id} keeps between polls: a view with a large result (per-layer spectra
+ * and top tokens) is tens of kB, so this bounds the cache to some tens of MB.
+ */
+const CACHED_EDITS = 1_000;
+
+/** An edit as GET /v1/edits/{id} caches it: the job and its view (and, once the view is final, its JSON). */
+interface CachedEdit {
+  job: Job;
+  view: EditView;
+  /** the view as JSON, once the job finished: from then on its view no longer depends on the clock */
+  body?: string;
+}
 
 const IdempotencyHeader = z.object({
   "idempotency-key": z.string().min(1).max(255).optional().meta({
@@ -66,19 +86,38 @@ const ArtifactParams = IdParam.extend({
   name: z.string().meta({ param: { name: "name", in: "path" }, example: "patch.safetensors" }),
 });
 
-export function editsRoutes(deps: ApiDeps) {
+export function editsRoutes(deps: ApiDeps, changes: JobChanges) {
   const app = new OpenAPIHono<ApiEnv>({ defaultHook: validationHook });
   const { db } = deps.database;
   const queue = deps.queue ?? createJobQueue();
   const read = requireScope("edits:read");
   const write = requireScope("edits:write");
-  // Keyed by tenant and id, so a shared read never crosses tenants.
-  const viewReads = createSingleFlight<EditView>();
-  // Different jobs of one tenant asked for together: one statement (job and artifacts, row-level security
-  // included) per batch.
+  // Polls of different jobs of one tenant that miss the cache together: one statement (job and artifacts,
+  // row-level security included) per batch.
   const jobReads = createReadBatcher((tenantId: string, ids: string[]) =>
     getJobsWithArtifacts(db, tenantId, ids)
   );
+  // Polls of a job that did not change since the last one cost no statement: the change feed drops a job's entry
+  // when its row, artifacts or events change.
+  const edits = createChangeCache<CachedEdit>({
+    enabled: () => changes.live,
+    maxAgeMs: FEED_TRUST_MS,
+    maxEntries: CACHED_EDITS,
+  });
+  changes.watchAll({ onChange: (id) => edits.invalidate(id), onReset: () => edits.clear() });
+  const readEdit = (
+    tenantId: string,
+    id: string,
+  ): CachedEdit | Promise<CachedEdit | undefined> | undefined => {
+    if (!isUuid(id)) return undefined;
+    const key = id.toLowerCase();
+    return edits.get(tenantId, key) ?? edits.load(tenantId, key, async () => {
+      const found = await jobReads.read(tenantId, key);
+      if (!found || found.job.kind !== "edit") return undefined;
+      const view = renderEditView(found.job, found.artifacts);
+      return { job: found.job, view, body: found.job.finishedAt ? JSON.stringify(view) : undefined };
+    });
+  };
 
   app.openapi(
     createRoute({
@@ -163,13 +202,10 @@ export function editsRoutes(deps: ApiDeps) {
     }),
     async (c) => {
       const { id } = c.req.valid("param");
-      const { tenantId } = c.get("principal");
-      const view = await viewReads.run(`${tenantId}/${id}`, async () => {
-        const found = isUuid(id) ? await jobReads.read(tenantId, id.toLowerCase()) : undefined;
-        if (!found || found.job.kind !== "edit") throw notFound("edit", id);
-        return renderEditView(found.job, found.artifacts);
-      });
-      return c.json(view, 200);
+      const edit = await readEdit(c.get("principal").tenantId, id);
+      if (!edit) throw notFound("edit", id);
+      if (edit.body !== undefined) return finishedView(c, edit.body);
+      return c.json({ ...edit.view, timings: timings(edit.job, new Date()) }, 200);
     },
   );
 
@@ -218,6 +254,8 @@ export function editsRoutes(deps: ApiDeps) {
       const { id } = c.req.valid("param");
       await findEdit(db, tenantId, id);
       const job = await queue.requestCancel(db, tenantId, id);
+      // This process's next read must see the cancel even before the feed reports it.
+      edits.invalidate(id.toLowerCase());
       if (!job) throw notFound("edit", id);
       if (job.status === "succeeded" || job.status === "failed") {
         throw new ApiError(
@@ -264,39 +302,47 @@ export function editsRoutes(deps: ApiDeps) {
       }
       const lastEventId = Number(c.req.header("Last-Event-ID") ?? c.req.valid("query").after ?? 0);
       return streamSSE(c, async (stream) => {
-        let after = Number.isSafeInteger(lastEventId) && lastEventId > 0 ? lastEventId : 0;
-        let lastWrite = Date.now();
-        while (!stream.aborted) {
-          const events = await listJobEvents(db, tenantId, job.id, { afterId: after, limit: 500 });
-          for (const event of events) {
-            await stream.writeSSE({
-              id: String(event.id),
-              event: event.type,
-              data: JSON.stringify(eventView(event)),
-            });
-            after = event.id;
-            lastWrite = Date.now();
-          }
-          if (events.length > 0) continue;
-          // Terminal events are written in the transaction that ends the job, so once the job reads terminal
-          // one more read has them all.
-          const now = await getJob(db, tenantId, job.id);
-          if (!now || TERMINAL_STATUSES.includes(now.status)) {
-            const last = await listJobEvents(db, tenantId, job.id, { afterId: after, limit: 500 });
-            for (const event of last) {
+        // Set by the feed when the job changes; cleared before each read so no change is missed in between.
+        const changed = changes.signal(job.id);
+        stream.onAbort(() => changed.close());
+        try {
+          let after = Number.isSafeInteger(lastEventId) && lastEventId > 0 ? lastEventId : 0;
+          let lastWrite = Date.now();
+          while (!stream.aborted) {
+            changed.clear();
+            const events = await listJobEvents(db, tenantId, job.id, { afterId: after, limit: 500 });
+            for (const event of events) {
               await stream.writeSSE({
                 id: String(event.id),
                 event: event.type,
                 data: JSON.stringify(eventView(event)),
               });
+              after = event.id;
+              lastWrite = Date.now();
             }
-            break;
+            if (events.length > 0) continue;
+            // Terminal events are written in the transaction that ends the job, so once the job reads terminal
+            // one more read has them all.
+            const now = await getJob(db, tenantId, job.id);
+            if (!now || TERMINAL_STATUSES.includes(now.status)) {
+              const last = await listJobEvents(db, tenantId, job.id, { afterId: after, limit: 500 });
+              for (const event of last) {
+                await stream.writeSSE({
+                  id: String(event.id),
+                  event: event.type,
+                  data: JSON.stringify(eventView(event)),
+                });
+              }
+              break;
+            }
+            if (Date.now() - lastWrite >= KEEPALIVE_MS) {
+              await stream.write(": keep-alive\n\n");
+              lastWrite = Date.now();
+            }
+            await changed.wait(changes.live ? FEED_TRUST_MS : EVENTS_POLL_MS);
           }
-          if (Date.now() - lastWrite >= KEEPALIVE_MS) {
-            await stream.write(": keep-alive\n\n");
-            lastWrite = Date.now();
-          }
-          await stream.sleep(EVENTS_POLL_MS);
+        } finally {
+          changed.close();
         }
       });
     },
@@ -388,13 +434,29 @@ async function editView(db: Db, job: Job): Promise<EditView> {
   return renderEditView(job, artifacts);
 }
 
+/** A finished edit's cached view, already JSON, answered as `c.json` would answer it. */
+function finishedView(c: Context<ApiEnv>, body: string): TypedResponse<EditView, 200, "json"> {
+  return c.body(body, 200, { "Content-Type": "application/json" }) as unknown as TypedResponse<
+    EditView,
+    200,
+    "json"
+  >;
+}
+
+/** How long the job waited and ran so far (until `now` while it waits or runs). */
+function timings(job: Job, now: Date): EditView["timings"] {
+  return {
+    queued_seconds: seconds(job.createdAt, job.attemptedAt ?? (job.finishedAt ?? now)),
+    running_seconds: seconds(job.attemptedAt, job.finishedAt ?? (job.status === "running" ? now : null)),
+  };
+}
+
 /** The edit as the API shows it; artifacts are listed only once the job succeeded (they are its outputs). */
 function renderEditView(job: Job, jobArtifacts: Artifact[]): EditView {
   const self = `/v1/edits/${job.id}`;
   const artifacts = job.status === "succeeded" ? jobArtifacts : [];
   // A queued job has no progress yet: skip the parse (a failed zod parse builds an error object per poll).
   const progress = job.progress === null ? null : Progress.safeParse(job.progress);
-  const now = new Date();
   return {
     id: job.id,
     object: "edit",
@@ -409,10 +471,7 @@ function renderEditView(job: Job, jobArtifacts: Artifact[]): EditView {
     created_at: job.createdAt.toISOString(),
     started_at: job.startedAt?.toISOString() ?? null,
     finished_at: job.finishedAt?.toISOString() ?? null,
-    timings: {
-      queued_seconds: seconds(job.createdAt, job.attemptedAt ?? (job.finishedAt ?? now)),
-      running_seconds: seconds(job.attemptedAt, job.finishedAt ?? (job.status === "running" ? now : null)),
-    },
+    timings: timings(job, new Date()),
     error: job.error === null ? null : { message: job.error },
     result: (job.result ?? null) as EditResult | null,
     artifacts: artifacts.map((a) => ({
