@@ -3,15 +3,21 @@
  * the real app on a real listener, over PGlite (no argument) or a Postgres server (`--url URL`), with one
  * tenant, one real API key and JOBS edit jobs, plus TENANTS more tenants with JOBS / TENANTS jobs and a key each.
  * Prints `TENANTS <json [{key, ids}]>`, then `READY <port> <api key> <id,id,…>` once it listens.
+ *
+ * The line `CHURN START` on stdin starts a writer that changes the first tenant's jobs as workers running them
+ * would (a progress update of each job once a second: CHURN_BATCH jobs every CHURN_EVERY_MS, one statement);
+ * `CHURN STOP` stops it and prints `CHURNED <updates>`. (Not signals: SIGUSR1 opens Deno's inspector.)
  */
 import { parseArgs } from "node:util";
 import { createApp } from "../../api/app.ts";
 import { DEFAULT_CONFIG } from "../../api/deps.ts";
 import { createLocalBlobStore } from "../../shared/blobs/local.ts";
-import { createJobQueue, MEMORY_DATA_DIR, openDatabase } from "../../shared/db/index.ts";
+import { inArray } from "drizzle-orm";
+import { createJobQueue, jobs, MEMORY_DATA_DIR, openDatabase } from "../../shared/db/index.ts";
 import { cachedVerifier } from "../../api/key_cache.ts";
 import { createApiKey, keyVerifier } from "../../shared/auth/index.ts";
 import { createLogger } from "../../shared/log.ts";
+import { TextLineStream } from "./text_lines.ts";
 
 const { values } = parseArgs({ args: Deno.args, options: { url: { type: "string" } } });
 const database = await openDatabase(values.url ? { url: values.url } : { dataDir: MEMORY_DATA_DIR });
@@ -51,6 +57,32 @@ const app = createApp({
 });
 const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, app.fetch);
 console.log(`READY ${server.addr.port} ${key} ${ids.join(",")}`);
+
+const CHURN_EVERY_MS = 100;
+const CHURN_BATCH = 20;
+let churn: ReturnType<typeof setInterval> | undefined;
+let churned = 0;
+const commands = async () => {
+  for await (
+    const line of Deno.stdin.readable.pipeThrough(new TextDecoderStream()).pipeThrough(new TextLineStream())
+  ) {
+    if (line === "CHURN START") {
+      let next = 0;
+      churn ??= setInterval(async () => {
+        const batch = ids.slice(next, next + CHURN_BATCH);
+        next = (next + CHURN_BATCH) % ids.length;
+        const progress = { stage: "embedding", done: churned % 500, total: 500 };
+        await database.db.update(jobs).set({ progress }).where(inArray(jobs.id, batch));
+        churned += batch.length;
+      }, CHURN_EVERY_MS);
+    } else if (line === "CHURN STOP") {
+      clearInterval(churn);
+      churn = undefined;
+      console.log(`CHURNED ${churned}`);
+    }
+  }
+};
+commands();
 
 const stop = async () => {
   await server.shutdown();
