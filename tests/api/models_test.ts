@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { createHarness, type Harness, json, storedKeys } from "./harness.ts";
 import { f32, safetensorsBytes, streamOf, tinyModelFiles } from "./fixtures.ts";
 import { noPostgres, testDatabaseUrl } from "../helpers/env.ts";
+import { createApiKey, revokeApiKey } from "../../shared/auth/index.ts";
 
 function put(h: Harness, path: string, body: BodyInit, headers: Record<string, string> = {}) {
   return h.app.request(path, {
@@ -276,6 +277,21 @@ for (
           assert.equal((await h.app.request("/v1/models", { headers: h.readOnlyA })).status, 200);
         });
 
+        await t.step(
+          "a revoked key → 401 (read from the key table here; `profs serve` caches valid keys up to 10 s)",
+          async () => {
+            const { key, apiKey } = await createApiKey(h.database.db, {
+              tenant: `revoked-${crypto.randomUUID()}`,
+            });
+            const headers = { Authorization: `Bearer ${key}` };
+            assert.equal((await h.app.request("/v1/models", { headers })).status, 200);
+            assert.ok(await revokeApiKey(h.database.db, apiKey.tenantId, apiKey.publicId));
+            const revoked = await h.app.request("/v1/models", { headers });
+            await assertProblem(revoked, 401, "unauthorized");
+            assert.match(revoked.headers.get("WWW-Authenticate") ?? "", /invalid_token/);
+          },
+        );
+
         await t.step("list pages with a cursor, newest first", async () => {
           const more = [await createModel(h, "m2"), await createModel(h, "m3")];
           const first = await json(await h.app.request("/v1/models?limit=2", { headers: h.keyA }));
@@ -366,3 +382,47 @@ function u64(n: number): Uint8Array {
   new DataView(out.buffer).setBigUint64(0, BigInt(n), true);
   return out;
 }
+
+Deno.test("models: finalize refuses weights that do not fit the config, or an unsupported family, naming why", async (t) => {
+  const files = await tinyModelFiles();
+  const config = JSON.parse(new TextDecoder().decode(files.get("config.json")!));
+  const h = await createHarness();
+  /** A model holding the tiny folder's files with this config; finalize's answer. */
+  const finalizeWith = async (changed: Record<string, unknown>) => {
+    const id = await createModel(h);
+    for (const [name, bytes] of files) {
+      const body = name === "config.json" ? JSON.stringify({ ...config, ...changed }) : bytes;
+      assert.equal((await put(h, `/v1/models/${id}/files/${name}`, body)).status, 201);
+    }
+    const response = await h.app.request(`/v1/models/${id}/finalize`, { method: "POST", headers: h.keyA });
+    return { id, response };
+  };
+  try {
+    await t.step("a hidden size the tensors do not have → 422 naming a tensor and its shape", async () => {
+      const { id, response } = await finalizeWith({ n_embd: config.n_embd * 2 });
+      const body = await assertProblem(response, 422, "invalid-model");
+      assert.match(
+        String(body.detail),
+        new RegExp(`c_proj\.weight' must be .* ${config.n_embd * 2} columns`),
+      );
+      assert.doesNotMatch(String(body.detail), new RegExp(h.blobDir), "server paths stay private");
+      assert.equal(
+        (await json(await h.app.request(`/v1/models/${id}`, { headers: h.keyA }))).status,
+        "invalid",
+      );
+    });
+    await t.step("more layers than the weights hold → 422 naming the missing tensor", async () => {
+      const { response } = await finalizeWith({ n_layer: config.n_layer + 1 });
+      const body = await assertProblem(response, 422, "invalid-model");
+      assert.match(String(body.detail), new RegExp(`h\\.${config.n_layer}\\.`));
+    });
+    await t.step("a model_type no family supports → 422 naming it", async () => {
+      const { response } = await finalizeWith({ model_type: "mamba" });
+      const body = await assertProblem(response, 422, "invalid-model");
+      assert.match(String(body.detail), /mamba/);
+      await assertServing(h);
+    });
+  } finally {
+    await h.close();
+  }
+});
