@@ -72,10 +72,39 @@ Deno.test("an edit submitted over HTTP is run by the worker and downloads byte f
     ));
     assert.deepEqual(report.layers, cli.report.layers);
     assert.equal(report.editedModelSha256, cli.report.editedModelSha256);
+    // GET /v1/edits/{id}'s result is the report's: spectra, explained variance, top tokens of each direction.
     assert.deepEqual(
-      edit.result!.layers.map((l) => l.singular_values),
-      cli.report.layers.map((l) => l.singularValues),
+      edit.result!.layers.map((l) => [l.layer, l.singular_values, l.explained_variance]),
+      cli.report.layers.map((l) => [l.layer, l.singularValues, l.explainedVariance]),
     );
+    assert.deepEqual(
+      edit.result!.layers.map((l) => l.top_tokens),
+      cli.report.layers.map((l) =>
+        l.directions.map((d) => d.positive.map(({ token, score }) => ({ token, score })))
+      ),
+    );
+    for (const layer of edit.result!.layers) {
+      assert.equal(
+        layer.top_tokens.length,
+        PARAMS.rank,
+        `one token list per removed direction (layer ${layer.layer})`,
+      );
+      assert.ok(layer.top_tokens.every((tokens) => tokens.length > 0));
+      assert.ok(layer.explained_variance.every((v) => v > 0 && v <= 1));
+    }
+    // The model card names what was done, to which base, and the figures of each edited block.
+    const card = new TextDecoder().decode(
+      await download(s, edit.artifacts.find((a) => a.name === "README.md")!.url),
+    );
+    assert.match(card, /^---\ntags:/);
+    assert.ok(card.includes(`| Base model sha256 | \`${report.model.sha256}\` |`));
+    assert.ok(card.includes(`| Edited model sha256 | \`${cli.report.editedModelSha256}\` |`));
+    assert.ok(card.includes(`| Rank per block | ${PARAMS.rank} |`));
+    for (const l of cli.report.layers) {
+      assert.ok(
+        card.includes(`| ${l.layer} | ${l.singularValues.map((v) => v.toPrecision(4)).join(", ")} |`),
+      );
+    }
 
     const history = await events(s, edit.id);
     const types = history.map((e) => e.type);

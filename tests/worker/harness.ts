@@ -3,6 +3,7 @@
  * underneath: a fresh database and a temporary blob directory), a tiny GPT-2 folder and preference pairs on disk,
  * and small clients that upload them, submit edits and poll them the way a user would.
  */
+import type { EditResult } from "../../shared/contracts/edits.ts";
 import { join } from "node:path";
 import { createHarness, type Harness } from "../api/harness.ts";
 import type { BlobStore } from "../../shared/blobs/store.ts";
@@ -101,7 +102,7 @@ export interface EditView {
   attempts: number;
   error: { message: string } | null;
   progress: { stage: string; done: number; total: number } | null;
-  result: { layers: { layer: number; singular_values: number[] }[] } | null;
+  result: EditResult | null;
   artifacts: { name: string; size: number; sha256: string; url: string }[];
 }
 
