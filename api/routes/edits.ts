@@ -77,9 +77,14 @@ const IdempotencyHeader = z.object({
   }),
 });
 
+/** Most events one JSON answer holds (`limit`'s default and cap); `has_more` says when more follow. */
+const EVENTS_PAGE = 1_000;
+
 const EventsQuery = z.object({
   after: z.coerce.number().int().min(0).optional()
     .meta({ description: "only events with seq greater than this (JSON; SSE clients send Last-Event-ID)" }),
+  limit: z.coerce.number().int().min(1).max(EVENTS_PAGE).default(EVENTS_PAGE)
+    .meta({ description: "most events in one JSON answer (SSE streams them all)" }),
 });
 
 const ArtifactParams = IdParam.extend({
@@ -276,7 +281,8 @@ export function editsRoutes(deps: ApiDeps, changes: JobChanges) {
       summary: "Progress events: Server-Sent Events (Accept: text/event-stream) or JSON",
       description: "SSE: every event so far (after Last-Event-ID when reconnecting), then new ones as they " +
         "happen; the stream ends after the job's terminal event. Each SSE event has `id` = seq, `event` = type " +
-        "and `data` = the JobEvent as JSON. JSON: the events so far (after `?after=`).",
+        "and `data` = the JobEvent as JSON. JSON: the events so far (after `?after=`, at most `limit`; " +
+        "`has_more` when more follow).",
       security: [{ apiKey: [] }],
       middleware: [read] as const,
       request: { params: IdParam, query: EventsQuery },
@@ -297,8 +303,13 @@ export function editsRoutes(deps: ApiDeps, changes: JobChanges) {
       const job = await findEdit(db, tenantId, id);
       const wantsSse = (c.req.header("Accept") ?? "").includes("text/event-stream");
       if (!wantsSse) {
-        const events = await listJobEvents(db, tenantId, job.id, { afterId: c.req.valid("query").after });
-        return c.json({ data: events.map(eventView), status: job.status }, 200);
+        const { after, limit } = c.req.valid("query");
+        const events = await listJobEvents(db, tenantId, job.id, { afterId: after, limit: limit + 1 });
+        const page = events.slice(0, limit);
+        return c.json(
+          { data: page.map(eventView), status: job.status, has_more: events.length > limit },
+          200,
+        );
       }
       const lastEventId = Number(c.req.header("Last-Event-ID") ?? c.req.valid("query").after ?? 0);
       return streamSSE(c, async (stream) => {

@@ -119,6 +119,8 @@ export const JobEvent = z.object({
 }).meta({ id: "JobEvent" });
 export type JobEvent = z.infer<typeof JobEvent>;
 
-export const JobEventList = z.object({ data: z.array(JobEvent), status: JobStatus }).meta({
-  id: "JobEventList",
-});
+export const JobEventList = z.object({
+  data: z.array(JobEvent),
+  status: JobStatus,
+  has_more: z.boolean().meta({ description: "more events follow: ask again with `after` = the last seq" }),
+}).meta({ id: "JobEventList" });

@@ -3,7 +3,7 @@ import { createHash } from "node:crypto";
 import { createJobQueue } from "../../shared/db/index.ts";
 import type { EditResult } from "../../shared/contracts/edits.ts";
 import { createHarness, type Harness, json } from "./harness.ts";
-import { pairsJsonl, tinyModelFiles } from "./fixtures.ts";
+import { f32, pairsJsonl, safetensorsBytes, tinyModelFiles } from "./fixtures.ts";
 
 const MAX_JSON = 1024;
 
@@ -23,24 +23,24 @@ async function problem(response: Response, status: number, type: string) {
   return body;
 }
 
-/** A ready model (tiny GPT-2, 2 blocks) and a dataset of tenant A. */
-async function setup(h: Harness): Promise<{ modelId: string; datasetId: string }> {
-  const modelId = String((await json(await post(h, "/v1/models", { name: "tiny" }))).id);
+/** A ready model (tiny GPT-2, 2 blocks) and a dataset of a tenant (A unless other headers are given). */
+async function setup(h: Harness, key = h.keyA): Promise<{ modelId: string; datasetId: string }> {
+  const modelId = String((await json(await post(h, "/v1/models", { name: "tiny" }, key))).id);
   for (const [name, bytes] of await tinyModelFiles()) {
     const r = await h.app.request(`/v1/models/${modelId}/files/${name}`, {
       method: "PUT",
-      headers: h.keyA,
+      headers: key,
       body: bytes,
     });
     assert.equal(r.status, 201);
   }
   assert.equal(
-    (await h.app.request(`/v1/models/${modelId}/finalize`, { method: "POST", headers: h.keyA })).status,
+    (await h.app.request(`/v1/models/${modelId}/finalize`, { method: "POST", headers: key })).status,
     200,
   );
   const d = await h.app.request("/v1/datasets?name=pairs", {
     method: "POST",
-    headers: h.keyA,
+    headers: key,
     body: pairsJsonl(8),
   });
   assert.equal(d.status, 201);
@@ -173,6 +173,22 @@ Deno.test("edits: submit, idempotency, progress, events, result, artifacts with 
         await h.app.request(`/v1/edits/${id}/events?after=${after}`, { headers: h.keyA }),
       );
       assert.deepEqual((tail.data as { type: string }[]).map((e) => e.type), ["progress"]);
+      assert.equal(events.has_more, false);
+      assert.equal(tail.has_more, false);
+      const first = await json(await h.app.request(`/v1/edits/${id}/events?limit=2`, { headers: h.keyA }));
+      assert.deepEqual((first.data as { type: string }[]).map((e) => e.type), ["queued", "started"]);
+      assert.equal(first.has_more, true, "a page that stops short says more follow");
+      const seq = (first.data as { seq: number }[])[1].seq;
+      const next = await json(
+        await h.app.request(`/v1/edits/${id}/events?after=${seq}&limit=2`, { headers: h.keyA }),
+      );
+      assert.deepEqual((next.data as { type: string }[]).map((e) => e.type), ["progress"]);
+      assert.equal(next.has_more, false);
+      await problem(
+        await h.app.request(`/v1/edits/${id}/events?limit=1001`, { headers: h.keyA }),
+        422,
+        "validation-error",
+      );
     });
 
     const patch = new Uint8Array(1000).map((_, i) => i % 251);
@@ -366,6 +382,88 @@ Deno.test("edits: GETs asked together (one read per tenant and batch) each get t
     assert.equal((await json(theirsToB)).id, theirs);
     await problem(theirsToA, 404, "not-found");
     await problem(notAnEdit, 404, "not-found");
+  } finally {
+    await h.close();
+  }
+});
+
+Deno.test("edits: an Idempotency-Key is the tenant's own: another tenant's same key makes its own job", async () => {
+  const h = await createHarness();
+  try {
+    const a = await setup(h);
+    const b = await setup(h, h.keyB);
+    const key = { "Idempotency-Key": "nightly-1" };
+    const first = await post(h, "/v1/edits", { model_id: a.modelId, dataset_id: a.datasetId }, key);
+    assert.equal(first.status, 201);
+    const theirs = await post(h, "/v1/edits", { model_id: b.modelId, dataset_id: b.datasetId }, {
+      ...h.keyB,
+      ...key,
+    });
+    assert.equal(theirs.status, 201, "not a replay of A's job, and not a conflict with it");
+    const [jobA, jobB] = [await json(first), await json(theirs)];
+    assert.notEqual(jobA.id, jobB.id);
+    assert.equal(jobB.model_id, b.modelId);
+    const replay = await post(h, "/v1/edits", { model_id: b.modelId, dataset_id: b.datasetId }, {
+      ...h.keyB,
+      ...key,
+    });
+    assert.equal(replay.status, 200);
+    assert.equal((await json(replay)).id, jobB.id, "B's replay finds B's job");
+  } finally {
+    await h.close();
+  }
+});
+
+Deno.test("edits: precomputed embeddings must come from the model: L, D and hash checked at submit", async (t) => {
+  const h = await createHarness();
+  try {
+    const { modelId } = await setup(h);
+    const model = await json(await h.app.request(`/v1/models/${modelId}`, { headers: h.keyA }));
+    const summary = model.summary as { num_layers: number; hidden_size: number; sha256: string };
+    const embeddings = async (layers: number, hidden: number, sha256: string) => {
+      const tensor = (name: string) => ({
+        name,
+        dtype: "F32" as const,
+        shape: [layers, 4, hidden],
+        data: f32(Array.from({ length: layers * 4 * hidden }, (_, i) => Math.sin(i))),
+      });
+      const bytes = safetensorsBytes([tensor("preferred"), tensor("rejected")], { model_sha256: sha256 });
+      const response = await h.app.request("/v1/datasets?name=emb&kind=embeddings", {
+        method: "POST",
+        headers: h.keyA,
+        body: bytes,
+      });
+      assert.equal(response.status, 201);
+      return String((await json(response)).id);
+    };
+    const submit = (datasetId: string) => post(h, "/v1/edits", { model_id: modelId, dataset_id: datasetId });
+    const { num_layers: L, hidden_size: D, sha256 } = summary;
+
+    await t.step("embeddings of this model → 201 queued", async () => {
+      const response = await submit(await embeddings(L, D, sha256));
+      assert.equal(response.status, 201);
+      assert.equal((await json(response)).status, "queued");
+    });
+    for (
+      const [what, layers, hidden, hash, reason] of [
+        ["another layer count", L + 1, D, sha256, `they have ${L + 1} layers, the model ${L}`],
+        ["another hidden size", L, D + 2, sha256, `their hidden size is ${D + 2}, the model's ${D}`],
+        ["another model's hash", L, D, "cd".repeat(32), `they were computed for model ${"cd".repeat(32)}`],
+      ] as const
+    ) {
+      await t.step(`${what} → 422 naming dataset_id and the reason; no job`, async () => {
+        const before = (await json(await h.app.request("/v1/edits", { headers: h.keyA }))).data as unknown[];
+        const body = await problem(
+          await submit(await embeddings(layers, hidden, hash)),
+          422,
+          "validation-error",
+        );
+        assert.ok(String(body.detail).includes(reason), String(body.detail));
+        assert.deepEqual((body.errors as { path: string }[]).map((e) => e.path), ["dataset_id"]);
+        const after = (await json(await h.app.request("/v1/edits", { headers: h.keyA }))).data as unknown[];
+        assert.equal(after.length, before.length);
+      });
+    }
   } finally {
     await h.close();
   }
