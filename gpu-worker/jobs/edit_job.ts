@@ -122,6 +122,16 @@ export async function runEditJob(run: JobRun): Promise<JobOutput> {
     ]]);
   });
 
+  // The edit must be of the weights that were finalized (validated, summarised, shown to the user): the copy
+  // hashed what it read, so weights replaced since — by hand, or by an upload that raced the finalize — fail the
+  // job here instead of being published as an edit of that model.
+  if (model.sha256 !== null && outcome.report.model.sha256 !== model.sha256) {
+    throw new InputError(
+      `Cannot publish the edit as model '${model.id}' changed after it was finalized: its weights hash to ` +
+        `${outcome.report.model.sha256}, finalized as ${model.sha256}; upload and finalize it again`,
+    );
+  }
+
   let metrics: Record<string, number> | undefined;
   if (params.check) {
     const evaluation = await runInThread(

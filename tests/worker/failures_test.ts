@@ -111,6 +111,30 @@ Deno.test("a model whose weights were corrupted after upload fails once with an 
   }
 });
 
+Deno.test("weights replaced after finalize (valid, same shapes) fail the edit: nothing is published", async () => {
+  const t = await setUp();
+  // Same header, one byte of tensor data changed: a file the worker reads without complaint.
+  const key = `models/${t.modelId}/model.safetensors`;
+  const bytes = new Uint8Array(await new Response((await t.s.blobs.get(key))!.body).arrayBuffer());
+  bytes[bytes.byteLength - 1] ^= 1;
+  await t.s.blobs.put(key, bytes);
+  const w = worker(t.s);
+  try {
+    const model = await (await t.s.call(`/v1/models/${t.modelId}`)).json() as { summary: { sha256: string } };
+    const edit = await submitEdit(t.s, { model_id: t.modelId, dataset_id: t.datasetId, params: PARAMS });
+    const done = await pollEdit(t.s, edit.id);
+    assert.equal(done.status, "failed");
+    assert.equal(done.attempts, 1, "not retried");
+    assert.match(done.error!.message, /changed after it was finalized/);
+    assert.ok(done.error!.message.includes(model.summary.sha256), done.error!.message);
+    assert.equal(done.artifacts.length, 0);
+    assert.deepEqual(await t.s.blobs.list(`edits/${edit.id}`), []);
+  } finally {
+    await w.stop();
+    await t.close();
+  }
+});
+
 Deno.test("a dataset whose stored lines are broken fails once with the line number", async () => {
   const t = await setUp();
   const dataset = await (await t.s.call(`/v1/datasets/${t.datasetId}`)).json() as { id: string };
