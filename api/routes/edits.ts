@@ -319,8 +319,8 @@ export function editsRoutes(deps: ApiDeps, changes: JobChanges) {
         try {
           let after = Number.isSafeInteger(lastEventId) && lastEventId > 0 ? lastEventId : 0;
           let lastWrite = Date.now();
-          while (!stream.aborted) {
-            changed.clear();
+          /** Writes the events after the last one sent; how many there were. */
+          const sendNew = async () => {
             const events = await listJobEvents(db, tenantId, job.id, { afterId: after, limit: 500 });
             for (const event of events) {
               await stream.writeSSE({
@@ -331,19 +331,16 @@ export function editsRoutes(deps: ApiDeps, changes: JobChanges) {
               after = event.id;
               lastWrite = Date.now();
             }
-            if (events.length > 0) continue;
+            return events.length;
+          };
+          while (!stream.aborted) {
+            changed.clear();
+            if (await sendNew() > 0) continue;
             // Terminal events are written in the transaction that ends the job, so once the job reads terminal
-            // one more read has them all.
+            // what is left to read is all there is.
             const now = await getJob(db, tenantId, job.id);
             if (!now || TERMINAL_STATUSES.includes(now.status)) {
-              const last = await listJobEvents(db, tenantId, job.id, { afterId: after, limit: 500 });
-              for (const event of last) {
-                await stream.writeSSE({
-                  id: String(event.id),
-                  event: event.type,
-                  data: JSON.stringify(eventView(event)),
-                });
-              }
+              while (await sendNew() > 0) continue;
               break;
             }
             if (Date.now() - lastWrite >= KEEPALIVE_MS) {
