@@ -1,42 +1,20 @@
 import assert from "node:assert/strict";
 import { eq } from "drizzle-orm";
-import { artifacts, createJobQueue, jobEvents, jobs } from "../../shared/db/index.ts";
+import { artifacts, createJobQueue, jobEvents, jobs, type Lease } from "../../shared/db/index.ts";
 import type { Database } from "../../shared/db/database.ts";
 import { type JobChanges, watchJobChanges } from "../../shared/db/job_changes.ts";
 import { ensureTenant } from "../../shared/db/repositories/tenants.ts";
 import { createLogger } from "../../shared/log.ts";
 import { engineTests } from "./harness.ts";
 
-/** Watches every change on `database`; `next(id)` resolves with the next notification for that job. */
+/** Watches every change on `database`, recording the job ids notified, in order. */
 async function recorder(database: Database) {
   const changes = watchJobChanges(database);
   const seen: string[] = [];
   let resets = 0;
-  const waiting = new Map<string, () => void>();
-  changes.watchAll({
-    onChange(id) {
-      seen.push(id);
-      waiting.get(id)?.();
-    },
-    onReset: () => void resets++,
-  });
+  changes.watchAll({ onChange: (id) => seen.push(id), onReset: () => void resets++ });
   await until(() => changes.live, "the feed goes live");
-  return {
-    changes,
-    seen,
-    resets: () => resets,
-    /** resolves at the next notification for `id`; rejects after 5 s */
-    next(id: string): Promise<void> {
-      return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no notification for ${id} within 5 s`)), 5_000);
-        waiting.set(id, () => {
-          clearTimeout(timer);
-          waiting.delete(id);
-          resolve();
-        });
-      });
-    },
-  };
+  return { changes, seen, resets: () => resets };
 }
 
 async function until(condition: () => boolean, what: string, ms = 5_000): Promise<void> {
@@ -59,44 +37,48 @@ engineTests("the feed names the job when its row, artifacts or events change", a
     const job = (await queue.enqueue(db, { tenantId: tenant.id, kind: "edit", params: {} })).id;
     await until(() => feed.seen.includes(job), "the enqueue is notified");
 
-    const claim = (await queue.claim(db, { owner: "w", leaseMs: 60_000 }))!;
-    for (
-      const [what, change] of [
-        [
-          "progress (row update + event)",
-          () => queue.progress(db, claim.lease, { stage: "x", done: 1, total: 2 }),
-        ],
-        [
-          "an event alone",
-          () =>
-            db.insert(jobEvents).values({ jobId: job, tenantId: tenant.id, attempt: 1, type: "progress" }),
-        ],
-        ["an artifact", () =>
-          db.insert(artifacts).values({
-            jobId: job,
-            tenantId: tenant.id,
-            name: "a.bin",
-            blobKey: "k",
-            size: 1,
-            sha256: "0".repeat(64),
-          })],
-        ["an artifact deleted", () => db.delete(artifacts).where(eq(artifacts.jobId, job))],
-      ] as const
-    ) {
-      const next = feed.next(job);
+    // Each change is one transaction, so one notification; each is awaited before the next change, so a late
+    // notification can never be taken for the next change's.
+    const notifies = async (what: string, change: () => Promise<unknown>) => {
+      const count = feed.seen.length;
       await change();
-      await next.catch((error) => assert.fail(`${what}: ${error.message}`));
-    }
+      await until(() => feed.seen.length > count, `${what} is notified`);
+    };
+    let lease!: Lease;
+    await notifies(
+      "a claim",
+      async () => (lease = (await queue.claim(db, { owner: "w", leaseMs: 60_000 }))!.lease),
+    );
+    await notifies(
+      "progress (row update + event)",
+      () => queue.progress(db, lease, { stage: "x", done: 1, total: 2 }),
+    );
+    await notifies(
+      "an event alone",
+      () => db.insert(jobEvents).values({ jobId: job, tenantId: tenant.id, attempt: 1, type: "progress" }),
+    );
+    await notifies("an artifact", () =>
+      db.insert(artifacts).values({
+        jobId: job,
+        tenantId: tenant.id,
+        name: "a.bin",
+        blobKey: "k",
+        size: 1,
+        sha256: "0".repeat(64),
+      }));
+    await notifies("an artifact deleted", () => db.delete(artifacts).where(eq(artifacts.jobId, job)));
 
-    // A rolled-back transaction notifies nobody: a later, committed change is the next one seen.
+    // A rolled-back transaction notifies nobody: after it and one committed change, one more notification.
     const before = feed.seen.length;
     await assert.rejects(db.transaction(async (tx) => {
       await tx.update(jobs).set({ progress: { stage: "rolled back" } }).where(eq(jobs.id, job));
       throw new Error("roll back");
     }));
-    const next = feed.next(job);
-    await db.update(jobs).set({ progress: { stage: "committed" } }).where(eq(jobs.id, job));
-    await next;
+    await notifies(
+      "a committed update",
+      () => db.update(jobs).set({ progress: { stage: "committed" } }).where(eq(jobs.id, job)),
+    );
+    await new Promise((r) => setTimeout(r, 100));
     assert.equal(feed.seen.length, before + 1, "only the committed update was notified");
     assert.ok(feed.seen.every((id) => id === job), "every notification named the job");
   } finally {
@@ -108,13 +90,14 @@ engineTests(
   "a job's signal wakes a waiting reader at a change, times out, and ends at close",
   async (database) => {
     const { db } = database;
-    const changes = watchJobChanges(database);
+    // Every watcher of a notification is called in one go, so once `seen` has it a signal is set too.
+    const { changes, seen } = await recorder(database);
     try {
-      await until(() => changes.live, "the feed goes live");
       const queue = createJobQueue();
       const tenant = await ensureTenant(db, "acme");
       const job = await queue.enqueue(db, { tenantId: tenant.id, kind: "edit", params: {} });
       const other = await queue.enqueue(db, { tenantId: tenant.id, kind: "edit", params: {} });
+      await until(() => seen.includes(job.id) && seen.includes(other.id), "both enqueues are delivered");
 
       const signal = changes.signal(job.id);
       signal.clear();
@@ -125,13 +108,11 @@ engineTests(
       await db.update(jobs).set({ progress: { stage: "b" } }).where(eq(jobs.id, job.id));
       assert.equal(await woken, true, "woken by its job's change, long before the timeout");
 
-      // A change delivered between clear() and wait() is kept: the next wait returns at once. (Every watcher of a
-      // notification is called in one go, so once `seen` has it the signal is set too.)
-      const seen: string[] = [];
-      changes.watchAll({ onChange: (id) => seen.push(id), onReset: () => {} });
+      // A change delivered between clear() and wait() is kept: the next wait returns at once.
       signal.clear();
+      const count = seen.length;
       await db.update(jobs).set({ progress: { stage: "c" } }).where(eq(jobs.id, job.id));
-      await until(() => seen.includes(job.id), "the change is delivered");
+      await until(() => seen.slice(count).includes(job.id), "the change is delivered");
       const started = Date.now();
       const kept = await signal.wait(10_000);
       assert.equal(kept, true);
