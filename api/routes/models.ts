@@ -25,6 +25,7 @@ import {
   getModel,
   listModelFiles,
   listModels,
+  markModelReady,
   putModelFile,
   updateModel,
 } from "../../shared/db/repositories/models.ts";
@@ -176,7 +177,6 @@ export function modelsRoutes(deps: ApiDeps) {
         await deps.blobs.delete(key);
         throw notFound("model", id);
       }
-      await updateModel(db, tenantId, model.id, { status: "pending", summary: null });
       return c.json({ name: filename, size: info.size, sha256: info.sha256 }, 201);
     },
   );
@@ -219,13 +219,19 @@ export function modelsRoutes(deps: ApiDeps) {
         }
         throw error;
       }
-      const row = await updateModel(db, tenantId, model.id, {
-        status: "ready",
+      const row = await markModelReady(db, tenantId, model.id, files, {
         architecture: summary.family,
         sha256: summary.sha256,
         summary,
       });
       if (!row) throw notFound("model", id);
+      if (row === "changed") {
+        throw new ApiError(
+          409,
+          "conflict",
+          `Cannot finalize model '${id}' as a file was uploaded while it was being validated: finalize it again`,
+        );
+      }
       return c.json(modelView(row, files), 200);
     },
   );

@@ -5,6 +5,8 @@ import { createHarness, type Harness, json, storedKeys } from "./harness.ts";
 import { f32, safetensorsBytes, streamOf, tinyModelFiles } from "./fixtures.ts";
 import { noPostgres, testDatabaseUrl } from "../helpers/env.ts";
 import { createApiKey, revokeApiKey } from "../../shared/auth/index.ts";
+import { createLocalBlobStore } from "../../shared/blobs/local.ts";
+import type { BlobStore } from "../../shared/blobs/store.ts";
 
 function put(h: Harness, path: string, body: BodyInit, headers: Record<string, string> = {}) {
   return h.app.request(path, {
@@ -424,5 +426,58 @@ Deno.test("models: finalize refuses weights that do not fit the config, or an un
     });
   } finally {
     await h.close();
+  }
+});
+
+Deno.test("models: a file stored while finalize validates the folder → 409 and still pending; finalize again → ready", async () => {
+  const files = await tinyModelFiles();
+  const dir = await Deno.makeTempDir({ prefix: "profs-api-race-" });
+  const local = await createLocalBlobStore(dir);
+  // A store without local paths, so finalize reads the folder through get(): the first get lets an upload of
+  // another config.json finish first, as if it had raced the finalize.
+  let duringFinalize: (() => Promise<void>) | undefined;
+  const blobs: BlobStore = {
+    ...local,
+    localPath: () => null,
+    async get(key, range) {
+      const race = duringFinalize;
+      duringFinalize = undefined;
+      await race?.();
+      return await local.get(key, range);
+    },
+  };
+  const h = await createHarness({ blobs });
+  try {
+    const id = await createModel(h);
+    for (const [name, bytes] of files) {
+      assert.equal((await put(h, `/v1/models/${id}/files/${name}`, bytes)).status, 201);
+    }
+    const config = JSON.parse(new TextDecoder().decode(files.get("config.json")!));
+    duringFinalize = async () => {
+      const raced = await put(
+        h,
+        `/v1/models/${id}/files/config.json`,
+        JSON.stringify({ ...config, note: "v2" }),
+      );
+      assert.equal(raced.status, 201);
+    };
+    const finalize = () => h.app.request(`/v1/models/${id}/finalize`, { method: "POST", headers: h.keyA });
+    const refused = await assertProblem(await finalize(), 409, "conflict");
+    assert.match(String(refused.detail), /uploaded while it was being validated/);
+    assert.equal(duringFinalize, undefined, "the racing upload ran");
+    assert.equal(
+      (await json(await h.app.request(`/v1/models/${id}`, { headers: h.keyA }))).status,
+      "pending",
+    );
+
+    const ready = await finalize();
+    assert.equal(ready.status, 200);
+    const model = await json(ready);
+    assert.equal(model.status, "ready");
+    const stored = (model.files as { name: string; sha256: string }[]).find((f) => f.name === "config.json")!;
+    assert.equal(stored.sha256, sha256(new TextEncoder().encode(JSON.stringify({ ...config, note: "v2" }))));
+  } finally {
+    await h.close();
+    await Deno.remove(dir, { recursive: true });
   }
 });

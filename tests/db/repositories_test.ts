@@ -14,6 +14,7 @@ import {
   getModel,
   listModelFiles,
   listModels,
+  markModelReady,
   putModelFile,
   updateModel,
 } from "../../shared/db/repositories/models.ts";
@@ -85,6 +86,54 @@ engineTests("model files are upserted by name, and model updates return the new 
   assert.equal(ready?.status, "ready");
   assert.deepEqual((await getModel(db, tenant.id, model.id))?.summary, { layers: 2 });
 });
+
+engineTests(
+  "a stored file puts the model back to pending; ready only if its files are what was validated",
+  async ({ db }) => {
+    const tenant = await ensureTenant(db, "acme");
+    const other = await ensureTenant(db, "other");
+    const model = await createModel(db, tenant.id, { name: "gpt2" });
+    const file = (name: string, sha: string) => ({
+      filename: name,
+      blobKey: `models/${model.id}/${name}`,
+      size: 1,
+      sha256: sha.repeat(64),
+      status: "complete" as const,
+    });
+    await putModelFile(db, tenant.id, model.id, file("model.safetensors", "a"));
+    await putModelFile(db, tenant.id, model.id, file("config.json", "b"));
+    const validated = [{ name: "config.json", sha256: "b".repeat(64) }, {
+      name: "model.safetensors",
+      sha256: "a".repeat(64),
+    }];
+    const summary = { layers: 2 };
+
+    // An upload finished while the folder was validated: the stored sha256 is not the validated one.
+    await putModelFile(db, tenant.id, model.id, file("model.safetensors", "c"));
+    assert.equal(await markModelReady(db, tenant.id, model.id, validated, { summary }), "changed");
+    assert.equal((await getModel(db, tenant.id, model.id))?.status, "pending");
+    // A file added meanwhile is a change too.
+    const now = [{ name: "config.json", sha256: "b".repeat(64) }, {
+      name: "model.safetensors",
+      sha256: "c".repeat(64),
+    }];
+    await putModelFile(db, tenant.id, model.id, file("tokenizer.json", "d"));
+    assert.equal(await markModelReady(db, tenant.id, model.id, now, { summary }), "changed");
+
+    const all = [...now, { name: "tokenizer.json", sha256: "d".repeat(64) }].reverse(); // any order
+    assert.equal(await markModelReady(db, other.id, model.id, all, { summary }), null, "another tenant's");
+    const ready = await markModelReady(db, tenant.id, model.id, all, { summary, sha256: "c".repeat(64) });
+    assert.ok(ready && ready !== "changed");
+    assert.equal(ready.status, "ready");
+    assert.deepEqual(ready.summary, summary);
+
+    // Any later upload makes it pending again, its summary gone.
+    await putModelFile(db, tenant.id, model.id, file("config.json", "e"));
+    const after = await getModel(db, tenant.id, model.id);
+    assert.equal(after?.status, "pending");
+    assert.equal(after?.summary, null);
+  },
+);
 
 engineTests(
   "getJobWithArtifacts() returns what getJob() and listArtifacts() return, in one statement",

@@ -80,7 +80,11 @@ export function deleteModel(db: Db, tenantId: string, id: string): Promise<boole
   });
 }
 
-/** Inserts or replaces the row of one file of a model; null when the tenant has no such model. */
+/**
+ * Inserts or replaces the row of one file of a model and puts the model back to `pending` with no summary (its
+ * folder changed, so it must be validated again); null when the tenant has no such model. Runs holding the
+ * model's row, so it is ordered with `markModelReady`.
+ */
 export function putModelFile(
   db: Db,
   tenantId: string,
@@ -90,7 +94,7 @@ export function putModelFile(
   if (!isUuid(modelId)) return Promise.resolve(null);
   return inTenantScope(db, tenantId, async (tx) => {
     const [owner] = await tx.select({ id: models.id }).from(models)
-      .where(and(eq(models.tenantId, tenantId), eq(models.id, modelId)));
+      .where(and(eq(models.tenantId, tenantId), eq(models.id, modelId))).for("update");
     if (!owner) return null;
     const values = {
       blobKey: file.blobKey,
@@ -108,7 +112,43 @@ export function putModelFile(
         target: [modelFiles.modelId, modelFiles.filename],
         set: { ...values, updatedAt: sql`now()` },
       }).returning();
+    await tx.update(models).set({ status: "pending", summary: null, updatedAt: sql`now()` })
+      .where(and(eq(models.tenantId, tenantId), eq(models.id, modelId)));
     return row;
+  });
+}
+
+/**
+ * Marks an uploaded model ready with `patch` if its complete files are still exactly `validated` (name and
+ * sha256): "changed" when a file was stored meanwhile (an upload that finished while the folder was being
+ * validated), null when the tenant has no such model. Holds the model's row, like `putModelFile`, so of an
+ * upload and a finalize that overlap, either the upload lands first and this says "changed", or this lands
+ * first and the upload then puts the model back to pending.
+ */
+export function markModelReady(
+  db: Db,
+  tenantId: string,
+  id: string,
+  validated: { name: string; sha256: string }[],
+  patch: Omit<ModelPatch, "status">,
+): Promise<Model | "changed" | null> {
+  if (!isUuid(id)) return Promise.resolve(null);
+  return inTenantScope(db, tenantId, async (tx) => {
+    const [owner] = await tx.select({ id: models.id }).from(models)
+      .where(and(eq(models.tenantId, tenantId), eq(models.id, id))).for("update");
+    if (!owner) return null;
+    const files = await tx.select({ name: modelFiles.filename, sha256: modelFiles.sha256 }).from(modelFiles)
+      .where(
+        and(eq(modelFiles.tenantId, tenantId), eq(modelFiles.modelId, id), eq(modelFiles.status, "complete")),
+      );
+    // Compared as sorted "name sha256" lines (sorted here: the database's collation may order names otherwise).
+    const lines = (list: { name: string; sha256: string | null }[]) =>
+      list.map((f) => `${f.name} ${f.sha256 ?? ""}`).sort().join("\n");
+    const [now, then] = [lines(files), lines(validated)];
+    if (now !== then) return "changed";
+    const [model] = await tx.update(models).set({ ...patch, status: "ready", updatedAt: sql`now()` })
+      .where(and(eq(models.tenantId, tenantId), eq(models.id, id))).returning();
+    return model;
   });
 }
 
