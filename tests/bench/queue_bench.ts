@@ -1,17 +1,20 @@
 /**
- * Database benchmark: the cost of the tenant scope (RLS role switch) on a hot read, and queue throughput
- * (enqueue, then claim + complete with C concurrent workers), on PGlite and — when TEST_DATABASE_URL or
- * DATABASE_URL names a server — on Postgres (in a throw-away database).
+ * Database benchmark: the cost of the tenant scope (RLS role switch) on a hot read, queue throughput
+ * (enqueue, then claim + complete with C concurrent workers), and the job change feed's latency (a job update's
+ * statement returning → its notification at a listener: the same handle on PGlite, another pool on a server),
+ * on PGlite and — when TEST_DATABASE_URL or DATABASE_URL names a server — on Postgres (in a throw-away
+ * database).
  */
 import { eq } from "drizzle-orm";
 import postgres from "postgres";
-import { createJobQueue, type Database, jobs, openDatabase } from "../../shared/db/index.ts";
+import { createJobQueue, type Database, jobs, openDatabase, watchJobChanges } from "../../shared/db/index.ts";
 import { getJob } from "../../shared/db/repositories/jobs.ts";
 import { ensureTenant } from "../../shared/db/repositories/tenants.ts";
 
 const READS = 2000;
 const JOBS = 400;
 const WORKERS = 8;
+const UPDATES = 200;
 
 async function timeIt(fn: () => Promise<void>): Promise<number> {
   const start = performance.now();
@@ -19,7 +22,33 @@ async function timeIt(fn: () => Promise<void>): Promise<number> {
   return (performance.now() - start) / 1000;
 }
 
-async function bench(label: string, database: Database) {
+/** Milliseconds from each of UPDATES job updates returning to `listener` hearing of it (0 when it came first). */
+async function feedLatency(writer: Database, listener: Database, tenantId: string): Promise<number[]> {
+  const changes = watchJobChanges(listener);
+  try {
+    while (!changes.live) await new Promise((r) => setTimeout(r, 10));
+    const job = await createJobQueue().enqueue(writer.db, { tenantId, kind: "check", params: {} });
+    const signal = changes.signal(job.id);
+    await signal.wait(5_000); // the enqueue's own notification
+    const lags: number[] = [];
+    for (let i = 0; i < UPDATES; i++) {
+      signal.clear();
+      let heard = NaN;
+      const waiting = signal.wait(5_000).then((woken) => (heard = woken ? performance.now() : NaN));
+      await writer.db.update(jobs).set({ progress: { i } }).where(eq(jobs.id, job.id));
+      const returned = performance.now();
+      await waiting;
+      if (Number.isNaN(heard)) throw new Error(`no notification for update ${i} within 5 s`);
+      lags.push(Math.max(0, heard - returned));
+    }
+    signal.close();
+    return lags.sort((a, b) => a - b);
+  } finally {
+    await changes.close();
+  }
+}
+
+async function bench(label: string, database: Database, listener: Database = database) {
   const { db } = database;
   const queue = createJobQueue();
   const tenant = await ensureTenant(db, "bench");
@@ -48,6 +77,7 @@ async function bench(label: string, database: Database) {
       }
     }));
   });
+  const lags = await feedLatency(database, listener, tenant.id);
   const us = (s: number, n: number) => `${(s / n * 1e6).toFixed(0)} µs`;
   console.log(`${label}:`);
   console.log(
@@ -60,6 +90,12 @@ async function bench(label: string, database: Database) {
     `  claim+complete, ${WORKERS} workers: ${
       (done / drain).toFixed(0)
     } jobs/s (${done}/${JOBS} completed once)`,
+  );
+  const at = (q: number) => lags[Math.min(lags.length - 1, Math.floor(q * lags.length))].toFixed(2);
+  console.log(
+    `  change feed, ${UPDATES} updates: notified ${at(0.5)} ms (p50) / ${at(0.99)} ms (p99) / ${
+      lags.at(-1)!.toFixed(2)
+    } ms (max) after the update returned${listener === database ? " (same handle)" : " (another pool)"}`,
   );
 }
 
@@ -75,9 +111,11 @@ if (serverUrl) {
   const url = new URL(serverUrl);
   url.pathname = `/${name}`;
   const server = await openDatabase({ url: url.toString(), maxConnections: WORKERS + 2 });
+  const listener = await openDatabase({ url: url.toString(), migrate: false });
   try {
-    await bench("Postgres server", server);
+    await bench("Postgres server", server, listener);
   } finally {
+    await listener.close();
     await server.close();
     await admin.unsafe(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
     await admin.end();
