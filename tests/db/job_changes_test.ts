@@ -1,11 +1,13 @@
 import assert from "node:assert/strict";
 import { eq } from "drizzle-orm";
+import postgres from "postgres";
 import { artifacts, createJobQueue, jobEvents, jobs, type Lease } from "../../shared/db/index.ts";
 import type { Database } from "../../shared/db/database.ts";
 import { type JobChanges, watchJobChanges } from "../../shared/db/job_changes.ts";
 import { ensureTenant } from "../../shared/db/repositories/tenants.ts";
 import { createLogger } from "../../shared/log.ts";
-import { engineTests } from "./harness.ts";
+import { noPostgres } from "../helpers/env.ts";
+import { engineTests, freshDatabase } from "./harness.ts";
 
 /** Watches every change on `database`, recording the job ids notified, in order. */
 async function recorder(database: Database) {
@@ -155,4 +157,36 @@ Deno.test("a feed that cannot listen stays not live and says so in the log", asy
   const signal = changes.signal("x");
   assert.equal(await signal.wait(10), false, "a signal still times out, so a reader polls");
   await changes.close();
+});
+
+Deno.test({
+  name:
+    "a lost listening connection is re-established: watchers reset, and changes are heard again [postgres]",
+  ignore: noPostgres(),
+  async fn() {
+    const database = await freshDatabase("postgres");
+    const feed = await recorder(database);
+    const admin = postgres(database.url!, { max: 1, onnotice: () => {} });
+    try {
+      assert.equal(feed.resets(), 1);
+      // Kill the backend that holds the LISTEN, as a restart or a network failure would.
+      const killed = await admin`
+        SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity
+        WHERE datname = current_database() AND query ILIKE 'listen%' AND pid <> pg_backend_pid()`;
+      assert.equal(killed.length, 1, "one listening backend");
+      await until(() => feed.resets() === 2, "postgres.js re-listens and the watchers reset", 10_000);
+      assert.equal(feed.changes.live, true);
+      const tenant = await ensureTenant(database.db, "acme");
+      const job = await createJobQueue().enqueue(database.db, {
+        tenantId: tenant.id,
+        kind: "edit",
+        params: {},
+      });
+      await until(() => feed.seen.includes(job.id), "a change after the reconnect is heard");
+    } finally {
+      await admin.end();
+      await feed.changes.close();
+      await database.close();
+    }
+  },
 });
