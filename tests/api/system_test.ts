@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { createHarness } from "./harness.ts";
+import { createHarness, json, storedKeys } from "./harness.ts";
 
 Deno.test("healthz, readyz and metrics answer without a key; metrics counts requests and jobs", async () => {
   const h = await createHarness();
@@ -139,5 +139,40 @@ Deno.test("an unexpected failure is a logged 500 carrying the request id and no 
     assert.ok(logged.error.stack, "with its stack");
   } finally {
     await Deno.remove(h.blobDir, { recursive: true });
+  }
+});
+
+Deno.test("a read-only key is refused (403) by every route that writes, and nothing is written", async () => {
+  const h = await createHarness();
+  try {
+    const document = await json(await h.app.request("/openapi.json"));
+    const writes: [string, string][] = [];
+    type Operation = { security?: unknown[] };
+    for (const [path, item] of Object.entries(document.paths as Record<string, Record<string, Operation>>)) {
+      for (const [method, operation] of Object.entries(item)) {
+        // Routes without API-key security (a trigger's fire call is signed with the trigger's secret instead)
+        // are not the key's to refuse; POST /v1/toxicity scores texts and stores nothing: any valid key may.
+        if (method === "get" || !operation.security?.length || path === "/v1/toxicity") continue;
+        writes.push([method, path]);
+      }
+    }
+    assert.ok(writes.length >= 15, `the document lists the write routes: ${writes.length}`);
+    const before = await storedKeys(h);
+    for (const [method, path] of writes) {
+      const url = path.replace(/\{[^}]+\}/g, (p) => p === "{id}" ? crypto.randomUUID() : "x");
+      const response = await h.app.request(url, {
+        method: method.toUpperCase(),
+        headers: { ...h.readOnlyA, "Content-Type": "application/json" },
+        body: "{}",
+      });
+      const body = await json(response);
+      assert.equal(response.status, 403, `${method} ${path}: ${JSON.stringify(body)}`);
+      assert.equal(body.type, "/docs#problem-forbidden");
+    }
+    assert.deepEqual(await storedKeys(h), before);
+    assert.deepEqual((await json(await h.app.request("/v1/models", { headers: h.keyA }))).data, []);
+    assert.deepEqual((await json(await h.app.request("/v1/edits", { headers: h.keyA }))).data, []);
+  } finally {
+    await h.close();
   }
 });
