@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { createJobQueue } from "../../shared/db/index.ts";
 import { createHarness, json, storedKeys } from "./harness.ts";
 
 Deno.test("healthz, readyz and metrics answer without a key; metrics counts requests and jobs", async () => {
@@ -172,6 +173,57 @@ Deno.test("a read-only key is refused (403) by every route that writes, and noth
     assert.deepEqual(await storedKeys(h), before);
     assert.deepEqual((await json(await h.app.request("/v1/models", { headers: h.keyA }))).data, []);
     assert.deepEqual((await json(await h.app.request("/v1/edits", { headers: h.keyA }))).data, []);
+  } finally {
+    await h.close();
+  }
+});
+
+Deno.test("metrics: job durations (first claim → finish) fall in cumulative buckets with their sum and count", async () => {
+  const h = await createHarness();
+  const queue = createJobQueue();
+  const { db } = h.database;
+  try {
+    const t0 = new Date("2030-01-01T00:00:00Z");
+    const at = (seconds: number) => new Date(t0.getTime() + seconds * 1000);
+    // Two edits that ran 10 s and 100 s, one that failed after 2 s (no retries left), one still queued.
+    for (const [seconds, outcome] of [[10, "ok"], [100, "ok"], [2, "fail"]] as const) {
+      await queue.enqueue(db, {
+        tenantId: h.tenantA,
+        kind: "edit",
+        params: {},
+        maxAttempts: 1,
+        runAfter: t0,
+      });
+      const claim = (await queue.claim(db, { owner: "w", leaseMs: 3_600_000, now: at(0) }))!;
+      if (outcome === "ok") {
+        assert.ok(await queue.complete(db, claim.lease, { result: { ok: true } }, { now: at(seconds) }));
+      } else {
+        assert.equal(
+          await queue.fail(db, claim.lease, { error: "boom", retryable: false }, { now: at(seconds) }),
+          "failed",
+        );
+      }
+    }
+    await queue.enqueue(db, { tenantId: h.tenantB, kind: "edit", params: {} });
+    const text = await (await h.app.request("/metrics")).text();
+    const series = (name: string) =>
+      text.split("\n").filter((line) => line.startsWith(name)).map((line) => line.slice(name.length));
+    assert.deepEqual(series('profs_job_duration_seconds_bucket{kind="edit",status="succeeded",'), [
+      'le="1"} 0',
+      'le="5"} 0',
+      'le="15"} 1',
+      'le="60"} 1',
+      'le="300"} 2',
+      'le="900"} 2',
+      'le="3600"} 2',
+      'le="14400"} 2',
+      'le="86400"} 2',
+      'le="+Inf"} 2',
+    ]);
+    assert.deepEqual(series('profs_job_duration_seconds_sum{kind="edit",status="succeeded"}'), [" 110"]);
+    assert.deepEqual(series('profs_job_duration_seconds_count{kind="edit",status="succeeded"}'), [" 2"]);
+    assert.deepEqual(series('profs_job_duration_seconds_sum{kind="edit",status="failed"}'), [" 2"]);
+    assert.deepEqual(series('profs_jobs{kind="edit",status="queued"}'), [" 1"], "all tenants' jobs");
   } finally {
     await h.close();
   }
