@@ -5,7 +5,7 @@
 import { InputError } from "../errors.ts";
 import type { Orientation } from "../profs/backend.ts";
 
-export type Family = "gpt2" | "llama" | "mistral" | "gptj" | "opt";
+export type Family = "gpt2" | "llama" | "mistral" | "qwen2" | "qwen3" | "gptj" | "opt";
 
 export interface Architecture {
   family: Family;
@@ -66,6 +66,30 @@ export const ARCHITECTURES: readonly Architecture[] = [
     ignoredTensors: /(^|\.)rotary_emb\.inv_freq$/,
   },
   {
+    family: "qwen2",
+    modelTypes: ["qwen2"],
+    mlpOutput: "model.layers.{l}.mlp.down_proj.weight",
+    orientation: "d-rows",
+    layerCountKeys: ["num_hidden_layers"],
+    hiddenSizeKeys: ["hidden_size"],
+    optionalPrefixes: [],
+    embedding: "model.embed_tokens.weight",
+    lmHead: "lm_head.weight",
+    ignoredTensors: /(^|\.)rotary_emb\.inv_freq$/,
+  },
+  {
+    family: "qwen3",
+    modelTypes: ["qwen3"],
+    mlpOutput: "model.layers.{l}.mlp.down_proj.weight",
+    orientation: "d-rows",
+    layerCountKeys: ["num_hidden_layers"],
+    hiddenSizeKeys: ["hidden_size"],
+    optionalPrefixes: [],
+    embedding: "model.embed_tokens.weight",
+    lmHead: "lm_head.weight",
+    ignoredTensors: /(^|\.)rotary_emb\.inv_freq$/,
+  },
+  {
     family: "gptj",
     modelTypes: ["gptj"],
     mlpOutput: "transformer.h.{l}.mlp.fc_out.weight", // Linear(4D → D): [D, 4D]
@@ -84,7 +108,7 @@ export const ARCHITECTURES: readonly Architecture[] = [
     orientation: "d-rows",
     layerCountKeys: ["num_hidden_layers"],
     hiddenSizeKeys: ["hidden_size"],
-    optionalPrefixes: [],
+    optionalPrefixes: ["model."], // facebook/opt-* checkpoints store the bare OPTModel's `decoder.…` names
     embedding: "model.decoder.embed_tokens.weight",
     lmHead: "lm_head.weight",
     ignoredTensors: NO_BUFFERS,

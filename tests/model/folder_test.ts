@@ -122,7 +122,7 @@ Deno.test("unsupported or broken folders fail with a clear message", async () =>
     assert.ok(e instanceof InputError);
     assert.match(
       e.message,
-      /'model_type' must be one of gpt2, llama, mistral, gptj, opt: current value is "bert"/,
+      /'model_type' must be one of gpt2, llama, mistral, qwen2, qwen3, gptj, opt: current value is "bert"/,
     );
     return true;
   });
@@ -154,7 +154,9 @@ Deno.test("the architecture table names one MLP output matrix per family", () =>
   assert.equal(mlpOutputName(byFamily.gptj, 5), "transformer.h.5.mlp.fc_out.weight");
   assert.equal(mlpOutputName(byFamily.opt, 2), "model.decoder.layers.2.fc2.weight");
   assert.equal(byFamily.gpt2.orientation, "d-cols");
-  for (const f of ["llama", "mistral", "gptj", "opt"]) assert.equal(byFamily[f].orientation, "d-rows", f);
+  for (const f of ["llama", "mistral", "qwen2", "qwen3", "gptj", "opt"]) {
+    assert.equal(byFamily[f].orientation, "d-rows", f);
+  }
   assert.equal(architectureFor({ model_type: "mistral" }, "x").family, "mistral");
 });
 
