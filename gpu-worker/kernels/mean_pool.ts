@@ -1,5 +1,5 @@
 /**
- * mean_pool: out[slot] [B, D] = masked mean of x [B·T, D] over each text's first lengths[b] rows
+ * mean_pool: out [outRow .. outRow + B, D] = masked mean of x [B·T, D] over each text's first lengths[b] rows
  * (shaders/mean_pool.wgsl): the pooled embedding of one block, the input of ProFS.
  */
 import type { ComputeBatch, Gpu } from "../runtime/gpu.ts";
@@ -11,8 +11,8 @@ export interface MeanPoolShape {
   seqs: number;
   tokens: number;
   dim: number;
-  /** Which [B, D] slot of the output to write (the block's index in a [slots, B, D] result). Default 0. */
-  slot?: number;
+  /** First output row written (l·N + first text in an [L, N, D] result). Default 0. */
+  outRow?: number;
 }
 
 /** x [B·T, D], lengths [B] → [B, D] (float64 sums). */
@@ -42,10 +42,10 @@ export async function encodeMeanPool(
   buffers: { x: GPUBuffer; lengths: GPUBuffer; out: GPUBuffer },
   shape: MeanPoolShape,
 ): Promise<void> {
-  const { seqs, tokens, dim, slot = 0 } = shape;
+  const { seqs, tokens, dim, outRow = 0 } = shape;
   checkDims("mean_pool", { seqs, tokens, dim });
   const pipeline = await gpu.pipeline({ kernel: "mean_pool", code: await loadShader("mean_pool") });
-  const uniform = gpu.uniform(packUniform([["u32", seqs], ["u32", tokens], ["u32", dim], ["u32", slot]]));
+  const uniform = gpu.uniform(packUniform([["u32", seqs], ["u32", tokens], ["u32", dim], ["u32", outRow]]));
   const groups = Math.min(Math.ceil((seqs * dim) / 256), 65535);
   batch.dispatch("mean_pool", pipeline, [uniform, buffers.x, buffers.lengths, buffers.out], [groups], {
     ...shape,

@@ -397,10 +397,10 @@ Deno.test({
 });
 
 Deno.test({
-  name: "mean_pool averages only each text's real tokens into its slot",
+  name: "mean_pool averages only each text's real tokens into the rows it is given",
   ignore: noGpu(),
   async fn() {
-    const shape = { seqs: 3, tokens: 4, dim: 5, slot: 1 };
+    const shape = { seqs: 3, tokens: 4, dim: 5, outRow: 3 };
     const x = randomArray(3 * 4 * 5, 1).map((v, i) => (i % 20) >= 10 && i >= 20 && i < 40 ? NaN : v);
     const lengths = Uint32Array.of(4, 1, 2); // text 1's padding rows are NaN and must not count
     const { out } = await run(
@@ -408,7 +408,7 @@ Deno.test({
       { out: 2 * 3 * 5 },
       (g, batch, b) => encodeMeanPool(g, batch, { x: b.x, lengths: b.lengths, out: b.out }, shape),
     );
-    assertClose(out.subarray(15), meanPoolCpu(x, lengths, shape), { ...TOL, label: "pooled slot 1" });
+    assertClose(out.subarray(15), meanPoolCpu(x, lengths, shape), { ...TOL, label: "pooled rows 3..5" });
   },
 });
 
