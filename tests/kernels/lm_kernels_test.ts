@@ -24,6 +24,7 @@ import { biasAddCpu, encodeBiasAdd } from "../../gpu-worker/kernels/bias_add.ts"
 import { encodeResidualAdd, residualAddCpu } from "../../gpu-worker/kernels/residual_add.ts";
 import { encodeMeanPool, meanPoolCpu } from "../../gpu-worker/kernels/mean_pool.ts";
 import { embedRowsCpu, encodeEmbedRows } from "../../gpu-worker/kernels/embed_rows.ts";
+import { encodeLogProb, logProbCpu } from "../../gpu-worker/kernels/log_prob.ts";
 import type { WeightDtype } from "../../gpu-worker/kernels/linear.ts";
 import { randomArray, testGpu } from "./kernel_harness.ts";
 import { storedWords } from "./stored_words.ts";
@@ -448,6 +449,28 @@ Deno.test({
       embedRowsCpu(expected, ids, hi, { ...base, start: 6, tableRows: 5, accumulate: false });
       embedRowsCpu(expected, posIds, wpe, { ...base, tableRows: 8, accumulate: true });
       assertClose(out, expected, { atol: 0, label: `embed_rows ${dtype}` });
+    }
+  },
+});
+
+Deno.test({
+  name: "log_prob matches its twin on T = 1 and a vocabulary wider than the workgroup",
+  ignore: noGpu(),
+  async fn() {
+    for (const [rows, vocab] of [[1, 3], [5, 379]]) {
+      const logits = randomArray(rows * vocab, vocab).map((v) => 10 * v);
+      const targets = randomInts(rows, vocab, rows);
+      const { out } = await run(
+        { logits, targets },
+        { out: rows },
+        (g, batch, b) =>
+          encodeLogProb(g, batch, { logits: b.logits, targets: b.targets, out: b.out }, { rows, vocab }),
+      );
+      // log-sum-exp over ≤ 379 values in f32 against float64: 1e-5 absolute on values of a few units.
+      assertClose(out, logProbCpu(logits, targets, { rows, vocab }), {
+        ...TOL,
+        label: `log_prob ${rows}×${vocab}`,
+      });
     }
   },
 });
