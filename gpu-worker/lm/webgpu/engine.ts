@@ -1,0 +1,547 @@
+/**
+ * The LM engine on WebGPU, composed from an `LmFamily` (gpu-worker/lm/family.ts) and the kernels of
+ * gpu-worker/kernels/. Runs are layer-major: every text goes through block l before block l + 1 is uploaded, so
+ * the device holds one block's weights (in their stored dtype) plus the activations of the texts; the host holds
+ * one tensor at a time. Texts are sorted by length and packed into chunks of at most `maxChunkRows` token rows
+ * (each padded to its longest text); one block's passes over every chunk are recorded and submitted at once.
+ *
+ * A block, as the straight list of passes (norm → q, k, v → [q/k norm] → [rotary] → attention → o → residual
+ * → norm → MLP → residual; GPT-J's parallel block shares one norm and adds both branches):
+ *   h = norm1(x)                               [R, D]
+ *   q, k, v = h·Wqᵀ (+b), h·Wkᵀ (+b), h·Wvᵀ (+b) [R, H·hd], [R, Hkv·hd] ×2
+ *   att = attention(q, k, v) (causal, per text)  [R, H·hd]
+ *   x += att·Woᵀ (+b);  x += down(act(up(norm2(x))))
+ * Padding rows (past a text's length) are computed and ignored: causal attention never lets a real row see them
+ * and the masked mean skips them.
+ */
+import { InputError } from "../../../shared/errors.ts";
+import { encodeActivation } from "../../kernels/activation.ts";
+import { encodeAttention } from "../../kernels/attention.ts";
+import { encodeBiasAdd } from "../../kernels/bias_add.ts";
+import { encodeEmbedRows } from "../../kernels/embed_rows.ts";
+import { encodeLayerNorm } from "../../kernels/layer_norm.ts";
+import { encodeLinear, type WeightDtype, weightWords } from "../../kernels/linear.ts";
+import { encodeLogProb } from "../../kernels/log_prob.ts";
+import { encodeMeanPool } from "../../kernels/mean_pool.ts";
+import { encodeResidualAdd } from "../../kernels/residual_add.ts";
+import { encodeRmsNorm } from "../../kernels/rms_norm.ts";
+import { encodeRotary, rotaryTable } from "../../kernels/rotary.ts";
+import { acquireGpu, type ComputeBatch, type Gpu } from "../../runtime/mod.ts";
+import { checkContext, type LmFamily, rotaryInvFreq } from "../family.ts";
+import {
+  blockBytes,
+  type DeviceLinear,
+  type DeviceNorm,
+  DeviceWeights,
+  type WeightSource,
+} from "./weights.ts";
+
+export interface WebGpuLmOptions {
+  /** Use this device (tests share one); the engine then leaves it open on dispose. */
+  gpu?: Gpu;
+  /** Token rows per chunk (default: as many as keep each activation under 256 MiB and one binding). */
+  maxChunkRows?: number;
+  /** Refuse a run whose estimated device memory (one block + activations) exceeds this many bytes. */
+  deviceBudgetBytes?: number;
+  /** Named in errors. */
+  model?: string;
+}
+
+export interface EmbedOptions {
+  /** Blocks whose output is pooled (default: all). */
+  layers?: number[];
+  /** Also return every block's hidden states per text (tests). */
+  hidden?: boolean;
+}
+
+export interface EmbedResult {
+  /** Per requested layer, the masked mean [N, D] of its block output, texts in input order. */
+  pooled: Float32Array[];
+  /** hidden[l][n]: text n's output of block l, [T_n, D] (with `hidden`). */
+  hidden?: Float32Array[][];
+}
+
+export interface WebGpuLm {
+  readonly family: LmFamily;
+  readonly device: string;
+  /** Largest device memory the engine held in a run (its own buffers: weights, activations, tables). */
+  readonly peakDeviceBytes: number;
+  embed(texts: number[][], options?: EmbedOptions): Promise<EmbedResult>;
+  /** Next-token logits after each text's last token, [N, V]. */
+  lastLogits(texts: number[][]): Promise<Float32Array>;
+  /** log p(ids[t+1] | ids[..t]) for t = 0..T_n − 2, per text. */
+  logProbs(texts: number[][]): Promise<Float32Array[]>;
+  /** `steps` greedy tokens after `prompt` (each step re-runs the prompt and the tokens so far, streaming blocks). */
+  greedy(prompt: number[], steps: number): Promise<number[]>;
+  dispose(): void;
+}
+
+interface Chunk {
+  texts: number[]; // indices into the run's texts, longest first
+  tokens: number; // T: the chunk's longest text
+  rows: number; // B·T
+  first: number; // position of texts[0] in the sorted order (its pooled row)
+  x: GPUBuffer; // residual stream [B·T, D]
+  seq: GPUBuffer; // [B·T] u32: b
+  pos: GPUBuffer; // [B·T] u32: t
+  keyCount: GPUBuffer; // [B·T] u32: t + 1
+  lengths: GPUBuffer; // [B] u32
+}
+
+type Want = { pool: number[]; hidden: boolean; logits: "last" | "all" | null };
+
+export async function createWebGpuLm(
+  family: LmFamily,
+  source: WeightSource,
+  options: WebGpuLmOptions = {},
+): Promise<WebGpuLm> {
+  const acquired = options.gpu ?? await acquireGpu();
+  if (!acquired) {
+    throw new InputError(
+      "Cannot use '--backend webgpu' as no WebGPU adapter was found (install mesa-vulkan-drivers for a software one)",
+    );
+  }
+  const gpu: Gpu = acquired;
+  const owned = !options.gpu;
+  const model = options.model ?? "the model";
+  const { numLayers: L, hiddenSize: D, numHeads: H, numKvHeads: KVH, headDim: hd, intermediateSize: I } =
+    family;
+  const V = family.vocabSize;
+  const maxBinding = Math.min(
+    gpu.adapter.limits.maxStorageBufferBindingSize,
+    gpu.adapter.limits.maxBufferSize,
+  );
+  const widest = Math.max(D, H * hd, I);
+  const maxChunkRows = Math.max(
+    1,
+    Math.min(options.maxChunkRows ?? Infinity, Math.floor(Math.min(maxBinding, 256 << 20) / (4 * widest))),
+  );
+  let peak = 0;
+
+  /** Buffers held by one run, counted for the peak. */
+  class Held {
+    readonly buffers: GPUBuffer[] = [];
+    bytes = 0;
+    storage(bytes: number, label: string): GPUBuffer {
+      return this.#add(gpu.storage(bytes, label));
+    }
+    upload(data: Float32Array | Uint32Array, label: string): GPUBuffer {
+      return this.#add(gpu.upload(data, label));
+    }
+    #add(buffer: GPUBuffer): GPUBuffer {
+      this.buffers.push(buffer);
+      this.bytes += buffer.size;
+      return buffer;
+    }
+    release() {
+      gpu.release(...this.buffers);
+      this.buffers.length = 0;
+      this.bytes = 0;
+    }
+  }
+
+  async function run(
+    texts: number[][],
+    want: Want,
+  ): Promise<{ pooled: Float32Array; hidden: Float32Array[][]; logits: Float32Array | null }> {
+    checkTexts(texts);
+    const N = texts.length;
+    const order = texts.map((_, i) => i).sort((a, b) => texts[b].length - texts[a].length || a - b);
+    const maxT = texts[order[0]].length;
+    const held = new Held();
+    const weights = new DeviceWeights(gpu, source, model);
+    try {
+      // Chunks of texts, longest first, each padded to its first (longest) text.
+      const chunks: Chunk[] = [];
+      for (let s = 0; s < N;) {
+        const T = texts[order[s]].length;
+        const count = Math.max(1, Math.min(N - s, Math.floor(maxChunkRows / T)));
+        const members = order.slice(s, s + count);
+        const rows = count * T;
+        const seq = new Uint32Array(rows);
+        const pos = new Uint32Array(rows);
+        for (let r = 0; r < rows; r++) [seq[r], pos[r]] = [Math.floor(r / T), r % T];
+        chunks.push({
+          texts: members,
+          tokens: T,
+          rows,
+          first: s,
+          x: held.storage(rows * D * 4, "x"),
+          seq: held.upload(seq, "seq"),
+          pos: held.upload(pos, "pos"),
+          keyCount: held.upload(pos.map((t) => t + 1), "keyCount"),
+          lengths: held.upload(Uint32Array.from(members, (n) => texts[n].length), "lengths"),
+        });
+        s += count;
+      }
+      const R = Math.max(...chunks.map((c) => c.rows));
+      checkBudget(R, N, want);
+      const temp = {
+        h: held.storage(R * D * 4, "h"),
+        q: held.storage(R * H * hd * 4, "q"),
+        k: held.storage(R * KVH * hd * 4, "k"),
+        v: held.storage(R * KVH * hd * 4, "v"),
+        qn: family.block(0).qNorm ? held.storage(R * H * hd * 4, "q normed") : null,
+        kn: family.block(0).kNorm ? held.storage(R * KVH * hd * 4, "k normed") : null,
+        att: held.storage(R * H * hd * 4, "attention"),
+        branch: held.storage(R * D * 4, "branch"),
+        mlp: held.storage(R * D * 4, "mlp"),
+        up: held.storage(R * I * 4, "up"),
+        gate: family.mlp.gated ? held.storage(R * I * 4, "gate") : null,
+      };
+      const pooled = want.pool.length ? held.storage(want.pool.length * N * D * 4, "pooled") : null;
+      const rope = family.positions.kind === "rotary"
+        ? {
+          p: family.positions,
+          table: held.upload(rotaryTable(rotaryInvFreq(family.positions), maxT), "rotary"),
+        }
+        : null;
+
+      await embedTokens(texts, chunks, held);
+
+      const hidden: Float32Array[][] = [];
+      for (let l = 0; l < L; l++) {
+        const w = await weights.block(family, l);
+        peak = Math.max(peak, held.bytes + weights.bytes);
+        const batch = gpu.batch(`block ${l}`);
+        for (const c of chunks) {
+          const rows = c.rows;
+          await norm(batch, w.attnNorm, c.x, temp.h, rows);
+          await linear(batch, w.q, temp.h, temp.q, rows);
+          await linear(batch, w.k, temp.h, temp.k, rows);
+          await linear(batch, w.v, temp.h, temp.v, rows);
+          let [q, k] = [temp.q, temp.k];
+          if (w.qNorm && w.kNorm) {
+            await norm(batch, w.qNorm, q, temp.qn!, rows * H);
+            await norm(batch, w.kNorm, k, temp.kn!, rows * KVH);
+            [q, k] = [temp.qn!, temp.kn!];
+          }
+          if (rope) {
+            const base = {
+              rows,
+              headDim: hd,
+              rotaryDim: rope.p.rotaryDim,
+              positions: maxT,
+              interleaved: rope.p.convention === "interleaved",
+            };
+            await encodeRotary(gpu, batch, { x: q, pos: c.pos, table: rope.table }, { ...base, heads: H });
+            await encodeRotary(gpu, batch, { x: k, pos: c.pos, table: rope.table }, { ...base, heads: KVH });
+          }
+          await encodeAttention(gpu, batch, {
+            q,
+            kCache: k,
+            vCache: temp.v,
+            seq: c.seq,
+            keyCount: c.keyCount,
+            out: temp.att,
+          }, {
+            rows,
+            heads: H,
+            kvHeads: KVH,
+            headDim: hd,
+            capacity: c.tokens,
+            scale: family.attention.scale,
+          });
+          await linear(batch, w.o, temp.att, temp.branch, rows);
+          if (family.topology === "sequential") {
+            await encodeResidualAdd(gpu, batch, { x: c.x, y: temp.branch }, { length: rows * D });
+            await norm(batch, w.mlpNorm!, c.x, temp.h, rows);
+          }
+          await linear(batch, w.up, temp.h, temp.up, rows);
+          if (w.gate) {
+            await linear(batch, w.gate, temp.h, temp.gate!, rows);
+            await encodeActivation(gpu, batch, { x: temp.gate!, up: temp.up }, {
+              length: rows * I,
+              kind: "swiglu",
+            });
+            await linear(batch, w.down, temp.gate!, temp.mlp, rows);
+          } else {
+            const kind = family.mlp.activation === "relu" ? "relu" : "gelu_tanh";
+            await encodeActivation(gpu, batch, { x: temp.up }, { length: rows * I, kind });
+            await linear(batch, w.down, temp.up, temp.mlp, rows);
+          }
+          if (family.topology === "parallel") {
+            await encodeResidualAdd(gpu, batch, { x: c.x, y: temp.branch }, { length: rows * D });
+          }
+          await encodeResidualAdd(gpu, batch, { x: c.x, y: temp.mlp }, { length: rows * D });
+          const slot = want.pool.indexOf(l);
+          if (slot >= 0) {
+            await encodeMeanPool(gpu, batch, { x: c.x, lengths: c.lengths, out: pooled! }, {
+              seqs: c.texts.length,
+              tokens: c.tokens,
+              dim: D,
+              outRow: slot * N + c.first,
+            });
+          }
+        }
+        await batch.submit();
+        weights.release();
+        if (want.hidden) hidden.push(await readHidden(texts, chunks));
+      }
+
+      let logits: Float32Array | null = null;
+      if (want.logits) logits = await head(texts, chunks, want.logits, held, temp.h);
+      let pooledRows = new Float32Array(0);
+      if (pooled) {
+        const [sorted] = await gpu.read([{ buffer: pooled, length: want.pool.length * N * D }], "pooled");
+        pooledRows = new Float32Array(sorted.length);
+        for (let slot = 0; slot < want.pool.length; slot++) {
+          order.forEach((n, s) =>
+            pooledRows.set(sorted.subarray((slot * N + s) * D, (slot * N + s + 1) * D), (slot * N + n) * D)
+          );
+        }
+      }
+      return { pooled: pooledRows, hidden, logits };
+    } finally {
+      weights.release();
+      held.release();
+    }
+  }
+
+  function checkTexts(texts: number[][]): void {
+    if (texts.length === 0) {
+      throw new InputError("Cannot run the model as there must be at least one text: got none");
+    }
+    texts.forEach((ids, n) => {
+      if (ids.length === 0) {
+        throw new InputError(`Cannot run ${model} as every text must have a token: text ${n} has none`);
+      }
+      checkContext(family, ids.length, model);
+      for (const id of ids) {
+        if (!(Number.isInteger(id) && id >= 0 && id < V)) {
+          throw new InputError(
+            `Cannot run ${model} as token ids must be integers in [0, ${V}): text ${n} has ${id}`,
+          );
+        }
+      }
+    });
+  }
+
+  /** Refuses a run whose device memory (largest block + activations) would pass the budget, before any work. */
+  function checkBudget(R: number, N: number, want: Want): void {
+    const budget = options.deviceBudgetBytes;
+    if (budget === undefined) return;
+    let block = 0;
+    for (let l = 0; l < L; l++) block = Math.max(block, blockBytes(family, source, l));
+    const activations = 4 * (R * (4 * D + 3 * H * hd + 2 * KVH * hd + 2 * I)) +
+      4 * want.pool.length * N * D;
+    if (block + activations > budget) {
+      throw new InputError(
+        `Cannot run ${model} as one block (${block} bytes) plus activations (${activations} bytes) must fit the device budget of ${budget} bytes: use fewer or shorter texts per chunk`,
+      );
+    }
+  }
+
+  async function norm(batch: ComputeBatch, n: DeviceNorm, x: GPUBuffer, out: GPUBuffer, rows: number) {
+    if (n.kind === "rmsnorm") {
+      await encodeRmsNorm(gpu, batch, { x, weight: n.weight, out }, { rows, cols: n.size, eps: n.eps });
+    } else {
+      await encodeLayerNorm(gpu, batch, { x, gamma: n.weight, beta: n.bias!, out }, {
+        rows,
+        cols: n.size,
+        eps: n.eps,
+      });
+    }
+  }
+
+  async function linear(batch: ComputeBatch, l: DeviceLinear, x: GPUBuffer, y: GPUBuffer, rows: number) {
+    await encodeLinear(gpu, batch, { x, w: l.w, y }, {
+      m: rows,
+      n: l.outF,
+      k: l.inF,
+      dtype: l.dtype,
+      layout: l.layout,
+    });
+    if (l.bias) await encodeBiasAdd(gpu, batch, { x: y, bias: l.bias }, { rows, cols: l.outF });
+  }
+
+  /** x of every chunk ← token embeddings (+ learned positions), from a compact table of the ids in use. */
+  async function embedTokens(texts: number[][], chunks: Chunk[], held: Held): Promise<void> {
+    const name = family.embedTokens;
+    const dtype = new DeviceWeights(gpu, source, model).check(name, [V, D]) as WeightDtype;
+    const rowBytes = D * (dtype === "F32" ? 4 : 2);
+    const used = [...new Set(texts.flat())].sort((a, b) => a - b);
+    const index = new Map(used.map((id, i) => [id, i]));
+    const table = new Uint8Array(used.length * rowBytes);
+    for (let i = 0; i < used.length; i++) {
+      table.set(
+        await source.bytes(name, { begin: used[i] * rowBytes, end: (used[i] + 1) * rowBytes }),
+        i * rowBytes,
+      );
+    }
+    const tableBuffer = held.upload(weightWords(table), "token rows");
+    let positions: { buffer: GPUBuffer; dtype: WeightDtype; rows: number } | null = null;
+    if (family.positions.kind === "learned") {
+      const p = family.positions;
+      const pd = new DeviceWeights(gpu, source, model).check(p.tensor, [p.rows, D]) as WeightDtype;
+      const bytes = D * (pd === "F32" ? 4 : 2);
+      const maxT = Math.max(...chunks.map((c) => c.tokens));
+      const rows = await source.bytes(p.tensor, { begin: p.offset * bytes, end: (p.offset + maxT) * bytes });
+      positions = { buffer: held.upload(weightWords(rows), "position rows"), dtype: pd, rows: maxT };
+    }
+    const batch = gpu.batch("embed");
+    for (const c of chunks) {
+      const ids = new Uint32Array(c.rows);
+      c.texts.forEach((n, b) => texts[n].forEach((id, t) => ids[b * c.tokens + t] = index.get(id)!));
+      const idBuffer = held.upload(ids, "ids");
+      await encodeEmbedRows(gpu, batch, { ids: idBuffer, table: tableBuffer, out: c.x }, {
+        rows: c.rows,
+        dim: D,
+        dtype,
+        tableRows: used.length,
+        accumulate: false,
+      });
+      if (positions) {
+        await encodeEmbedRows(gpu, batch, { ids: c.pos, table: positions.buffer, out: c.x }, {
+          rows: c.rows,
+          dim: D,
+          dtype: positions.dtype,
+          tableRows: positions.rows,
+          accumulate: true,
+        });
+      }
+    }
+    await batch.submit();
+  }
+
+  async function readHidden(texts: number[][], chunks: Chunk[]): Promise<Float32Array[]> {
+    const out: Float32Array[] = new Array(texts.length);
+    const values = await gpu.read(chunks.map((c) => ({ buffer: c.x, length: c.rows * D })), "hidden");
+    chunks.forEach((c, i) =>
+      c.texts.forEach((n, b) =>
+        out[n] = values[i].slice(b * c.tokens * D, (b * c.tokens + texts[n].length) * D)
+      )
+    );
+    return out;
+  }
+
+  /**
+   * Final norm and output head over the selected rows: "last" → logits [N, V] after each text's last token;
+   * "all" → log p(next token) at every position but the last, concatenated text by text.
+   */
+  async function head(
+    texts: number[][],
+    chunks: Chunk[],
+    mode: "last" | "all",
+    held: Held,
+    h: GPUBuffer,
+  ): Promise<Float32Array> {
+    const weights = new DeviceWeights(gpu, source, model);
+    try {
+      const finalNorm = await weights.norm(family.finalNorm);
+      const headLinear = await weights.linear({
+        weight: family.head.weight,
+        bias: family.head.bias,
+        layout: "out-in",
+        inFeatures: D,
+        outFeatures: V,
+      });
+      peak = Math.max(peak, held.bytes + weights.bytes);
+      const lastOffsets: number[] = [];
+      let offset = 0;
+      for (const ids of texts) {
+        lastOffsets.push(offset);
+        offset += mode === "last" ? 1 : ids.length - 1;
+      }
+      const out = new Float32Array(mode === "last" ? texts.length * V : offset);
+      const groupRows = Math.max(1, Math.floor(Math.min(maxBinding, 256 << 20) / (4 * V)));
+      for (const c of chunks) {
+        // (chunk row, output index) of every selected row of this chunk.
+        const picks: Array<[number, number, number]> = []; // [row in chunk, out index, target]
+        c.texts.forEach((n, b) => {
+          const T = texts[n].length;
+          if (mode === "last") picks.push([b * c.tokens + T - 1, n, 0]);
+          else {for (let t = 0; t < T - 1; t++) {
+              picks.push([b * c.tokens + t, lastOffsets[n] + t, texts[n][t + 1]]);
+            }}
+        });
+        if (picks.length === 0) continue;
+        const batch = gpu.batch("final norm");
+        await norm(batch, finalNorm, c.x, h, c.rows);
+        await batch.submit();
+        for (let s = 0; s < picks.length; s += groupRows) {
+          const group = picks.slice(s, s + groupRows);
+          const g = new Held();
+          try {
+            const rows = g.upload(Uint32Array.from(group, (p) => p[0]), "picked rows");
+            const x = g.storage(group.length * D * 4, "picked");
+            const logits = g.storage(group.length * V * 4, "logits");
+            const batch = gpu.batch("head");
+            await encodeEmbedRows(gpu, batch, { ids: rows, table: h, out: x }, {
+              rows: group.length,
+              dim: D,
+              dtype: "F32",
+              tableRows: c.rows,
+              accumulate: false,
+            });
+            await linear(batch, headLinear, x, logits, group.length);
+            if (mode === "last") {
+              await batch.submit();
+              const [values] = await gpu.read([{ buffer: logits, length: group.length * V }], "logits");
+              group.forEach((p, i) => out.set(values.subarray(i * V, (i + 1) * V), p[1] * V));
+            } else {
+              const targets = g.upload(Uint32Array.from(group, (p) => p[2]), "targets");
+              const lp = g.storage(group.length * 4, "log-probs");
+              await encodeLogProb(gpu, batch, { logits, targets, out: lp }, { rows: group.length, vocab: V });
+              await batch.submit();
+              const [values] = await gpu.read([{ buffer: lp, length: group.length }], "log-probs");
+              group.forEach((p, i) => out[p[1]] = values[i]);
+            }
+            peak = Math.max(peak, held.bytes + weights.bytes + g.bytes);
+          } finally {
+            g.release();
+          }
+        }
+      }
+      return out;
+    } finally {
+      weights.release();
+    }
+  }
+
+  const engine: WebGpuLm = {
+    family,
+    device: gpu.adapter.description,
+    get peakDeviceBytes() {
+      return peak;
+    },
+    async embed(texts, o = {}) {
+      const layers = o.layers ?? Array.from({ length: L }, (_, l) => l);
+      for (const l of layers) {
+        if (!(Number.isInteger(l) && l >= 0 && l < L)) {
+          throw new InputError(
+            `Cannot embed as each layer must be an integer in [0, ${L}): current value is ${l}`,
+          );
+        }
+      }
+      const r = await run(texts, { pool: layers, hidden: o.hidden ?? false, logits: null });
+      const size = texts.length * D;
+      return {
+        pooled: layers.map((_, slot) => r.pooled.slice(slot * size, (slot + 1) * size)),
+        hidden: o.hidden ? r.hidden : undefined,
+      };
+    },
+    async lastLogits(texts) {
+      return (await run(texts, { pool: [], hidden: false, logits: "last" })).logits!;
+    },
+    async logProbs(texts) {
+      const all = (await run(texts, { pool: [], hidden: false, logits: "all" })).logits!;
+      let offset = 0;
+      return texts.map((ids) => all.slice(offset, offset += ids.length - 1));
+    },
+    async greedy(prompt, steps) {
+      const ids = [...prompt];
+      for (let s = 0; s < steps; s++) {
+        const logits = await engine.lastLogits([ids]);
+        let best = 0;
+        for (let v = 1; v < V; v++) if (logits[v] > logits[best]) best = v;
+        ids.push(best);
+      }
+      return ids.slice(prompt.length);
+    },
+    dispose() {
+      if (owned) gpu.dispose();
+    },
+  };
+  return engine;
+}
