@@ -10,6 +10,8 @@ export interface Tokenizer {
   /** Token ids of `text`, without special tokens added (GPT-2 adds none anyway). */
   encode(text: string): number[];
   decode(ids: number[]): string;
+  /** The vocabulary piece of `id` (e.g. `<0x2C>`, `Ġthe`), or null when the id is unknown. */
+  idToToken(id: number): string | null;
   /** End-of-text token (`<|endoftext|>` for GPT-2), or null when the tokenizer has none. */
   eosTokenId: number | null;
   /** Number of ids, added tokens included. */
@@ -42,6 +44,7 @@ export async function loadTokenizer(dir: string): Promise<Tokenizer> {
     encode: (text) => tokenizer.encode(text, { add_special_tokens: false }).ids,
     decode: (ids) =>
       tokenizer.decode(ids, { skip_special_tokens: false, clean_up_tokenization_spaces: false }),
+    idToToken: (id) => tokenizer.id_to_token(id) ?? null,
     eosTokenId,
     vocabSize: maxId + 1,
   };

@@ -1,0 +1,457 @@
+/**
+ * The LM engine on the CPU, composed from ops.ts for any `LmFamily`:
+ * - `embedSequences`: layer-major embedding extraction — every text passes block l before block l+1's tensors
+ *   are read, so the host holds one block's weights plus the texts' residual streams (packed, no padding), and
+ *   returns the masked mean of the residual after every block (before the final norm).
+ * - `loadLmCpuModel`: the whole model resident (for checks: logits, log-probabilities, greedy generation with a
+ *   KV cache).
+ */
+import { InputError } from "../../../shared/errors.ts";
+import { checkContext, type LmFamily, rotaryInvFreq } from "../family.ts";
+import type { Gemm } from "./gemm.ts";
+import {
+  activationForward,
+  addForward,
+  attentionForward,
+  embeddingForward,
+  kvWriteForward,
+  layerNormForward,
+  linearForward,
+  logProbForward,
+  meanPoolForward,
+  rmsNormForward,
+  rotaryForward,
+  swigluForward,
+} from "./ops.ts";
+import {
+  type BlockWeights,
+  gatherRows,
+  type HeadWeights,
+  type LinearWeights,
+  type LmSource,
+  loadBlock,
+  loadHead,
+  type NormWeights,
+} from "./weights.ts";
+
+/** Where each of R rows sits: its position, its KV-store row, and the store rows it attends to. */
+export interface RowLayout {
+  rows: number; // R
+  pos: Uint32Array; // [R]
+  slot: Uint32Array; // [R] store row receiving this row's key and value
+  keyStart: Uint32Array; // [R] store row of the row's sequence's position 0
+  keyCount: Uint32Array; // [R] keys attended: causal ∧ not padding
+}
+
+/** A key/value store per block: [S, Hkv·hd] each. */
+export interface KvStore {
+  k: Float32Array[];
+  v: Float32Array[];
+}
+
+export function createKvStore(family: LmFamily, rows: number): KvStore {
+  const size = rows * family.numKvHeads * family.headDim;
+  return {
+    k: Array.from({ length: family.numLayers }, () => new Float32Array(size)),
+    v: Array.from({ length: family.numLayers }, () => new Float32Array(size)),
+  };
+}
+
+/** LayerNorm when the norm has a bias, else RMSNorm. */
+function normForward(
+  out: Float32Array,
+  x: Float32Array,
+  w: NormWeights,
+  shape: { rows: number; cols: number },
+  eps: number,
+) {
+  if (w.bias) layerNormForward(out, x, w.weight, w.bias, shape, eps);
+  else rmsNormForward(out, x, w.weight, shape, eps);
+}
+
+/**
+ * One block over R rows, x [R, D] updated in place: attention (norm → q/k/v → q/k norm → rotary → store → GQA →
+ * o) and MLP (GELU/ReLU or SwiGLU), sequential or GPT-J parallel.
+ */
+export function blockForward(
+  gemm: Gemm,
+  family: LmFamily,
+  layer: number,
+  w: BlockWeights,
+  x: Float32Array, // [R, D]
+  layout: RowLayout,
+  kStore: Float32Array, // [S, Hkv·hd]
+  vStore: Float32Array, // [S, Hkv·hd]
+  invFreq: Float64Array | null, // [rotaryDim / 2]
+): void {
+  const t = family.block(layer);
+  const { rows: R } = layout;
+  const { hiddenSize: D, numHeads: H, numKvHeads: Hkv, headDim: hd, intermediateSize: I } = family;
+  const qDim = H * hd, kvDim = Hkv * hd;
+  const h = new Float32Array(R * D);
+  normForward(h, x, w.attnNorm, { rows: R, cols: D }, t.attnNorm.eps);
+  let q: Float32Array, k: Float32Array, v: Float32Array;
+  if (w.qkv.kind === "fused" && t.qkv.kind === "fused") {
+    const qkv = new Float32Array(R * 3 * D); // columns q | k | v
+    linearForward(gemm, qkv, h, w.qkv.qkv.weight, w.qkv.qkv.bias, shapeOf(R, t.qkv.qkv), t.qkv.qkv.layout);
+    q = new Float32Array(R * D), k = new Float32Array(R * D), v = new Float32Array(R * D);
+    for (let r = 0; r < R; r++) {
+      q.set(qkv.subarray(r * 3 * D, r * 3 * D + D), r * D);
+      k.set(qkv.subarray(r * 3 * D + D, r * 3 * D + 2 * D), r * D);
+      v.set(qkv.subarray(r * 3 * D + 2 * D, (r + 1) * 3 * D), r * D);
+    }
+  } else if (w.qkv.kind === "separate" && t.qkv.kind === "separate") {
+    q = new Float32Array(R * qDim), k = new Float32Array(R * kvDim), v = new Float32Array(R * kvDim);
+    linear(gemm, q, h, w.qkv.q, R, t.qkv.q);
+    linear(gemm, k, h, w.qkv.k, R, t.qkv.k);
+    linear(gemm, v, h, w.qkv.v, R, t.qkv.v);
+  } else throw new Error("block weights do not match the family's q/k/v layout");
+  if (w.qNorm && t.qNorm) rmsNormForward(q, q, w.qNorm.weight, { rows: R * H, cols: hd }, t.qNorm.eps);
+  if (w.kNorm && t.kNorm) rmsNormForward(k, k, w.kNorm.weight, { rows: R * Hkv, cols: hd }, t.kNorm.eps);
+  if (family.positions.kind === "rotary") {
+    const { rotaryDim, convention } = family.positions;
+    rotaryForward(q, layout.pos, invFreq!, { rows: R, heads: H, headDim: hd, rotaryDim }, convention);
+    rotaryForward(k, layout.pos, invFreq!, { rows: R, heads: Hkv, headDim: hd, rotaryDim }, convention);
+  }
+  kvWriteForward(kStore, vStore, k, v, layout.slot, { rows: R, kvDim });
+  const att = new Float32Array(R * qDim);
+  attentionForward(att, q, kStore, vStore, layout.keyStart, layout.keyCount, {
+    rows: R,
+    heads: H,
+    kvHeads: Hkv,
+    headDim: hd,
+  }, family.attention.scale);
+  const branch = new Float32Array(R * D);
+  linear(gemm, branch, att, w.o, R, t.o);
+  if (family.topology === "parallel") {
+    addForward(x, branch, R * D);
+    mlpForward(gemm, family, t, w, branch, h, R, I);
+    addForward(x, branch, R * D);
+  } else {
+    addForward(x, branch, R * D);
+    normForward(h, x, w.mlpNorm!, { rows: R, cols: D }, t.mlpNorm!.eps);
+    mlpForward(gemm, family, t, w, branch, h, R, I);
+    addForward(x, branch, R * D);
+  }
+}
+
+/** out [R, D] = down(act(up h)) or down(silu(gate h) · up h). */
+function mlpForward(
+  gemm: Gemm,
+  family: LmFamily,
+  t: ReturnType<LmFamily["block"]>,
+  w: BlockWeights,
+  out: Float32Array, // [R, D]
+  h: Float32Array, // [R, D]
+  R: number,
+  I: number,
+): void {
+  const up = new Float32Array(R * I);
+  linear(gemm, up, h, w.up, R, t.up);
+  if (w.gate && t.gate) {
+    const gate = new Float32Array(R * I);
+    linear(gemm, gate, h, w.gate, R, t.gate);
+    swigluForward(gate, up, R * I);
+    linear(gemm, out, gate, w.down, R, t.down);
+  } else {
+    activationForward(up, family.mlp.activation, R * I);
+    linear(gemm, out, up, w.down, R, t.down);
+  }
+}
+
+function shapeOf(rows: number, t: { inFeatures: number; outFeatures: number }) {
+  return { rows, inFeatures: t.inFeatures, outFeatures: t.outFeatures };
+}
+
+function linear(
+  gemm: Gemm,
+  out: Float32Array,
+  x: Float32Array,
+  w: LinearWeights,
+  rows: number,
+  t: { inFeatures: number; outFeatures: number; layout: "out-in" | "in-out" },
+) {
+  linearForward(gemm, out, x, w.weight, w.bias, shapeOf(rows, t), t.layout);
+}
+
+/** Token ids of packed sequences with each row's position; ids checked against V. */
+function packed(family: LmFamily, sequences: number[][]) {
+  const starts = new Uint32Array(sequences.length);
+  const counts = new Uint32Array(sequences.length);
+  let total = 0;
+  sequences.forEach((s, i) => {
+    if (s.length === 0) throw new InputError(`Cannot run the model on text ${i} as it has no tokens`);
+    starts[i] = total;
+    counts[i] = s.length;
+    total += s.length;
+  });
+  const ids = new Int32Array(total);
+  const pos = new Uint32Array(total);
+  sequences.forEach((s, i) =>
+    s.forEach((id, t) => {
+      if (!Number.isInteger(id) || id < 0 || id >= family.vocabSize) {
+        throw new InputError(
+          `Cannot run the model on text ${i} as token ids must be below vocab_size ${family.vocabSize}: it has ${id}`,
+        );
+      }
+      ids[starts[i] + t] = id;
+      pos[starts[i] + t] = t;
+    })
+  );
+  return { starts, counts, ids, pos, total };
+}
+
+/** Rows [first, first + rows) of a packed batch attending within their own sequence, store rows = batch rows. */
+function packedLayout(
+  seqs: { starts: Uint32Array; counts: Uint32Array },
+  pos: Uint32Array,
+  from: number,
+  to: number, // sequences [from, to)
+): RowLayout {
+  const first = seqs.starts[from];
+  const rows = seqs.starts[to - 1] + seqs.counts[to - 1] - first;
+  const layout: RowLayout = {
+    rows,
+    pos: pos.subarray(first, first + rows),
+    slot: new Uint32Array(rows),
+    keyStart: new Uint32Array(rows),
+    keyCount: new Uint32Array(rows),
+  };
+  for (let i = from; i < to; i++) {
+    for (let t = 0; t < seqs.counts[i]; t++) {
+      const r = seqs.starts[i] - first + t;
+      layout.slot[r] = r;
+      layout.keyStart[r] = seqs.starts[i] - first;
+      layout.keyCount[r] = t + 1;
+    }
+  }
+  return layout;
+}
+
+/** The first token rows of each embedding: token embedding plus learned positions when the family has them. */
+async function embedRows(
+  source: LmSource,
+  family: LmFamily,
+  ids: Int32Array,
+  pos: Uint32Array,
+): Promise<Float32Array> {
+  const D = family.hiddenSize;
+  const x = await gatherRows(source, family.embedTokens, ids, { rows: family.vocabSize, dim: D });
+  if (family.positions.kind === "learned") {
+    const p = family.positions;
+    const needed = Math.max(0, ...pos) + p.offset + 1;
+    const table = await source.readRows(p.tensor, 0, Math.min(needed, p.rows));
+    for (let r = 0; r < ids.length; r++) {
+      const o = (pos[r] + p.offset) * D;
+      for (let d = 0; d < D; d++) x[r * D + d] += table[o + d];
+    }
+  }
+  return x;
+}
+
+export interface EmbedOptions {
+  gemm: Gemm;
+  /** Most rows one block call takes (bounds the MLP's [rows, I] activations); a longer text runs alone. */
+  maxRows?: number;
+  /** Called as blocks finish: texts×blocks done / L, and the number of texts. */
+  onProgress?: (done: number, total: number) => void;
+  signal?: AbortSignal;
+  /** Called with each block's index before it is read (tests count what is resident). */
+  onBlock?: (layer: number) => void;
+  /** Called after block l with the packed residual streams [total, D] (text i at rows starts[i] .. + counts[i]). */
+  onBlockOutput?: (layer: number, x: Float32Array, starts: Uint32Array, counts: Uint32Array) => void;
+}
+
+/**
+ * L arrays [N, D]: the mean over each text's tokens (special tokens included, no padding exists in the packed
+ * layout) of the residual stream after block l. Layer-major: block l's tensors are read, every text passes it,
+ * and they are dropped before block l+1 is read.
+ */
+export async function embedSequences(
+  source: LmSource,
+  family: LmFamily,
+  sequences: number[][],
+  options: EmbedOptions,
+): Promise<Float32Array[]> {
+  const { gemm, maxRows = 512 } = options;
+  const { numLayers: L, hiddenSize: D } = family;
+  const N = sequences.length;
+  const longest = Math.max(1, ...sequences.map((s) => s.length));
+  checkContext(family, longest);
+  const seqs = packed(family, sequences);
+  const x = await embedRows(source, family, seqs.ids, seqs.pos); // [total, D] residual streams, packed
+  const invFreq = family.positions.kind === "rotary" ? rotaryInvFreq(family.positions) : null;
+  const chunks: [number, number][] = []; // consecutive texts whose rows fit maxRows (a long text alone)
+  for (let from = 0; from < N;) {
+    let to = from + 1;
+    while (to < N && seqs.starts[to] + seqs.counts[to] - seqs.starts[from] <= maxRows) to++;
+    chunks.push([from, to]);
+    from = to;
+  }
+  const out: Float32Array[] = [];
+  for (let l = 0; l < L; l++) {
+    options.signal?.throwIfAborted();
+    options.onBlock?.(l);
+    let w: BlockWeights | null = await loadBlock(source, family, l);
+    for (const [from, to] of chunks) {
+      options.signal?.throwIfAborted();
+      const layout = packedLayout(seqs, seqs.pos, from, to);
+      const first = seqs.starts[from];
+      const kvDim = family.numKvHeads * family.headDim;
+      const k = new Float32Array(layout.rows * kvDim), v = new Float32Array(layout.rows * kvDim);
+      blockForward(
+        gemm,
+        family,
+        l,
+        w,
+        x.subarray(first * D, (first + layout.rows) * D),
+        layout,
+        k,
+        v,
+        invFreq,
+      );
+      options.onProgress?.(Math.floor((l * N + to) / L), N);
+      // A macrotask turn between chunks, so timers and signal handlers sharing this event loop run.
+      await new Promise((resolve) => setTimeout(resolve, 0));
+    }
+    w = null; // block l is dropped before block l+1 is read
+    options.onBlockOutput?.(l, x, seqs.starts, seqs.counts);
+    const pooled = new Float32Array(N * D);
+    meanPoolForward(pooled, x, seqs.starts, seqs.counts, { seqs: N, dim: D });
+    out.push(pooled);
+  }
+  return out;
+}
+
+/** The whole model resident: logits, log-probabilities and greedy generation with a KV cache. */
+export interface LmCpuModel {
+  readonly family: LmFamily;
+  /** [N, V] next-token logits after each sequence's last token. */
+  lastLogits(sequences: number[][]): Float32Array;
+  /** Per sequence: log p(s[t+1] | s[..t]) for t = 0..len−2. */
+  logProbs(sequences: number[][]): Float32Array[];
+  /** `maxNewTokens` greedy tokens per prompt (stops a prompt at `stopAt` when given, not included). */
+  generate(prompts: number[][], maxNewTokens: number, stopAt?: number | null): number[][];
+}
+
+export async function loadLmCpuModel(source: LmSource, family: LmFamily, gemm: Gemm): Promise<LmCpuModel> {
+  const { numLayers: L, hiddenSize: D, vocabSize: V } = family;
+  const blocks: BlockWeights[] = [];
+  for (let l = 0; l < L; l++) blocks.push(await loadBlock(source, family, l));
+  const head: HeadWeights = await loadHead(source, family);
+  const embed = await source.readTensor(family.embedTokens);
+  const positions = family.positions.kind === "learned"
+    ? await source.readTensor(family.positions.tensor)
+    : null;
+  const offset = family.positions.kind === "learned" ? family.positions.offset : 0;
+  const invFreq = family.positions.kind === "rotary" ? rotaryInvFreq(family.positions) : null;
+
+  /** Runs rows through every block and returns the final-normed states of `wanted` rows [n, D]. */
+  function run(ids: Int32Array, layout: RowLayout, store: KvStore, wanted: Uint32Array): Float32Array {
+    const x = new Float32Array(layout.rows * D);
+    embeddingForward(x, ids, embed, positions ? { table: positions, pos: layout.pos, offset } : null, {
+      rows: layout.rows,
+      dim: D,
+    });
+    for (let l = 0; l < L; l++) {
+      blockForward(gemm, family, l, blocks[l], x, layout, store.k[l], store.v[l], invFreq);
+    }
+    const picked = new Float32Array(wanted.length * D);
+    wanted.forEach((r, i) => picked.set(x.subarray(r * D, (r + 1) * D), i * D));
+    const normed = new Float32Array(wanted.length * D);
+    normForward(normed, picked, head.finalNorm, { rows: wanted.length, cols: D }, family.finalNorm.eps);
+    return normed;
+  }
+
+  function logitsOf(h: Float32Array, n: number): Float32Array {
+    const logits = new Float32Array(n * V);
+    linearForward(
+      gemm,
+      logits,
+      h,
+      head.weight,
+      head.bias,
+      { rows: n, inFeatures: D, outFeatures: V },
+      "out-in",
+    );
+    return logits;
+  }
+
+  function prefill(sequences: number[][]) {
+    checkContext(family, Math.max(1, ...sequences.map((s) => s.length)));
+    const seqs = packed(family, sequences);
+    const layout = packedLayout(seqs, seqs.pos, 0, sequences.length);
+    return { seqs, layout, store: createKvStore(family, seqs.total) };
+  }
+
+  return {
+    family,
+    lastLogits(sequences) {
+      const { seqs, layout, store } = prefill(sequences);
+      const last = Uint32Array.from(sequences, (_, i) => seqs.starts[i] + seqs.counts[i] - 1);
+      return logitsOf(run(seqs.ids, layout, store, last), sequences.length);
+    },
+    logProbs(sequences) {
+      const { seqs, layout, store } = prefill(sequences);
+      const all = Uint32Array.from({ length: seqs.total }, (_, r) => r);
+      const h = run(seqs.ids, layout, store, all);
+      return sequences.map((s, i) => {
+        const out = new Float32Array(s.length - 1);
+        for (let t = 0; t + 1 < s.length; t++) {
+          const r = seqs.starts[i] + t;
+          const logits = logitsOf(h.subarray(r * D, (r + 1) * D), 1); // one row at a time: V can be large
+          logProbForward(out.subarray(t, t + 1), logits, Int32Array.of(s[t + 1]), { rows: 1, vocab: V });
+        }
+        return out;
+      });
+    },
+    generate(prompts, maxNewTokens, stopAt = null) {
+      const capacity = Math.max(1, ...prompts.map((p) => p.length)) + maxNewTokens;
+      checkContext(family, capacity);
+      const seqs = packed(family, prompts);
+      const store = createKvStore(family, prompts.length * capacity);
+      // Prefill: sequence i's position t lives at store row i·capacity + t.
+      const layout = packedLayout(seqs, seqs.pos, 0, prompts.length);
+      prompts.forEach((p, i) =>
+        p.forEach((_, t) => {
+          const r = seqs.starts[i] + t;
+          layout.slot[r] = i * capacity + t;
+          layout.keyStart[r] = i * capacity;
+        })
+      );
+      const out = prompts.map(() => [] as number[]);
+      const lengths = prompts.map((p) => p.length);
+      let active = maxNewTokens > 0 ? prompts.map((_, i) => i) : [];
+      let ids = seqs.ids;
+      let stepLayout = layout;
+      let wanted = Uint32Array.from(prompts, (_, i) => seqs.starts[i] + seqs.counts[i] - 1);
+      while (active.length > 0) {
+        const logits = logitsOf(run(ids, stepLayout, store, wanted), active.length);
+        const still: number[] = [];
+        const next: number[] = [];
+        active.forEach((i, a) => {
+          let best = 0;
+          for (let t = 1; t < V; t++) if (logits[a * V + t] > logits[a * V + best]) best = t;
+          if (stopAt !== null && best === stopAt) return;
+          out[i].push(best);
+          if (out[i].length < maxNewTokens) {
+            still.push(i);
+            next.push(best);
+          }
+        });
+        ids = Int32Array.from(next);
+        stepLayout = {
+          rows: still.length,
+          pos: Uint32Array.from(still, (i) => lengths[i]),
+          slot: Uint32Array.from(still, (i) => i * capacity + lengths[i]),
+          keyStart: Uint32Array.from(still, (i) => i * capacity),
+          keyCount: Uint32Array.from(still, (i) => lengths[i] + 1),
+        };
+        still.forEach((i) => lengths[i]++);
+        wanted = Uint32Array.from(still, (_, a) => a);
+        active = still;
+      }
+      return out;
+    },
+  };
+}

@@ -1,0 +1,96 @@
+/**
+ * The CPU LM engine against float64 references from transformers (tests/fixtures/lm/generate.py): per family a
+ * tiny random model in exact Hugging Face layout with a real tokenizer.json. Checks tokens (with the family's
+ * special tokens), every block's hidden states, pooled embeddings, last-token logits, log-probabilities and
+ * greedy tokens.
+ */
+import assert from "node:assert/strict";
+import { fileURLToPath } from "node:url";
+import { lmFamilyFrom } from "../../gpu-worker/lm/family.ts";
+import { embedSequences, loadLmCpuModel } from "../../gpu-worker/lm/cpu/forward.ts";
+import { typescriptGemm } from "../../gpu-worker/lm/cpu/gemm.ts";
+import { encodeTexts, readableToken } from "../../gpu-worker/lm/tokens.ts";
+import { openModelFolder } from "../../shared/model/folder.ts";
+import { loadTokenizer } from "../../shared/model/tokenizer.ts";
+import { assertClose } from "../helpers/assert_close.ts";
+
+const FIXTURES = fileURLToPath(new URL("../fixtures/lm/", import.meta.url));
+const FIXTURE_VERSION = 1;
+
+interface Expected {
+  version: number;
+  texts: string[];
+  ids: number[][];
+  prompts: number[];
+  hidden: number[][][]; // [L][N][T·D]
+  pooled: number[][]; // [L][N·D]
+  last_logits: number[]; // [N·V]
+  log_probs: number[][];
+  greedy: number[][];
+}
+
+const VARIANTS = [
+  "gpt2", // learned positions, fused Conv1D attention, GELU-tanh, tied head
+  "llama-gqa", // GQA 4/2, half-split rotary, SwiGLU, untied head, <s> first, byte fallback
+  "llama3-bf16", // BF16 weights, llama3 rope scaling, 1 kv head, tied head, Transformers 5 rope_parameters
+  "mistral-f16", // F16 weights, linear rope scaling
+  "qwen2", // q/k/v biases, θ = 1e6, tied head
+  "qwen3-bf16", // per-head q/k RMSNorm, head_dim 16 ≠ D/H, BF16
+  "gptj", // parallel block, interleaved partial rotary (rotary_dim 4 of 8), untied head with bias
+  "opt", // learned positions +2, ReLU, </s> first
+  "opt-f16", // F16 weights, 2 heads
+];
+
+/**
+ * The engine computes in float32 (references are float64 from the same stored weights): 1e-4 of the tensor's
+ * largest magnitude is ~1,000 float32 ulps, ample for these 2-block models and tight enough to catch any wrong
+ * term (a missing bias or a mis-rotated pair moves values by ~1e-1).
+ */
+function close(actual: ArrayLike<number>, expected: number[], label: string) {
+  const scale = expected.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+  assertClose(actual, expected, { atol: 1e-4 * scale, rtol: 1e-4, label });
+}
+
+for (const variant of VARIANTS) {
+  const dir = FIXTURES + variant;
+  Deno.test(`the CPU engine matches transformers' float64 reference: ${variant}`, async () => {
+    const expected: Expected = JSON.parse(await Deno.readTextFile(`${dir}/expected.json`));
+    assert.equal(expected.version, FIXTURE_VERSION);
+    const folder = await openModelFolder(dir);
+    try {
+      const family = lmFamilyFrom(folder.config, `model '${dir}'`);
+      const tokenizer = await loadTokenizer(dir);
+      const ids = encodeTexts(tokenizer, family, expected.texts, 128);
+      assert.deepEqual(ids, expected.ids, "token ids with the family's special tokens");
+
+      const gemm = typescriptGemm();
+      const D = family.hiddenSize;
+      const pooled = await embedSequences(folder, family, ids, {
+        gemm,
+        maxRows: 40, // several chunks per block: texts of 13..34 tokens
+        onBlockOutput: (l, x, starts, counts) => {
+          ids.forEach((_, n) => {
+            const rows = x.subarray(starts[n] * D, (starts[n] + counts[n]) * D);
+            close(rows, expected.hidden[l][n], `hidden states after block ${l}, text ${n}`);
+          });
+        },
+      });
+      assert.equal(pooled.length, family.numLayers);
+      pooled.forEach((p, l) => close(p, expected.pooled[l], `pooled embeddings after block ${l}`));
+
+      const model = await loadLmCpuModel(folder, family, gemm);
+      close(model.lastLogits(ids), expected.last_logits, "last-token logits");
+      model.logProbs(ids).forEach((lp, n) => close(lp, expected.log_probs[n], `log-probs of text ${n}`));
+      const greedy = model.generate(expected.prompts.map((p) => ids[p]), expected.greedy[0].length);
+      assert.deepEqual(greedy, expected.greedy, "greedy tokens (KV cache)");
+    } finally {
+      await folder.close();
+    }
+  });
+}
+
+Deno.test("byte-fallback tokens print as <0xNN> in reports, whole characters as themselves", async () => {
+  const tokenizer = await loadTokenizer(FIXTURES + "llama-gqa");
+  assert.equal(readableToken(tokenizer, 3 + 0xC3), "<0xC3>"); // half of "é": no character on its own
+  assert.equal(readableToken(tokenizer, 3 + 0x2C), ","); // a whole ASCII byte decodes to itself
+});
