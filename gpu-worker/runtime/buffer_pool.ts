@@ -40,6 +40,13 @@ export class BufferPool {
     this.#free.clear();
   }
 
+  /** Bytes of every buffer the pool owns, handed out or idle: the device memory it holds (tests and metrics). */
+  get ownedBytes(): number {
+    let bytes = 0;
+    for (const buffer of this.#owned) bytes += buffer.size;
+    return bytes;
+  }
+
   /** Buffers idle in the pool (for tests and metrics). */
   get idleCount(): number {
     let n = 0;

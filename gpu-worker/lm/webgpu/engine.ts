@@ -33,6 +33,7 @@ import {
   type DeviceLinear,
   type DeviceNorm,
   DeviceWeights,
+  headBytes,
   type WeightSource,
 } from "./weights.ts";
 
@@ -71,8 +72,11 @@ export interface WebGpuLm {
   lastLogits(texts: number[][]): Promise<Float32Array>;
   /** log p(ids[t+1] | ids[..t]) for t = 0..T_n − 2, per text. */
   logProbs(texts: number[][]): Promise<Float32Array[]>;
-  /** `steps` greedy tokens after `prompt` (each step re-runs the prompt and the tokens so far, streaming blocks). */
-  greedy(prompt: number[], steps: number): Promise<number[]>;
+  /**
+   * `steps` greedy tokens after each prompt (no stop token). Each step re-runs the prompts and the tokens so far,
+   * streaming the blocks: steps × a prefill, no KV cache.
+   */
+  generate(prompts: number[][], steps: number): Promise<number[][]>;
   dispose(): void;
 }
 
@@ -175,7 +179,6 @@ export async function createWebGpuLm(
         s += count;
       }
       const R = Math.max(...chunks.map((c) => c.rows));
-      checkBudget(R, N, want);
       const temp = {
         h: held.storage(R * D * 4, "h"),
         q: held.storage(R * H * hd * 4, "q"),
@@ -196,6 +199,8 @@ export async function createWebGpuLm(
           table: held.upload(rotaryTable(rotaryInvFreq(family.positions), maxT), "rotary"),
         }
         : null;
+      // Still to come: the token rows in use, the position rows, and the ids of every chunk.
+      checkBudget(held.bytes + 4 * (D + 1) * (N * maxT + maxT), want);
 
       await embedTokens(texts, chunks, held);
 
@@ -317,17 +322,19 @@ export async function createWebGpuLm(
     });
   }
 
-  /** Refuses a run whose device memory (largest block + activations) would pass the budget, before any work. */
-  function checkBudget(R: number, N: number, want: Want): void {
+  /**
+   * Refuses a run, before any block is read, whose device memory — the activations and tables already allocated
+   * plus the largest block (or the final norm and head) in its stored dtype — would pass the budget.
+   */
+  function checkBudget(activations: number, want: Want): void {
     const budget = options.deviceBudgetBytes;
     if (budget === undefined) return;
-    let block = 0;
-    for (let l = 0; l < L; l++) block = Math.max(block, blockBytes(family, source, l));
-    const activations = 4 * (R * (4 * D + 3 * H * hd + 2 * KVH * hd + 2 * I)) +
-      4 * want.pool.length * N * D;
-    if (block + activations > budget) {
+    let weights = 0;
+    for (let l = 0; l < L; l++) weights = Math.max(weights, blockBytes(family, source, l));
+    if (want.logits) weights = Math.max(weights, headBytes(family, source));
+    if (weights + activations > budget) {
       throw new InputError(
-        `Cannot run ${model} as one block (${block} bytes) plus activations (${activations} bytes) must fit the device budget of ${budget} bytes: use fewer or shorter texts per chunk`,
+        `Cannot run ${model} as one block (${weights} bytes) plus activations (${activations} bytes) must fit the device budget of ${budget} bytes: use fewer or shorter texts`,
       );
     }
   }
@@ -529,15 +536,17 @@ export async function createWebGpuLm(
       let offset = 0;
       return texts.map((ids) => all.slice(offset, offset += ids.length - 1));
     },
-    async greedy(prompt, steps) {
-      const ids = [...prompt];
+    async generate(prompts, steps) {
+      const seqs = prompts.map((p) => [...p]);
       for (let s = 0; s < steps; s++) {
-        const logits = await engine.lastLogits([ids]);
-        let best = 0;
-        for (let v = 1; v < V; v++) if (logits[v] > logits[best]) best = v;
-        ids.push(best);
+        const logits = await engine.lastLogits(seqs);
+        seqs.forEach((ids, n) => {
+          let best = 0;
+          for (let v = 1; v < V; v++) if (logits[n * V + v] > logits[n * V + best]) best = v;
+          ids.push(best);
+        });
       }
-      return ids.slice(prompt.length);
+      return seqs.map((ids, n) => ids.slice(prompts[n].length));
     },
     dispose() {
       if (owned) gpu.dispose();

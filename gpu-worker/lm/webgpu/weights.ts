@@ -193,6 +193,19 @@ export function blockBytes(family: LmFamily, source: WeightSource, layer: number
   if (t.qkv.kind === "fused") linear(t.qkv.qkv);
   else [t.qkv.q, t.qkv.k, t.qkv.v].forEach(linear);
   [t.o, t.up, t.gate, t.down].forEach(linear);
+  return storedBytes(source, names);
+}
+
+/** Stored bytes of the final norm and the output head (with its bias). */
+export function headBytes(family: LmFamily, source: WeightSource): number {
+  const names = [family.finalNorm.weight, family.head.weight];
+  if (family.finalNorm.bias) names.push(family.finalNorm.bias);
+  if (family.head.bias) names.push(family.head.bias);
+  return storedBytes(source, names);
+}
+
+/** Device bytes of tensors as the engine holds them: matrices in their dtype, vectors widened to f32. */
+function storedBytes(source: WeightSource, names: string[]): number {
   let bytes = 0;
   for (const name of names) {
     const info = source.info(name);
