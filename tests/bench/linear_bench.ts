@@ -6,7 +6,7 @@
  *
  *   deno task bench linear
  */
-import { acquireGpu } from "../../gpu-worker/runtime/mod.ts";
+import { acquireGpu, type ComputeBatch } from "../../gpu-worker/runtime/mod.ts";
 import {
   encodeLinear,
   linearFlops,
@@ -36,7 +36,7 @@ gpu.write(x, new Float32Array(m * k).fill(0.01));
 
 /** Median seconds of `reps` submissions of `record`, after one warm-up. */
 async function time(
-  record: (batch: ReturnType<typeof gpu.batch>) => Promise<void>,
+  record: (batch: ComputeBatch) => Promise<void>,
   reps: number,
 ): Promise<number> {
   const times: number[] = [];
