@@ -19,6 +19,7 @@ import { encodeActivation } from "../../kernels/activation.ts";
 import { encodeAttention } from "../../kernels/attention.ts";
 import { encodeBiasAdd } from "../../kernels/bias_add.ts";
 import { encodeEmbedRows } from "../../kernels/embed_rows.ts";
+import { encodeKvWrite } from "../../kernels/kv_write.ts";
 import { encodeLayerNorm } from "../../kernels/layer_norm.ts";
 import { encodeLinear, type WeightDtype, weightWords } from "../../kernels/linear.ts";
 import { encodeLogProb } from "../../kernels/log_prob.ts";
@@ -30,6 +31,7 @@ import { acquireGpu, type ComputeBatch, type Gpu } from "../../runtime/mod.ts";
 import { checkContext, type LmFamily, rotaryInvFreq } from "../family.ts";
 import {
   blockBytes,
+  type DeviceBlock,
   type DeviceLinear,
   type DeviceNorm,
   DeviceWeights,
@@ -80,7 +82,7 @@ export interface WebGpuLm {
   dispose(): void;
 }
 
-interface Chunk {
+interface Chunk extends RowSet {
   texts: number[]; // indices into the run's texts, longest first
   tokens: number; // T: the chunk's longest text
   rows: number; // B·T
@@ -91,6 +93,39 @@ interface Chunk {
   keyCount: GPUBuffer; // [B·T] u32: t + 1
   lengths: GPUBuffer; // [B] u32
 }
+
+/** Rows on the device: B texts of `tokens` rows (prefill), or one row per sequence (decode). */
+interface RowSet {
+  rows: number;
+  tokens: number; // rows per text without a cache
+  x: GPUBuffer; // [rows, D]
+  seq: GPUBuffer; // [rows] u32
+  pos: GPUBuffer; // [rows] u32
+  keyCount: GPUBuffer; // [rows] u32
+}
+
+/** One block's KV cache: [S, capacity, Hkv·hd] keys and values. */
+interface KvSlot {
+  k: GPUBuffer;
+  v: GPUBuffer;
+  capacity: number;
+}
+
+type Rope = { p: Extract<LmFamily["positions"], { kind: "rotary" }>; positions: number; table: GPUBuffer };
+
+type Temps = {
+  h: GPUBuffer;
+  q: GPUBuffer;
+  k: GPUBuffer;
+  v: GPUBuffer;
+  qn: GPUBuffer | null;
+  kn: GPUBuffer | null;
+  att: GPUBuffer;
+  branch: GPUBuffer;
+  mlp: GPUBuffer;
+  up: GPUBuffer;
+  gate: GPUBuffer | null;
+};
 
 type Want = { pool: number[]; hidden: boolean; logits: "last" | "all" | null };
 
@@ -179,23 +214,12 @@ export async function createWebGpuLm(
         s += count;
       }
       const R = Math.max(...chunks.map((c) => c.rows));
-      const temp = {
-        h: held.storage(R * D * 4, "h"),
-        q: held.storage(R * H * hd * 4, "q"),
-        k: held.storage(R * KVH * hd * 4, "k"),
-        v: held.storage(R * KVH * hd * 4, "v"),
-        qn: family.block(0).qNorm ? held.storage(R * H * hd * 4, "q normed") : null,
-        kn: family.block(0).kNorm ? held.storage(R * KVH * hd * 4, "k normed") : null,
-        att: held.storage(R * H * hd * 4, "attention"),
-        branch: held.storage(R * D * 4, "branch"),
-        mlp: held.storage(R * D * 4, "mlp"),
-        up: held.storage(R * I * 4, "up"),
-        gate: family.mlp.gated ? held.storage(R * I * 4, "gate") : null,
-      };
+      const temp = temps(held, R);
       const pooled = want.pool.length ? held.storage(want.pool.length * N * D * 4, "pooled") : null;
       const rope = family.positions.kind === "rotary"
         ? {
           p: family.positions,
+          positions: maxT,
           table: held.upload(rotaryTable(rotaryInvFreq(family.positions), maxT), "rotary"),
         }
         : null;
@@ -210,65 +234,7 @@ export async function createWebGpuLm(
         peak = Math.max(peak, held.bytes + weights.bytes);
         const batch = gpu.batch(`block ${l}`);
         for (const c of chunks) {
-          const rows = c.rows;
-          await norm(batch, w.attnNorm, c.x, temp.h, rows);
-          await linear(batch, w.q, temp.h, temp.q, rows);
-          await linear(batch, w.k, temp.h, temp.k, rows);
-          await linear(batch, w.v, temp.h, temp.v, rows);
-          let [q, k] = [temp.q, temp.k];
-          if (w.qNorm && w.kNorm) {
-            await norm(batch, w.qNorm, q, temp.qn!, rows * H);
-            await norm(batch, w.kNorm, k, temp.kn!, rows * KVH);
-            [q, k] = [temp.qn!, temp.kn!];
-          }
-          if (rope) {
-            const base = {
-              rows,
-              headDim: hd,
-              rotaryDim: rope.p.rotaryDim,
-              positions: maxT,
-              interleaved: rope.p.convention === "interleaved",
-            };
-            await encodeRotary(gpu, batch, { x: q, pos: c.pos, table: rope.table }, { ...base, heads: H });
-            await encodeRotary(gpu, batch, { x: k, pos: c.pos, table: rope.table }, { ...base, heads: KVH });
-          }
-          await encodeAttention(gpu, batch, {
-            q,
-            kCache: k,
-            vCache: temp.v,
-            seq: c.seq,
-            keyCount: c.keyCount,
-            out: temp.att,
-          }, {
-            rows,
-            heads: H,
-            kvHeads: KVH,
-            headDim: hd,
-            capacity: c.tokens,
-            scale: family.attention.scale,
-          });
-          await linear(batch, w.o, temp.att, temp.branch, rows);
-          if (family.topology === "sequential") {
-            await encodeResidualAdd(gpu, batch, { x: c.x, y: temp.branch }, { length: rows * D });
-            await norm(batch, w.mlpNorm!, c.x, temp.h, rows);
-          }
-          await linear(batch, w.up, temp.h, temp.up, rows);
-          if (w.gate) {
-            await linear(batch, w.gate, temp.h, temp.gate!, rows);
-            await encodeActivation(gpu, batch, { x: temp.gate!, up: temp.up }, {
-              length: rows * I,
-              kind: "swiglu",
-            });
-            await linear(batch, w.down, temp.gate!, temp.mlp, rows);
-          } else {
-            const kind = family.mlp.activation === "relu" ? "relu" : "gelu_tanh";
-            await encodeActivation(gpu, batch, { x: temp.up }, { length: rows * I, kind });
-            await linear(batch, w.down, temp.up, temp.mlp, rows);
-          }
-          if (family.topology === "parallel") {
-            await encodeResidualAdd(gpu, batch, { x: c.x, y: temp.branch }, { length: rows * D });
-          }
-          await encodeResidualAdd(gpu, batch, { x: c.x, y: temp.mlp }, { length: rows * D });
+          await encodeBlock(batch, w, c, temp, rope, null);
           const slot = want.pool.indexOf(l);
           if (slot >= 0) {
             await encodeMeanPool(gpu, batch, { x: c.x, lengths: c.lengths, out: pooled! }, {
@@ -301,6 +267,94 @@ export async function createWebGpuLm(
       weights.release();
       held.release();
     }
+  }
+
+  /** Activations of one block over up to R rows, reused by every chunk (passes run in order). */
+  function temps(held: Held, R: number): Temps {
+    return {
+      h: held.storage(R * D * 4, "h"),
+      q: held.storage(R * H * hd * 4, "q"),
+      k: held.storage(R * KVH * hd * 4, "k"),
+      v: held.storage(R * KVH * hd * 4, "v"),
+      qn: family.block(0).qNorm ? held.storage(R * H * hd * 4, "q normed") : null,
+      kn: family.block(0).kNorm ? held.storage(R * KVH * hd * 4, "k normed") : null,
+      att: held.storage(R * H * hd * 4, "attention"),
+      branch: held.storage(R * D * 4, "branch"),
+      mlp: held.storage(R * D * 4, "mlp"),
+      up: held.storage(R * I * 4, "up"),
+      gate: family.mlp.gated ? held.storage(R * I * 4, "gate") : null,
+    };
+  }
+
+  /**
+   * Records one block over `c.rows` rows, c.x [R, D] updated in place. Without a cache the rows are B texts of
+   * c.tokens rows each and attend within their text; with one, each row's key and value are first written at
+   * (seq, pos) of the cache and attention reads the cache.
+   */
+  async function encodeBlock(
+    batch: ComputeBatch,
+    w: DeviceBlock,
+    c: RowSet,
+    t: Temps,
+    rope: Rope | null,
+    cache: KvSlot | null,
+  ) {
+    const rows = c.rows;
+    await norm(batch, w.attnNorm, c.x, t.h, rows);
+    await linear(batch, w.q, t.h, t.q, rows);
+    await linear(batch, w.k, t.h, t.k, rows);
+    await linear(batch, w.v, t.h, t.v, rows);
+    let [q, k] = [t.q, t.k];
+    if (w.qNorm && w.kNorm) {
+      await norm(batch, w.qNorm, q, t.qn!, rows * H);
+      await norm(batch, w.kNorm, k, t.kn!, rows * KVH);
+      [q, k] = [t.qn!, t.kn!];
+    }
+    if (rope) {
+      const base = {
+        rows,
+        headDim: hd,
+        rotaryDim: rope.p.rotaryDim,
+        positions: rope.positions,
+        interleaved: rope.p.convention === "interleaved",
+      };
+      await encodeRotary(gpu, batch, { x: q, pos: c.pos, table: rope.table }, { ...base, heads: H });
+      await encodeRotary(gpu, batch, { x: k, pos: c.pos, table: rope.table }, { ...base, heads: KVH });
+    }
+    let kv = { kCache: k, vCache: t.v, capacity: c.tokens };
+    if (cache) {
+      const shape = { rows, width: KVH * hd, capacity: cache.capacity };
+      await encodeKvWrite(gpu, batch, { src: k, seq: c.seq, pos: c.pos, cache: cache.k }, shape);
+      await encodeKvWrite(gpu, batch, { src: t.v, seq: c.seq, pos: c.pos, cache: cache.v }, shape);
+      kv = { kCache: cache.k, vCache: cache.v, capacity: cache.capacity };
+    }
+    await encodeAttention(gpu, batch, { q, ...kv, seq: c.seq, keyCount: c.keyCount, out: t.att }, {
+      rows,
+      heads: H,
+      kvHeads: KVH,
+      headDim: hd,
+      capacity: kv.capacity,
+      scale: family.attention.scale,
+    });
+    await linear(batch, w.o, t.att, t.branch, rows);
+    if (family.topology === "sequential") {
+      await encodeResidualAdd(gpu, batch, { x: c.x, y: t.branch }, { length: rows * D });
+      await norm(batch, w.mlpNorm!, c.x, t.h, rows);
+    }
+    await linear(batch, w.up, t.h, t.up, rows);
+    if (w.gate) {
+      await linear(batch, w.gate, t.h, t.gate!, rows);
+      await encodeActivation(gpu, batch, { x: t.gate!, up: t.up }, { length: rows * I, kind: "swiglu" });
+      await linear(batch, w.down, t.gate!, t.mlp, rows);
+    } else {
+      const kind = family.mlp.activation === "relu" ? "relu" : "gelu_tanh";
+      await encodeActivation(gpu, batch, { x: t.up }, { length: rows * I, kind });
+      await linear(batch, w.down, t.up, t.mlp, rows);
+    }
+    if (family.topology === "parallel") {
+      await encodeResidualAdd(gpu, batch, { x: c.x, y: t.branch }, { length: rows * D });
+    }
+    await encodeResidualAdd(gpu, batch, { x: c.x, y: t.mlp }, { length: rows * D });
   }
 
   function checkTexts(texts: number[][]): void {
