@@ -136,3 +136,59 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "the WebGPU engine splits the head and the token table across bindings: logits, log-probs, greedy unchanged",
+  ignore: noGpu(),
+  async fn() {
+    for (const variant of ["gpt2", "llama-gqa"]) { // tied head (fused attention) and untied head
+      const dir = FIXTURES + variant;
+      const expected: Expected = JSON.parse(await Deno.readTextFile(`${dir}/expected.json`));
+      const folder = await openModelFolder(dir);
+      try {
+        const family = lmFamilyFrom(folder.config, variant);
+        // 4 KiB bindings: 16-row head slices over a vocabulary of ~380, 32-row token-table slices.
+        const engine = await createWebGpuLm(family, folderSource(folder), {
+          gpu: await testGpu(),
+          maxBindingBytes: 4096,
+        });
+        const ids = expected.ids;
+        close(await engine.lastLogits(ids), expected.last_logits, `${variant} last-token logits`);
+        (await engine.logProbs(ids)).forEach((lp, n) =>
+          close(lp, expected.log_probs[n], `${variant} log-probs ${n}`)
+        );
+        const greedy = await engine.generate(expected.prompts.map((p) => ids[p]), expected.greedy[0].length);
+        assert.deepEqual(greedy, expected.greedy, `${variant} greedy tokens`);
+      } finally {
+        await folder.close();
+      }
+    }
+  },
+});
+
+Deno.test({
+  name: "the WebGPU engine generates by streaming blocks when the whole model does not fit the budget",
+  ignore: noGpu(),
+  async fn() {
+    const dir = FIXTURES + "llama-gqa";
+    const expected: Expected = JSON.parse(await Deno.readTextFile(`${dir}/expected.json`));
+    const folder = await openModelFolder(dir);
+    try {
+      const family = lmFamilyFrom(folder.config, "llama-gqa");
+      // The resident model (2 blocks, head, token table: ~160 KB) does not fit; the head or one block plus the
+      // activations of one prompt does.
+      const budget = 110_000;
+      const engine = await createWebGpuLm(family, folderSource(folder), {
+        gpu: await testGpu(),
+        deviceBudgetBytes: budget,
+      });
+      const prompt = expected.ids[expected.prompts[0]];
+      const [greedy] = await engine.generate([prompt], expected.greedy[0].length);
+      assert.deepEqual(greedy, expected.greedy[0]);
+      assert.ok(engine.peakDeviceBytes <= budget, `held ${engine.peakDeviceBytes} bytes, budget ${budget}`);
+    } finally {
+      await folder.close();
+    }
+  },
+});

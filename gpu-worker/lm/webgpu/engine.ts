@@ -15,6 +15,7 @@
  * and the masked mean skips them.
  */
 import { InputError } from "../../../shared/errors.ts";
+import { toFloat32 } from "../../../shared/safetensors/dtype.ts";
 import { encodeActivation } from "../../kernels/activation.ts";
 import { encodeAttention } from "../../kernels/attention.ts";
 import { encodeBiasAdd } from "../../kernels/bias_add.ts";
@@ -22,7 +23,7 @@ import { encodeEmbedRows } from "../../kernels/embed_rows.ts";
 import { encodeKvWrite } from "../../kernels/kv_write.ts";
 import { encodeLayerNorm } from "../../kernels/layer_norm.ts";
 import { encodeLinear, type WeightDtype, weightWords } from "../../kernels/linear.ts";
-import { encodeLogProb } from "../../kernels/log_prob.ts";
+import { encodeLogProb, logProbCpu } from "../../kernels/log_prob.ts";
 import { encodeMeanPool } from "../../kernels/mean_pool.ts";
 import { encodeResidualAdd } from "../../kernels/residual_add.ts";
 import { encodeRmsNorm } from "../../kernels/rms_norm.ts";
@@ -48,6 +49,8 @@ export interface WebGpuLmOptions {
   deviceBudgetBytes?: number;
   /** Named in errors. */
   model?: string;
+  /** Largest storage binding to use (default: the adapter's); tests force the head and tables into slices. */
+  maxBindingBytes?: number;
 }
 
 export interface EmbedOptions {
@@ -75,8 +78,9 @@ export interface WebGpuLm {
   /** log p(ids[t+1] | ids[..t]) for t = 0..T_n − 2, per text. */
   logProbs(texts: number[][]): Promise<Float32Array[]>;
   /**
-   * `steps` greedy tokens after each prompt (no stop token). Each step re-runs the prompts and the tokens so far,
-   * streaming the blocks: steps × a prefill, no KV cache.
+   * `steps` greedy tokens after each prompt (no stop token). With the whole model resident (when it fits the
+   * device budget, or without one) and a KV cache: one prefill, then one batch per token. Otherwise each step
+   * re-runs the prompts and the tokens so far streaming the blocks: steps × (a prefill + reading every weight).
    */
   generate(prompts: number[][], steps: number): Promise<number[][]>;
   dispose(): void;
@@ -127,6 +131,13 @@ type Temps = {
   gate: GPUBuffer | null;
 };
 
+/** The final norm and the output head in row slices ([outF, D] each, starting at vocabulary row starts[i]). */
+interface DeviceHead {
+  norm: DeviceNorm;
+  slices: DeviceLinear[];
+  starts: number[];
+}
+
 type Want = { pool: number[]; hidden: boolean; logits: "last" | "all" | null };
 
 export async function createWebGpuLm(
@@ -149,6 +160,7 @@ export async function createWebGpuLm(
   const maxBinding = Math.min(
     gpu.adapter.limits.maxStorageBufferBindingSize,
     gpu.adapter.limits.maxBufferSize,
+    options.maxBindingBytes ?? Infinity,
   );
   const widest = Math.max(D, H * hd, I);
   const maxChunkRows = Math.max(
@@ -489,14 +501,7 @@ export async function createWebGpuLm(
   ): Promise<Float32Array> {
     const weights = new DeviceWeights(gpu, source, model);
     try {
-      const finalNorm = await weights.norm(family.finalNorm);
-      const headLinear = await weights.linear({
-        weight: family.head.weight,
-        bias: family.head.bias,
-        layout: "out-in",
-        inFeatures: D,
-        outFeatures: V,
-      });
+      const outHead = await loadHead(weights);
       peak = Math.max(peak, held.bytes + weights.bytes);
       const lastOffsets: number[] = [];
       let offset = 0;
@@ -518,7 +523,7 @@ export async function createWebGpuLm(
         });
         if (picks.length === 0) continue;
         const batch = gpu.batch("final norm");
-        await norm(batch, finalNorm, c.x, h, c.rows);
+        await norm(batch, outHead.norm, c.x, h, c.rows);
         await batch.submit();
         for (let s = 0; s < picks.length; s += groupRows) {
           const group = picks.slice(s, s + groupRows);
@@ -526,7 +531,6 @@ export async function createWebGpuLm(
           try {
             const rows = g.upload(Uint32Array.from(group, (p) => p[0]), "picked rows");
             const x = g.storage(group.length * D * 4, "picked");
-            const logits = g.storage(group.length * V * 4, "logits");
             const batch = gpu.batch("head");
             await encodeEmbedRows(gpu, batch, { ids: rows, table: h, out: x }, {
               rows: group.length,
@@ -535,18 +539,26 @@ export async function createWebGpuLm(
               tableRows: c.rows,
               accumulate: false,
             });
-            await linear(batch, headLinear, x, logits, group.length);
-            if (mode === "last") {
-              await batch.submit();
-              const [values] = await gpu.read([{ buffer: logits, length: group.length * V }], "logits");
-              group.forEach((p, i) => out.set(values.subarray(i * V, (i + 1) * V), p[1] * V));
-            } else {
+            if (mode === "all" && outHead.slices.length === 1) {
+              // The whole vocabulary in one binding: log-softmax on the device, read back one value per row.
+              const logits = g.storage(group.length * V * 4, "logits");
+              await linear(batch, outHead.slices[0], x, logits, group.length);
               const targets = g.upload(Uint32Array.from(group, (p) => p[2]), "targets");
               const lp = g.storage(group.length * 4, "log-probs");
               await encodeLogProb(gpu, batch, { logits, targets, out: lp }, { rows: group.length, vocab: V });
               await batch.submit();
               const [values] = await gpu.read([{ buffer: lp, length: group.length }], "log-probs");
               group.forEach((p, i) => out[p[1]] = values[i]);
+            } else {
+              const logits = await headLogits(batch, outHead, x, group.length, g);
+              if (mode === "last") {
+                group.forEach((p, i) => out.set(logits.subarray(i * V, (i + 1) * V), p[1] * V));
+              } else {
+                const targets = Uint32Array.from(group, (p) => p[2]);
+                logProbCpu(logits, targets, { rows: group.length, vocab: V }).forEach((v, i) =>
+                  out[group[i][1]] = v
+                );
+              }
             }
             peak = Math.max(peak, held.bytes + weights.bytes + g.bytes);
           } finally {
@@ -558,6 +570,219 @@ export async function createWebGpuLm(
     } finally {
       weights.release();
     }
+  }
+
+  /** The final norm and the output head [V, D] (out_in) in row slices that each fit one binding. */
+  async function loadHead(weights: DeviceWeights): Promise<DeviceHead> {
+    const name = family.head.weight;
+    const dtype = weights.check(name, [V, D]) as WeightDtype;
+    const rowBytes = D * (dtype === "F32" ? 4 : 2);
+    // A slice's logits [rows ≤ 64 per group, slice] must fit one binding too.
+    const per = Math.max(
+      1,
+      Math.min(V, Math.floor(maxBinding / rowBytes), Math.floor(maxBinding / (4 * 64))),
+    );
+    const bias = family.head.bias
+      ? toFloat32(await source.bytes(family.head.bias), weights.check(family.head.bias, [V]))
+      : null;
+    const slices: DeviceLinear[] = [];
+    const starts: number[] = [];
+    for (let start = 0; start < V; start += per) {
+      const rows = Math.min(per, V - start);
+      const bytes = await source.bytes(name, { begin: start * rowBytes, end: (start + rows) * rowBytes });
+      slices.push({
+        w: weights.upload(weightWords(bytes), `${name}[${start}..]`),
+        dtype,
+        layout: "out_in",
+        inF: D,
+        outF: rows,
+        bias: bias
+          ? weights.upload(bias.slice(start, start + rows), `${family.head.bias}[${start}..]`)
+          : null,
+      });
+      starts.push(start);
+    }
+    return { norm: await weights.norm(family.finalNorm), slices, starts };
+  }
+
+  /** Records the head over x [n, D] (already normed) into per-slice buffers, submits, returns logits [n, V]. */
+  async function headLogits(batch: ComputeBatch, head: DeviceHead, x: GPUBuffer, n: number, held: Held) {
+    const outs = head.slices.map((slice) => held.storage(n * slice.outF * 4, "logits"));
+    for (let i = 0; i < head.slices.length; i++) await linear(batch, head.slices[i], x, outs[i], n);
+    await batch.submit();
+    const values = await gpu.read(
+      outs.map((buffer, i) => ({ buffer, length: n * head.slices[i].outF })),
+      "logits",
+    );
+    const logits = new Float32Array(n * V);
+    values.forEach((v, i) => {
+      const width = head.slices[i].outF;
+      for (let r = 0; r < n; r++) logits.set(v.subarray(r * width, (r + 1) * width), r * V + head.starts[i]);
+    });
+    return logits;
+  }
+
+  /** Device bytes of the whole model as `generateCached` holds it (every block, head, token table). */
+  function residentBytes(): number {
+    let bytes = headBytes(family, source);
+    for (let l = 0; l < L; l++) bytes += blockBytes(family, source, l);
+    // The token table is uploaded on its own even when tied to the head (their row slices differ).
+    const info = source.info(family.embedTokens);
+    return bytes + V * D * (info.dtype === "F32" ? 4 : 2);
+  }
+
+  /**
+   * Greedy generation with the whole model resident and a KV cache per block: one prefill over the padded
+   * prompts (their padding rows write cache positions that real tokens overwrite before they are read), then
+   * one batch per new token for every sequence at once (embed → blocks → final norm → head), reading back
+   * only the logits of B rows.
+   */
+  async function generateCached(prompts: number[][], steps: number): Promise<number[][]> {
+    const B = prompts.length;
+    const Tp = Math.max(...prompts.map((p) => p.length));
+    const C = Tp + steps;
+    const held = new Held();
+    const weights = new DeviceWeights(gpu, source, model);
+    try {
+      const blocks: DeviceBlock[] = [];
+      for (let l = 0; l < L; l++) blocks.push(await weights.block(family, l));
+      const outHead = await loadHead(weights);
+      const embedding = await tableSlices(weights, family.embedTokens, V);
+      const positions = family.positions.kind === "learned"
+        ? await positionRows(weights, family.positions, C)
+        : null;
+      const rope = family.positions.kind === "rotary"
+        ? {
+          p: family.positions,
+          positions: C,
+          table: held.upload(rotaryTable(rotaryInvFreq(family.positions), C), "rotary"),
+        }
+        : null;
+      const caches: KvSlot[] = blocks.map(() => ({
+        k: held.storage(B * C * KVH * hd * 4, "k cache"),
+        v: held.storage(B * C * KVH * hd * 4, "v cache"),
+        capacity: C,
+      }));
+      const t = temps(held, B * Tp);
+      const seqs = prompts.map((p) => [...p]);
+
+      const step = async (rows: RowSet, ids: GPUBuffer, picks: Uint32Array) => {
+        const g = new Held();
+        try {
+          const batch = gpu.batch("generate");
+          for (const slice of embedding) {
+            await encodeEmbedRows(gpu, batch, { ids, table: slice.buffer, out: rows.x }, {
+              rows: rows.rows,
+              dim: D,
+              dtype: slice.dtype,
+              start: slice.start,
+              tableRows: slice.rows,
+              accumulate: false,
+            });
+          }
+          if (positions) {
+            await encodeEmbedRows(gpu, batch, { ids: rows.pos, table: positions.buffer, out: rows.x }, {
+              rows: rows.rows,
+              dim: D,
+              dtype: positions.dtype,
+              tableRows: positions.rows,
+              accumulate: true,
+            });
+          }
+          for (let l = 0; l < L; l++) await encodeBlock(batch, blocks[l], rows, t, rope, caches[l]);
+          await norm(batch, outHead.norm, rows.x, t.h, rows.rows);
+          const picked = g.storage(B * D * 4, "picked");
+          await encodeEmbedRows(gpu, batch, { ids: g.upload(picks, "picks"), table: t.h, out: picked }, {
+            rows: B,
+            dim: D,
+            dtype: "F32",
+            tableRows: rows.rows,
+            accumulate: false,
+          });
+          const logits = await headLogits(batch, outHead, picked, B, g);
+          peak = Math.max(peak, held.bytes + weights.bytes + g.bytes);
+          seqs.forEach((ids, b) => {
+            let best = 0;
+            for (let v = 1; v < V; v++) if (logits[b * V + v] > logits[b * V + best]) best = v;
+            ids.push(best);
+          });
+        } finally {
+          g.release();
+        }
+      };
+
+      // Prefill: B prompts padded to Tp (padding id 0, never attended by a real row).
+      const R = B * Tp;
+      const pos = Uint32Array.from({ length: R }, (_, r) => r % Tp);
+      const prefill: RowSet = {
+        rows: R,
+        tokens: Tp,
+        x: held.storage(R * D * 4, "x"),
+        seq: held.upload(Uint32Array.from({ length: R }, (_, r) => Math.floor(r / Tp)), "seq"),
+        pos: held.upload(pos, "pos"),
+        keyCount: held.upload(pos.map((p) => p + 1), "keyCount"),
+      };
+      const ids = held.upload(
+        Uint32Array.from({ length: R }, (_, r) => prompts[Math.floor(r / Tp)][r % Tp] ?? 0),
+        "ids",
+      );
+      await step(prefill, ids, Uint32Array.from(prompts, (p, b) => b * Tp + p.length - 1));
+
+      const decode: RowSet = {
+        rows: B,
+        tokens: 1,
+        x: held.storage(B * D * 4, "x"),
+        seq: held.upload(Uint32Array.from({ length: B }, (_, b) => b), "seq"),
+        pos: held.storage(B * 4, "pos"),
+        keyCount: held.storage(B * 4, "keyCount"),
+      };
+      const lastIds = held.storage(B * 4, "ids");
+      for (let s = 1; s < steps; s++) {
+        const at = Uint32Array.from(prompts, (p) => p.length + s - 1);
+        gpu.write(decode.pos, at);
+        gpu.write(decode.keyCount, at.map((p) => p + 1));
+        gpu.write(lastIds, Uint32Array.from(seqs, (ids) => ids[ids.length - 1]));
+        await step(decode, lastIds, Uint32Array.from({ length: B }, (_, b) => b));
+      }
+      return seqs.map((ids, b) => ids.slice(prompts[b].length));
+    } finally {
+      weights.release();
+      held.release();
+    }
+  }
+
+  /** A [rows, D] table in its dtype in row slices that each fit one binding. */
+  async function tableSlices(weights: DeviceWeights, name: string, rows: number) {
+    const dtype = weights.check(name, [rows, D]) as WeightDtype;
+    const rowBytes = D * (dtype === "F32" ? 4 : 2);
+    const per = Math.max(1, Math.min(rows, Math.floor(maxBinding / rowBytes)));
+    const slices: Array<{ buffer: GPUBuffer; dtype: WeightDtype; start: number; rows: number }> = [];
+    for (let start = 0; start < rows; start += per) {
+      const n = Math.min(per, rows - start);
+      const bytes = await source.bytes(name, { begin: start * rowBytes, end: (start + n) * rowBytes });
+      slices.push({
+        buffer: weights.upload(weightWords(bytes), `${name}[${start}..]`),
+        dtype,
+        start,
+        rows: n,
+      });
+    }
+    return slices;
+  }
+
+  /** Rows offset .. offset + count of a learned position table, so row t is position t. */
+  async function positionRows(
+    weights: DeviceWeights,
+    p: Extract<LmFamily["positions"], { kind: "learned" }>,
+    count: number,
+  ) {
+    const dtype = weights.check(p.tensor, [p.rows, D]) as WeightDtype;
+    const rowBytes = D * (dtype === "F32" ? 4 : 2);
+    const bytes = await source.bytes(p.tensor, {
+      begin: p.offset * rowBytes,
+      end: (p.offset + count) * rowBytes,
+    });
+    return { buffer: weights.upload(weightWords(bytes), "position rows"), dtype, rows: count };
   }
 
   const engine: WebGpuLm = {
@@ -591,6 +816,23 @@ export async function createWebGpuLm(
       return texts.map((ids) => all.slice(offset, offset += ids.length - 1));
     },
     async generate(prompts, steps) {
+      checkTexts(prompts);
+      if (!(Number.isInteger(steps) && steps >= 0)) {
+        throw new RangeError(
+          `Cannot generate as 'steps' must be a non-negative integer: current value is ${steps}`,
+        );
+      }
+      if (steps === 0) return prompts.map(() => []);
+      for (const p of prompts) checkContext(family, p.length + steps, model);
+      const B = prompts.length;
+      const Tp = Math.max(...prompts.map((p) => p.length));
+      const cache = 2 * L * B * (Tp + steps) * KVH * hd * 4;
+      const activations = 4 * B * Tp * (4 * D + 3 * H * hd + 2 * KVH * hd + 2 * I);
+      const budget = options.deviceBudgetBytes;
+      if (budget === undefined || residentBytes() + cache + activations <= budget) {
+        return generateCached(prompts, steps);
+      }
+      // The model does not fit: stream the blocks, re-running the prompts and the tokens so far at each step.
       const seqs = prompts.map((p) => [...p]);
       for (let s = 0; s < steps; s++) {
         const logits = await engine.lastLogits(seqs);
