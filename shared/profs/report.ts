@@ -3,7 +3,7 @@
  * convergence, and the vocabulary tokens each removed direction points to, read through the unembedding.
  */
 import type { ModelFolder } from "../model/folder.ts";
-import type { Tokenizer } from "../model/tokenizer.ts";
+import { readableToken, type Tokenizer } from "../model/tokenizer.ts";
 import { bytesPerElement, isFloatDType, toFloat32 } from "../safetensors/dtype.ts";
 import type { LayerSubspace, Matrix } from "./backend.ts";
 
@@ -178,7 +178,7 @@ export async function topTokens(
   }
   const perColumn = columns.map((_, col) => {
     const score = (id: number) => scores[id * c + col];
-    const scored = (id: number) => ({ token: tokenizer.decode([id]), id, score: score(id) });
+    const scored = (id: number) => ({ token: readableToken(tokenizer, id), id, score: score(id) });
     return {
       positive: extremes(vocab, count, (a, b) => score(b) - score(a) || a - b).map(scored),
       negative: extremes(vocab, count, (a, b) => score(a) - score(b) || a - b).map(scored),
