@@ -296,7 +296,7 @@ async function embedPairs(
   backend: "cpu" | "webgpu",
   hooks: EditHooks,
 ): Promise<{ preferred: Matrix; rejected: Matrix }[]> {
-  const { embedTexts } = await import("../gpt2/embed.ts");
+  const { embedTexts } = await import("../lm/embed.ts");
   const n = pairs.length;
   const d = model.hiddenSize;
   const texts = [...pairs.map((p) => p.preferred), ...pairs.map((p) => p.rejected)];
