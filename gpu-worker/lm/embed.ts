@@ -2,7 +2,7 @@
  * `embedTexts`: the edit pipeline's step 1 for every family — texts → the model's tokens (with its special
  * tokens) → per block the masked mean of the residual stream after it (before the final norm), one [N, D] array
  * per block. Runs the layer-major LM engine on the CPU (memory: one block's weights plus the texts' activations);
- * GPT-2 with `backend: "webgpu"` keeps its WGSL forward pass (gpu-worker/gpt2/) until the GPU LM engine replaces it.
+ * GPT-2 with `backend: "webgpu"` keeps its WGSL forward pass (gpu-worker/lm/gpt2/) until the GPU LM engine replaces it.
  */
 import type { ModelFolder } from "../../shared/model/folder.ts";
 import { loadTokenizer } from "../../shared/model/tokenizer.ts";
@@ -29,7 +29,7 @@ export async function embedTexts(
   const family = lmFamilyFrom(model.config, `model '${model.dir}'`); // refuses unsupported configs before any work
   options.signal?.throwIfAborted();
   if (options.backend === "webgpu" && family.family === "gpt2") {
-    const gpt2 = await import("../gpt2/embed.ts");
+    const gpt2 = await import("./gpt2/embed.ts");
     return await gpt2.embedTexts(model, texts, options);
   }
   const tokenizer = await loadTokenizer(model.dir);

@@ -11,7 +11,7 @@
  */
 import { InputError } from "../../shared/errors.ts";
 import { type Architecture, architectureFor, type Family } from "../../shared/model/architectures.ts";
-import type { Orientation } from "../../shared/profs/backend.ts";
+import type { Orientation } from "../profs/backend.ts";
 
 export type FamilyName = Family;
 
