@@ -2,7 +2,7 @@
  * `profs edit`: edit a model folder with ProFS from preference pairs or precomputed embeddings.
  */
 import { parseArgs } from "node:util";
-import { parseBackendName } from "../backend.ts";
+import { parseBackendName } from "../profs/select.ts";
 import { EDIT_DEFAULTS, EDIT_LIMITS, type LayerRange } from "../../shared/contracts/edit_params.ts";
 import { InputError } from "../../shared/errors.ts";
 import { createLogger } from "../../shared/log.ts";

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { type Gemm, type GemmArgs, openGemm, typescriptGemm } from "../../gpu-worker/blas/gemm.ts";
 import { createLogger } from "../../shared/log.ts";
-import { createRandom } from "../../shared/data/random.ts";
+import { createRandom } from "../../gpu-worker/profs/random.ts";
 import { assertClose } from "../helpers/assert_close.ts";
 import { blasGemm, noBlas } from "../helpers/env.ts";
 
