@@ -3,7 +3,7 @@
  * WARP) or none gives cpu. Fake adapters are injected through the probe: no globals are patched.
  */
 import assert from "node:assert/strict";
-import { decideBackend, openBackend } from "../../gpu-worker/backend.ts";
+import { decideBackend, openBackend } from "../../gpu-worker/profs/select.ts";
 import { InputError } from "../../shared/errors.ts";
 
 function fakeAdapter(
