@@ -58,6 +58,8 @@ export interface EditReport {
     format?: string;
   };
   backend: "cpu" | "webgpu";
+  /** Why that backend, e.g. "auto: the only WebGPU adapter, llvmpipe …, is a software one …". */
+  backendReason?: string;
   layers: LayerReport[];
   /** Wall time per stage; `write` runs alongside `subspace` (which includes the top tokens), so they overlap. */
   seconds: { embed: number; subspace: number; write: number; total: number };
