@@ -7,7 +7,7 @@
  * leaves nothing behind.
  */
 import { join } from "node:path";
-import { type BackendName, selectBackend } from "../profs/select.ts";
+import { type BackendName, openBackend } from "../profs/select.ts";
 import { defaultLayers, EDIT_DEFAULTS, type LayerRange } from "../../shared/contracts/edit_params.ts";
 import { readPreferenceFile } from "../../shared/formats/preference.ts";
 import { sampleIndices } from "./sample.ts";
@@ -115,11 +115,11 @@ export async function runEdit(options: EditOptions, hooks: EditHooks = {}): Prom
   try {
     const layers = checkLayers(options.layers ?? defaultLayers(model.numLayers), model.numLayers);
     const tokenizer = await loadTokenizer(model.dir); // needed for the report: fail before any heavy work
-    backend = typeof options.backend === "object"
-      ? options.backend
-      : await selectBackend(options.backend ?? "auto");
+    let backendReason = "an open backend given by the caller (the worker's)";
+    if (typeof options.backend === "object") backend = options.backend;
+    else ({ backend, decision: { reason: backendReason } } = await openBackend(options.backend ?? "auto"));
     onProgress?.("loading_model", 1, 1);
-    log.info("edit started", { model: model.dir, layers, rank, backend: backend.name });
+    log.info("edit started", { model: model.dir, layers, rank, backend: backend.name, backendReason });
 
     const embedStarted = performance.now();
     let source: LayerSource;
@@ -259,6 +259,7 @@ export async function runEdit(options: EditOptions, hooks: EditHooks = {}): Prom
       },
       source: sourceInfo,
       backend: backend.name,
+      backendReason,
       layers: byLayer.map((s, i) =>
         layerReport(layers.from + i, model.mlpOutputName(layers.from + i), s, directions[i])
       ),
@@ -296,7 +297,7 @@ async function embedPairs(
   backend: "cpu" | "webgpu",
   hooks: EditHooks,
 ): Promise<{ preferred: Matrix; rejected: Matrix }[]> {
-  const { embedTexts } = await import("../lm/gpt2/embed.ts");
+  const { embedTexts } = await import("../lm/embed.ts");
   const n = pairs.length;
   const d = model.hiddenSize;
   const texts = [...pairs.map((p) => p.preferred), ...pairs.map((p) => p.rejected)];

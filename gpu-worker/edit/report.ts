@@ -3,7 +3,7 @@
  * convergence, and the vocabulary tokens each removed direction points to, read through the unembedding.
  */
 import type { ModelFolder } from "../../shared/model/folder.ts";
-import type { Tokenizer } from "../../shared/model/tokenizer.ts";
+import { readableToken, type Tokenizer } from "../../shared/model/tokenizer.ts";
 import { bytesPerElement, isFloatDType, toFloat32 } from "../../shared/safetensors/dtype.ts";
 import type { LayerSubspace, Matrix } from "../profs/backend.ts";
 
@@ -58,6 +58,8 @@ export interface EditReport {
     format?: string;
   };
   backend: "cpu" | "webgpu";
+  /** Why that backend, e.g. "auto: the only WebGPU adapter, llvmpipe …, is a software one …". */
+  backendReason?: string;
   layers: LayerReport[];
   /** Wall time per stage; `write` runs alongside `subspace` (which includes the top tokens), so they overlap. */
   seconds: { embed: number; subspace: number; write: number; total: number };
@@ -178,7 +180,7 @@ export async function topTokens(
   }
   const perColumn = columns.map((_, col) => {
     const score = (id: number) => scores[id * c + col];
-    const scored = (id: number) => ({ token: tokenizer.decode([id]), id, score: score(id) });
+    const scored = (id: number) => ({ token: readableToken(tokenizer, id), id, score: score(id) });
     return {
       positive: extremes(vocab, count, (a, b) => score(b) - score(a) || a - b).map(scored),
       negative: extremes(vocab, count, (a, b) => score(a) - score(b) || a - b).map(scored),

@@ -33,16 +33,3 @@ export function encodeTexts(
     return ids;
   });
 }
-
-const BYTE_TOKEN = /^<0x([0-9A-Fa-f]{2})>$/;
-
-/**
- * A token as a reader should see it in a report: its decoded text, or for a byte-fallback piece `<0xNN>` that is
- * not a whole character on its own, the piece itself (never "�").
- */
-export function readableToken(tokenizer: Pick<Tokenizer, "decode" | "idToToken">, id: number): string {
-  const text = tokenizer.decode([id]);
-  if (!text.includes("\uFFFD")) return text;
-  const piece = tokenizer.idToToken(id);
-  return piece !== null && BYTE_TOKEN.test(piece) ? piece : text;
-}

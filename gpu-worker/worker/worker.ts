@@ -26,10 +26,10 @@ import {
   type JobQueue,
   type Lease,
 } from "../../shared/db/index.ts";
-import { errorMessage, InputError } from "../../shared/errors.ts";
+import { errorMessage } from "../../shared/errors.ts";
 import type { Logger } from "../../shared/log.ts";
 import { notifyJobFinished } from "../../shared/webhooks/events.ts";
-import type { BackendName } from "../profs/select.ts";
+import { type BackendName, decideBackend } from "../profs/select.ts";
 import { runCheckJob } from "./jobs/check_job.ts";
 import { type JobOutput, type JobRun, runEditJob } from "./jobs/edit_job.ts";
 import { classifyJobError } from "./jobs/job_error.ts";
@@ -111,8 +111,10 @@ export function startWorker(options: WorkerOptions): Worker {
   }
 
   async function loop(): Promise<void> {
-    backend = await resolveBackend(options.backend ?? "auto");
-    log.info("worker started", { kinds, backend, leaseMs, heartbeatMs });
+    // Decided once per worker; auto never picks a software adapter (gpu-worker/backend.ts).
+    const decision = await decideBackend(options.backend ?? "auto");
+    backend = decision.name;
+    log.info("worker started", { kinds, backend, backendReason: decision.reason, leaseMs, heartbeatMs });
     while (!stopping.signal.aborted) {
       let claim: Claim | null = null;
       try {
@@ -261,17 +263,6 @@ async function removeOtherAttempts(blobs: BlobStore, jobPrefix: string, keep: st
     ),
   );
   for (const prefix of stale) await blobs.deletePrefix(prefix);
-}
-
-/** auto → webgpu when this machine has an adapter, else cpu; webgpu without an adapter is a setup error. */
-async function resolveBackend(name: BackendName): Promise<"cpu" | "webgpu"> {
-  if (name === "cpu") return "cpu";
-  const adapter = await navigator.gpu?.requestAdapter();
-  if (adapter) return "webgpu";
-  if (name === "auto") return "cpu";
-  throw new InputError(
-    "Cannot start a worker with '--backend webgpu' as no WebGPU adapter was found (install mesa-vulkan-drivers for a software one)",
-  );
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {

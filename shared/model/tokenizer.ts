@@ -50,6 +50,60 @@ export async function loadTokenizer(dir: string): Promise<Tokenizer> {
   };
 }
 
+const BYTE_TOKEN = /^<0x[0-9A-Fa-f]{2}>$/;
+
+/** GPT-2's byte-level alphabet inverted: the printable stand-in character of each byte → the byte. */
+const BYTE_LEVEL = (() => {
+  const printable = (b: number) =>
+    (b >= 0x21 && b <= 0x7e) || (b >= 0xa1 && b <= 0xac) || (b >= 0xae && b <= 0xff);
+  const map = new Map<string, number>();
+  let next = 256;
+  for (let b = 0; b < 256; b++) map.set(String.fromCodePoint(printable(b) ? b : next++), b);
+  return map;
+})();
+
+/** Bytes as text, each byte that is not part of a whole UTF-8 character written `<0xNN>`. */
+function bytesReadably(bytes: number[]): string {
+  let out = "";
+  for (let i = 0; i < bytes.length;) {
+    const lead = bytes[i];
+    const length = lead < 0x80
+      ? 1
+      : lead >= 0xf0 && lead < 0xf8
+      ? 4
+      : lead >= 0xe0
+      ? 3
+      : lead >= 0xc0
+      ? 2
+      : 0;
+    const tail = bytes.slice(i + 1, i + length);
+    if (length > 0 && tail.length === length - 1 && tail.every((b) => (b & 0xc0) === 0x80)) {
+      out += new TextDecoder().decode(Uint8Array.from(bytes.slice(i, i + length)));
+      i += length;
+    } else {
+      out += `<0x${lead.toString(16).toUpperCase().padStart(2, "0")}>`;
+      i++;
+    }
+  }
+  return out;
+}
+
+/**
+ * A token as a reader should see it in a report: its decoded text, or, when that is not whole characters (a
+ * byte-fallback piece `<0xC3>`, a byte-level piece holding half of "é"), the whole characters it has and `<0xNN>`
+ * for the other bytes — never "\uFFFD".
+ */
+export function readableToken(tokenizer: Pick<Tokenizer, "decode" | "idToToken">, id: number): string {
+  const text = tokenizer.decode([id]);
+  if (!text.includes("\uFFFD")) return text;
+  const piece = tokenizer.idToToken(id);
+  if (piece === null) return text;
+  if (BYTE_TOKEN.test(piece)) return piece;
+  const chars = [...piece];
+  if (chars.every((c) => BYTE_LEVEL.has(c))) return bytesReadably(chars.map((c) => BYTE_LEVEL.get(c)!));
+  return text;
+}
+
 async function readJson(path: string, dir: string, required: true): Promise<Record<string, unknown>>;
 async function readJson(path: string, dir: string, required: false): Promise<Record<string, unknown> | null>;
 async function readJson(

@@ -9,9 +9,9 @@ import { fileURLToPath } from "node:url";
 import { lmFamilyFrom } from "../../gpu-worker/lm/family.ts";
 import { embedSequences, loadLmCpuModel } from "../../gpu-worker/lm/cpu/forward.ts";
 import { typescriptGemm } from "../../gpu-worker/lm/cpu/gemm.ts";
-import { encodeTexts, readableToken } from "../../gpu-worker/lm/tokens.ts";
+import { encodeTexts } from "../../gpu-worker/lm/tokens.ts";
 import { openModelFolder } from "../../shared/model/folder.ts";
-import { loadTokenizer } from "../../shared/model/tokenizer.ts";
+import { loadTokenizer, readableToken } from "../../shared/model/tokenizer.ts";
 import { assertClose } from "../helpers/assert_close.ts";
 
 const FIXTURES = fileURLToPath(new URL("../fixtures/lm/", import.meta.url));
@@ -89,8 +89,12 @@ for (const variant of VARIANTS) {
   });
 }
 
-Deno.test("byte-fallback tokens print as <0xNN> in reports, whole characters as themselves", async () => {
+Deno.test("byte-fallback and lone byte-level tokens print as <0xNN> in reports, whole characters as themselves", async () => {
   const tokenizer = await loadTokenizer(FIXTURES + "llama-gqa");
   assert.equal(readableToken(tokenizer, 3 + 0xC3), "<0xC3>"); // half of "é": no character on its own
   assert.equal(readableToken(tokenizer, 3 + 0x2C), ","); // a whole ASCII byte decodes to itself
+  const byteLevel = await loadTokenizer(FIXTURES + "gpt2");
+  const half = byteLevel.encode("é")[0]; // byte-level: "é" is two byte tokens, Ã (0xC3) and © (0xA9)
+  assert.equal(readableToken(byteLevel, half), "<0xC3>");
+  assert.equal(readableToken(byteLevel, byteLevel.encode(" the")[0]), " the");
 });

@@ -53,3 +53,8 @@ export function typescriptGemm(): Gemm {
   }
   return { name: "typescript", sgemm: gemm, dgemm: gemm };
 }
+
+/** The engine's products: the plain-TypeScript loops until gpu-worker/blas/ (OpenBLAS) is merged. */
+export function cpuGemm(): Gemm {
+  return typescriptGemm();
+}

@@ -1,21 +1,22 @@
 /**
- * GPT-2's forward pass on the CPU: the twins of cpu_ops.ts composed in the same order as gpu_forward.ts composes
- * the kernels. Holds the whole model in memory as float32 (the fallback path; the GPU path streams blocks).
+ * GPT-2's forward pass on the CPU, in the order gpu_forward.ts composes the kernels: every dense product (QKV,
+ * attention output, MLP in and out, the unembedding, and attention's scores and weighted values per head) goes
+ * through a `Gemm` — OpenBLAS, multi-threaded, when the system has it (gpu-worker/blas/gemm.ts), else the
+ * TypeScript twin — and the rest are the twins of cpu_ops.ts. Holds the whole model in memory as float32 (the
+ * GPU path streams blocks).
  */
+import { type Gemm, openGemm } from "../../blas/gemm.ts";
+import { attentionBlasForward, linearForward, unembedBlasForward } from "./cpu_blas_ops.ts";
 import type { Gpt2Config } from "./config.ts";
 import type { Gpt2Engine, KvCache, StepRequest, StepResult } from "./engine.ts";
 import type { StepRows } from "./rows.ts";
 import type { Gpt2Weights } from "./weights.ts";
 import {
-  attentionForward,
   embeddingForward,
   kvWriteForward,
   layerNormForward,
   logProbForward,
-  matmulForward,
   meanPoolForward,
-  residualForward,
-  unembedForward,
 } from "./cpu_ops.ts";
 
 interface CpuKvCache extends KvCache {
@@ -23,7 +24,14 @@ interface CpuKvCache extends KvCache {
   v: Float32Array[]; // L entries, each [S, C, D]
 }
 
-export function createCpuEngine(config: Gpt2Config, weights: Gpt2Weights): Gpt2Engine {
+/** Rows of logits computed at once for `logProbs`: [64, V] is 13 MB for GPT-2's vocabulary. */
+const LOGPROB_CHUNK = 64;
+
+export function createCpuEngine(
+  config: Gpt2Config,
+  weights: Gpt2Weights,
+  gemm: Gemm = openGemm(),
+): Gpt2Engine {
   const { numLayers: L, hiddenSize: D, numHeads: H, innerSize: I, vocabSize: V, layerNormEps: eps } = config;
 
   function createCache(slots: number, capacity: number): CpuKvCache {
@@ -45,7 +53,6 @@ export function createCpuEngine(config: Gpt2Config, weights: Gpt2Weights): Gpt2E
     const ln = new Float32Array(R * D);
     const qkv = new Float32Array(R * 3 * D);
     const att = new Float32Array(R * D);
-    const branch = new Float32Array(R * D);
     const fc = new Float32Array(R * I);
     const result: StepResult = {};
     if (request.pool) result.pooled = [];
@@ -54,24 +61,22 @@ export function createCpuEngine(config: Gpt2Config, weights: Gpt2Weights): Gpt2E
     for (let l = 0; l < L; l++) {
       const w = weights.blocks[l];
       layerNormForward(ln, x, w.ln1Gamma, w.ln1Beta, { rows: R, cols: D }, eps);
-      matmulForward(qkv, ln, w.attnW, w.attnB, { m: R, k: D, n: 3 * D }, false);
+      linearForward(gemm, qkv, ln, w.attnW, w.attnB, { m: R, k: D, n: 3 * D }, "store");
       kvWriteForward(cache.k[l], cache.v[l], qkv, rows.seq, rows.pos, {
         rows: R,
         dim: D,
         capacity: cache.capacity,
       });
-      attentionForward(att, qkv, cache.k[l], cache.v[l], rows.seq, rows.keyCount, {
+      attentionBlasForward(gemm, att, qkv, cache.k[l], cache.v[l], rows.seq, rows.keyCount, {
         rows: R,
         dim: D,
         heads: H,
         capacity: cache.capacity,
       });
-      matmulForward(branch, att, w.attnProjW, w.attnProjB, { m: R, k: D, n: D }, false);
-      residualForward(x, branch, R * D);
+      linearForward(gemm, x, att, w.attnProjW, w.attnProjB, { m: R, k: D, n: D }, "accumulate");
       layerNormForward(ln, x, w.ln2Gamma, w.ln2Beta, { rows: R, cols: D }, eps);
-      matmulForward(fc, ln, w.fcW, w.fcB, { m: R, k: D, n: I }, true);
-      matmulForward(branch, fc, w.projW, w.projB, { m: R, k: I, n: D }, false);
-      residualForward(x, branch, R * D);
+      linearForward(gemm, fc, ln, w.fcW, w.fcB, { m: R, k: D, n: I }, "gelu");
+      linearForward(gemm, x, fc, w.projW, w.projB, { m: R, k: I, n: D }, "accumulate");
       if (request.pool) {
         const { numSeqs, tokens, lengths } = request.pool;
         const pooled = new Float32Array(numSeqs * D);
@@ -85,23 +90,41 @@ export function createCpuEngine(config: Gpt2Config, weights: Gpt2Weights): Gpt2E
     if (request.logitRows) {
       const n = request.logitRows.length;
       result.logits = new Float32Array(n * V);
-      unembedForward(result.logits, ln, request.logitRows, weights.wte, { rows: n, dim: D, vocab: V });
+      unembedBlasForward(gemm, result.logits, ln, request.logitRows, weights.wte, {
+        rows: n,
+        dim: D,
+        vocab: V,
+      });
     }
     if (request.logProbs) {
-      // One row of logits at a time: B·T rows × V would not fit memory for real vocabularies.
+      // LOGPROB_CHUNK rows of logits at a time: B·T rows × V would not fit memory for real vocabularies.
       const { rows: selected, targets } = request.logProbs;
-      const logits = new Float32Array(V);
+      const logits = new Float32Array(Math.min(LOGPROB_CHUNK, selected.length) * V);
       result.logProbs = new Float32Array(selected.length);
-      selected.forEach((_, i) => {
-        unembedForward(logits, ln, selected.subarray(i, i + 1), weights.wte, { rows: 1, dim: D, vocab: V });
-        logProbForward(result.logProbs!.subarray(i, i + 1), logits, targets.subarray(i, i + 1), {
-          rows: 1,
+      for (let start = 0; start < selected.length; start += LOGPROB_CHUNK) {
+        const end = Math.min(start + LOGPROB_CHUNK, selected.length);
+        const n = end - start;
+        unembedBlasForward(gemm, logits, ln, selected.subarray(start, end), weights.wte, {
+          rows: n,
+          dim: D,
           vocab: V,
         });
-      });
+        logProbForward(result.logProbs.subarray(start, end), logits, targets.subarray(start, end), {
+          rows: n,
+          vocab: V,
+        });
+      }
     }
     return result;
   }
 
-  return { backend: "cpu", config, device: "cpu", maxRows: Infinity, createCache, step, dispose() {} };
+  return {
+    backend: "cpu",
+    config,
+    device: `cpu, ${gemm.name}`,
+    maxRows: Infinity,
+    createCache,
+    step,
+    dispose() {},
+  };
 }

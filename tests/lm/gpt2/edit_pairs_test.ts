@@ -60,6 +60,9 @@ for (const backend of ["cpu", "webgpu"] as const) {
                 label: `${backend} c_proj ${l}`,
               });
             }
+            const report = JSON.parse(await Deno.readTextFile(join(out, "report.json")));
+            assert.equal(report.backend, backend);
+            assert.match(report.backendReason, new RegExp(`^--backend ${backend}`));
             const untouched = await edited.readTensor(`h.0.mlp.c_proj.weight`);
             assert.deepEqual(
               untouched,

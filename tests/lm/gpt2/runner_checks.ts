@@ -4,6 +4,7 @@
  */
 import assert from "node:assert/strict";
 import type { Gpt2Runner } from "../../../gpu-worker/lm/gpt2/runner.ts";
+import { assertClose } from "../../helpers/assert_close.ts";
 import { assertNearReference, gpt2Tokenizer, logSumExp, reference, strided } from "./reference.ts";
 
 export async function checkAgainstReference(runner: Gpt2Runner, label: string): Promise<void> {
@@ -51,8 +52,17 @@ export async function checkAgainstReference(runner: Gpt2Runner, label: string): 
   assert.ok(D > 0);
 }
 
-/** A text's embedding is the same alone, in any batch, at any position, with any amount of padding. */
-export async function checkBatchInvariance(runner: Gpt2Runner, label: string): Promise<void> {
+/**
+ * A text's embedding is the same alone, in any batch, at any position, with any amount of padding: bit for bit
+ * where each row is computed on its own in a fixed order (the WebGPU kernels, the TypeScript twins); within
+ * float32 rounding where a BLAS library picks its blocking and kernels by the product's shape, which the batch
+ * changes (the OpenBLAS path; PyTorch's CPU path behaves the same).
+ */
+export async function checkBatchInvariance(
+  runner: Gpt2Runner,
+  label: string,
+  match: "exact" | "rounding" = "exact",
+): Promise<void> {
   const { numLayers: L, hiddenSize: D } = runner.config;
   const texts = reference.texts;
   const alone = await Promise.all(texts.map((t) => runner.embed([t])));
@@ -62,12 +72,12 @@ export async function checkBatchInvariance(runner: Gpt2Runner, label: string): P
     order.forEach((text, i) => {
       const j = texts.indexOf(text);
       for (let l = 0; l < L; l++) {
-        // Each row reads only its own sequence in a fixed order, so padding cannot change a single bit.
-        assert.deepEqual(
-          batched[l].subarray(i * D, (i + 1) * D),
-          alone[j][l],
-          `${label}: text ${j} layer ${l} in batches of ${batchSize}`,
-        );
+        const actual = batched[l].subarray(i * D, (i + 1) * D);
+        const what = `${label}: text ${j} layer ${l} in batches of ${batchSize}`;
+        // Each row reads only its own sequence, so padding can change no bit on the exact paths; on the BLAS
+        // path a product's summation order may change with its row count: a few float32 ulps per block.
+        if (match === "exact") assert.deepEqual(actual, alone[j][l], what);
+        else assertClose(actual, alone[j][l], { atol: 1e-5, rtol: 1e-5, label: what });
       }
     });
   }
