@@ -1,8 +1,8 @@
 /**
  * `embedTexts`: the edit pipeline's step 1 for every family — texts → the model's tokens (with its special
  * tokens) → per block the masked mean of the residual stream after it (before the final norm), one [N, D] array
- * per block. Runs the layer-major LM engine on the CPU (memory: one block's weights plus the texts' activations);
- * GPT-2 with `backend: "webgpu"` keeps its WGSL forward pass (gpu-worker/lm/gpt2/) until the GPU LM engine replaces it.
+ * per block. Runs the layer-major LM engine (memory: one block's weights plus the texts' activations) on the CPU
+ * (lm/cpu/) or, with `backend: "webgpu"`, on the device with the weights in their stored dtype (lm/webgpu/).
  */
 import type { ModelFolder } from "../../shared/model/folder.ts";
 import { loadTokenizer } from "../../shared/model/tokenizer.ts";
@@ -28,12 +28,22 @@ export async function embedTexts(
 ): Promise<Float32Array[]> {
   const family = lmFamilyFrom(model.config, `model '${model.dir}'`); // refuses unsupported configs before any work
   options.signal?.throwIfAborted();
-  if (options.backend === "webgpu" && family.family === "gpt2") {
-    const gpt2 = await import("./gpt2/embed.ts");
-    return await gpt2.embedTexts(model, texts, options);
-  }
   const tokenizer = await loadTokenizer(model.dir);
   const sequences = encodeTexts(tokenizer, family, texts, Math.min(options.maxTokens, family.maxPositions));
+  if (options.backend === "webgpu") {
+    const { createWebGpuLm } = await import("./webgpu/engine.ts");
+    const { folderSource } = await import("./webgpu/weights.ts");
+    const engine = await createWebGpuLm(family, folderSource(model), { model: `model '${model.dir}'` });
+    try {
+      const { pooled } = await engine.embed(sequences, {
+        onProgress: options.onProgress,
+        signal: options.signal,
+      });
+      return pooled;
+    } finally {
+      engine.dispose();
+    }
+  }
   return await embedSequences(model, family, sequences, {
     gemm: cpuGemm(),
     onProgress: options.onProgress,

@@ -58,6 +58,10 @@ export interface EmbedOptions {
   layers?: number[];
   /** Also return every block's hidden states per text (tests). */
   hidden?: boolean;
+  /** Called after each block: texts × blocks done / L, and the number of texts. */
+  onProgress?: (done: number, total: number) => void;
+  /** Checked before each block is read. */
+  signal?: AbortSignal;
 }
 
 export interface EmbedResult {
@@ -138,7 +142,13 @@ interface DeviceHead {
   starts: number[];
 }
 
-type Want = { pool: number[]; hidden: boolean; logits: "last" | "all" | null };
+type Want = {
+  pool: number[];
+  hidden: boolean;
+  logits: "last" | "all" | null;
+  onProgress?: (done: number, total: number) => void;
+  signal?: AbortSignal;
+};
 
 export async function createWebGpuLm(
   family: LmFamily,
@@ -242,6 +252,7 @@ export async function createWebGpuLm(
 
       const hidden: Float32Array[][] = [];
       for (let l = 0; l < L; l++) {
+        want.signal?.throwIfAborted();
         const w = await weights.block(family, l);
         peak = Math.max(peak, held.bytes + weights.bytes);
         const batch = gpu.batch(`block ${l}`);
@@ -260,6 +271,7 @@ export async function createWebGpuLm(
         await batch.submit();
         weights.release();
         if (want.hidden) hidden.push(await readHidden(texts, chunks));
+        want.onProgress?.(Math.floor(((l + 1) * N) / L), N);
       }
 
       let logits: Float32Array | null = null;
@@ -800,7 +812,13 @@ export async function createWebGpuLm(
           );
         }
       }
-      const r = await run(texts, { pool: layers, hidden: o.hidden ?? false, logits: null });
+      const r = await run(texts, {
+        pool: layers,
+        hidden: o.hidden ?? false,
+        logits: null,
+        onProgress: o.onProgress,
+        signal: o.signal,
+      });
       const size = texts.length * D;
       return {
         pooled: layers.map((_, slot) => r.pooled.slice(slot * size, (slot + 1) * size)),
