@@ -4,8 +4,10 @@
 //   OUT_IN = false: W stored [K, N] (GPT-2's Conv1D [in, out]),         y = x·W
 //   DTYPE 0: f32 words; 1: f16, 2: bf16, two per u32 word (element e in the low half when e is even), as
 //   safetensors stores them, unpacked with unpack2x16float or a 16-bit shift (no shader-f16 needed).
-// Each 16×16 workgroup computes a 64×64 tile of y, each thread a 4×4 register tile; K advances in slices of
-// 16 staged in workgroup memory. Rows and columns past M, N, K read 0 and are never written.
+// main (M > 8): each 16×16 workgroup computes a 64×64 tile of y, each thread a 4×4 register tile; K advances
+// in slices of 16 staged in workgroup memory. Rows and columns past M, N, K read 0 and are never written.
+// few_rows (M ≤ 8: decode steps, picked rows for the head): one workgroup of 64 threads per 4 columns of y,
+// threads striding over K for all M rows, then a tree reduction, so no multiply-add is spent on padding rows.
 //   shape          uniform { m, n, k, aligned_x, aligned_w } (aligned_*: the operand's stored width % 4 == 0)
 //   x [M, K]       f32
 //   w [N, K] or [K, N] in DTYPE, as u32 words
@@ -117,6 +119,41 @@ fn main(
     for (var j = 0u; j < 4u; j++) {
       let col = n0 + local.x * 4u + j;
       if (col < shape.n) { y[row * shape.n + col] = acc[i][j]; }
+    }
+  }
+}
+
+const FEW: u32 = 8u; // most rows few_rows takes (the wrapper chooses the entry point)
+var<workgroup> partial: array<array<vec4<f32>, 8>, 64>;
+
+@compute @workgroup_size(64)
+fn few_rows(@builtin(workgroup_id) group: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
+            @builtin(local_invocation_index) t: u32) {
+  let n0 = (group.y * groups.x + group.x) * 4u;
+  if (n0 >= shape.n) { return; } // uniform per workgroup
+  var acc: array<vec4<f32>, 8>;
+  for (var i = 0u; i < FEW; i++) { acc[i] = vec4<f32>(0.0); }
+  for (var k = t; k < shape.k; k += 64u) {
+    var wv = vec4<f32>(0.0); // op(W)[k, n0 .. n0+3]
+    for (var q = 0u; q < 4u; q++) {
+      if (n0 + q < shape.n) { wv[q] = w_at(select(k * shape.n + n0 + q, (n0 + q) * shape.k + k, OUT_IN)); }
+    }
+    for (var i = 0u; i < min(shape.m, FEW); i++) {
+      let e = i * shape.k + k;
+      acc[i] = fma(vec4<f32>(x[e >> 2u][e & 3u]), wv, acc[i]);
+    }
+  }
+  for (var i = 0u; i < FEW; i++) { partial[t][i] = acc[i]; }
+  workgroupBarrier();
+  for (var stride = 32u; stride > 0u; stride /= 2u) {
+    if (t < stride) {
+      for (var i = 0u; i < FEW; i++) { partial[t][i] += partial[t + stride][i]; }
+    }
+    workgroupBarrier();
+  }
+  if (t < min(shape.m, FEW)) {
+    for (var q = 0u; q < 4u; q++) {
+      if (n0 + q < shape.n) { y[t * shape.n + n0 + q] = partial[0][t][q]; }
     }
   }
 }

@@ -6,7 +6,7 @@
 import type { ComputeBatch, Gpu } from "../runtime/gpu.ts";
 import { loadShader } from "../runtime/shader_source.ts";
 import { packUniform } from "../runtime/uniform.ts";
-import { checkDims, checkLength } from "./dims.ts";
+import { checkDims, checkLength, spreadGrid } from "./dims.ts";
 
 /** safetensors dtypes a weight may be stored in on the device. */
 export type WeightDtype = "F32" | "F16" | "BF16";
@@ -21,6 +21,9 @@ export interface LinearShape {
 }
 
 const DTYPE_CODE: Record<WeightDtype, number> = { F32: 0, F16: 1, BF16: 2 };
+
+/** Most rows the few_rows entry point takes (shaders/linear.wgsl FEW); more use the register-tiled main. */
+export const LINEAR_FEW_ROWS = 8;
 
 /** u32 words holding `count` elements of `dtype` (16-bit elements two per word, the last word zero-padded). */
 export function weightWordCount(dtype: WeightDtype, count: number): number {
@@ -82,9 +85,12 @@ export async function encodeLinear(
 ): Promise<void> {
   const { m, n, k, dtype, layout } = shape;
   checkLinear(shape);
+  // Up to 8 rows (decode, picked rows for the head): one pass over W without the 64-row tile's padding.
+  const few = m <= LINEAR_FEW_ROWS;
   const pipeline = await gpu.pipeline({
     kernel: "linear",
     code: await loadShader("linear"),
+    entryPoint: few ? "few_rows" : "main",
     constants: { OUT_IN: layout === "out_in" ? 1 : 0, DTYPE: DTYPE_CODE[dtype] },
   });
   // Whole-vector loads need the operand's stored width (x: K; W: K for out_in, N for in_out) to be a multiple of 4.
@@ -96,10 +102,22 @@ export async function encodeLinear(
     ["u32", k % 4 === 0 ? 1 : 0],
     ["u32", alignedW ? 1 : 0],
   ]));
-  batch.dispatch("linear", pipeline, [uniform, buffers.x, buffers.w, buffers.y], [
-    Math.ceil(n / 64),
-    Math.ceil(m / 64),
-  ], { m, n, k, dtype, layout });
+  const grid: [number, number] = few
+    ? spreadGrid(Math.ceil(n / 4), gpu.adapter.limits.maxComputeWorkgroupsPerDimension)
+    : [Math.ceil(n / 64), Math.ceil(m / 64)];
+  batch.dispatch(
+    few ? "linear(few rows)" : "linear",
+    pipeline,
+    [uniform, buffers.x, buffers.w, buffers.y],
+    grid,
+    {
+      m,
+      n,
+      k,
+      dtype,
+      layout,
+    },
+  );
 }
 
 /** FLOPs of one product (multiply and add counted separately), for GFLOP/s figures. */

@@ -17,7 +17,9 @@ import { randomArray, testGpu } from "./kernel_harness.ts";
 import { storedWords } from "./stored_words.ts";
 
 const SHAPES: Array<[number, number, number]> = [
-  [1, 37, 5], // T = 1, odd N·K: a half-filled last 16-bit word
+  [1, 37, 5], // T = 1 (few_rows), odd N·K: a half-filled last 16-bit word
+  [8, 67, 130], // the most rows few_rows takes, K past one 64-thread stride
+  [9, 5, 3], // the fewest rows the tiled kernel takes
   [67, 70, 33], // ragged everywhere, K not a multiple of 4
   [5, 3, 1], // K = 1
   [70, 12, 128], // aligned K: whole-word loads, two row tiles
