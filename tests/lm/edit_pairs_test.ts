@@ -114,3 +114,36 @@ for (const variant of ["llama-gqa", "opt", "qwen3-bf16", "gptj"]) {
     }
   });
 }
+
+Deno.test("profs edit --pairs refuses an OPT post-LN folder naming the field, and writes nothing", async () => {
+  const work = await Deno.makeTempDir({ prefix: "lm_edit_refused_" });
+  try {
+    const model = join(work, "opt-post-ln");
+    await Deno.mkdir(model);
+    for (const file of ["tokenizer.json", "model.safetensors"]) {
+      await Deno.copyFile(join(FIXTURES, "opt", file), join(model, file));
+    }
+    const config = JSON.parse(await Deno.readTextFile(join(FIXTURES, "opt", "config.json")));
+    await Deno.writeTextFile(
+      join(model, "config.json"),
+      JSON.stringify({ ...config, do_layer_norm_before: false }),
+    );
+    const pairs = join(work, "pairs.jsonl");
+    await Deno.writeTextFile(pairs, PAIRS.map((p) => JSON.stringify(p)).join("\n") + "\n");
+    const out = join(work, "out");
+    const errors: string[] = [];
+    const error = console.error;
+    console.error = (...args: unknown[]) => errors.push(args.join(" "));
+    let code: number;
+    try {
+      code = await main(["edit", "--model", model, "--pairs", pairs, "--out", out, "--backend", "cpu"]);
+    } finally {
+      console.error = error;
+    }
+    assert.notEqual(code, 0);
+    assert.match(errors.join("\n"), /'do_layer_norm_before'.*false/);
+    assert.deepEqual([...Deno.readDirSync(work)].map((e) => e.name).sort(), ["opt-post-ln", "pairs.jsonl"]);
+  } finally {
+    await Deno.remove(work, { recursive: true });
+  }
+});
