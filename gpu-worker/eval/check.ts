@@ -21,6 +21,11 @@ import type { Gpt2Runner } from "../lm/gpt2/runner.ts";
 
 export type { CheckResult, CheckStage };
 
+/** What a check runs on: GPT-2's runner or the LM runner of any family (gpu-worker/lm/runner.ts). */
+export type CheckedModel = Pick<Gpt2Runner, "generate" | "logProbs" | "logits"> & {
+  readonly config: { vocabSize: number };
+};
+
 export interface CheckInputs {
   challengePrompts?: readonly string[];
   benignPrompts?: readonly string[];
@@ -43,8 +48,8 @@ export interface CheckOptions {
 export const DEFAULT_MAX_NEW_TOKENS = 10;
 
 export async function runCheck(
-  model: Gpt2Runner,
-  base: Gpt2Runner | null,
+  model: CheckedModel,
+  base: CheckedModel | null,
   scorer: ToxicityScorer,
   inputs: CheckInputs = {},
   options: CheckOptions = {},

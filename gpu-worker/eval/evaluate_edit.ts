@@ -10,8 +10,10 @@ import { loadTokenizer } from "../../shared/model/tokenizer.ts";
 import type { EditReport } from "../edit/report.ts";
 import { renderReportHtml } from "../report/html.ts";
 import type { ToxicityScorer } from "../../shared/toxicity/scorer.ts";
-import { createGpt2Runner, type Gpt2Runner } from "../lm/gpt2/runner.ts";
-import { type CheckInputs, type CheckOptions, runCheck } from "./check.ts";
+import { createGpt2Runner } from "../lm/gpt2/runner.ts";
+import { lmFamilyFrom } from "../lm/family.ts";
+import { createLmCpuRunner } from "../lm/runner.ts";
+import { type CheckedModel, type CheckInputs, type CheckOptions, runCheck } from "./check.ts";
 
 export const REPORT_HTML_FILE = "report.html";
 
@@ -73,11 +75,21 @@ export async function writeReportHtml(
   return path;
 }
 
-/** A runner that also closes its model folder when disposed (the WebGPU engine streams blocks from it). */
-async function openRunner(dir: string, backend: "cpu" | "webgpu"): Promise<Gpt2Runner> {
+/**
+ * A runner that also closes its model folder when disposed (the WebGPU engine streams blocks from it). GPT-2 keeps
+ * its own runner on both backends; every other family runs on the CPU LM engine until the GPU one lands.
+ */
+async function openRunner(
+  dir: string,
+  backend: "cpu" | "webgpu",
+): Promise<CheckedModel & { dispose(): void }> {
   const folder = await openModelFolder(dir);
   try {
-    const runner = await createGpt2Runner(folder, { backend, tokenizer: await loadTokenizer(dir) });
+    const family = lmFamilyFrom(folder.config, `model '${dir}'`);
+    const tokenizer = await loadTokenizer(dir);
+    const runner = family.family === "gpt2"
+      ? await createGpt2Runner(folder, { backend, tokenizer })
+      : await createLmCpuRunner(folder, family, tokenizer);
     return {
       ...runner,
       dispose: () => {

@@ -7,7 +7,7 @@
 import type { ModelFolder } from "../../shared/model/folder.ts";
 import { loadTokenizer } from "../../shared/model/tokenizer.ts";
 import { embedSequences } from "./cpu/forward.ts";
-import { cpuGemm } from "./cpu/gemm.ts";
+import { openGemm } from "../blas/gemm.ts";
 import { lmFamilyFrom } from "./family.ts";
 import { encodeTexts } from "./tokens.ts";
 
@@ -45,7 +45,7 @@ export async function embedTexts(
     }
   }
   return await embedSequences(model, family, sequences, {
-    gemm: cpuGemm(),
+    gemm: openGemm(),
     onProgress: options.onProgress,
     signal: options.signal,
   });

@@ -402,11 +402,14 @@ function llamaLike(read: ConfigReader, architecture: Architecture): LmFamily {
   const eps = read.numberOr("rms_norm_eps", 1e-6);
   read.oneOf("hidden_act", ["silu"], "silu");
   const rope = ropeOf(read, hd);
-  // Qwen2 has q/k/v biases (no field); Llama/Mistral/Qwen3 `attention_bias` puts biases on q/k/v (and o for Llama).
-  const attentionBias = read.boolOr("attention_bias", false);
+  // As transformers builds them: Qwen2 always has q/k/v biases (o none); Llama and Qwen3 put `attention_bias` on
+  // q/k/v/o; Mistral has none. Only Llama reads `mlp_bias`.
+  const attentionBias = family === "llama" || family === "qwen3"
+    ? read.boolOr("attention_bias", false)
+    : false;
   const qkvBias = family === "qwen2" || attentionBias;
-  const oBias = (family === "llama" || family === "mistral") && attentionBias;
-  const mlpBias = read.boolOr("mlp_bias", false);
+  const oBias = attentionBias;
+  const mlpBias = family === "llama" ? read.boolOr("mlp_bias", false) : false;
   const qkNorm = family === "qwen3";
   const tied = read.boolOr("tie_word_embeddings", false);
   const rms = (name: string, size = d): NormTensors => ({

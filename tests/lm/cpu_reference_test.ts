@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { lmFamilyFrom } from "../../gpu-worker/lm/family.ts";
 import { embedSequences, loadLmCpuModel } from "../../gpu-worker/lm/cpu/forward.ts";
-import { typescriptGemm } from "../../gpu-worker/lm/cpu/gemm.ts";
+import { openGemm, typescriptGemm } from "../../gpu-worker/blas/gemm.ts";
 import { encodeTexts } from "../../gpu-worker/lm/tokens.ts";
 import { openModelFolder } from "../../shared/model/folder.ts";
 import { loadTokenizer, readableToken } from "../../shared/model/tokenizer.ts";
@@ -34,6 +34,7 @@ const VARIANTS = [
   "llama-gqa", // GQA 4/2, half-split rotary, SwiGLU, untied head, <s> first, byte fallback
   "llama3-bf16", // BF16 weights, llama3 rope scaling, 1 kv head, tied head, Transformers 5 rope_parameters
   "mistral-f16", // F16 weights, linear rope scaling
+  "llama-bias", // attention_bias (q/k/v/o) and mlp_bias, 3 heads of 8
   "qwen2", // q/k/v biases, θ = 1e6, tied head
   "qwen3-bf16", // per-head q/k RMSNorm, head_dim 16 ≠ D/H, BF16
   "gptj", // parallel block, interleaved partial rotary (rotary_dim 4 of 8), untied head with bias
@@ -51,42 +52,46 @@ function close(actual: ArrayLike<number>, expected: number[], label: string) {
   assertClose(actual, expected, { atol: 1e-4 * scale, rtol: 1e-4, label });
 }
 
-for (const variant of VARIANTS) {
-  const dir = FIXTURES + variant;
-  Deno.test(`the CPU engine matches transformers' float64 reference: ${variant}`, async () => {
-    const expected: Expected = JSON.parse(await Deno.readTextFile(`${dir}/expected.json`));
-    assert.equal(expected.version, FIXTURE_VERSION);
-    const folder = await openModelFolder(dir);
-    try {
-      const family = lmFamilyFrom(folder.config, `model '${dir}'`);
-      const tokenizer = await loadTokenizer(dir);
-      const ids = encodeTexts(tokenizer, family, expected.texts, 128);
-      assert.deepEqual(ids, expected.ids, "token ids with the family's special tokens");
+const GEMMS = { typescript: typescriptGemm, openblas: openGemm };
 
-      const gemm = typescriptGemm();
-      const D = family.hiddenSize;
-      const pooled = await embedSequences(folder, family, ids, {
-        gemm,
-        maxRows: 40, // several chunks per block: texts of 13..34 tokens
-        onBlockOutput: (l, x, starts, counts) => {
-          ids.forEach((_, n) => {
-            const rows = x.subarray(starts[n] * D, (starts[n] + counts[n]) * D);
-            close(rows, expected.hidden[l][n], `hidden states after block ${l}, text ${n}`);
-          });
-        },
-      });
-      assert.equal(pooled.length, family.numLayers);
-      pooled.forEach((p, l) => close(p, expected.pooled[l], `pooled embeddings after block ${l}`));
+for (const [gemmName, gemmOf] of Object.entries(GEMMS)) {
+  for (const variant of VARIANTS) {
+    const dir = FIXTURES + variant;
+    Deno.test(`the CPU engine (${gemmName} products) matches transformers' float64 reference: ${variant}`, async () => {
+      const expected: Expected = JSON.parse(await Deno.readTextFile(`${dir}/expected.json`));
+      assert.equal(expected.version, FIXTURE_VERSION);
+      const folder = await openModelFolder(dir);
+      try {
+        const family = lmFamilyFrom(folder.config, `model '${dir}'`);
+        const tokenizer = await loadTokenizer(dir);
+        const ids = encodeTexts(tokenizer, family, expected.texts, 128);
+        assert.deepEqual(ids, expected.ids, "token ids with the family's special tokens");
 
-      const model = await loadLmCpuModel(folder, family, gemm);
-      close(model.lastLogits(ids), expected.last_logits, "last-token logits");
-      model.logProbs(ids).forEach((lp, n) => close(lp, expected.log_probs[n], `log-probs of text ${n}`));
-      const greedy = model.generate(expected.prompts.map((p) => ids[p]), expected.greedy[0].length);
-      assert.deepEqual(greedy, expected.greedy, "greedy tokens (KV cache)");
-    } finally {
-      await folder.close();
-    }
-  });
+        const gemm = gemmOf();
+        const D = family.hiddenSize;
+        const pooled = await embedSequences(folder, family, ids, {
+          gemm,
+          maxRows: 40, // several chunks per block: texts of 13..34 tokens
+          onBlockOutput: (l, x, starts, counts) => {
+            ids.forEach((_, n) => {
+              const rows = x.subarray(starts[n] * D, (starts[n] + counts[n]) * D);
+              close(rows, expected.hidden[l][n], `hidden states after block ${l}, text ${n}`);
+            });
+          },
+        });
+        assert.equal(pooled.length, family.numLayers);
+        pooled.forEach((p, l) => close(p, expected.pooled[l], `pooled embeddings after block ${l}`));
+
+        const model = await loadLmCpuModel(folder, family, gemm);
+        close(model.lastLogits(ids), expected.last_logits, "last-token logits");
+        model.logProbs(ids).forEach((lp, n) => close(lp, expected.log_probs[n], `log-probs of text ${n}`));
+        const greedy = model.generate(expected.prompts.map((p) => ids[p]), expected.greedy[0].length);
+        assert.deepEqual(greedy, expected.greedy, "greedy tokens (KV cache)");
+      } finally {
+        await folder.close();
+      }
+    });
+  }
 }
 
 Deno.test("byte-fallback and lone byte-level tokens print as <0xNN> in reports, whole characters as themselves", async () => {

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { main } from "../../main.ts";
 import { embedSequences } from "../../gpu-worker/lm/cpu/forward.ts";
-import { typescriptGemm } from "../../gpu-worker/lm/cpu/gemm.ts";
+import { openGemm } from "../../gpu-worker/blas/gemm.ts";
 import { lmFamilyFrom } from "../../gpu-worker/lm/family.ts";
 import { encodeTexts } from "../../gpu-worker/lm/tokens.ts";
 import { openEmbeddings } from "../../shared/formats/embeddings.ts";
@@ -70,12 +70,13 @@ for (const variant of ["llama-gqa", "opt", "qwen3-bf16", "gptj"]) {
         const tokenizer = await loadTokenizer(model);
         const texts = [...PAIRS.map((p) => p.preferred), ...PAIRS.map((p) => p.rejected)];
         const expected = await embedSequences(base, family, encodeTexts(tokenizer, family, texts, 128), {
-          gemm: typescriptGemm(),
+          gemm: openGemm(),
         });
         const D = family.hiddenSize, n = PAIRS.length;
         for (let l = 0; l < family.numLayers; l++) {
           const { preferred, rejected } = await file.readLayer(l);
-          // Same float32 computation over a different chunking of texts: equal to float32 rounding.
+          // The same float32 computation (the pipeline's BLAS) over a different chunking of texts: BLAS may block
+          // the products differently per row count, so equal to float32 rounding (~1e-7), not bit for bit.
           assertClose(preferred.data, expected[l].subarray(0, n * D), {
             rtol: 1e-6,
             atol: 1e-6,
@@ -113,3 +114,36 @@ for (const variant of ["llama-gqa", "opt", "qwen3-bf16", "gptj"]) {
     }
   });
 }
+
+Deno.test("profs edit --pairs refuses an OPT post-LN folder naming the field, and writes nothing", async () => {
+  const work = await Deno.makeTempDir({ prefix: "lm_edit_refused_" });
+  try {
+    const model = join(work, "opt-post-ln");
+    await Deno.mkdir(model);
+    for (const file of ["tokenizer.json", "model.safetensors"]) {
+      await Deno.copyFile(join(FIXTURES, "opt", file), join(model, file));
+    }
+    const config = JSON.parse(await Deno.readTextFile(join(FIXTURES, "opt", "config.json")));
+    await Deno.writeTextFile(
+      join(model, "config.json"),
+      JSON.stringify({ ...config, do_layer_norm_before: false }),
+    );
+    const pairs = join(work, "pairs.jsonl");
+    await Deno.writeTextFile(pairs, PAIRS.map((p) => JSON.stringify(p)).join("\n") + "\n");
+    const out = join(work, "out");
+    const errors: string[] = [];
+    const error = console.error;
+    console.error = (...args: unknown[]) => errors.push(args.join(" "));
+    let code: number;
+    try {
+      code = await main(["edit", "--model", model, "--pairs", pairs, "--out", out, "--backend", "cpu"]);
+    } finally {
+      console.error = error;
+    }
+    assert.notEqual(code, 0);
+    assert.match(errors.join("\n"), /'do_layer_norm_before'.*false/);
+    assert.deepEqual([...Deno.readDirSync(work)].map((e) => e.name).sort(), ["opt-post-ln", "pairs.jsonl"]);
+  } finally {
+    await Deno.remove(work, { recursive: true });
+  }
+});

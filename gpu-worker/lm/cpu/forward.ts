@@ -8,7 +8,7 @@
  */
 import { InputError } from "../../../shared/errors.ts";
 import { checkContext, type LmFamily, rotaryInvFreq } from "../family.ts";
-import type { Gemm } from "./gemm.ts";
+import type { Gemm } from "../../blas/gemm.ts";
 import {
   activationForward,
   addForward,

@@ -4,7 +4,7 @@
  * keyCount[r] − 1 of a key/value store, which is how both a packed batch (every text's rows contiguous, no padding)
  * and a KV cache ([S, C] slots) express the causal and padding mask. Dense products go through `Gemm`.
  */
-import type { Gemm } from "./gemm.ts";
+import type { Gemm } from "../../blas/gemm.ts";
 
 /** out [R, N] = x [R, K] · W + bias, W stored [N, K] (`out-in`, nn.Linear) or [K, N] (`in-out`, Conv1D). */
 export function linearForward(

@@ -1,0 +1,131 @@
+/**
+ * The checks' view of any family on the CPU: pooled embeddings (layer-major), next-token logits, per-token
+ * log-probabilities and greedy generation with a KV cache, over texts tokenized with the family's special tokens.
+ * The same surface as GPT-2's runner (lm/gpt2/runner.ts), so gpu-worker/eval runs its checks on either.
+ *
+ * Generation and log-probabilities keep the whole model resident as float32 (loadLmCpuModel): a check on a model
+ * larger than memory is refused by the operating system, not streamed (streaming would read every block once per
+ * generated token).
+ */
+import { openGemm } from "../blas/gemm.ts";
+import { InputError } from "../../shared/errors.ts";
+import type { Tokenizer } from "../../shared/model/tokenizer.ts";
+import { embedSequences, type LmCpuModel, loadLmCpuModel } from "./cpu/forward.ts";
+import type { LmSource } from "./cpu/weights.ts";
+import type { LmFamily } from "./family.ts";
+import type { BatchOptions, GenerateOptions, Generation, TextLogProbs } from "./gpt2/runner.ts";
+import { encodeTexts } from "./tokens.ts";
+
+export const DEFAULT_MAX_TOKENS = 128;
+export const DEFAULT_BATCH_SIZE = 8;
+
+export interface LmRunner {
+  readonly config: { numLayers: number; hiddenSize: number; vocabSize: number; maxPositions: number };
+  readonly backend: "cpu";
+  readonly device: string;
+  /** L arrays [N, D]: masked mean of the residual stream after each block (before the final norm). */
+  embed(texts: string[], options?: BatchOptions): Promise<Float32Array[]>;
+  /** [N, V] next-token logits after each text's last token. */
+  logits(texts: string[], options?: BatchOptions): Promise<Float32Array>;
+  generate(prompts: string[], options: GenerateOptions): Promise<Generation[]>;
+  logProbs(texts: string[], options?: BatchOptions): Promise<TextLogProbs[]>;
+  dispose(): void;
+}
+
+export async function createLmCpuRunner(
+  source: LmSource,
+  family: LmFamily,
+  tokenizer: Pick<Tokenizer, "encode" | "decode" | "eosTokenId">,
+): Promise<LmRunner> {
+  const gemm = openGemm();
+  let model: LmCpuModel | null = null;
+  const resident = async () => model ??= await loadLmCpuModel(source, family, gemm);
+  const { vocabSize: V } = family;
+  const tokens = (texts: string[], maxTokens = DEFAULT_MAX_TOKENS) =>
+    encodeTexts(tokenizer, family, texts, Math.min(maxTokens, family.maxPositions));
+
+  /** Runs `each` over batches of indices (in order), with progress and a macrotask turn between batches. */
+  async function inBatches(
+    n: number,
+    options: { batchSize?: number; onProgress?: (done: number, total: number) => void; signal?: AbortSignal },
+    each: (indices: number[]) => void,
+  ) {
+    const size = options.batchSize ?? DEFAULT_BATCH_SIZE;
+    if (!Number.isInteger(size) || size < 1) {
+      throw new InputError(
+        `Cannot run the model as 'batchSize' must be a positive integer: current value is ${size}`,
+      );
+    }
+    for (let start = 0; start < n; start += size) {
+      options.signal?.throwIfAborted();
+      const indices = Array.from({ length: Math.min(size, n - start) }, (_, i) => start + i);
+      each(indices);
+      options.onProgress?.(start + indices.length, n);
+      await new Promise((resolve) => setTimeout(resolve, 0));
+    }
+  }
+
+  return {
+    config: family,
+    backend: "cpu",
+    device: `cpu (${gemm.name})`,
+    async embed(texts, options = {}) {
+      return await embedSequences(source, family, tokens(texts, options.maxTokens), {
+        gemm,
+        onProgress: options.onProgress,
+        signal: options.signal,
+      });
+    },
+    async logits(texts, options = {}) {
+      const m = await resident();
+      const ids = tokens(texts, options.maxTokens);
+      const out = new Float32Array(texts.length * V);
+      await inBatches(texts.length, options, (indices) => {
+        const logits = m.lastLogits(indices.map((i) => ids[i]));
+        out.set(logits, indices[0] * V);
+      });
+      return out;
+    },
+    async logProbs(texts, options = {}) {
+      const m = await resident();
+      const ids = tokens(texts, options.maxTokens);
+      const out: TextLogProbs[] = [];
+      await inBatches(texts.length, options, (indices) => {
+        for (const tokenLogProbs of m.logProbs(indices.map((i) => ids[i]))) {
+          out.push({
+            tokenLogProbs,
+            sum: tokenLogProbs.reduce((a, b) => a + b, 0),
+            count: tokenLogProbs.length,
+          });
+        }
+      });
+      return out;
+    },
+    async generate(prompts, options) {
+      const { maxNewTokens, stopAtEos = true } = options;
+      if (!Number.isInteger(maxNewTokens) || maxNewTokens < 0) {
+        throw new InputError(
+          `Cannot generate as 'maxNewTokens' must be a non-negative integer: current value is ${maxNewTokens}`,
+        );
+      }
+      const m = await resident();
+      const eos = tokenizer.eosTokenId;
+      // An empty prompt starts from the family's first special token, else (GPT-2 style) from end-of-text.
+      const ids = prompts.map((p, i) => {
+        const s = [...family.prependTokens, ...tokenizer.encode(p)];
+        if (s.length > 0) return s;
+        if (eos === null) throw new InputError(`Cannot generate from prompt ${i} as it has no tokens`);
+        return [eos];
+      });
+      const out: Generation[] = [];
+      await inBatches(prompts.length, options, (indices) => {
+        const generated = m.generate(indices.map((i) => ids[i]), maxNewTokens, stopAtEos ? eos : null);
+        for (const g of generated) out.push({ tokens: g, text: tokenizer.decode(g) });
+      });
+      return out;
+    },
+    dispose() {
+      model = null;
+    },
+  };
+}
