@@ -35,6 +35,7 @@ const VARIANTS = [
   "llama-gqa", // GQA 4/2, half-split rotary, SwiGLU, untied head
   "llama3-bf16", // BF16 weights, llama3 rope scaling, 1 kv head, tied head
   "mistral-f16", // F16 weights, linear rope scaling
+  "llama-bias", // attention_bias (q/k/v/o) and mlp_bias, 3 heads of 8
   "qwen2", // q/k/v biases, θ = 1e6
   "qwen3-bf16", // per-head q/k RMSNorm, head_dim ≠ D/H, BF16
   "gptj", // parallel block, interleaved partial rotary, untied head with bias
