@@ -13,6 +13,8 @@ import type { ToxicityScorer } from "../../shared/toxicity/scorer.ts";
 import { createGpt2Runner } from "../lm/gpt2/runner.ts";
 import { lmFamilyFrom } from "../lm/family.ts";
 import { createLmCpuRunner } from "../lm/runner.ts";
+import { createLmWebGpuRunner } from "../lm/webgpu/runner.ts";
+import { folderSource } from "../lm/webgpu/weights.ts";
 import { type CheckedModel, type CheckInputs, type CheckOptions, runCheck } from "./check.ts";
 
 export const REPORT_HTML_FILE = "report.html";
@@ -77,7 +79,7 @@ export async function writeReportHtml(
 
 /**
  * A runner that also closes its model folder when disposed (the WebGPU engine streams blocks from it). GPT-2 keeps
- * its own runner on both backends; every other family runs on the CPU LM engine until the GPU one lands.
+ * its own runner on both backends; every other family runs on the CPU LM engine or the WebGPU LM engine.
  */
 async function openRunner(
   dir: string,
@@ -89,6 +91,8 @@ async function openRunner(
     const tokenizer = await loadTokenizer(dir);
     const runner = family.family === "gpt2"
       ? await createGpt2Runner(folder, { backend, tokenizer })
+      : backend === "webgpu"
+      ? await createLmWebGpuRunner(folderSource(folder), family, tokenizer, { model: `model '${dir}'` })
       : await createLmCpuRunner(folder, family, tokenizer);
     return {
       ...runner,

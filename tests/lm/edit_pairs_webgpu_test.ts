@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { main } from "../../main.ts";
 import { embedSequences } from "../../gpu-worker/lm/cpu/forward.ts";
-import { typescriptGemm } from "../../gpu-worker/lm/cpu/gemm.ts";
+import { typescriptGemm } from "../../gpu-worker/blas/gemm.ts";
 import { lmFamilyFrom } from "../../gpu-worker/lm/family.ts";
 import { encodeTexts } from "../../gpu-worker/lm/tokens.ts";
 import { openEmbeddings } from "../../shared/formats/embeddings.ts";

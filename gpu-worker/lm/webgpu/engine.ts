@@ -85,8 +85,15 @@ export interface WebGpuLm {
    * `steps` greedy tokens after each prompt (no stop token). With the whole model resident (when it fits the
    * device budget, or without one) and a KV cache: one prefill, then one batch per token. Otherwise each step
    * re-runs the prompts and the tokens so far streaming the blocks: steps × (a prefill + reading every weight).
+   * With `eos`, a sequence stops at that token (not included) and generation ends when every sequence has.
    */
-  generate(prompts: number[][], steps: number): Promise<number[][]>;
+  generate(prompts: number[][], steps: number, eos?: number | null): Promise<number[][]>;
+  /**
+   * Keeps every weight on the device from now on (checks: many logits, log-probs and generation calls), when it
+   * fits the device budget; false (and nothing loaded) when it does not. Embedding runs stay layer-major either way.
+   */
+  loadResident(): Promise<boolean>;
+  /** Releases the device (and the resident weights). */
   dispose(): void;
 }
 
@@ -142,6 +149,9 @@ interface DeviceHead {
   starts: number[];
 }
 
+/** Rows start .. start + rows of a [V, D] table in its dtype (one binding). */
+type TableSlice = { buffer: GPUBuffer; dtype: WeightDtype; start: number; rows: number };
+
 type Want = {
   pool: number[];
   hidden: boolean;
@@ -178,6 +188,13 @@ export async function createWebGpuLm(
     Math.min(options.maxChunkRows ?? Infinity, Math.floor(Math.min(maxBinding, 256 << 20) / (4 * widest))),
   );
   let peak = 0;
+  /** The whole model on the device once `loadResident` (or a generation that fits) has put it there. */
+  let resident: {
+    weights: DeviceWeights;
+    blocks: DeviceBlock[];
+    head: DeviceHead;
+    embedding: TableSlice[];
+  } | null = null;
 
   /** Buffers held by one run, counted for the peak. */
   class Held {
@@ -253,8 +270,8 @@ export async function createWebGpuLm(
       const hidden: Float32Array[][] = [];
       for (let l = 0; l < L; l++) {
         want.signal?.throwIfAborted();
-        const w = await weights.block(family, l);
-        peak = Math.max(peak, held.bytes + weights.bytes);
+        const w = resident?.blocks[l] ?? await weights.block(family, l);
+        peak = Math.max(peak, held.bytes + weights.bytes + (resident?.weights.bytes ?? 0));
         const batch = gpu.batch(`block ${l}`);
         for (const c of chunks) {
           await encodeBlock(batch, w, c, temp, rope, null);
@@ -513,8 +530,8 @@ export async function createWebGpuLm(
   ): Promise<Float32Array> {
     const weights = new DeviceWeights(gpu, source, model);
     try {
-      const outHead = await loadHead(weights);
-      peak = Math.max(peak, held.bytes + weights.bytes);
+      const outHead = resident?.head ?? await loadHead(weights);
+      peak = Math.max(peak, held.bytes + weights.bytes + (resident?.weights.bytes ?? 0));
       const lastOffsets: number[] = [];
       let offset = 0;
       for (const ids of texts) {
@@ -649,17 +666,14 @@ export async function createWebGpuLm(
    * one batch per new token for every sequence at once (embed → blocks → final norm → head), reading back
    * only the logits of B rows.
    */
-  async function generateCached(prompts: number[][], steps: number): Promise<number[][]> {
+  async function generateCached(prompts: number[][], steps: number, eos: number | null): Promise<number[][]> {
     const B = prompts.length;
     const Tp = Math.max(...prompts.map((p) => p.length));
     const C = Tp + steps;
     const held = new Held();
     const weights = new DeviceWeights(gpu, source, model);
     try {
-      const blocks: DeviceBlock[] = [];
-      for (let l = 0; l < L; l++) blocks.push(await weights.block(family, l));
-      const outHead = await loadHead(weights);
-      const embedding = await tableSlices(weights, family.embedTokens, V);
+      const { blocks, head: outHead, embedding } = resident!;
       const positions = family.positions.kind === "learned"
         ? await positionRows(weights, family.positions, C)
         : null;
@@ -712,7 +726,7 @@ export async function createWebGpuLm(
             accumulate: false,
           });
           const logits = await headLogits(batch, outHead, picked, B, g);
-          peak = Math.max(peak, held.bytes + weights.bytes + g.bytes);
+          peak = Math.max(peak, held.bytes + weights.bytes + resident!.weights.bytes + g.bytes);
           seqs.forEach((ids, b) => {
             let best = 0;
             for (let v = 1; v < V; v++) if (logits[b * V + v] > logits[b * V + best]) best = v;
@@ -749,14 +763,14 @@ export async function createWebGpuLm(
         keyCount: held.storage(B * 4, "keyCount"),
       };
       const lastIds = held.storage(B * 4, "ids");
-      for (let s = 1; s < steps; s++) {
+      for (let s = 1; s < steps && !finished(seqs, prompts, eos); s++) {
         const at = Uint32Array.from(prompts, (p) => p.length + s - 1);
         gpu.write(decode.pos, at);
         gpu.write(decode.keyCount, at.map((p) => p + 1));
         gpu.write(lastIds, Uint32Array.from(seqs, (ids) => ids[ids.length - 1]));
         await step(decode, lastIds, Uint32Array.from({ length: B }, (_, b) => b));
       }
-      return seqs.map((ids, b) => ids.slice(prompts[b].length));
+      return untilEos(seqs, prompts, eos);
     } finally {
       weights.release();
       held.release();
@@ -768,7 +782,7 @@ export async function createWebGpuLm(
     const dtype = weights.check(name, [rows, D]) as WeightDtype;
     const rowBytes = D * (dtype === "F32" ? 4 : 2);
     const per = Math.max(1, Math.min(rows, Math.floor(maxBinding / rowBytes)));
-    const slices: Array<{ buffer: GPUBuffer; dtype: WeightDtype; start: number; rows: number }> = [];
+    const slices: TableSlice[] = [];
     for (let start = 0; start < rows; start += per) {
       const n = Math.min(per, rows - start);
       const bytes = await source.bytes(name, { begin: start * rowBytes, end: (start + n) * rowBytes });
@@ -795,6 +809,25 @@ export async function createWebGpuLm(
       end: (p.offset + count) * rowBytes,
     });
     return { buffer: weights.upload(weightWords(bytes), "position rows"), dtype, rows: count };
+  }
+
+  async function loadResident(): Promise<boolean> {
+    if (resident) return true;
+    const budget = options.deviceBudgetBytes;
+    if (budget !== undefined && residentBytes() > budget) return false;
+    const weights = new DeviceWeights(gpu, source, model);
+    try {
+      const blocks: DeviceBlock[] = [];
+      for (let l = 0; l < L; l++) blocks.push(await weights.block(family, l));
+      const head = await loadHead(weights);
+      const embedding = await tableSlices(weights, family.embedTokens, V);
+      resident = { weights, blocks, head, embedding };
+      peak = Math.max(peak, weights.bytes);
+      return true;
+    } catch (error) {
+      weights.release();
+      throw error;
+    }
   }
 
   const engine: WebGpuLm = {
@@ -833,7 +866,7 @@ export async function createWebGpuLm(
       let offset = 0;
       return texts.map((ids) => all.slice(offset, offset += ids.length - 1));
     },
-    async generate(prompts, steps) {
+    async generate(prompts, steps, eos = null) {
       checkTexts(prompts);
       if (!(Number.isInteger(steps) && steps >= 0)) {
         throw new RangeError(
@@ -847,12 +880,13 @@ export async function createWebGpuLm(
       const cache = 2 * L * B * (Tp + steps) * KVH * hd * 4;
       const activations = 4 * B * Tp * (4 * D + 3 * H * hd + 2 * KVH * hd + 2 * I);
       const budget = options.deviceBudgetBytes;
-      if (budget === undefined || residentBytes() + cache + activations <= budget) {
-        return generateCached(prompts, steps);
+      if (resident || budget === undefined || residentBytes() + cache + activations <= budget) {
+        await engine.loadResident();
+        return generateCached(prompts, steps, eos);
       }
       // The model does not fit: stream the blocks, re-running the prompts and the tokens so far at each step.
       const seqs = prompts.map((p) => [...p]);
-      for (let s = 0; s < steps; s++) {
+      for (let s = 0; s < steps && !finished(seqs, prompts, eos); s++) {
         const logits = await engine.lastLogits(seqs);
         seqs.forEach((ids, n) => {
           let best = 0;
@@ -860,11 +894,28 @@ export async function createWebGpuLm(
           ids.push(best);
         });
       }
-      return seqs.map((ids, n) => ids.slice(prompts[n].length));
+      return untilEos(seqs, prompts, eos);
     },
+    loadResident,
     dispose() {
+      resident?.weights.release();
+      resident = null;
       if (owned) gpu.dispose();
     },
   };
   return engine;
+}
+
+/** Every sequence has produced `eos` after its prompt (never, without one). */
+function finished(seqs: number[][], prompts: number[][], eos: number | null): boolean {
+  return eos !== null && seqs.every((ids, n) => ids.indexOf(eos, prompts[n].length) >= 0);
+}
+
+/** The new tokens of each sequence, cut before its first `eos`. */
+function untilEos(seqs: number[][], prompts: number[][], eos: number | null): number[][] {
+  return seqs.map((ids, n) => {
+    const fresh = ids.slice(prompts[n].length);
+    const stop = eos === null ? -1 : fresh.indexOf(eos);
+    return stop < 0 ? fresh : fresh.slice(0, stop);
+  });
 }

@@ -1,0 +1,125 @@
+/**
+ * The checks' view of any family on WebGPU — the surface of lm/runner.ts (and GPT-2's runner) over the WebGPU LM
+ * engine: pooled embeddings (layer-major, streamed), next-token logits, per-token log-probabilities and greedy
+ * generation. Logits, log-probs and generation keep the whole model resident on the device (weights in their
+ * stored dtype) when it fits the device budget, with a KV cache for generation; otherwise each call streams the
+ * blocks (generation then costs a full prefill and a read of every weight per new token).
+ */
+import { InputError } from "../../../shared/errors.ts";
+import type { Tokenizer } from "../../../shared/model/tokenizer.ts";
+import type { Gpu } from "../../runtime/mod.ts";
+import type { LmFamily } from "../family.ts";
+import type { BatchOptions, GenerateOptions, Generation, TextLogProbs } from "../gpt2/runner.ts";
+import { DEFAULT_BATCH_SIZE, DEFAULT_MAX_TOKENS } from "../runner.ts";
+import { encodeTexts } from "../tokens.ts";
+import { createWebGpuLm } from "./engine.ts";
+import type { WeightSource } from "./weights.ts";
+
+export interface LmWebGpuRunner {
+  readonly config: { numLayers: number; hiddenSize: number; vocabSize: number; maxPositions: number };
+  readonly backend: "webgpu";
+  readonly device: string;
+  embed(texts: string[], options?: BatchOptions): Promise<Float32Array[]>;
+  logits(texts: string[], options?: BatchOptions): Promise<Float32Array>;
+  generate(prompts: string[], options: GenerateOptions): Promise<Generation[]>;
+  logProbs(texts: string[], options?: BatchOptions): Promise<TextLogProbs[]>;
+  dispose(): void;
+}
+
+export async function createLmWebGpuRunner(
+  source: WeightSource,
+  family: LmFamily,
+  tokenizer: Pick<Tokenizer, "encode" | "decode" | "eosTokenId">,
+  options: { gpu?: Gpu; deviceBudgetBytes?: number; model?: string } = {},
+): Promise<LmWebGpuRunner> {
+  const engine = await createWebGpuLm(family, source, options);
+  const V = family.vocabSize;
+  const tokens = (texts: string[], maxTokens = DEFAULT_MAX_TOKENS) =>
+    encodeTexts(tokenizer, family, texts, Math.min(maxTokens, family.maxPositions));
+
+  /** Runs `each` over batches of indices in order, with progress and the signal checked between batches. */
+  async function inBatches(
+    n: number,
+    o: { batchSize?: number; onProgress?: (done: number, total: number) => void; signal?: AbortSignal },
+    each: (indices: number[]) => Promise<void>,
+  ) {
+    const size = o.batchSize ?? DEFAULT_BATCH_SIZE;
+    if (!Number.isInteger(size) || size < 1) {
+      throw new InputError(
+        `Cannot run the model as 'batchSize' must be a positive integer: current value is ${size}`,
+      );
+    }
+    for (let start = 0; start < n; start += size) {
+      o.signal?.throwIfAborted();
+      const indices = Array.from({ length: Math.min(size, n - start) }, (_, i) => start + i);
+      await each(indices);
+      o.onProgress?.(start + indices.length, n);
+    }
+  }
+
+  return {
+    config: family,
+    backend: "webgpu",
+    device: engine.device,
+    async embed(texts, o = {}) {
+      const { pooled } = await engine.embed(tokens(texts, o.maxTokens), {
+        onProgress: o.onProgress,
+        signal: o.signal,
+      });
+      return pooled;
+    },
+    async logits(texts, o = {}) {
+      await engine.loadResident();
+      const ids = tokens(texts, o.maxTokens);
+      const out = new Float32Array(texts.length * V);
+      await inBatches(texts.length, o, async (indices) => {
+        out.set(await engine.lastLogits(indices.map((i) => ids[i])), indices[0] * V);
+      });
+      return out;
+    },
+    async logProbs(texts, o = {}) {
+      await engine.loadResident();
+      const ids = tokens(texts, o.maxTokens);
+      const out: TextLogProbs[] = [];
+      await inBatches(texts.length, o, async (indices) => {
+        for (const tokenLogProbs of await engine.logProbs(indices.map((i) => ids[i]))) {
+          out.push({
+            tokenLogProbs,
+            sum: tokenLogProbs.reduce((a, b) => a + b, 0),
+            count: tokenLogProbs.length,
+          });
+        }
+      });
+      return out;
+    },
+    async generate(prompts, o) {
+      const { maxNewTokens, stopAtEos = true } = o;
+      if (!Number.isInteger(maxNewTokens) || maxNewTokens < 0) {
+        throw new InputError(
+          `Cannot generate as 'maxNewTokens' must be a non-negative integer: current value is ${maxNewTokens}`,
+        );
+      }
+      const eos = tokenizer.eosTokenId;
+      // An empty prompt starts from the family's first special token, else (GPT-2 style) from end-of-text.
+      const ids = prompts.map((p, i) => {
+        const s = [...family.prependTokens, ...tokenizer.encode(p)];
+        if (s.length > 0) return s;
+        if (eos === null) throw new InputError(`Cannot generate from prompt ${i} as it has no tokens`);
+        return [eos];
+      });
+      const out: Generation[] = [];
+      await inBatches(prompts.length, o, async (indices) => {
+        const generated = await engine.generate(
+          indices.map((i) => ids[i]),
+          maxNewTokens,
+          stopAtEos ? eos : null,
+        );
+        for (const g of generated) out.push({ tokens: g, text: tokenizer.decode(g) });
+      });
+      return out;
+    },
+    dispose() {
+      engine.dispose();
+    },
+  };
+}
