@@ -1,8 +1,8 @@
 /**
  * rotary: rotary position embedding in place on the first `rotaryDim` columns of each head (shaders/rotary.wgsl),
  * half-split (`rotate_half`: Llama, Mistral, Qwen) or interleaved every-two (GPT-J). Angles come from a cos/sin
- * table built on the host (`rotaryTable`) from the inverse frequencies (`ropeInverseFrequencies`: rope_theta and
- * rope_scaling of type linear or llama3), so the shader knows nothing about scalings.
+ * table built on the host (`rotaryTable`) from the inverse frequencies (lm/family.ts `rotaryInvFreq`: rope_theta
+ * and rope_scaling of type linear or llama3), so the shader knows nothing about scalings.
  */
 import type { ComputeBatch, Gpu } from "../runtime/gpu.ts";
 import { loadShader } from "../runtime/shader_source.ts";
@@ -19,42 +19,6 @@ export interface RotaryShape {
   positions: number;
   /** GPT-J's every-two pairs (2i, 2i+1) instead of Llama's halves (i, i + rotaryDim/2). */
   interleaved: boolean;
-}
-
-/** Hugging Face `rope_scaling` (the two types implemented; others are refused by the family description). */
-export type RopeScaling =
-  | { type: "linear"; factor: number }
-  | {
-    type: "llama3";
-    factor: number;
-    lowFreqFactor: number;
-    highFreqFactor: number;
-    originalMaxPositions: number;
-  };
-
-/**
- * invFreq [rotaryDim / 2]: 1 / theta^(2i / rotaryDim), rounded to f32 as Hugging Face stores it, then scaled as
- * transformers' `_compute_linear_scaling_rope_parameters` / `_compute_llama3_parameters` do.
- */
-export function ropeInverseFrequencies(
-  o: { rotaryDim: number; theta: number; scaling?: RopeScaling | null },
-): Float64Array {
-  const half = o.rotaryDim / 2;
-  const inv = new Float64Array(half);
-  for (let i = 0; i < half; i++) inv[i] = Math.fround(1 / o.theta ** ((2 * i) / o.rotaryDim));
-  const s = o.scaling;
-  if (!s) return inv;
-  if (s.type === "linear") return inv.map((f) => f / s.factor);
-  const lowWavelen = s.originalMaxPositions / s.lowFreqFactor;
-  const highWavelen = s.originalMaxPositions / s.highFreqFactor;
-  return inv.map((f) => {
-    const wavelen = (2 * Math.PI) / f;
-    if (wavelen < highWavelen) return f;
-    if (wavelen > lowWavelen) return f / s.factor;
-    const smooth = (s.originalMaxPositions / wavelen - s.lowFreqFactor) /
-      (s.highFreqFactor - s.lowFreqFactor);
-    return (1 - smooth) * f / s.factor + smooth * f;
-  });
 }
 
 /** table [positions, rotaryDim]: cos(p·invFreq[i]) in columns 0..half, sin in half..rotaryDim (float64 angles). */

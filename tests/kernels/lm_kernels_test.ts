@@ -10,13 +10,7 @@ import { noGpu } from "../helpers/env.ts";
 import type { ComputeBatch, Gpu } from "../../gpu-worker/runtime/mod.ts";
 import { encodeRmsNorm, rmsNormCpu } from "../../gpu-worker/kernels/rms_norm.ts";
 import { encodeLayerNorm, layerNormCpu } from "../../gpu-worker/kernels/layer_norm.ts";
-import {
-  encodeRotary,
-  ropeInverseFrequencies,
-  rotaryCpu,
-  type RotaryShape,
-  rotaryTable,
-} from "../../gpu-worker/kernels/rotary.ts";
+import { encodeRotary, rotaryCpu, type RotaryShape, rotaryTable } from "../../gpu-worker/kernels/rotary.ts";
 import { attentionCpu, type AttentionShape, encodeAttention } from "../../gpu-worker/kernels/attention.ts";
 import { encodeKvWrite, kvWriteCpu } from "../../gpu-worker/kernels/kv_write.ts";
 import { type Activation, activationCpu, encodeActivation } from "../../gpu-worker/kernels/activation.ts";
@@ -27,6 +21,7 @@ import { embedRowsCpu, encodeEmbedRows } from "../../gpu-worker/kernels/embed_ro
 import { encodeLogProb, logProbCpu } from "../../gpu-worker/kernels/log_prob.ts";
 import type { WeightDtype } from "../../gpu-worker/kernels/linear.ts";
 import { randomArray, testGpu } from "./kernel_harness.ts";
+import { rotaryInvFreq } from "../../gpu-worker/lm/family.ts";
 import { storedWords } from "./stored_words.ts";
 
 // Element-wise and row kernels in f32 against twins that sum in float64 over ≤ ~1000 values in [-1, 1):
@@ -60,6 +55,11 @@ async function run(
   } finally {
     gpu.release(...Object.values(b));
   }
+}
+
+/** Inverse frequencies of plain rotary (θ = 10000) over `rotaryDim`. */
+function invFreq(rotaryDim: number): Float64Array {
+  return rotaryInvFreq({ kind: "rotary", convention: "half-split", rotaryDim, theta: 10000, scaling: null });
 }
 
 /** Deterministic integers in [0, bound). */
@@ -123,7 +123,7 @@ Deno.test("rotaryCpu leaves position 0 and the columns past rotaryDim unchanged,
     positions: 4,
     interleaved: false,
   };
-  const table = rotaryTable(ropeInverseFrequencies({ rotaryDim: 6, theta: 10000 }), 4);
+  const table = rotaryTable(invFreq(6), 4);
   const x = randomArray(2 * 2 * 10, 9);
   for (const interleaved of [false, true]) {
     const y = rotaryCpu(x, Uint32Array.of(0, 3), table, { ...shape, interleaved });
@@ -140,29 +140,6 @@ Deno.test("rotaryCpu leaves position 0 and the columns past rotaryDim unchanged,
   }
 });
 
-Deno.test("ropeInverseFrequencies: linear divides by the factor; llama3 keeps high, divides low, blends the middle", () => {
-  const base = ropeInverseFrequencies({ rotaryDim: 128, theta: 500000 });
-  assert.equal(base[0], 1);
-  const linear = ropeInverseFrequencies({
-    rotaryDim: 128,
-    theta: 500000,
-    scaling: { type: "linear", factor: 4 },
-  });
-  assertClose(linear, base.map((f) => f / 4), { atol: 0, label: "linear" });
-  const llama3 = ropeInverseFrequencies({
-    rotaryDim: 128,
-    theta: 500000,
-    scaling: { type: "llama3", factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositions: 8192 },
-  });
-  // Wavelength 2π/f: below 8192/4 kept, above 8192/1 divided by 8, in between a blend of the two.
-  base.forEach((f, i) => {
-    const wavelen = 2 * Math.PI / f;
-    if (wavelen < 2048) assert.equal(llama3[i], f);
-    else if (wavelen > 8192) assert.equal(llama3[i], f / 8);
-    else assert.ok(llama3[i] < f && llama3[i] > f / 8, `blend at ${i}`);
-  });
-});
-
 Deno.test({
   name: "rotary matches its twin half-split and interleaved, full and partial rotary_dim",
   ignore: noGpu(),
@@ -175,7 +152,7 @@ Deno.test({
     ];
     for (const shape of cases) {
       const table = rotaryTable(
-        ropeInverseFrequencies({ rotaryDim: shape.rotaryDim, theta: 10000 }),
+        invFreq(shape.rotaryDim),
         shape.positions,
       );
       const pos = randomInts(shape.rows, shape.positions, shape.rows);
@@ -253,6 +230,7 @@ Deno.test({
       { shape: { heads: 3, kvHeads: 1, headDim: 130, capacity: 6 }, lengths: [6] }, // head > 64 threads
       { shape: { heads: 2, kvHeads: 2, headDim: 8, capacity: 150 }, lengths: [150, 70] }, // three key tiles
       { shape: { heads: 4, kvHeads: 1, headDim: 16, capacity: 200 }, lengths: [], decode: [200, 129, 1] }, // decode
+      { shape: { heads: 1, kvHeads: 1, headDim: 4, capacity: 1500 }, lengths: [], decode: [1500, 1025] }, // > 1,024 keys
     ];
     for (const { shape: s, lengths, decode } of cases) {
       const { capacity, kvHeads, headDim: hd } = s;
@@ -278,7 +256,7 @@ Deno.test({
             out: b.out,
           }, shape),
       );
-      // The online softmax rescales per tile in f32; against the float64 plain softmax 1e-5 covers 200 keys.
+      // The online softmax rescales per tile in f32; against the float64 plain softmax 1e-5 covers 1,500 keys.
       assertClose(out, attentionCpu(q, kCache, vCache, inputs.seq, inputs.keyCount, shape), {
         ...TOL,
         label: `attention ${JSON.stringify(shape)}`,
