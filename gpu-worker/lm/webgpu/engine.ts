@@ -221,7 +221,7 @@ export async function createWebGpuLm(
   async function run(
     texts: number[][],
     want: Want,
-  ): Promise<{ pooled: Float32Array; hidden: Float32Array[][]; logits: Float32Array | null }> {
+  ): Promise<{ pooled: Float32Array[]; hidden: Float32Array[][]; logits: Float32Array | null }> {
     checkTexts(texts);
     const N = texts.length;
     const order = texts.map((_, i) => i).sort((a, b) => texts[b].length - texts[a].length || a - b);
@@ -254,7 +254,8 @@ export async function createWebGpuLm(
       }
       const R = Math.max(...chunks.map((c) => c.rows));
       const temp = temps(held, R);
-      const pooled = want.pool.length ? held.storage(want.pool.length * N * D * 4, "pooled") : null;
+      // One [N, D] buffer per pooled block (texts in sorted order), each well inside one binding.
+      const pooled = want.pool.map((l) => held.storage(N * D * 4, `pooled ${l}`));
       const rope = family.positions.kind === "rotary"
         ? {
           p: family.positions,
@@ -277,11 +278,11 @@ export async function createWebGpuLm(
           await encodeBlock(batch, w, c, temp, rope, null);
           const slot = want.pool.indexOf(l);
           if (slot >= 0) {
-            await encodeMeanPool(gpu, batch, { x: c.x, lengths: c.lengths, out: pooled! }, {
+            await encodeMeanPool(gpu, batch, { x: c.x, lengths: c.lengths, out: pooled[slot] }, {
               seqs: c.texts.length,
               tokens: c.tokens,
               dim: D,
-              outRow: slot * N + c.first,
+              outRow: c.first,
             });
           }
         }
@@ -293,16 +294,12 @@ export async function createWebGpuLm(
 
       let logits: Float32Array | null = null;
       if (want.logits) logits = await head(texts, chunks, want.logits, held, temp.h);
-      let pooledRows = new Float32Array(0);
-      if (pooled) {
-        const [sorted] = await gpu.read([{ buffer: pooled, length: want.pool.length * N * D }], "pooled");
-        pooledRows = new Float32Array(sorted.length);
-        for (let slot = 0; slot < want.pool.length; slot++) {
-          order.forEach((n, s) =>
-            pooledRows.set(sorted.subarray((slot * N + s) * D, (slot * N + s + 1) * D), (slot * N + n) * D)
-          );
-        }
-      }
+      const sorted = await gpu.read(pooled.map((buffer) => ({ buffer, length: N * D })), "pooled");
+      const pooledRows = sorted.map((rows) => {
+        const out = new Float32Array(N * D);
+        order.forEach((n, s) => out.set(rows.subarray(s * D, (s + 1) * D), n * D));
+        return out;
+      });
       return { pooled: pooledRows, hidden, logits };
     } finally {
       weights.release();
@@ -852,9 +849,8 @@ export async function createWebGpuLm(
         onProgress: o.onProgress,
         signal: o.signal,
       });
-      const size = texts.length * D;
       return {
-        pooled: layers.map((_, slot) => r.pooled.slice(slot * size, (slot + 1) * size)),
+        pooled: r.pooled,
         hidden: o.hidden ? r.hidden : undefined,
       };
     },
