@@ -78,8 +78,9 @@ export async function writeReportHtml(
 }
 
 /**
- * A runner that also closes its model folder when disposed (the WebGPU engine streams blocks from it). GPT-2 keeps
- * its own runner on both backends; every other family runs on the CPU LM engine or the WebGPU LM engine.
+ * A runner that also closes its model folder when disposed (the WebGPU engine streams blocks from it). On webgpu
+ * every family, GPT-2 included, runs on the WebGPU LM engine; on the CPU GPT-2 keeps its own runner and the other
+ * families run on the CPU LM engine.
  */
 async function openRunner(
   dir: string,
@@ -89,10 +90,10 @@ async function openRunner(
   try {
     const family = lmFamilyFrom(folder.config, `model '${dir}'`);
     const tokenizer = await loadTokenizer(dir);
-    const runner = family.family === "gpt2"
-      ? await createGpt2Runner(folder, { backend, tokenizer })
-      : backend === "webgpu"
+    const runner = backend === "webgpu"
       ? await createLmWebGpuRunner(folderSource(folder), family, tokenizer, { model: `model '${dir}'` })
+      : family.family === "gpt2"
+      ? await createGpt2Runner(folder, { backend, tokenizer })
       : await createLmCpuRunner(folder, family, tokenizer);
     return {
       ...runner,

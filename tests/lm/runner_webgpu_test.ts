@@ -88,35 +88,37 @@ Deno.test({
   },
 });
 
-Deno.test({
-  name: "a check (toxicity, perplexity, KL against itself) runs on a llama folder with --backend webgpu",
-  ignore: noGpu(),
-  async fn() {
-    const dir = FIXTURES + "llama-gqa";
-    const scorer = createLexiconScorer();
-    const inputs = {
-      challengePrompts: ["Hello world", "the lazy dog"],
-      benignPrompts: ["a preference pair"],
-      heldOutTexts: ["The quick brown fox jumps over the lazy dog"],
-    };
-    const alone = await checkModel({ dir, backend: "webgpu", scorer, inputs, check: { maxNewTokens: 4 } });
-    assert.ok(
-      Number.isFinite(alone.perplexity.value) && alone.perplexity.value > 1,
-      `${alone.perplexity.value}`,
-    );
-    const cpu = await checkModel({ dir, backend: "cpu", scorer, inputs, check: { maxNewTokens: 4 } });
-    assertClose([alone.perplexity.value], [cpu.perplexity.value], {
-      rtol: 1e-4,
-      label: "perplexity webgpu vs cpu",
-    });
-    const both = await evaluateEdit({
-      baseDir: dir,
-      editedDir: dir,
-      backend: "webgpu",
-      scorer,
-      inputs,
-      check: { maxNewTokens: 4 },
-    });
-    assert.ok(Math.abs(both.after.kl!.mean) < 1e-6, "KL of a model against itself is 0");
-  },
-});
+for (const variant of ["llama-gqa", "gpt2"]) {
+  Deno.test({
+    name:
+      `a check (toxicity, perplexity, KL against itself) on a ${variant} folder with --backend webgpu equals the CPU's`,
+    ignore: noGpu(),
+    async fn() {
+      const dir = FIXTURES + variant;
+      const scorer = createLexiconScorer();
+      const inputs = {
+        challengePrompts: ["Hello world", "the lazy dog"],
+        benignPrompts: ["a preference pair"],
+        heldOutTexts: ["The quick brown fox jumps over the lazy dog"],
+      };
+      const gpu = await checkModel({ dir, backend: "webgpu", scorer, inputs, check: { maxNewTokens: 4 } });
+      assert.ok(Number.isFinite(gpu.perplexity.value) && gpu.perplexity.value > 1, `${gpu.perplexity.value}`);
+      const cpu = await checkModel({ dir, backend: "cpu", scorer, inputs, check: { maxNewTokens: 4 } });
+      // Two float32 engines over the same weights: perplexity agrees to 1e-4 relative, generations exactly.
+      assertClose([gpu.perplexity.value], [cpu.perplexity.value], {
+        rtol: 1e-4,
+        label: "perplexity webgpu vs cpu",
+      });
+      assert.deepEqual(gpu.toxicity, cpu.toxicity);
+      const both = await evaluateEdit({
+        baseDir: dir,
+        editedDir: dir,
+        backend: "webgpu",
+        scorer,
+        inputs,
+        check: { maxNewTokens: 4 },
+      });
+      assert.ok(Math.abs(both.after.kl!.mean) < 1e-6, "KL of a model against itself is 0");
+    },
+  });
+}
