@@ -69,16 +69,25 @@ for (const [gemmName, gemmOf] of Object.entries(GEMMS)) {
 
         const gemm = gemmOf();
         const D = family.hiddenSize;
+        const seen = new Set<string>();
         const pooled = await embedSequences(folder, family, ids, {
           gemm,
           maxRows: 40, // several chunks per block: texts of 13..34 tokens
-          onBlockOutput: (l, x, starts, counts) => {
-            ids.forEach((_, n) => {
-              const rows = x.subarray(starts[n] * D, (starts[n] + counts[n]) * D);
+          maxResidualBytes: 60 * D * 4, // and several groups of texts, each through every block
+          onBlockOutput: (l, x, starts, counts, firstText) => {
+            starts.forEach((start, i) => {
+              const rows = x.subarray(start * D, (start + counts[i]) * D);
+              const n = firstText + i;
               close(rows, expected.hidden[l][n], `hidden states after block ${l}, text ${n}`);
+              seen.add(`${l}:${n}`);
             });
           },
         });
+        assert.equal(
+          seen.size,
+          family.numLayers * ids.length,
+          "every text's states after every block checked",
+        );
         assert.equal(pooled.length, family.numLayers);
         pooled.forEach((p, l) => close(p, expected.pooled[l], `pooled embeddings after block ${l}`));
 

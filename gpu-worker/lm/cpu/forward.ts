@@ -253,19 +253,36 @@ export interface EmbedOptions {
   gemm: Gemm;
   /** Most rows one block call takes (bounds the MLP's [rows, I] activations); a longer text runs alone. */
   maxRows?: number;
+  /**
+   * Most bytes of residual streams held at once (default 1 GiB): texts beyond it form another group, which runs
+   * through all blocks again (each group reads the weights once). A text longer than the budget runs alone.
+   */
+  maxResidualBytes?: number;
   /** Called as blocks finish: texts×blocks done / L, and the number of texts. */
   onProgress?: (done: number, total: number) => void;
   signal?: AbortSignal;
   /** Called with each block's index before it is read (tests count what is resident). */
   onBlock?: (layer: number) => void;
-  /** Called after block l with the packed residual streams [total, D] (text i at rows starts[i] .. + counts[i]). */
-  onBlockOutput?: (layer: number, x: Float32Array, starts: Uint32Array, counts: Uint32Array) => void;
+  /**
+   * Called after block l with a group's packed residual streams [rows, D]: its text i (text firstText + i of the
+   * call) at rows starts[i] .. starts[i] + counts[i].
+   */
+  onBlockOutput?: (
+    layer: number,
+    x: Float32Array,
+    starts: Uint32Array,
+    counts: Uint32Array,
+    firstText: number,
+  ) => void;
 }
+
+export const DEFAULT_MAX_RESIDUAL_BYTES = 1 << 30;
 
 /**
  * L arrays [N, D]: the mean over each text's tokens (special tokens included, no padding exists in the packed
- * layout) of the residual stream after block l. Layer-major: block l's tensors are read, every text passes it,
- * and they are dropped before block l+1 is read.
+ * layout) of the residual stream after block l. Layer-major: block l's tensors are read, every text of the group
+ * passes it, and they are dropped before block l+1 is read; host memory is one block's weights, the group's
+ * residual streams (≤ maxResidualBytes) and one chunk's activations.
  */
 export async function embedSequences(
   source: LmSource,
@@ -273,13 +290,38 @@ export async function embedSequences(
   sequences: number[][],
   options: EmbedOptions,
 ): Promise<Float32Array[]> {
+  const { numLayers: L, hiddenSize: D } = family;
+  const N = sequences.length;
+  checkContext(family, Math.max(1, ...sequences.map((s) => s.length)));
+  const out = Array.from({ length: L }, () => new Float32Array(N * D));
+  const budgetRows = Math.max(
+    1,
+    Math.floor((options.maxResidualBytes ?? DEFAULT_MAX_RESIDUAL_BYTES) / (4 * D)),
+  );
+  for (let from = 0; from < N;) {
+    let to = from + 1, rows = sequences[from].length;
+    while (to < N && rows + sequences[to].length <= budgetRows) rows += sequences[to++].length;
+    await embedGroup(source, family, sequences.slice(from, to), from, N, out, options);
+    from = to;
+  }
+  return out;
+}
+
+/** One group of texts (text `first` onwards of the call's `total`) through every block; pooled rows into `out`. */
+async function embedGroup(
+  source: LmSource,
+  family: LmFamily,
+  sequences: number[][],
+  first: number,
+  total: number,
+  out: Float32Array[],
+  options: EmbedOptions,
+): Promise<void> {
   const { gemm, maxRows = 512 } = options;
   const { numLayers: L, hiddenSize: D } = family;
   const N = sequences.length;
-  const longest = Math.max(1, ...sequences.map((s) => s.length));
-  checkContext(family, longest);
   const seqs = packed(family, sequences);
-  const x = await embedRows(source, family, seqs.ids, seqs.pos); // [total, D] residual streams, packed
+  const x = await embedRows(source, family, seqs.ids, seqs.pos); // [rows, D] residual streams, packed
   const invFreq = family.positions.kind === "rotary" ? rotaryInvFreq(family.positions) : null;
   const chunks: [number, number][] = []; // consecutive texts whose rows fit maxRows (a long text alone)
   for (let from = 0; from < N;) {
@@ -288,7 +330,7 @@ export async function embedSequences(
     chunks.push([from, to]);
     from = to;
   }
-  const out: Float32Array[] = [];
+  const kvDim = family.numKvHeads * family.headDim;
   for (let l = 0; l < L; l++) {
     options.signal?.throwIfAborted();
     options.onBlock?.(l);
@@ -296,31 +338,21 @@ export async function embedSequences(
     for (const [from, to] of chunks) {
       options.signal?.throwIfAborted();
       const layout = packedLayout(seqs, seqs.pos, from, to);
-      const first = seqs.starts[from];
-      const kvDim = family.numKvHeads * family.headDim;
+      const row = seqs.starts[from];
       const k = new Float32Array(layout.rows * kvDim), v = new Float32Array(layout.rows * kvDim);
-      blockForward(
-        gemm,
-        family,
-        l,
-        w,
-        x.subarray(first * D, (first + layout.rows) * D),
-        layout,
-        k,
-        v,
-        invFreq,
-      );
-      options.onProgress?.(Math.floor((l * N + to) / L), N);
+      const xs = x.subarray(row * D, (row + layout.rows) * D);
+      blockForward(gemm, family, l, w, xs, layout, k, v, invFreq);
+      options.onProgress?.(first + Math.floor((l * N + to) / L), total);
       // A macrotask turn between chunks, so timers and signal handlers sharing this event loop run.
       await new Promise((resolve) => setTimeout(resolve, 0));
     }
     w = null; // block l is dropped before block l+1 is read
-    options.onBlockOutput?.(l, x, seqs.starts, seqs.counts);
-    const pooled = new Float32Array(N * D);
-    meanPoolForward(pooled, x, seqs.starts, seqs.counts, { seqs: N, dim: D });
-    out.push(pooled);
+    options.onBlockOutput?.(l, x, seqs.starts, seqs.counts, first);
+    meanPoolForward(out[l].subarray(first * D, (first + N) * D), x, seqs.starts, seqs.counts, {
+      seqs: N,
+      dim: D,
+    });
   }
-  return out;
 }
 
 /** The whole model resident: logits, log-probabilities and greedy generation with a KV cache. */
