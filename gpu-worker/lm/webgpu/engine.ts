@@ -45,6 +45,11 @@ export interface WebGpuLmOptions {
   gpu?: Gpu;
   /** Token rows per chunk (default: as many as keep each activation under 256 MiB and one binding). */
   maxChunkRows?: number;
+  /**
+   * Residual streams kept on the device at once (default 1 GiB): more texts run as further groups, each through
+   * every block (so every weight is read once per group).
+   */
+  maxResidualBytes?: number;
   /** Refuse a run whose estimated device memory (one block + activations) exceeds this many bytes. */
   deviceBudgetBytes?: number;
   /** Named in errors. */
@@ -97,15 +102,15 @@ export interface WebGpuLm {
   dispose(): void;
 }
 
-interface Chunk extends RowSet {
-  texts: number[]; // indices into the run's texts, longest first
+/** Which texts a chunk holds: B texts (longest first) padded to `tokens` rows each. */
+interface ChunkPlan {
+  texts: number[]; // indices into the run's texts
   tokens: number; // T: the chunk's longest text
   rows: number; // B·T
   first: number; // position of texts[0] in the sorted order (its pooled row)
-  x: GPUBuffer; // residual stream [B·T, D]
-  seq: GPUBuffer; // [B·T] u32: b
-  pos: GPUBuffer; // [B·T] u32: t
-  keyCount: GPUBuffer; // [B·T] u32: t + 1
+}
+
+interface Chunk extends ChunkPlan, RowSet {
   lengths: GPUBuffer; // [B] u32
 }
 
@@ -187,6 +192,7 @@ export async function createWebGpuLm(
     1,
     Math.min(options.maxChunkRows ?? Infinity, Math.floor(Math.min(maxBinding, 256 << 20) / (4 * widest))),
   );
+  const maxResidualBytes = options.maxResidualBytes ?? 1 << 30;
   let peak = 0;
   /** The whole model on the device once `loadResident` (or a generation that fits) has put it there. */
   let resident: {
@@ -229,30 +235,24 @@ export async function createWebGpuLm(
     const held = new Held();
     const weights = new DeviceWeights(gpu, source, model);
     try {
-      // Chunks of texts, longest first, each padded to its first (longest) text.
-      const chunks: Chunk[] = [];
+      // Chunks of texts, longest first, each padded to its first (longest) text; groups of chunks whose residual
+      // streams fit maxResidualBytes, each group passing through every block before the next starts.
+      const groups: ChunkPlan[][] = [[]];
+      let groupBytes = 0;
       for (let s = 0; s < N;) {
         const T = texts[order[s]].length;
         const count = Math.max(1, Math.min(N - s, Math.floor(maxChunkRows / T)));
-        const members = order.slice(s, s + count);
-        const rows = count * T;
-        const seq = new Uint32Array(rows);
-        const pos = new Uint32Array(rows);
-        for (let r = 0; r < rows; r++) [seq[r], pos[r]] = [Math.floor(r / T), r % T];
-        chunks.push({
-          texts: members,
-          tokens: T,
-          rows,
-          first: s,
-          x: held.storage(rows * D * 4, "x"),
-          seq: held.upload(seq, "seq"),
-          pos: held.upload(pos, "pos"),
-          keyCount: held.upload(pos.map((t) => t + 1), "keyCount"),
-          lengths: held.upload(Uint32Array.from(members, (n) => texts[n].length), "lengths"),
-        });
+        const plan = { texts: order.slice(s, s + count), tokens: T, rows: count * T, first: s };
+        const bytes = plan.rows * D * 4;
+        if (groupBytes > 0 && groupBytes + bytes > maxResidualBytes) {
+          groups.push([]);
+          groupBytes = 0;
+        }
+        groups[groups.length - 1].push(plan);
+        groupBytes += bytes;
         s += count;
       }
-      const R = Math.max(...chunks.map((c) => c.rows));
+      const R = Math.max(...groups.flat().map((c) => c.rows));
       const temp = temps(held, R);
       // One [N, D] buffer per pooled block (texts in sorted order), each well inside one binding.
       const pooled = want.pool.map((l) => held.storage(N * D * 4, `pooled ${l}`));
@@ -263,37 +263,49 @@ export async function createWebGpuLm(
           table: held.upload(rotaryTable(rotaryInvFreq(family.positions), maxT), "rotary"),
         }
         : null;
-      // Still to come: the token rows in use, the position rows, and the ids of every chunk.
-      checkBudget(held.bytes + 4 * (D + 1) * (N * maxT + maxT), want);
+      // Still to come per group: its residual streams, its ids and the token and position rows it uses.
+      const largest = Math.max(...groups.map((g) => g.reduce((sum, c) => sum + c.rows, 0)));
+      checkBudget(held.bytes + largest * (4 * D + 16) + 4 * D * (largest + maxT), want);
 
-      await embedTokens(texts, chunks, held);
-
-      const hidden: Float32Array[][] = [];
-      for (let l = 0; l < L; l++) {
-        want.signal?.throwIfAborted();
-        const w = resident?.blocks[l] ?? await weights.block(family, l);
-        peak = Math.max(peak, held.bytes + weights.bytes + (resident?.weights.bytes ?? 0));
-        const batch = gpu.batch(`block ${l}`);
-        for (const c of chunks) {
-          await encodeBlock(batch, w, c, temp, rope, null);
-          const slot = want.pool.indexOf(l);
-          if (slot >= 0) {
-            await encodeMeanPool(gpu, batch, { x: c.x, lengths: c.lengths, out: pooled[slot] }, {
-              seqs: c.texts.length,
-              tokens: c.tokens,
-              dim: D,
-              outRow: c.first,
-            });
+      const hidden: Float32Array[][] = want.hidden ? Array.from({ length: L }, () => new Array(N)) : [];
+      const logits = want.logits
+        ? new Float32Array(want.logits === "last" ? N * V : texts.reduce((n, ids) => n + ids.length - 1, 0))
+        : null;
+      let done = 0; // texts × blocks passed, over L
+      for (const group of groups) {
+        const g = new Held();
+        try {
+          const chunks = group.map((plan) => materialize(plan, texts, g));
+          await embedTokens(texts, chunks, g);
+          const groupTexts = group.reduce((n, c) => n + c.texts.length, 0);
+          for (let l = 0; l < L; l++) {
+            want.signal?.throwIfAborted();
+            const w = resident?.blocks[l] ?? await weights.block(family, l);
+            peak = Math.max(peak, held.bytes + g.bytes + weights.bytes + (resident?.weights.bytes ?? 0));
+            const batch = gpu.batch(`block ${l}`);
+            for (const c of chunks) {
+              await encodeBlock(batch, w, c, temp, rope, null);
+              const slot = want.pool.indexOf(l);
+              if (slot >= 0) {
+                await encodeMeanPool(gpu, batch, { x: c.x, lengths: c.lengths, out: pooled[slot] }, {
+                  seqs: c.texts.length,
+                  tokens: c.tokens,
+                  dim: D,
+                  outRow: c.first,
+                });
+              }
+            }
+            await batch.submit();
+            weights.release();
+            if (want.hidden) await readHidden(texts, chunks, hidden[l]);
+            done += groupTexts;
+            want.onProgress?.(Math.floor(done / L), N);
           }
+          if (want.logits) await head(texts, chunks, want.logits, held.bytes + g.bytes, temp.h, logits!);
+        } finally {
+          g.release();
         }
-        await batch.submit();
-        weights.release();
-        if (want.hidden) hidden.push(await readHidden(texts, chunks));
-        want.onProgress?.(Math.floor(((l + 1) * N) / L), N);
       }
-
-      let logits: Float32Array | null = null;
-      if (want.logits) logits = await head(texts, chunks, want.logits, held, temp.h);
       const sorted = await gpu.read(pooled.map((buffer) => ({ buffer, length: N * D })), "pooled");
       const pooledRows = sorted.map((rows) => {
         const out = new Float32Array(N * D);
@@ -305,6 +317,22 @@ export async function createWebGpuLm(
       weights.release();
       held.release();
     }
+  }
+
+  /** A chunk's rows on the device: its residual stream and the per-row indices attention and pooling read. */
+  function materialize(plan: ChunkPlan, texts: number[][], held: Held): Chunk {
+    const { rows, tokens: T } = plan;
+    const seq = new Uint32Array(rows);
+    const pos = new Uint32Array(rows);
+    for (let r = 0; r < rows; r++) [seq[r], pos[r]] = [Math.floor(r / T), r % T];
+    return {
+      ...plan,
+      x: held.storage(rows * D * 4, "x"),
+      seq: held.upload(seq, "seq"),
+      pos: held.upload(pos, "pos"),
+      keyCount: held.upload(pos.map((t) => t + 1), "keyCount"),
+      lengths: held.upload(Uint32Array.from(plan.texts, (n) => texts[n].length), "lengths"),
+    };
   }
 
   /** Activations of one block over up to R rows, reused by every chunk (passes run in order). */
@@ -459,7 +487,7 @@ export async function createWebGpuLm(
     const name = family.embedTokens;
     const dtype = new DeviceWeights(gpu, source, model).check(name, [V, D]) as WeightDtype;
     const rowBytes = D * (dtype === "F32" ? 4 : 2);
-    const used = [...new Set(texts.flat())].sort((a, b) => a - b);
+    const used = [...new Set(chunks.flatMap((c) => c.texts.flatMap((n) => texts[n])))].sort((a, b) => a - b);
     const index = new Map(used.map((id, i) => [id, i]));
     const table = new Uint8Array(used.length * rowBytes);
     for (let i = 0; i < used.length; i++) {
@@ -503,15 +531,14 @@ export async function createWebGpuLm(
     await batch.submit();
   }
 
-  async function readHidden(texts: number[][], chunks: Chunk[]): Promise<Float32Array[]> {
-    const out: Float32Array[] = new Array(texts.length);
+  /** hidden[n] ← text n's rows of the residual stream, for the texts of `chunks`. */
+  async function readHidden(texts: number[][], chunks: Chunk[], hidden: Float32Array[]): Promise<void> {
     const values = await gpu.read(chunks.map((c) => ({ buffer: c.x, length: c.rows * D })), "hidden");
     chunks.forEach((c, i) =>
       c.texts.forEach((n, b) =>
-        out[n] = values[i].slice(b * c.tokens * D, (b * c.tokens + texts[n].length) * D)
+        hidden[n] = values[i].slice(b * c.tokens * D, (b * c.tokens + texts[n].length) * D)
       )
     );
-    return out;
   }
 
   /**
@@ -522,20 +549,20 @@ export async function createWebGpuLm(
     texts: number[][],
     chunks: Chunk[],
     mode: "last" | "all",
-    held: Held,
+    heldBytes: number,
     h: GPUBuffer,
-  ): Promise<Float32Array> {
+    out: Float32Array,
+  ): Promise<void> {
     const weights = new DeviceWeights(gpu, source, model);
     try {
       const outHead = resident?.head ?? await loadHead(weights);
-      peak = Math.max(peak, held.bytes + weights.bytes + (resident?.weights.bytes ?? 0));
+      peak = Math.max(peak, heldBytes + weights.bytes + (resident?.weights.bytes ?? 0));
       const lastOffsets: number[] = [];
       let offset = 0;
       for (const ids of texts) {
         lastOffsets.push(offset);
         offset += mode === "last" ? 1 : ids.length - 1;
       }
-      const out = new Float32Array(mode === "last" ? texts.length * V : offset);
       const groupRows = Math.max(1, Math.floor(Math.min(maxBinding, 256 << 20) / (4 * V)));
       for (const c of chunks) {
         // (chunk row, output index) of every selected row of this chunk.
@@ -586,13 +613,12 @@ export async function createWebGpuLm(
                 );
               }
             }
-            peak = Math.max(peak, held.bytes + weights.bytes + g.bytes);
+            peak = Math.max(peak, heldBytes + weights.bytes + (resident?.weights.bytes ?? 0) + g.bytes);
           } finally {
             g.release();
           }
         }
       }
-      return out;
     } finally {
       weights.release();
     }
