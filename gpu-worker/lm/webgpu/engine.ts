@@ -4,6 +4,8 @@
  * the device holds one block's weights (in their stored dtype) plus the activations of the texts; the host holds
  * one tensor at a time. Texts are sorted by length and packed into chunks of at most `maxChunkRows` token rows
  * (each padded to its longest text); one block's passes over every chunk are recorded and submitted at once.
+ * Chunks whose residual streams pass `maxResidualBytes` form further groups, each through every block. For checks,
+ * `loadResident` keeps every weight on the device and generation uses a KV cache per block.
  *
  * A block, as the straight list of passes (norm → q, k, v → [q/k norm] → [rotary] → attention → o → residual
  * → norm → MLP → residual; GPT-J's parallel block shares one norm and adds both branches):
