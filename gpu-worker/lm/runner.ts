@@ -3,9 +3,8 @@
  * log-probabilities and greedy generation with a KV cache, over texts tokenized with the family's special tokens.
  * The same surface as GPT-2's runner (lm/gpt2/runner.ts), so gpu-worker/eval runs its checks on either.
  *
- * Generation and log-probabilities keep the whole model resident as float32 (loadLmCpuModel): a check on a model
- * larger than memory is refused by the operating system, not streamed (streaming would read every block once per
- * generated token).
+ * Generation, logits and log-probabilities keep the whole model resident as float32 when it fits half the
+ * machine's memory, and otherwise stream it from the folder once per forward step (loadLmCpuModel).
  */
 import { openGemm } from "../blas/gemm.ts";
 import { InputError } from "../../shared/errors.ts";
@@ -48,7 +47,7 @@ export async function createLmCpuRunner(
   async function inBatches(
     n: number,
     options: { batchSize?: number; onProgress?: (done: number, total: number) => void; signal?: AbortSignal },
-    each: (indices: number[]) => void,
+    each: (indices: number[]) => Promise<void>,
   ) {
     const size = options.batchSize ?? DEFAULT_BATCH_SIZE;
     if (!Number.isInteger(size) || size < 1) {
@@ -59,7 +58,7 @@ export async function createLmCpuRunner(
     for (let start = 0; start < n; start += size) {
       options.signal?.throwIfAborted();
       const indices = Array.from({ length: Math.min(size, n - start) }, (_, i) => start + i);
-      each(indices);
+      await each(indices);
       options.onProgress?.(start + indices.length, n);
       await new Promise((resolve) => setTimeout(resolve, 0));
     }
@@ -80,8 +79,8 @@ export async function createLmCpuRunner(
       const m = await resident();
       const ids = tokens(texts, options.maxTokens);
       const out = new Float32Array(texts.length * V);
-      await inBatches(texts.length, options, (indices) => {
-        const logits = m.lastLogits(indices.map((i) => ids[i]));
+      await inBatches(texts.length, options, async (indices) => {
+        const logits = await m.lastLogits(indices.map((i) => ids[i]));
         out.set(logits, indices[0] * V);
       });
       return out;
@@ -90,8 +89,8 @@ export async function createLmCpuRunner(
       const m = await resident();
       const ids = tokens(texts, options.maxTokens);
       const out: TextLogProbs[] = [];
-      await inBatches(texts.length, options, (indices) => {
-        for (const tokenLogProbs of m.logProbs(indices.map((i) => ids[i]))) {
+      await inBatches(texts.length, options, async (indices) => {
+        for (const tokenLogProbs of await m.logProbs(indices.map((i) => ids[i]))) {
           out.push({
             tokenLogProbs,
             sum: tokenLogProbs.reduce((a, b) => a + b, 0),
@@ -118,8 +117,8 @@ export async function createLmCpuRunner(
         return [eos];
       });
       const out: Generation[] = [];
-      await inBatches(prompts.length, options, (indices) => {
-        const generated = m.generate(indices.map((i) => ids[i]), maxNewTokens, stopAtEos ? eos : null);
+      await inBatches(prompts.length, options, async (indices) => {
+        const generated = await m.generate(indices.map((i) => ids[i]), maxNewTokens, stopAtEos ? eos : null);
         for (const g of generated) out.push({ tokens: g, text: tokenizer.decode(g) });
       });
       return out;

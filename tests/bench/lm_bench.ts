@@ -98,7 +98,7 @@ async function throughput(dir: string) {
       const embedSeconds = (performance.now() - started) / 1000;
       const model = await loadLmCpuModel(folder, family, gemm);
       started = performance.now();
-      model.generate(randomTexts(4, 16, family.vocabSize, 9), 16);
+      await model.generate(randomTexts(4, 16, family.vocabSize, 9), 16);
       const genSeconds = (performance.now() - started) / 1000;
       console.log(JSON.stringify({
         family: name,

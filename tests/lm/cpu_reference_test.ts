@@ -91,11 +91,18 @@ for (const [gemmName, gemmOf] of Object.entries(GEMMS)) {
         assert.equal(pooled.length, family.numLayers);
         pooled.forEach((p, l) => close(p, expected.pooled[l], `pooled embeddings after block ${l}`));
 
-        const model = await loadLmCpuModel(folder, family, gemm);
-        close(model.lastLogits(ids), expected.last_logits, "last-token logits");
-        model.logProbs(ids).forEach((lp, n) => close(lp, expected.log_probs[n], `log-probs of text ${n}`));
-        const greedy = model.generate(expected.prompts.map((p) => ids[p]), expected.greedy[0].length);
-        assert.deepEqual(greedy, expected.greedy, "greedy tokens (KV cache)");
+        // Resident, and streamed from the folder per step (a budget below the model's size).
+        for (const maxResidentBytes of [Infinity, 0]) {
+          const model = await loadLmCpuModel(folder, family, gemm, { maxResidentBytes });
+          assert.equal(model.resident, maxResidentBytes > 0);
+          const how = model.resident ? "resident" : "streamed";
+          close(await model.lastLogits(ids), expected.last_logits, `last-token logits (${how})`);
+          (await model.logProbs(ids)).forEach((lp, n) =>
+            close(lp, expected.log_probs[n], `log-probs of text ${n} (${how})`)
+          );
+          const greedy = await model.generate(expected.prompts.map((p) => ids[p]), expected.greedy[0].length);
+          assert.deepEqual(greedy, expected.greedy, `greedy tokens (KV cache, ${how})`);
+        }
       } finally {
         await folder.close();
       }

@@ -30,6 +30,7 @@ import {
   type LinearWeights,
   type LmSource,
   loadBlock,
+  loadFinalNorm,
   loadHead,
   type NormWeights,
 } from "./weights.ts";
@@ -355,57 +356,142 @@ async function embedGroup(
   }
 }
 
-/** The whole model resident: logits, log-probabilities and greedy generation with a KV cache. */
+/**
+ * The model for checks: logits, log-probabilities and greedy generation with a KV cache. Resident (every tensor
+ * read once, as float32) when it fits `maxResidentBytes`; otherwise streamed — each forward step (one prefill, one
+ * per generated token) reads every block, the token rows and the head again from the folder, so generating n
+ * tokens reads the model n + 1 times (disk-bound: for a 14 GB BF16 model, seconds per token at best).
+ */
 export interface LmCpuModel {
   readonly family: LmFamily;
+  readonly resident: boolean;
   /** [N, V] next-token logits after each sequence's last token. */
-  lastLogits(sequences: number[][]): Float32Array;
+  lastLogits(sequences: number[][]): Promise<Float32Array>;
   /** Per sequence: log p(s[t+1] | s[..t]) for t = 0..len−2. */
-  logProbs(sequences: number[][]): Float32Array[];
+  logProbs(sequences: number[][]): Promise<Float32Array[]>;
   /** `maxNewTokens` greedy tokens per prompt (stops a prompt at `stopAt` when given, not included). */
-  generate(prompts: number[][], maxNewTokens: number, stopAt?: number | null): number[][];
+  generate(prompts: number[][], maxNewTokens: number, stopAt?: number | null): Promise<number[][]>;
 }
 
-export async function loadLmCpuModel(source: LmSource, family: LmFamily, gemm: Gemm): Promise<LmCpuModel> {
+export interface ModelOptions {
+  /** Most float32 bytes kept resident (default: half the machine's memory); a larger model is streamed. */
+  maxResidentBytes?: number;
+}
+
+/** Rows of the head per streamed product: 4,096 rows of a 4,096-wide head are 64 MiB of float32. */
+const HEAD_CHUNK_ROWS = 4096;
+/** Rows whose logits are formed at once for log-probabilities: bounds [rows, V] (64 × 128k × 4 B = 32 MiB). */
+const LOGIT_ROWS = 64;
+
+/** float32 bytes of every tensor the forward pass reads. */
+export function residentBytes(family: LmFamily): number {
+  const { vocabSize: V, hiddenSize: D } = family;
+  const linear = (t: { inFeatures: number; outFeatures: number; bias: string | null }) =>
+    t.inFeatures * t.outFeatures + (t.bias ? t.outFeatures : 0);
+  const norm = (n: { size: number; bias: string | null } | null) => n ? n.size * (n.bias ? 2 : 1) : 0;
+  let floats = V * D + (family.head.tied ? 0 : V * D) + (family.head.bias ? V : 0) + norm(family.finalNorm);
+  if (family.positions.kind === "learned") floats += family.positions.rows * D;
+  for (let l = 0; l < family.numLayers; l++) {
+    const b = family.block(l);
+    const qkv = b.qkv.kind === "fused"
+      ? linear(b.qkv.qkv)
+      : linear(b.qkv.q) + linear(b.qkv.k) + linear(b.qkv.v);
+    floats += qkv + linear(b.o) + linear(b.up) + linear(b.down) + (b.gate ? linear(b.gate) : 0) +
+      norm(b.attnNorm) + norm(b.mlpNorm) + norm(b.qNorm) + norm(b.kNorm);
+  }
+  return 4 * floats;
+}
+
+function defaultResidentBudget(): number {
+  try {
+    return Deno.systemMemoryInfo().total / 2;
+  } catch {
+    return Infinity; // no --allow-sys: assume it fits, as before
+  }
+}
+
+export async function loadLmCpuModel(
+  source: LmSource,
+  family: LmFamily,
+  gemm: Gemm,
+  options: ModelOptions = {},
+): Promise<LmCpuModel> {
   const { numLayers: L, hiddenSize: D, vocabSize: V } = family;
+  const resident = residentBytes(family) <= (options.maxResidentBytes ?? defaultResidentBudget());
+  const finalNorm = await loadFinalNorm(source, family);
   const blocks: BlockWeights[] = [];
-  for (let l = 0; l < L; l++) blocks.push(await loadBlock(source, family, l));
-  const head: HeadWeights = await loadHead(source, family);
-  const embed = await source.readTensor(family.embedTokens);
-  const positions = family.positions.kind === "learned"
-    ? await source.readTensor(family.positions.tensor)
-    : null;
-  const offset = family.positions.kind === "learned" ? family.positions.offset : 0;
+  let head: HeadWeights | null = null;
+  let embed: Float32Array | null = null;
+  let positions: Float32Array | null = null;
+  if (resident) {
+    for (let l = 0; l < L; l++) blocks.push(await loadBlock(source, family, l));
+    head = await loadHead(source, family);
+    embed = await source.readTensor(family.embedTokens);
+    if (family.positions.kind === "learned") positions = await source.readTensor(family.positions.tensor);
+  }
   const invFreq = family.positions.kind === "rotary" ? rotaryInvFreq(family.positions) : null;
 
   /** Runs rows through every block and returns the final-normed states of `wanted` rows [n, D]. */
-  function run(ids: Int32Array, layout: RowLayout, store: KvStore, wanted: Uint32Array): Float32Array {
-    const x = new Float32Array(layout.rows * D);
-    embeddingForward(x, ids, embed, positions ? { table: positions, pos: layout.pos, offset } : null, {
-      rows: layout.rows,
-      dim: D,
-    });
+  async function run(
+    ids: Int32Array,
+    layout: RowLayout,
+    store: KvStore,
+    wanted: Uint32Array,
+  ): Promise<Float32Array> {
+    let x: Float32Array;
+    if (embed) {
+      x = new Float32Array(layout.rows * D);
+      const p = family.positions.kind === "learned"
+        ? { table: positions!, pos: layout.pos, offset: family.positions.offset }
+        : null;
+      embeddingForward(x, ids, embed, p, { rows: layout.rows, dim: D });
+    } else x = await embedRows(source, family, ids, layout.pos);
     for (let l = 0; l < L; l++) {
-      blockForward(gemm, family, l, blocks[l], x, layout, store.k[l], store.v[l], invFreq);
+      const w = blocks[l] ?? await loadBlock(source, family, l); // streamed: read, used, dropped
+      blockForward(gemm, family, l, w, x, layout, store.k[l], store.v[l], invFreq);
     }
     const picked = new Float32Array(wanted.length * D);
     wanted.forEach((r, i) => picked.set(x.subarray(r * D, (r + 1) * D), i * D));
     const normed = new Float32Array(wanted.length * D);
-    normForward(normed, picked, head.finalNorm, { rows: wanted.length, cols: D }, family.finalNorm.eps);
+    normForward(normed, picked, finalNorm, { rows: wanted.length, cols: D }, family.finalNorm.eps);
     return normed;
   }
 
-  function logitsOf(h: Float32Array, n: number): Float32Array {
+  /** logits [n, V] = h [n, D] · headᵀ + bias, the head resident or streamed in row chunks. */
+  async function logitsOf(h: Float32Array, n: number): Promise<Float32Array> {
     const logits = new Float32Array(n * V);
-    linearForward(
-      gemm,
-      logits,
-      h,
-      head.weight,
-      head.bias,
-      { rows: n, inFeatures: D, outFeatures: V },
-      "out-in",
-    );
+    if (head) {
+      linearForward(
+        gemm,
+        logits,
+        h,
+        head.weight,
+        head.bias,
+        { rows: n, inFeatures: D, outFeatures: V },
+        "out-in",
+      );
+      return logits;
+    }
+    const bias = family.head.bias ? await source.readTensor(family.head.bias) : null;
+    for (let start = 0; start < V; start += HEAD_CHUNK_ROWS) {
+      const rows = Math.min(HEAD_CHUNK_ROWS, V - start);
+      const w = await source.readRows(family.head.weight, start, rows); // [rows, D]
+      gemm.sgemm({
+        transA: false,
+        transB: true,
+        m: n,
+        n: rows,
+        k: D,
+        a: h,
+        lda: D,
+        b: w,
+        ldb: D,
+        c: logits,
+        cOffset: start,
+        ldc: V,
+      });
+    }
+    if (bias) { for (let i = 0; i < n; i++) for (let v = 0; v < V; v++) logits[i * V + v] += bias[v]; }
     return logits;
   }
 
@@ -418,26 +504,41 @@ export async function loadLmCpuModel(source: LmSource, family: LmFamily, gemm: G
 
   return {
     family,
-    lastLogits(sequences) {
+    resident,
+    async lastLogits(sequences) {
       const { seqs, layout, store } = prefill(sequences);
       const last = Uint32Array.from(sequences, (_, i) => seqs.starts[i] + seqs.counts[i] - 1);
-      return logitsOf(run(seqs.ids, layout, store, last), sequences.length);
+      return await logitsOf(await run(seqs.ids, layout, store, last), sequences.length);
     },
-    logProbs(sequences) {
+    async logProbs(sequences) {
       const { seqs, layout, store } = prefill(sequences);
-      const all = Uint32Array.from({ length: seqs.total }, (_, r) => r);
-      const h = run(seqs.ids, layout, store, all);
-      return sequences.map((s, i) => {
-        const out = new Float32Array(s.length - 1);
+      // Rows predicting a next token (every row but each sequence's last), and that token.
+      const rows: number[] = [], targets: number[] = [];
+      sequences.forEach((s, i) => {
         for (let t = 0; t + 1 < s.length; t++) {
-          const r = seqs.starts[i] + t;
-          const logits = logitsOf(h.subarray(r * D, (r + 1) * D), 1); // one row at a time: V can be large
-          logProbForward(out.subarray(t, t + 1), logits, Int32Array.of(s[t + 1]), { rows: 1, vocab: V });
+          rows.push(seqs.starts[i] + t);
+          targets.push(s[t + 1]);
         }
-        return out;
       });
+      const h = await run(seqs.ids, layout, store, Uint32Array.from(rows));
+      const all = new Float32Array(rows.length);
+      for (let first = 0; first < rows.length; first += LOGIT_ROWS) {
+        const n = Math.min(LOGIT_ROWS, rows.length - first);
+        const logits = await logitsOf(h.subarray(first * D, (first + n) * D), n);
+        logProbForward(
+          all.subarray(first, first + n),
+          logits,
+          Int32Array.from(targets.slice(first, first + n)),
+          {
+            rows: n,
+            vocab: V,
+          },
+        );
+      }
+      let offset = 0;
+      return sequences.map((s) => all.slice(offset, offset += s.length - 1));
     },
-    generate(prompts, maxNewTokens, stopAt = null) {
+    async generate(prompts, maxNewTokens, stopAt = null) {
       const capacity = Math.max(1, ...prompts.map((p) => p.length)) + maxNewTokens;
       checkContext(family, capacity);
       const seqs = packed(family, prompts);
@@ -458,11 +559,11 @@ export async function loadLmCpuModel(source: LmSource, family: LmFamily, gemm: G
       let stepLayout = layout;
       let wanted = Uint32Array.from(prompts, (_, i) => seqs.starts[i] + seqs.counts[i] - 1);
       while (active.length > 0) {
-        const logits = logitsOf(run(ids, stepLayout, store, wanted), active.length);
+        const logits = await logitsOf(await run(ids, stepLayout, store, wanted), active.length);
         const still: number[] = [];
         const next: number[] = [];
         active.forEach((i, a) => {
-          let best = 0;
+          let best = 0; // the first maximum on ties
           for (let t = 1; t < V; t++) if (logits[a * V + t] > logits[a * V + best]) best = t;
           if (stopAt !== null && best === stopAt) return;
           out[i].push(best);

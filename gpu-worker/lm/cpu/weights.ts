@@ -97,6 +97,10 @@ export async function loadBlock(source: LmSource, family: LmFamily, layer: numbe
   };
 }
 
+export function loadFinalNorm(source: LmSource, family: LmFamily): Promise<NormWeights> {
+  return readNorm(source, family.finalNorm);
+}
+
 export async function loadHead(source: LmSource, family: LmFamily): Promise<HeadWeights> {
   const { vocabSize: v, hiddenSize: d } = family;
   return {
