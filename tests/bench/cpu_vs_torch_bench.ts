@@ -46,9 +46,27 @@ function generatePairs(count: number): { preferred: string; rejected: string }[]
   return Array.from({ length: count }, () => ({ preferred: sentence(), rejected: sentence() }));
 }
 
-async function timed(command: string, args: string[]): Promise<{ seconds: number; stdout: string }> {
+interface Timed {
+  seconds: number;
+  /** user + system CPU seconds and peak RSS of the process, from /usr/bin/time when it exists. */
+  cpuSeconds?: number;
+  peakRssMb?: number;
+  stdout: string;
+}
+
+const TIME = (() => {
+  try {
+    return Deno.statSync("/usr/bin/time").isFile ? "/usr/bin/time" : null;
+  } catch {
+    return null;
+  }
+})();
+
+async function timed(command: string, args: string[]): Promise<Timed> {
+  const usage = TIME ? await Deno.makeTempFile() : null;
+  const [cmd, argv] = usage ? [TIME!, ["-o", usage, "-f", "%U %S %M", command, ...args]] : [command, args];
   const started = performance.now();
-  const output = await new Deno.Command(command, { args, stderr: "piped", stdout: "piped" }).output();
+  const output = await new Deno.Command(cmd, { args: argv, stderr: "piped", stdout: "piped" }).output();
   const seconds = (performance.now() - started) / 1000;
   const stdout = new TextDecoder().decode(output.stdout);
   if (!output.success) {
@@ -56,16 +74,24 @@ async function timed(command: string, args: string[]): Promise<{ seconds: number
       `${command} ${args.join(" ")} failed: ${new TextDecoder().decode(output.stderr).slice(-2000)}`,
     );
   }
-  return { seconds, stdout };
+  if (!usage) return { seconds, stdout };
+  const [user, sys, rssKb] = (await Deno.readTextFile(usage)).trim().split("\n").pop()!.split(" ").map(
+    Number,
+  );
+  await Deno.remove(usage);
+  return { seconds, cpuSeconds: user + sys, peakRssMb: rssKb / 1024, stdout };
 }
+
+const usageOf = (t: Timed) =>
+  t.cpuSeconds === undefined ? "" : `, ${fmt(t.cpuSeconds)} s CPU, peak RSS ${fmt(t.peakRssMb!, 0)} MiB`;
 
 async function python(
   args: string[],
-): Promise<{ seconds: number; json: Record<string, number | string> } | null> {
+): Promise<(Timed & { json: Record<string, number | string> }) | null> {
   if (!PYTHON) return null;
   try {
-    const { seconds, stdout } = await timed(PYTHON, [REFERENCE, ...args]);
-    return { seconds, json: JSON.parse(stdout.trim().split("\n").pop()!) };
+    const run = await timed(PYTHON, [REFERENCE, ...args]);
+    return { ...run, json: JSON.parse(run.stdout.trim().split("\n").pop()!) };
   } catch (error) {
     console.log(`  reference failed: ${(error as Error).message.slice(0, 500)}`);
     return null;
@@ -123,9 +149,11 @@ async function main() {
       `\nedit from ${PAIRS} pairs, layers ${LAYERS.from}:${LAYERS.to}, k=${RANK} (GPT-2-small shape)`,
     );
     console.log(
-      `  profs cpu: ${fmt(profs.seconds)} s wall (process); report: embed ${fmt(s.embed)} s, subspace ${
-        fmt(s.subspace)
-      } s, write ${fmt(s.write)} s (overlaps subspace), total ${fmt(s.total)} s`,
+      `  profs cpu: ${fmt(profs.seconds)} s wall (process${usageOf(profs)}); report: embed ${
+        fmt(s.embed)
+      } s, subspace ${fmt(s.subspace)} s, write ${fmt(s.write)} s (overlaps subspace), total ${
+        fmt(s.total)
+      } s`,
     );
     const torch = await python([
       "edit",
@@ -142,13 +170,18 @@ async function main() {
       const t = torch.json as Record<string, number>;
       console.log(
         `  PyTorch ${torch.json.torch} + transformers (${t.threads} threads): ${fmt(torch.seconds)} s wall ` +
-          `(process, imports included); in-script: load ${fmt(t.load_s)} s, embed ${fmt(t.embed_s)} s ` +
+          `(process, imports included${usageOf(torch)}); in-script: load ${fmt(t.load_s)} s, embed ${
+            fmt(t.embed_s)
+          } s ` +
           `(${t.tokens} tokens), SVD + projection ${fmt(t.subspace_s)} s, write ${fmt(t.write_s)} s, total ${
             fmt(t.seconds)
           } s`,
       );
       console.log(
-        `  ratio profs / PyTorch (process walls): ${fmt(profs.seconds / torch.seconds, 2)} (target ≤ 2)`,
+        `  ratio profs / PyTorch (process walls): ${fmt(profs.seconds / torch.seconds, 2)} (target ≤ 2)` +
+          (profs.cpuSeconds && torch.cpuSeconds
+            ? `; CPU seconds: ${fmt(profs.cpuSeconds / torch.cpuSeconds, 2)}`
+            : ""),
       );
     }
 
@@ -168,7 +201,9 @@ async function main() {
     ]);
     const r2 = JSON.parse(await Deno.readTextFile(join(dir, "profs-emb-out", "report.json"))).seconds;
     console.log(
-      `  profs cpu from embeddings: ${fmt(fromEmbeddings.seconds)} s wall; subspace ${fmt(r2.subspace)} s, ` +
+      `  profs cpu from embeddings: ${fmt(fromEmbeddings.seconds)} s wall${
+        usageOf(fromEmbeddings)
+      }; subspace ${fmt(r2.subspace)} s, ` +
         `write ${fmt(r2.write)} s, total ${fmt(r2.total)} s`,
     );
 
