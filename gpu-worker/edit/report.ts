@@ -5,6 +5,7 @@
 import type { ModelFolder } from "../../shared/model/folder.ts";
 import { readableToken, type Tokenizer } from "../../shared/model/tokenizer.ts";
 import { bytesPerElement, isFloatDType, toFloat32 } from "../../shared/safetensors/dtype.ts";
+import { type Gemm, openGemm } from "../blas/gemm.ts";
 import type { LayerSubspace, Matrix } from "../profs/backend.ts";
 
 export const REPORT_FORMAT = "profs-report/1";
@@ -146,13 +147,15 @@ function scoreRows(
 
 /**
  * For each basis V [D, k], each column v: the `count` tokens with the largest and smallest E·v, E the output
- * head [vocab, D] (GPT-2: the tied wte). All bases share one pass over E.
+ * head [vocab, D] (GPT-2: the tied wte). All bases share one pass over E, scored on `gemm`'s dgemm (OpenBLAS by
+ * default; null for the TypeScript loop of scoreRows).
  */
 export async function topTokens(
   model: ModelFolder,
   tokenizer: Tokenizer,
   bases: Matrix[],
   count = 10,
+  gemm: Gemm | null = openGemm(),
 ): Promise<DirectionTokens[][]> {
   const name = model.unembeddingName();
   const [vocab, d] = model.tensorInfo(name).shape;
@@ -169,6 +172,7 @@ export async function topTokens(
   const reader = model.reader(info.file);
   const rowBytes = d * bytesPerElement(dtype);
   const buffer = new Uint8Array(ROWS_PER_CHUNK * rowBytes); // reused: the head is read once, chunk by chunk
+  const e64 = new Float64Array(gemm ? ROWS_PER_CHUNK * d : 0);
   for (let start = 0; start < vocab; start += ROWS_PER_CHUNK) {
     const rows = Math.min(ROWS_PER_CHUNK, vocab - start);
     const bytes = await reader.readBytes(info.name, {
@@ -176,7 +180,25 @@ export async function topTokens(
       end: (start + rows) * rowBytes,
     }, buffer);
     const e = dtype === "F32" ? new Float32Array(bytes.buffer, 0, rows * d) : toFloat32(bytes, dtype); // [rows, D]
-    scoreRows(e, rows, v, c, d, scores.subarray(start * c, (start + rows) * c));
+    if (gemm) {
+      // scores [rows, c] = e · vᵀ on dgemm (OpenBLAS): the head widened to float64 per chunk (exact), so only
+      // the summation order differs from scoreRows.
+      for (let i = 0; i < rows * d; i++) e64[i] = e[i];
+      gemm.dgemm({
+        transA: false,
+        transB: true,
+        m: rows,
+        n: c,
+        k: d,
+        a: e64,
+        lda: d,
+        b: v,
+        ldb: d,
+        c: scores,
+        cOffset: start * c,
+        ldc: c,
+      });
+    } else scoreRows(e, rows, v, c, d, scores.subarray(start * c, (start + rows) * c));
   }
   const perColumn = columns.map((_, col) => {
     const score = (id: number) => scores[id * c + col];

@@ -2,7 +2,8 @@
  * GPT-2 forward-pass throughput: tokens per second of embedding extraction (prefill + per-block pooling) and of
  * greedy generation (KV-cached decode steps), for a GPT-2-small-shaped model (12 blocks, D = 768, 12 heads,
  * GPT-2's full 50,257-token vocabulary, random weights) on the available WebGPU adapter, printed with its name.
- * The CPU backend (the plain TypeScript twins) is measured on a small workload too. The default workload is
+ * The CPU backend (OpenBLAS products, or the TypeScript twins without it) is measured on a small workload too;
+ * tests/bench/cpu_vs_torch_bench.ts measures it properly, next to PyTorch. The default workload is
  * tiny so the run stays near two minutes on lavapipe, a software adapter; on a real GPU raise it with
  * GPT2_BENCH_SCALE (texts, tokens, prompts and new tokens scale with it).
  *
@@ -128,5 +129,5 @@ if (engine) {
 }
 
 const cpu = createCpuEngine(config, await loadGpt2Weights(randomSource(config), config));
-console.log("cpu (plain TypeScript twins)");
+console.log(`cpu (${cpu.device})`);
 await measure(cpu, { texts: 2, tokens: 8, prompts: 1, promptTokens: 4, newTokens: 2 });

@@ -1,14 +1,19 @@
 /**
- * The CPU ProFS backend: plain TypeScript, float64 accumulation. Always available; the oracle for `webgpu`.
+ * The CPU ProFS backend: float64 accumulation, its large products (Gram matrices, T·Q, Tᵀ·Y) on the given
+ * `Gemm`'s dgemm (OpenBLAS by default), the rest plain TypeScript. Always available; the oracle for `webgpu`
+ * (with `typescriptGemm()`, or `gemm: null` for the original loops).
  */
+import { type Gemm, openGemm } from "../../blas/gemm.ts";
 import type { ProfsBackend } from "../backend.ts";
 import { projectOut } from "./projection.ts";
 import { toxicSubspaceCpu } from "./subspace.ts";
 
-export function createCpuBackend(): ProfsBackend {
+export function createCpuBackend(options: { gemm?: Gemm | null } = {}): ProfsBackend {
+  const gemm = options.gemm === null ? undefined : options.gemm ?? openGemm();
   return {
     name: "cpu",
-    toxicSubspace: async (preferred, rejected, params) => await toxicSubspaceCpu(preferred, rejected, params),
+    toxicSubspace: async (preferred, rejected, params) =>
+      await toxicSubspaceCpu(preferred, rejected, { ...params, gemm }),
     // In place: an edit of a large model then needs no second copy of each matrix (the contract allows it).
     project: async (weight, basis, orientation) => await projectOut(weight, basis, orientation, weight.data),
     dispose: () => {},

@@ -2,8 +2,10 @@
  * Small dense float64 linear algebra for ProFS on the CPU: block products with the preference matrix,
  * Gram–Schmidt, an exact Jacobi eigensolver for small symmetric matrices (the b×b Rayleigh–Ritz step) and a
  * one-sided Jacobi SVD (test oracles), and principal angles between subspaces. All matrices are row-major
- * Float64Arrays with their shape in the comment.
+ * Float64Arrays with their shape in the comment. The large products (`timesTransposed`, `times`) run on a
+ * `Gemm`'s dgemm (OpenBLAS) when the caller passes one, else on the TypeScript loops here (the oracle).
  */
+import type { Gemm } from "../../blas/gemm.ts";
 import type { Random } from "../random.ts";
 
 /** a [m, n] · b [n, p] → [m, p] */
@@ -360,5 +362,35 @@ export function multiplyTransposed(
       }
     }
   }
+  return c;
+}
+
+/** c [m, p] = a [m, len] · b [p, len]ᵀ: dgemm on `gemm` when given, else `multiplyTransposed`. */
+export function timesTransposed(
+  gemm: Gemm | undefined,
+  a: Float64Array,
+  m: number,
+  b: Float64Array,
+  p: number,
+  len: number,
+  symmetric = false,
+): Float64Array {
+  if (!gemm) return multiplyTransposed(a, m, b, p, len, symmetric);
+  const c = new Float64Array(m * p);
+  gemm.dgemm({ transA: false, transB: true, m, n: p, k: len, a, lda: len, b, ldb: len, c, ldc: p });
+  return c;
+}
+
+/** c [m, p] = a [m, len] · b [len, p] on `gemm`'s dgemm. */
+export function times(
+  gemm: Gemm,
+  a: Float64Array,
+  m: number,
+  b: Float64Array,
+  len: number,
+  p: number,
+): Float64Array {
+  const c = new Float64Array(m * p);
+  gemm.dgemm({ transA: false, transB: false, m, n: p, k: len, a, lda: len, b, ldb: p, c, ldc: p });
   return c;
 }

@@ -2,6 +2,7 @@
  * ProFS steps 2–4 on the CPU (DESIGN.md §1): preference matrix, centering, and the top-k right singular vectors
  * by block subspace iteration with Rayleigh–Ritz, in float64. This is the oracle the WebGPU backend is held to.
  */
+import type { Gemm } from "../../blas/gemm.ts";
 import { createRandom } from "../random.ts";
 import { InputError } from "../../../shared/errors.ts";
 import type { LayerSubspace, Matrix, SubspaceParams } from "../backend.ts";
@@ -9,9 +10,10 @@ import {
   axpy,
   dot,
   largestAngleSineRows,
-  multiplyTransposed,
   orthonormalizeRows,
   symmetricEigen,
+  times,
+  timesTransposed,
 } from "./linalg.ts";
 
 /**
@@ -60,7 +62,7 @@ export function topRightSingularVectors(
   n: number,
   d: number,
   k: number,
-  options: Pick<SubspaceParams, "tolerance" | "maxIterations" | "seed"> & { gramAfter?: number },
+  options: Pick<SubspaceParams, "tolerance" | "maxIterations" | "seed"> & { gramAfter?: number; gemm?: Gemm },
 ): TopSingular {
   const b = Math.min(k + OVERSAMPLING, n, d);
   const random = createRandom(options.seed);
@@ -68,17 +70,21 @@ export function topRightSingularVectors(
   orthonormalizeRows(q, b, d, random);
   const normal: SymmetricOperator = {
     dim: d,
-    apply: (rows, m) => transposeTimesRows(t, timesRows(t, rows, n, d, m), n, d, m),
+    apply: (rows, m) =>
+      transposeTimesRows(t, timesRows(t, rows, n, d, m, options.gemm), n, d, m, options.gemm),
   };
   const gramAfter = options.gramAfter ?? GRAM_SWITCH_ITERATIONS;
   const budget = n < d ? Math.min(gramAfter, options.maxIterations) : options.maxIterations;
   let state = blockIteration(normal, q, b, k, budget, options.tolerance, random);
   if (!state.converged && state.iterations < options.maxIterations && n < d) {
     // Continue in the row space: the top eigenvectors U of T Tᵀ give V = Tᵀ U (normalised), same σ².
-    const gram = gramOfRows(t, n, d);
-    const start = timesRows(t, state.q, n, d, b);
+    const gram = gramOfRows(t, n, d, options.gemm);
+    const start = timesRows(t, state.q, n, d, b, options.gemm);
     orthonormalizeRows(start, b, n, random);
-    const rowSpace: SymmetricOperator = { dim: n, apply: (rows, m) => timesSymmetric(gram, rows, n, m) };
+    const rowSpace: SymmetricOperator = {
+      dim: n,
+      apply: (rows, m) => timesSymmetric(gram, rows, n, m, options.gemm),
+    };
     const more = blockIteration(
       rowSpace,
       start,
@@ -88,7 +94,7 @@ export function topRightSingularVectors(
       options.tolerance,
       random,
     );
-    q = transposeTimesRows(t, more.q.subarray(0, k * n), n, d, k);
+    q = transposeTimesRows(t, more.q.subarray(0, k * n), n, d, k, options.gemm);
     orthonormalizeRows(q, k, d, random);
     state = { ...more, q, iterations: state.iterations + more.iterations };
   }
@@ -196,26 +202,41 @@ function chebyshevFilter(
   return current;
 }
 
-/** t tᵀ [n, n] for t [n, d] */
-function gramOfRows(t: Float64Array, n: number, d: number): Float64Array {
-  return multiplyTransposed(t, n, t, n, d, true);
+/** t tᵀ [n, n] for t [n, d] (dgemm on `gemm` when given, as every product below) */
+function gramOfRows(t: Float64Array, n: number, d: number, gemm?: Gemm): Float64Array {
+  return timesTransposed(gemm, t, n, t, n, d, true);
 }
 
 /** rows of g·u_j for symmetric g [n, n] and rows u [b, n] */
-function timesSymmetric(g: Float64Array, u: Float64Array, n: number, b: number): Float64Array {
-  return multiplyTransposed(u, b, g, n, n); // (g u_j)_i = u_j · g_i since g is symmetric
+function timesSymmetric(g: Float64Array, u: Float64Array, n: number, b: number, gemm?: Gemm): Float64Array {
+  return timesTransposed(gemm, u, b, g, n, n); // (g u_j)_i = u_j · g_i since g is symmetric
 }
 
 /** y [b, n] with y_j = t q_j, for t [n, d] and rows q [b, d] */
-function timesRows(t: Float64Array, q: Float64Array, n: number, d: number, b: number): Float64Array {
-  return multiplyTransposed(q, b, t, n, d);
+function timesRows(
+  t: Float64Array,
+  q: Float64Array,
+  n: number,
+  d: number,
+  b: number,
+  gemm?: Gemm,
+): Float64Array {
+  return timesTransposed(gemm, q, b, t, n, d);
 }
 
 /**
  * z [b, d] with z_j = tᵀ y_j, for t [n, d] and rows y [b, n]. Four rows of t per pass over z_j, so z_j is loaded
  * and stored a quarter as often as with one `axpy` per row.
  */
-function transposeTimesRows(t: Float64Array, y: Float64Array, n: number, d: number, b: number): Float64Array {
+function transposeTimesRows(
+  t: Float64Array,
+  y: Float64Array,
+  n: number,
+  d: number,
+  b: number,
+  gemm?: Gemm,
+): Float64Array {
+  if (gemm) return times(gemm, y, b, t, n, d);
   const z = new Float64Array(b * d);
   const end = n - (n % 4);
   for (let j = 0; j < b; j++) {
@@ -241,7 +262,11 @@ function rotateRows(rows: Float64Array, w: Float64Array, b: number, len: number)
 }
 
 /** preferred, rejected [N, D] → V [D, k] of T = (X⁺ − X⁻)/2, centered against X⁺'s top direction if asked. */
-export function toxicSubspaceCpu(preferred: Matrix, rejected: Matrix, params: SubspaceParams): LayerSubspace {
+export function toxicSubspaceCpu(
+  preferred: Matrix,
+  rejected: Matrix,
+  params: SubspaceParams & { gemm?: Gemm },
+): LayerSubspace {
   const { rows: n, cols: d } = preferred;
   checkSubspaceInputs(preferred, rejected, params);
   const t = new Float64Array(n * d); // T [N, D]

@@ -1,0 +1,276 @@
+/**
+ * The CPU backend against PyTorch 2 + transformers on the same machine, files and threads, side by side in one
+ * run (issue 18's targets):
+ *
+ * 1. `profs edit --pairs --backend cpu` end to end (load, embed, subspace, write) on a GPT-2-small-shaped model
+ *    (12 blocks, D = 768, 12 heads, GPT-2's 50,257-token vocabulary and tokenizer, random weights) from 128
+ *    generated pairs, default layers (5:12) and rank 2, against tests/bench/cpu_torch_reference.py doing the
+ *    same job the PyTorch way (target: profs ≤ 2× its wall).
+ * 2. The same edit from the embeddings step 1 saved (`--embeddings`): no forward pass.
+ * 3. Embedding tokens/s (batched masked-mean prefill) and greedy-generation tokens/s (KV cache) of the GPT-2
+ *    small forward pass, profs cpu engine vs transformers on the same token ids (target: ≥ 0.5× its throughput).
+ *
+ * PROFS_PYTHON names a Python with torch and transformers; without it the reference half is skipped, visibly.
+ * PROFS_THREADS sizes both (default: every core). CPU_BENCH_SCALE multiplies the throughput workload.
+ *
+ *   PROFS_PYTHON=/work/venv/bin/python deno task bench cpu_vs_torch
+ */
+import { join } from "node:path";
+import { openGemm } from "../../gpu-worker/blas/gemm.ts";
+import { createGpt2Runner, type TextTokenizer } from "../../gpu-worker/lm/gpt2/runner.ts";
+import { openModelFolder } from "../../shared/model/folder.ts";
+import { createRandom } from "../../gpu-worker/profs/random.ts";
+import { writeTinyGpt2 } from "../fixtures/tiny_gpt2.ts";
+
+const PYTHON = Deno.env.get("PROFS_PYTHON");
+const SHAPE = { layers: 12, hidden: 768, heads: 12, positions: 1024 };
+const PAIRS = 128;
+const LAYERS = { from: 5, to: 12 }; // defaultLayers(12)
+const RANK = 2;
+const MAX_TOKENS = 128;
+const BATCH = 8; // the runner's default batch size, used by both sides
+const SCALE = Number(Deno.env.get("CPU_BENCH_SCALE") ?? "1");
+const REFERENCE = new URL("./cpu_torch_reference.py", import.meta.url).pathname;
+const MAIN = new URL("../../main.ts", import.meta.url).pathname;
+
+const WORDS = ("the a you they we this that people really never always think know said going thing time " +
+  "work city night friend world story money music game movie idiot stupid hate love awful great terrible " +
+  "wonderful morning weather street computer language history house water ocean mountain garden river " +
+  "because although when while after before quickly slowly honestly probably maybe definitely").split(" ");
+
+/** Two sentences per pair, 6–45 words each (about 8–60 GPT-2 tokens), from a seeded word list. */
+function generatePairs(count: number): { preferred: string; rejected: string }[] {
+  const random = createRandom(18);
+  const sentence = () =>
+    Array.from({ length: 6 + random.int(40) }, () => WORDS[random.int(WORDS.length)]).join(" ") + ".";
+  return Array.from({ length: count }, () => ({ preferred: sentence(), rejected: sentence() }));
+}
+
+interface Timed {
+  seconds: number;
+  /** user + system CPU seconds and peak RSS of the process, from /usr/bin/time when it exists. */
+  cpuSeconds?: number;
+  peakRssMb?: number;
+  stdout: string;
+}
+
+const TIME = (() => {
+  try {
+    return Deno.statSync("/usr/bin/time").isFile ? "/usr/bin/time" : null;
+  } catch {
+    return null;
+  }
+})();
+
+async function timed(command: string, args: string[]): Promise<Timed> {
+  const usage = TIME ? await Deno.makeTempFile() : null;
+  const [cmd, argv] = usage ? [TIME!, ["-o", usage, "-f", "%U %S %M", command, ...args]] : [command, args];
+  const started = performance.now();
+  const output = await new Deno.Command(cmd, { args: argv, stderr: "piped", stdout: "piped" }).output();
+  const seconds = (performance.now() - started) / 1000;
+  const stdout = new TextDecoder().decode(output.stdout);
+  if (!output.success) {
+    throw new Error(
+      `${command} ${args.join(" ")} failed: ${new TextDecoder().decode(output.stderr).slice(-2000)}`,
+    );
+  }
+  if (!usage) return { seconds, stdout };
+  const [user, sys, rssKb] = (await Deno.readTextFile(usage)).trim().split("\n").pop()!.split(" ").map(
+    Number,
+  );
+  await Deno.remove(usage);
+  return { seconds, cpuSeconds: user + sys, peakRssMb: rssKb / 1024, stdout };
+}
+
+const usageOf = (t: Timed) =>
+  t.cpuSeconds === undefined ? "" : `, ${fmt(t.cpuSeconds)} s CPU, peak RSS ${fmt(t.peakRssMb!, 0)} MiB`;
+
+async function python(
+  args: string[],
+): Promise<(Timed & { json: Record<string, number | string> }) | null> {
+  if (!PYTHON) return null;
+  try {
+    const run = await timed(PYTHON, [REFERENCE, ...args]);
+    return { ...run, json: JSON.parse(run.stdout.trim().split("\n").pop()!) };
+  } catch (error) {
+    console.log(`  reference failed: ${(error as Error).message.slice(0, 500)}`);
+    return null;
+  }
+}
+
+const fmt = (x: number, digits = 1) => x.toFixed(digits);
+
+async function main() {
+  const dir = await Deno.makeTempDir({ prefix: "profs-cpu-bench-" });
+  try {
+    const gemm = openGemm();
+    console.log(
+      `profs cpu products: ${gemm.name}; PyTorch reference: ${PYTHON ?? "skipped (set PROFS_PYTHON)"}`,
+    );
+    console.log(
+      `machine: ${navigator.hardwareConcurrency} cores, load average ${
+        Deno.loadavg().map((x) => x.toFixed(1)).join(" ")
+      } at start`,
+    );
+    const model = join(dir, "model");
+    let started = performance.now();
+    await writeTinyGpt2(model, { ...SHAPE, prefix: true });
+    const pairs = join(dir, "pairs.jsonl");
+    await Deno.writeTextFile(pairs, generatePairs(PAIRS).map((p) => JSON.stringify(p)).join("\n") + "\n");
+    console.log(
+      `generated a GPT-2-small-shaped model and ${PAIRS} pairs in ${
+        fmt((performance.now() - started) / 1000)
+      } s`,
+    );
+
+    // 1. Edit from pairs, end to end, each in its own process.
+    const embeddings = join(dir, "embeddings.safetensors");
+    const editArgs = ["--model", model, "--rank", String(RANK), "--layers", `${LAYERS.from}:${LAYERS.to}`];
+    const profs = await timed(Deno.execPath(), [
+      "run",
+      "--allow-all",
+      MAIN,
+      "edit",
+      ...editArgs,
+      "--pairs",
+      pairs,
+      "--backend",
+      "cpu",
+      "--max-tokens",
+      String(MAX_TOKENS),
+      "--save-embeddings",
+      embeddings,
+      "--out",
+      join(dir, "profs-out"),
+    ]);
+    const report = JSON.parse(await Deno.readTextFile(join(dir, "profs-out", "report.json")));
+    const s = report.seconds;
+    console.log(
+      `\nedit from ${PAIRS} pairs, layers ${LAYERS.from}:${LAYERS.to}, k=${RANK} (GPT-2-small shape)`,
+    );
+    console.log(
+      `  profs cpu: ${fmt(profs.seconds)} s wall (process${usageOf(profs)}); report: embed ${
+        fmt(s.embed)
+      } s, subspace ${fmt(s.subspace)} s, write ${fmt(s.write)} s (overlaps subspace), total ${
+        fmt(s.total)
+      } s`,
+    );
+    const torch = await python([
+      "edit",
+      model,
+      pairs,
+      join(dir, "torch-out"),
+      String(LAYERS.from),
+      String(LAYERS.to),
+      String(RANK),
+      String(MAX_TOKENS),
+      String(BATCH),
+    ]);
+    if (torch) {
+      const t = torch.json as Record<string, number>;
+      console.log(
+        `  PyTorch ${torch.json.torch} + transformers (${t.threads} threads): ${fmt(torch.seconds)} s wall ` +
+          `(process, imports included${usageOf(torch)}); in-script: load ${fmt(t.load_s)} s, embed ${
+            fmt(t.embed_s)
+          } s ` +
+          `(${t.tokens} tokens), SVD + projection ${fmt(t.subspace_s)} s, write ${fmt(t.write_s)} s, total ${
+            fmt(t.seconds)
+          } s`,
+      );
+      console.log(
+        `  ratio profs / PyTorch (process walls): ${fmt(profs.seconds / torch.seconds, 2)} (target ≤ 2)` +
+          (profs.cpuSeconds && torch.cpuSeconds
+            ? `; CPU seconds: ${fmt(profs.cpuSeconds / torch.cpuSeconds, 2)}`
+            : ""),
+      );
+    }
+
+    // 2. Edit from the saved embeddings.
+    const fromEmbeddings = await timed(Deno.execPath(), [
+      "run",
+      "--allow-all",
+      MAIN,
+      "edit",
+      ...editArgs,
+      "--embeddings",
+      embeddings,
+      "--backend",
+      "cpu",
+      "--out",
+      join(dir, "profs-emb-out"),
+    ]);
+    const r2 = JSON.parse(await Deno.readTextFile(join(dir, "profs-emb-out", "report.json"))).seconds;
+    console.log(
+      `  profs cpu from embeddings: ${fmt(fromEmbeddings.seconds)} s wall${
+        usageOf(fromEmbeddings)
+      }; subspace ${fmt(r2.subspace)} s, ` +
+        `write ${fmt(r2.write)} s, total ${fmt(r2.total)} s`,
+    );
+
+    // 3. Forward-pass throughput on the same token ids.
+    const random = createRandom(7);
+    const ids = (n: number) => Array.from({ length: n }, () => random.int(50000));
+    const work = {
+      batch: BATCH,
+      embed: Array.from({ length: 64 * SCALE }, (_, i) => ids(16 + (i * 7) % 48)),
+      prompts: Array.from({ length: 8 }, () => ids(16)),
+      new_tokens: 32 * SCALE,
+    };
+    const workFile = join(dir, "work.json");
+    await Deno.writeTextFile(workFile, JSON.stringify(work));
+    const byKey = new Map(
+      [...work.embed, ...work.prompts].map((s, i) => [`t${i}`, s] as [string, number[]]),
+    );
+    const tokenizer: TextTokenizer = {
+      encode: (text) => byKey.get(text)!,
+      decode: (tokens) => tokens.join(" "),
+      eosTokenId: 50256,
+    };
+    const folder = await openModelFolder(model);
+    const runner = await createGpt2Runner(folder, { backend: "cpu", tokenizer });
+    const embedKeys = work.embed.map((_, i) => `t${i}`);
+    const promptKeys = work.prompts.map((_, i) => `t${work.embed.length + i}`);
+    await runner.embed(embedKeys.slice(0, 2), { batchSize: BATCH }); // warm up (JIT, OpenBLAS threads)
+    started = performance.now();
+    await runner.embed(embedKeys, { batchSize: BATCH, maxTokens: 1024 });
+    const embedS = (performance.now() - started) / 1000;
+    await runner.generate(promptKeys.slice(0, 1), { maxNewTokens: 1 });
+    started = performance.now();
+    await runner.generate(promptKeys, { maxNewTokens: work.new_tokens, stopAtEos: false, batchSize: 8 });
+    const generateS = (performance.now() - started) / 1000;
+    runner.dispose();
+    await folder.close();
+    const embedded = work.embed.reduce((a, x) => a + x.length, 0);
+    const generated = work.prompts.length * work.new_tokens;
+    console.log(`\nGPT-2 small forward pass (${runner.device})`);
+    console.log(
+      `  embedding: ${embedded} tokens (${work.embed.length} texts of 16–63, batches of ${BATCH}) → ` +
+        `profs ${fmt(embedded / embedS)} tokens/s`,
+    );
+    console.log(
+      `  generation: ${generated} tokens (8 prompts of 16 tokens, ${work.new_tokens} new each) → ` +
+        `profs ${fmt(generated / generateS)} tokens/s`,
+    );
+    const ref = await python(["throughput", model, workFile]);
+    if (ref) {
+      const t = ref.json as Record<string, number>;
+      const refEmbed = t.embed_tokens / t.embed_s, refGen = t.generate_tokens / t.generate_s;
+      console.log(
+        `  PyTorch ${ref.json.torch} + transformers (${t.threads} threads): embedding ${fmt(refEmbed)} ` +
+          `tokens/s, generation ${fmt(refGen)} tokens/s`,
+      );
+      console.log(
+        `  ratio profs / PyTorch: embedding ${fmt(embedded / embedS / refEmbed, 2)}, generation ${
+          fmt(generated / generateS / refGen, 2)
+        } (target ≥ 0.5)`,
+      );
+    } else if (!PYTHON) {
+      console.log("  PyTorch reference skipped: set PROFS_PYTHON to a Python with torch and transformers");
+    }
+    console.log(`load average at the end: ${Deno.loadavg().map((x) => x.toFixed(1)).join(" ")}`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+await main();
