@@ -2,12 +2,12 @@
  * `profs edit`: edit a model folder with ProFS from preference pairs or precomputed embeddings.
  */
 import { parseArgs } from "node:util";
-import { parseBackendName } from "../backend.ts";
+import { parseBackendName } from "../profs/select.ts";
 import { EDIT_DEFAULTS, EDIT_LIMITS, type LayerRange } from "../../shared/contracts/edit_params.ts";
 import { InputError, Interrupted, withInterrupts } from "../../shared/errors.ts";
 import { createLogger } from "../../shared/log.ts";
 import { runEdit } from "../edit/pipeline.ts";
-import { directionSides, type EditReport } from "../../shared/profs/report.ts";
+import { directionSides, type EditReport } from "../edit/report.ts";
 
 export const USAGE = `usage: profs edit --model DIR (--pairs FILE | --embeddings FILE) --out DIR [options]
 

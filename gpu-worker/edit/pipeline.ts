@@ -14,7 +14,7 @@
  */
 import { statfs } from "node:fs/promises";
 import { dirname, join, relative, resolve } from "node:path";
-import { type BackendName, selectBackend } from "../backend.ts";
+import { type BackendName, selectBackend } from "../profs/select.ts";
 import {
   checkPairsForRank,
   checkRankForHiddenSize,
@@ -22,8 +22,8 @@ import {
   EDIT_DEFAULTS,
   type LayerRange,
 } from "../../shared/contracts/edit_params.ts";
-import { readPreferenceFile } from "../../shared/data/preference.ts";
-import { sampleIndices } from "../../shared/data/sample.ts";
+import { readPreferenceFile } from "../../shared/formats/preference.ts";
+import { sampleIndices } from "./sample.ts";
 import { InputError } from "../../shared/errors.ts";
 import {
   checkEmbeddingsForModel,
@@ -44,8 +44,8 @@ import {
   type Matrix,
   type ProfsBackend,
   type SubspaceParams,
-} from "../../shared/profs/backend.ts";
-import { applyRemoved } from "../../shared/profs/projection.ts";
+} from "../profs/backend.ts";
+import { applyRemoved } from "../profs/cpu/projection.ts";
 import {
   type EditReport,
   layerReport,
@@ -53,7 +53,7 @@ import {
   REPORT_FORMAT,
   topTokens,
   toxicProjections,
-} from "../../shared/profs/report.ts";
+} from "./report.ts";
 import { untilAborted } from "../../shared/abort.ts";
 import { modelCard } from "./model_card.ts";
 import { writeModelFolder } from "./write_model.ts";
@@ -373,7 +373,7 @@ async function embedPairs(
   backend: "cpu" | "webgpu",
   hooks: EditHooks,
 ): Promise<{ preferred: Matrix; rejected: Matrix }[]> {
-  const { embedTexts } = await import("../gpt2/embed.ts");
+  const { embedTexts } = await import("../lm/gpt2/embed.ts");
   const n = pairs.length;
   const d = model.hiddenSize;
   const texts = [...pairs.map((p) => p.preferred), ...pairs.map((p) => p.rejected)];

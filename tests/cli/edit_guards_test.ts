@@ -11,8 +11,8 @@ import { main } from "../../main.ts";
 import { untilAborted } from "../../shared/abort.ts";
 import { InputError } from "../../shared/errors.ts";
 import { openModelFolder } from "../../shared/model/folder.ts";
-import { createCpuBackend } from "../../shared/profs/cpu_backend.ts";
-import type { ProfsBackend } from "../../shared/profs/backend.ts";
+import { createCpuBackend } from "../../gpu-worker/profs/cpu/backend.ts";
+import type { ProfsBackend } from "../../gpu-worker/profs/backend.ts";
 import { writeSyntheticEmbeddings } from "../fixtures/synthetic_embeddings.ts";
 import { writeTinyGpt2 } from "../fixtures/tiny_gpt2.ts";
 
