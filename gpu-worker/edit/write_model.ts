@@ -124,6 +124,8 @@ export async function writeModelFolder(
       event.preventDefault();
       fail(new Error(`model writing thread crashed: ${event.message}`));
     };
+    // A message that cannot be deserialized would otherwise be dropped, and the stream never settle.
+    thread.onmessageerror = () => fail(new Error("model writing thread sent a message that cannot be read"));
     send({
       type: "start",
       files: model.weightFiles.map((file) => join(model.dir, file)),
