@@ -81,6 +81,12 @@ export interface EditOptions {
   /** Replace an existing `outDir`, only once the new one is complete (default: an existing `outDir` is refused). */
   overwrite?: boolean;
   logger?: Logger;
+  /**
+   * The model's weights sha256 when the caller already knows it (the worker: the hash recorded at finalize), so
+   * embeddings naming another model are refused without hashing first; the copy's own hash is checked at the end
+   * either way.
+   */
+  modelSha256?: string;
   /** Free bytes on the filesystem holding `path` (default: statfs); tests pass a fake. */
   freeBytes?: (path: string) => Promise<number>;
 }
@@ -187,8 +193,11 @@ export async function runEdit(options: EditOptions, hooks: EditHooks = {}): Prom
     if (embeddings?.metadata.modelSha256 !== undefined) {
       // The embeddings name the weights they came from: hash the model now (one streamed read; the copy reads
       // it again, mostly from the page cache) rather than learn of a mismatch after the SVD and the whole write.
-      log.info("hashing the model to check the embeddings' model_sha256", { model: model.dir });
-      checkEmbeddingsSha256(embeddings, model.dir, await untilAborted(model.sha256(), signal));
+      if (options.modelSha256 === undefined) {
+        log.info("hashing the model to check the embeddings' model_sha256", { model: model.dir });
+      }
+      const sha = options.modelSha256 ?? await untilAborted(model.sha256(), signal);
+      checkEmbeddingsSha256(embeddings, model.dir, sha);
     }
     backend = typeof options.backend === "object"
       ? options.backend

@@ -1,5 +1,6 @@
 /**
- * No job runs forever: every attempt has a time limit (a worker option, PROFS_JOB_MAX_SECONDS, or a default sized
+ * No job runs forever: an edit the pipeline refuses fails at once (it used to sit "running" for good), every
+ * attempt has a time limit (a worker option, PROFS_JOB_MAX_SECONDS, or a default sized
  * from the job) after which the job fails, unretried, with a message naming the limit; and a worker that stops
  * mid-job leaves no scratch directory behind.
  */
@@ -18,8 +19,9 @@ import { events, pollEdit, serveApi, submitEdit, uploadModel, uploadPairs, write
 
 const PARAMS = { layers: { from: 0, to: 2 }, rank: 1, max_tokens: 16 };
 
-async function setUp(pairs: number) {
+async function setUp(pairs: number, pairsText?: string) {
   const inputs = await writeInputs({ pairs });
+  if (pairsText !== undefined) await Deno.writeTextFile(inputs.pairsFile, pairsText);
   const s = await serveApi();
   const workDir = await Deno.makeTempDir({ prefix: "profs-worker-scratch-" });
   return {
@@ -66,6 +68,30 @@ Deno.test("an edit past its time limit fails once with a message naming the limi
     assert.deepEqual([...Deno.readDirSync(t.workDir)], [], "the attempt's scratch directory is removed");
     const types = (await events(t.s, edit.id)).map((e) => e.type).filter((x) => x !== "progress");
     assert.deepEqual(types, ["queued", "started", "failed"]);
+  } finally {
+    await w.stop();
+    await t.close();
+  }
+});
+
+Deno.test("an edit the API lets through but the pipeline refuses (pairs of identical texts) fails at once", async () => {
+  // Two rows pass the API's rank check; both pairs have the same text on both sides, which only the worker sees.
+  const same = [
+    '{"preferred":"hello there","rejected":"hello there"}',
+    '{"preferred":"a b","rejected":"a b"}',
+  ];
+  const t = await setUp(2, same.join("\n") + "\n");
+  const w = t.worker({});
+  try {
+    const edit = await submitEdit(t.s, { model_id: t.modelId, dataset_id: t.datasetId, params: { rank: 2 } });
+    const done = await pollEdit(t.s, edit.id);
+    assert.equal(done.status, "failed");
+    assert.equal(done.attempts, 1, "the user's error: not retried");
+    assert.match(
+      done.error!.message,
+      /needs at least 2 usable pairs .* has 0 \(2 pairs; 2 with the same text/,
+    );
+    assert.deepEqual([...Deno.readDirSync(t.workDir)], []);
   } finally {
     await w.stop();
     await t.close();

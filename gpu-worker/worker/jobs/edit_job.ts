@@ -115,6 +115,7 @@ export async function runEditJob(run: JobRun): Promise<JobOutput> {
     maxTokens: params.max_tokens,
     backend: run.backend,
     saveEmbeddings,
+    modelSha256: model.sha256 ?? undefined, // finalized: embeddings are checked against it without hashing first
   }, { signal: run.signal, onProgress: run.onProgress, logger: run.logger }).catch((error) => {
     throw hideLocalPaths(error, [[modelDir, `model '${model.id}'`], [
       datasetFile,

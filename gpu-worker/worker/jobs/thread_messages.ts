@@ -11,8 +11,10 @@ import type { LogFields, LogLevel } from "../../../shared/log.ts";
 import type { BackendName } from "../../profs/select.ts";
 import { DeviceLostError, KernelError } from "../../runtime/errors.ts";
 
-/** runEdit's options that can cross a thread boundary: a backend by name, no logger. */
-export type ThreadEditOptions = Omit<EditOptions, "backend" | "logger"> & { backend: BackendName };
+/** runEdit's options that can cross a thread boundary: a backend by name, no logger, no callbacks. */
+export type ThreadEditOptions = Omit<EditOptions, "backend" | "logger" | "freeBytes"> & {
+  backend: BackendName;
+};
 
 /** A check's options that can cross: no callbacks and no signal (aborting terminates the thread). */
 export type ThreadCheckOptions = Omit<CheckOptions, "onProgress" | "signal">;
