@@ -428,7 +428,8 @@ async function exists(path: string): Promise<boolean> {
     await Deno.lstat(path);
     return true;
   } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
+    // A path under a file does not exist either; creating the partial folder then says why.
+    if (error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotADirectory) return false;
     throw error;
   }
 }
@@ -455,7 +456,10 @@ async function makePartialDir(outDir: string): Promise<string> {
   try {
     await Deno.mkdir(tmpDir);
   } catch (error) {
-    if (error instanceof Deno.errors.NotFound || error instanceof Deno.errors.PermissionDenied) {
+    if (
+      error instanceof Deno.errors.NotFound || error instanceof Deno.errors.PermissionDenied ||
+      error instanceof Deno.errors.NotADirectory
+    ) {
       throw new InputError(
         `Cannot write to '--out' as its parent folder must exist and be writable: '${dirname(outDir)}' (${
           (error as Error).message

@@ -162,6 +162,15 @@ Deno.test("an output folder whose parent is missing is refused before any work",
   );
 });
 
+Deno.test("an output folder under a file is refused before any work", async () => {
+  const file = fresh("a-file");
+  await Deno.writeTextFile(file, "not a folder");
+  await assert.rejects(
+    runEdit({ modelDir: model, outDir: join(file, "out"), embeddingsFile: embeddings, backend: "cpu" }),
+    /'--out' as its parent folder must exist and be writable: '.*a-file-\d+' \(Not a directory/,
+  );
+});
+
 Deno.test({
   name: "a read-only output parent is refused before any work",
   ignore: Deno.uid() === 0, // root writes anywhere
