@@ -17,6 +17,14 @@ export function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
+/**
+ * Too little free disk for what a command must write: the user's to fix on their machine (one line in the CLI),
+ * but on a worker the machine's, not the job's — another attempt, maybe on another worker, may have the room.
+ */
+export class DiskSpaceError extends InputError {
+  override name = "DiskSpaceError";
+}
+
 /** A command stopped by SIGINT or SIGTERM after cleaning up; the CLI exits with 128 + the signal's number. */
 export class Interrupted extends Error {
   override name = "Interrupted";

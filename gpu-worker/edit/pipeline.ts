@@ -24,7 +24,7 @@ import {
 } from "../../shared/contracts/edit_params.ts";
 import { readPreferenceFile } from "../../shared/formats/preference.ts";
 import { sampleIndices } from "./sample.ts";
-import { InputError } from "../../shared/errors.ts";
+import { DiskSpaceError, InputError } from "../../shared/errors.ts";
 import {
   checkEmbeddingsForModel,
   checkEmbeddingsSha256,
@@ -492,7 +492,7 @@ async function checkDiskSpace(
   const needed = Math.ceil(weights * 1.01) + (16 << 20);
   const available = await free(dir);
   if (available < needed) {
-    throw new InputError(
+    throw new DiskSpaceError(
       `Cannot write the edited model as the output's filesystem must have ${gigabytes(needed)} free ` +
         `(the model's weights, the patch and the small files): it has ${gigabytes(available)} in '${
           dirname(dir)

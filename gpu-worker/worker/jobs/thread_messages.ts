@@ -6,7 +6,7 @@
 import type { EditOptions, EditOutcome, EditStage } from "../../edit/pipeline.ts";
 import type { CheckInputs, CheckOptions, CheckResult, CheckStage } from "../../eval/check.ts";
 import type { Evaluation } from "../../eval/evaluate_edit.ts";
-import { InputError } from "../../../shared/errors.ts";
+import { DiskSpaceError, InputError } from "../../../shared/errors.ts";
 import type { LogFields, LogLevel } from "../../../shared/log.ts";
 import type { BackendName } from "../../profs/select.ts";
 import { DeviceLostError, KernelError } from "../../runtime/errors.ts";
@@ -84,7 +84,7 @@ export function deserializeError(data: SerializedError): Error {
     error = new KernelError(data.kernel ?? "unknown", "");
     error.message = data.message;
   } else if (data.input) {
-    error = new InputError(data.message);
+    error = data.name === "DiskSpaceError" ? new DiskSpaceError(data.message) : new InputError(data.message);
   } else if (data.name === "RangeError") {
     error = new RangeError(data.message);
   } else {
