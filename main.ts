@@ -4,10 +4,11 @@
  *   deno task profs <command> [options]      (deno task profs <command> --help for its options)
  *
  * Each command lives with the side of the system it belongs to and exports `run(args): Promise<void>`; this
- * file only routes. An `InputError` (bad flag, bad file) prints one line and exits 1; anything else is a bug and
- * prints its stack.
+ * file only routes. An `InputError` (bad flag, bad file) prints one line and exits 1; `Interrupted` (SIGINT or
+ * SIGTERM, after the command removed its partial output) prints one line and exits 128 + the signal's number;
+ * anything else is a bug and prints its stack.
  */
-import { InputError } from "./shared/errors.ts";
+import { InputError, Interrupted } from "./shared/errors.ts";
 
 export interface Command {
   summary: string;
@@ -83,6 +84,10 @@ export async function main(args: string[]): Promise<number> {
     await module.run(rest);
     return 0;
   } catch (error) {
+    if (error instanceof Interrupted) {
+      console.error(`profs ${name}: ${error.message}`);
+      return error.exitCode;
+    }
     if (error instanceof InputError || (error instanceof TypeError && isParseArgsError(error))) {
       console.error(`profs ${name}: ${error.message}`);
       return 1;

@@ -16,3 +16,39 @@ export class InputError extends Error {
 export function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
+
+/**
+ * Too little free disk for what a command must write: the user's to fix on their machine (one line in the CLI),
+ * but on a worker the machine's, not the job's — another attempt, maybe on another worker, may have the room.
+ */
+export class DiskSpaceError extends InputError {
+  override name = "DiskSpaceError";
+}
+
+/** A command stopped by SIGINT or SIGTERM after cleaning up; the CLI exits with 128 + the signal's number. */
+export class Interrupted extends Error {
+  override name = "Interrupted";
+  readonly exitCode: number;
+  constructor(readonly signal: "SIGINT" | "SIGTERM", message = `interrupted by ${signal}`) {
+    super(message);
+    this.exitCode = 128 + (signal === "SIGINT" ? 2 : 15);
+  }
+}
+
+/**
+ * Runs `fn` with a signal that SIGINT or SIGTERM aborts with an `Interrupted` reason, so the command can remove
+ * what it half wrote before the process exits; the listeners go when `fn` settles.
+ */
+export async function withInterrupts<T>(fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const controller = new AbortController();
+  const listeners = (["SIGINT", "SIGTERM"] as const).map((name) => {
+    const listener = () => controller.abort(new Interrupted(name));
+    Deno.addSignalListener(name, listener);
+    return [name, listener] as const;
+  });
+  try {
+    return await fn(controller.signal);
+  } finally {
+    for (const [name, listener] of listeners) Deno.removeSignalListener(name, listener);
+  }
+}

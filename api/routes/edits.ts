@@ -6,7 +6,7 @@ import { createHash } from "node:crypto";
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import type { Context, TypedResponse } from "hono";
 import { streamSSE } from "hono/streaming";
-import { resolveLayers } from "../../shared/contracts/edit_params.ts";
+import { checkEditFitsData, resolveLayers } from "../../shared/contracts/edit_params.ts";
 import {
   EditCreate,
   EditListQuery,
@@ -167,6 +167,7 @@ export function editsRoutes(deps: ApiDeps, changes: JobChanges) {
         layers: fieldError("params.layers", () => resolveLayers(body.params, summary.num_layers)),
       };
       checkEmbeddingsFit(dataset.metadata as Record<string, unknown>, dataset.kind, summary);
+      fieldError("params.rank", () => checkEditFitsData(params, dataset, summary.hidden_size));
       const input = { tenantId, kind: "edit" as const, params, modelId: model.id, datasetId: dataset.id };
       if (key === undefined) {
         return c.json(await editView(db, await queue.enqueue(db, input)), 201);

@@ -8,7 +8,7 @@
  *   started instead of starting another (202 either way, `replayed` tells which).
  */
 import { createRoute, OpenAPIHono } from "@hono/zod-openapi";
-import { EditParams, resolveLayers } from "../../shared/contracts/edit_params.ts";
+import { checkEditFitsData, EditParams, resolveLayers } from "../../shared/contracts/edit_params.ts";
 import type { ModelSummary } from "../../shared/contracts/models.ts";
 import { pageOf, PageQuery } from "../../shared/contracts/pagination.ts";
 import { createJobQueue } from "../../shared/db/queue.ts";
@@ -284,6 +284,14 @@ async function prepareEdit(tx: Db, trigger: Trigger, fire: TriggerFire) {
     if (!(error instanceof InputError)) throw error;
     throw new ApiError(422, "validation-error", error.message, {
       errors: [{ path: "params.layers", message: error.message }],
+    });
+  }
+  try {
+    checkEditFitsData(merged.data, dataset, (model.summary as ModelSummary).hidden_size);
+  } catch (error) {
+    if (!(error instanceof InputError)) throw error;
+    throw new ApiError(422, "validation-error", error.message, {
+      errors: [{ path: "params.rank", message: error.message }],
     });
   }
   return {

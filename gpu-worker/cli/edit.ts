@@ -4,16 +4,19 @@
 import { parseArgs } from "node:util";
 import { parseBackendName } from "../profs/select.ts";
 import { EDIT_DEFAULTS, EDIT_LIMITS, type LayerRange } from "../../shared/contracts/edit_params.ts";
-import { InputError } from "../../shared/errors.ts";
+import { InputError, Interrupted, withInterrupts } from "../../shared/errors.ts";
 import { createLogger } from "../../shared/log.ts";
 import { runEdit } from "../edit/pipeline.ts";
+import { directionSides, type EditReport } from "../edit/report.ts";
 
 export const USAGE = `usage: profs edit --model DIR (--pairs FILE | --embeddings FILE) --out DIR [options]
 
   --model DIR              Hugging Face model folder (config.json, tokenizer.json, *.safetensors)
   --pairs FILE             preference pairs, JSONL (runs the model to embed them)
   --embeddings FILE        precomputed embeddings (safetensors 'preferred'/'rejected' [L, N, D])
-  --out DIR                output folder (must not exist): edited model, README.md, patch.safetensors, report.json
+  --out DIR                output folder: edited model, README.md, patch.safetensors, report.json (must not
+                           exist, unless --overwrite)
+  --overwrite              replace an existing --out, only once the new output is complete
   --layers FROM:TO         edited blocks, half-open (default ⌊5L/12⌋:L)
   --rank K                 directions removed per block (default ${EDIT_DEFAULTS.rank})
   --no-centering           do not project out the preferred embeddings' top direction first
@@ -21,7 +24,9 @@ export const USAGE = `usage: profs edit --model DIR (--pairs FILE | --embeddings
   --seed S                 sampling and iteration seed (default ${EDIT_DEFAULTS.seed})
   --max-tokens T           tokens per text when embedding pairs (default ${EDIT_DEFAULTS.max_tokens})
   --backend B              auto | webgpu | cpu (default auto)
-  --save-embeddings FILE   also write the embeddings computed from --pairs`;
+  --save-embeddings FILE   also write the embeddings computed from --pairs
+
+SIGINT/SIGTERM stop the edit and remove its partial output (exit code 130/143).`;
 
 export async function run(args: string[]): Promise<void> {
   const { values } = parseArgs({
@@ -39,6 +44,7 @@ export async function run(args: string[]): Promise<void> {
       "max-tokens": { type: "string" },
       backend: { type: "string" },
       "save-embeddings": { type: "string" },
+      overwrite: { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },
     strict: true,
@@ -53,39 +59,62 @@ export async function run(args: string[]): Promise<void> {
   if ((values.pairs === undefined) === (values.embeddings === undefined)) {
     throw new InputError("Cannot edit as exactly one of '--pairs' and '--embeddings' must be given");
   }
-  const outcome = await runEdit({
-    modelDir: model,
-    outDir: out,
-    pairsFile: values.pairs,
-    embeddingsFile: values.embeddings,
-    layers: values.layers === undefined ? undefined : parseLayers(values.layers),
-    rank: integer(values.rank, "--rank", 1, EDIT_LIMITS.rank),
-    centering: !values["no-centering"],
-    maxPairs: integer(values["max-pairs"], "--max-pairs", 1, EDIT_LIMITS.max_pairs),
-    seed: integer(values.seed, "--seed", 0, EDIT_LIMITS.seed),
-    maxTokens: integer(values["max-tokens"], "--max-tokens", 1, EDIT_LIMITS.max_tokens),
-    backend: parseBackendName(values.backend ?? "auto"),
-    saveEmbeddings: values["save-embeddings"],
-    logger: createLogger(),
-  }, {
-    onProgress: progressPrinter(),
-  });
-  const r = outcome.report;
-  console.log(
-    `edited ${r.layers.length} block(s) ${r.params.layers.from}:${r.params.layers.to} of ${r.model.family} ` +
-      `(rank ${r.params.rank}, ${r.source.pairsUsed} pairs, ${r.backend}) in ${
-        r.seconds.total.toFixed(1)
-      } s → ${outcome.outDir}`,
+  const outcome = await withInterrupts((signal) =>
+    runEdit({
+      modelDir: model,
+      outDir: out,
+      pairsFile: values.pairs,
+      embeddingsFile: values.embeddings,
+      layers: values.layers === undefined ? undefined : parseLayers(values.layers),
+      rank: integer(values.rank, "--rank", 1, EDIT_LIMITS.rank),
+      centering: !values["no-centering"],
+      maxPairs: integer(values["max-pairs"], "--max-pairs", 1, EDIT_LIMITS.max_pairs),
+      seed: integer(values.seed, "--seed", 0, EDIT_LIMITS.seed),
+      maxTokens: integer(values["max-tokens"], "--max-tokens", 1, EDIT_LIMITS.max_tokens),
+      backend: parseBackendName(values.backend ?? "auto"),
+      saveEmbeddings: values["save-embeddings"],
+      overwrite: values.overwrite ?? false,
+      logger: createLogger(),
+    }, {
+      onProgress: progressPrinter(),
+      signal,
+    }).catch((error) => {
+      if (error instanceof Interrupted) {
+        throw new Interrupted(error.signal, `${error.message}: the partial output was removed`);
+      }
+      throw error;
+    })
   );
+  console.log(summary(outcome.report, outcome.outDir));
+}
+
+/**
+ * What the edit did, for a terminal: per block the spectrum and, per removed direction, the top tokens of both
+ * sides — the toxic side (the one the rejected texts point to) first and marked, since a singular vector's sign
+ * is arbitrary and its "+" side may well be the harmless one.
+ */
+export function summary(r: EditReport, outDir: string): string {
+  const lines = [
+    `edited ${r.layers.length} block(s) ${r.params.layers.from}:${r.params.layers.to} of ${r.model.family} ` +
+    `(rank ${r.params.rank}, ${r.source.pairsUsed} pairs, ${r.backend}) in ${
+      r.seconds.total.toFixed(1)
+    } s → ${outDir}`,
+  ];
   for (const layer of r.layers) {
-    const tokens = layer.directions.map((d) =>
-      d.positive.slice(0, 4).map((t) => JSON.stringify(t.token)).join(" ")
-    );
-    console.log(
+    lines.push(
       `  block ${layer.layer}: σ ${layer.singularValues.map((s) => s.toPrecision(4)).join(", ")}; ` +
-        `${layer.iterations} iterations${layer.converged ? "" : " (NOT converged)"}; ${tokens.join(" | ")}`,
+        `${layer.iterations} iterations${layer.converged ? "" : " (NOT converged)"}`,
     );
+    layer.directions.forEach((d, j) => {
+      const sides = directionSides(d).map((side) =>
+        `${side.toxic ? "toxic " : ""}${side.sign} ${
+          side.tokens.slice(0, 4).map((t) => JSON.stringify(t.token)).join(" ")
+        }`
+      );
+      lines.push(`    v${j + 1}: ${sides.join("  |  ")}`);
+    });
   }
+  return lines.join("\n");
 }
 
 /** "FROM:TO" → { from, to } (range checks against the model happen in the pipeline). */

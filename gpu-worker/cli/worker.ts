@@ -11,6 +11,7 @@ import { InputError } from "../../shared/errors.ts";
 import { createLogger } from "../../shared/log.ts";
 import { parseBackendName } from "../profs/select.ts";
 import { startWorker } from "../worker/worker.ts";
+import { checkJobSeconds } from "../worker/jobs/time_limit.ts";
 
 export const USAGE = `usage: profs worker [options]
 
@@ -21,9 +22,12 @@ Claims jobs from DATABASE_URL (a Postgres server shared with the API) until stop
   --heartbeat-ms N     heartbeat period, also how fast a cancel is seen (default lease / 4)
   --poll-ms N          wait between empty polls of the queue (default 1000)
   --work-dir DIR       scratch space for running jobs (default the system temp directory)
+  --max-job-seconds S  stop and fail a job that runs longer (default PROFS_JOB_MAX_SECONDS, else sized from
+                       the job: 1800 s + 60 s per edited block + 2 s per pair (max_pairs) + 900 s with check)
 
 environment:
   DATABASE_URL         postgres://… (required: the embedded database belongs to 'profs serve')
+  PROFS_JOB_MAX_SECONDS  one time limit for every job, in seconds (see --max-job-seconds)
   PROFS_BLOB_DIR       blob directory shared with the API (default PROFS_DATA_DIR/blobs, PROFS_DATA_DIR=.data)
   PROFS_BLOB_URL       s3://bucket/prefix instead of a directory, with AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
                        AWS_REGION (default us-east-1), PROFS_S3_ENDPOINT (an S3-compatible server's URL)`;
@@ -37,6 +41,7 @@ export async function run(args: string[]): Promise<void> {
       "heartbeat-ms": { type: "string" },
       "poll-ms": { type: "string" },
       "work-dir": { type: "string" },
+      "max-job-seconds": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
     strict: true,
@@ -59,6 +64,9 @@ export async function run(args: string[]): Promise<void> {
     heartbeatMs: milliseconds(values["heartbeat-ms"], "--heartbeat-ms"),
     pollMs: milliseconds(values["poll-ms"], "--poll-ms"),
     workDir: values["work-dir"],
+    maxJobSeconds: values["max-job-seconds"] === undefined
+      ? undefined
+      : checkJobSeconds(Number(values["max-job-seconds"]), "--max-job-seconds", values["max-job-seconds"]),
   };
   const logger = createLogger({ fields: { service: "worker" } });
   const database = await openDatabase({ url });

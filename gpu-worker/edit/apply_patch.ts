@@ -1,7 +1,7 @@
 /**
- * Applies a patch.safetensors to its base model (reproducing the edited model bit for bit on the CPU backend
- * that makes edits) or, with `revert`, removes it from the edited model (restoring the base to float32
- * rounding). Refuses a model whose weights hash or tensor shapes do not match the patch. Writes to a temporary
+ * Applies a patch.safetensors to its base model (reproducing the edited model bit for bit whichever backend made
+ * the edit: the edit itself writes `applyRemoved` of the float32 basis and removed part the patch stores) or, with
+ * `revert`, removes it from the edited model (restoring the base to float32 rounding). Refuses a model whose weights hash or tensor shapes do not match the patch. Writes to a temporary
  * sibling directory renamed at the end, like `runEdit`.
  */
 import { InputError } from "../../shared/errors.ts";
@@ -16,6 +16,8 @@ export interface ApplyPatchOptions {
   patchFile: string;
   outDir: string;
   revert?: boolean;
+  /** Aborting stops the write and removes the partial output. */
+  signal?: AbortSignal;
 }
 
 export interface ApplyPatchOutcome {
@@ -71,7 +73,8 @@ export async function applyPatch(options: ApplyPatchOptions): Promise<ApplyPatch
           ),
       );
     }
-    const written = await writeModelFolder(model, tmpDir, transforms);
+    const written = await writeModelFolder(model, tmpDir, transforms, { signal: options.signal });
+    options.signal?.throwIfAborted();
     await Deno.rename(tmpDir, options.outDir);
     return {
       outDir: options.outDir,

@@ -2,15 +2,20 @@
  * The model card (`README.md`) of an edited model: what was done, to which base, with which data and
  * parameters, per-layer figures, and how to undo it.
  */
-import type { EditReport } from "./report.ts";
+import { directionSides, type EditReport } from "./report.ts";
 
 export function modelCard(report: EditReport, target: string): string {
   const p = report.params;
   const rows = report.layers.map((l) => {
-    const tokens = l.directions.map((d) =>
-      d.positive.slice(0, 5).map((t) => JSON.stringify(t.token)).join(" ")
-    )
-      .join(" / ");
+    // Both sides of each direction, the toxic one (the side the rejected texts point to) first and marked.
+    const tokens = l.directions.map((d, j) =>
+      `v${j + 1}: ` +
+      directionSides(d).map((side) =>
+        `${side.toxic ? "**toxic** " : ""}${side.sign} ${
+          side.tokens.slice(0, 5).map((t) => JSON.stringify(t.token)).join(" ")
+        }`
+      ).join("; ")
+    ).join("<br>");
     return `| ${l.layer} | ${l.singularValues.map((s) => s.toPrecision(4)).join(", ")} | ${
       l.explainedVariance.map((v) => (100 * v).toFixed(1) + "%").join(", ")
     } | ${l.iterations}${l.converged ? "" : " (not converged)"} | ${tokens.replaceAll("|", "\\|")} |`;
@@ -44,9 +49,13 @@ place; every other tensor is byte-identical to the base model.
 
 ## Per block
 
-| Block | Singular values | Explained variance | Iterations | Top tokens of each removed direction |
+| Block | Singular values | Explained variance | Iterations | Top tokens of both sides of each removed direction |
 |---|---|---|---|---|
 ${rows.join("\n")}
+
+A singular vector's sign is arbitrary: the side marked **toxic** is the one the rejected texts point to (the sign
+of mean(x⁻ − x⁺)·v over the block's pairs), so its tokens are those the removed component raised; "+" and "−"
+name the sign of the tokens' unembedding · v.
 
 ## Undo or reproduce
 

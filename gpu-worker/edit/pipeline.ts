@@ -3,15 +3,28 @@
  * load model → embeddings (from a file, or by running the model over preference pairs) → per layer the toxic
  * subspace → stream the edited model out → model card, patch.safetensors, report.json.
  *
- * Output goes to a sibling temporary directory renamed to `outDir` at the very end, so a failed or aborted edit
- * leaves nothing behind.
+ * Everything that can be checked is checked before the long work, cheapest first: the output's parent (by creating
+ * the partial output folder in it), the pairs or embeddings file (parsed; enough usable pairs for the rank), the
+ * model's headers (layers, rank against the hidden size, embeddings' shape and pooling), the disk space for the
+ * output, and — when the embeddings record one — the model's sha256, hashed before any subspace or write.
+ *
+ * Output goes to a sibling temporary directory renamed to `outDir` at the very end (with `overwrite`, swapped
+ * with an existing `outDir` only then), so a failed or aborted edit leaves nothing behind. Every await that
+ * could wait on another thread or on a device is raced against the abort signal, so an aborted edit settles.
  */
-import { join } from "node:path";
+import { statfs } from "node:fs/promises";
+import { dirname, join, relative, resolve } from "node:path";
 import { type BackendName, openBackend } from "../profs/select.ts";
-import { defaultLayers, EDIT_DEFAULTS, type LayerRange } from "../../shared/contracts/edit_params.ts";
+import {
+  checkPairsForRank,
+  checkRankForHiddenSize,
+  defaultLayers,
+  EDIT_DEFAULTS,
+  type LayerRange,
+} from "../../shared/contracts/edit_params.ts";
 import { readPreferenceFile } from "../../shared/formats/preference.ts";
 import { sampleIndices } from "./sample.ts";
-import { InputError } from "../../shared/errors.ts";
+import { DiskSpaceError, InputError } from "../../shared/errors.ts";
 import {
   checkEmbeddingsForModel,
   checkEmbeddingsSha256,
@@ -32,7 +45,16 @@ import {
   type ProfsBackend,
   type SubspaceParams,
 } from "../profs/backend.ts";
-import { type EditReport, layerReport, REPORT_FORMAT, topTokens } from "./report.ts";
+import { applyRemoved } from "../profs/cpu/projection.ts";
+import {
+  type EditReport,
+  layerReport,
+  markToxicSides,
+  REPORT_FORMAT,
+  topTokens,
+  toxicProjections,
+} from "./report.ts";
+import { untilAborted } from "../../shared/abort.ts";
 import { modelCard } from "./model_card.ts";
 import { writeModelFolder } from "./write_model.ts";
 
@@ -56,7 +78,17 @@ export interface EditOptions {
   backend?: BackendName | ProfsBackend;
   /** Also write the embeddings computed from `pairsFile` here. */
   saveEmbeddings?: string;
+  /** Replace an existing `outDir`, only once the new one is complete (default: an existing `outDir` is refused). */
+  overwrite?: boolean;
   logger?: Logger;
+  /**
+   * The model's weights sha256 when the caller already knows it (the worker: the hash recorded at finalize), so
+   * embeddings naming another model are refused without hashing first; the copy's own hash is checked at the end
+   * either way.
+   */
+  modelSha256?: string;
+  /** Free bytes on the filesystem holding `path` (default: statfs); tests pass a fake. */
+  freeBytes?: (path: string) => Promise<number>;
 }
 
 export type EditStage = "loading_model" | "embedding" | "svd" | "writing";
@@ -92,7 +124,7 @@ export async function runEdit(options: EditOptions, hooks: EditHooks = {}): Prom
       "Cannot save embeddings as '--save-embeddings' needs '--pairs' (they are computed from pairs)",
     );
   }
-  await assertAbsent(options.outDir, "--out");
+  if (!options.overwrite) await assertAbsent(options.outDir, "--out");
   if (options.saveEmbeddings) await assertAbsent(options.saveEmbeddings, "--save-embeddings");
   const rank = options.rank ?? EDIT_DEFAULTS.rank;
   const maxPairs = options.maxPairs ?? EDIT_DEFAULTS.max_pairs;
@@ -105,16 +137,68 @@ export async function runEdit(options: EditOptions, hooks: EditHooks = {}): Prom
     maxIterations: options.maxIterations ?? DEFAULT_SUBSPACE_PARAMS.maxIterations,
     seed,
   };
+  if (options.overwrite) await checkOverwrite(options);
 
   onProgress?.("loading_model", 0, 1);
-  const model = await openModelFolder(options.modelDir);
+  // Creating the partial folder is the check that the output's parent exists and is writable.
+  const tmpDir = await makePartialDir(options.outDir);
+  let model: ModelFolder | undefined;
   let embeddings: EmbeddingsFile | undefined;
   let backend: ProfsBackend | undefined;
   const ownsBackend = typeof options.backend !== "object";
-  const tmpDir = `${options.outDir}.partial-${crypto.randomUUID().slice(0, 8)}`;
   try {
+    // The data before the model: a missing or malformed file, or fewer usable pairs than the rank, is refused
+    // before anything model-sized is read.
+    let pairs: { preferred: string; rejected: string }[] | undefined;
+    let indices: number[];
+    let sourceInfo: EditReport["source"];
+    if (options.embeddingsFile !== undefined) {
+      embeddings = await openEmbeddings(options.embeddingsFile);
+      indices = sampleIndices(embeddings.numPairs, maxPairs, seed);
+      checkPairsForRank({ rank, available: embeddings.numPairs, maxPairs, source: "the embeddings" });
+      sourceInfo = {
+        kind: "embeddings",
+        path: options.embeddingsFile,
+        pairsAvailable: embeddings.numPairs,
+        pairsUsed: indices.length,
+      };
+    } else {
+      const data = await readPreferenceFile(options.pairsFile!);
+      indices = sampleIndices(data.pairs.length, maxPairs, seed);
+      pairs = indices.map((i) => data.pairs[i]);
+      checkPairsForRank({
+        rank,
+        available: data.pairs.length,
+        maxPairs,
+        // A pair with the same text on both sides has a zero difference: it adds nothing to T's rank.
+        identical: pairs.filter((p) => p.preferred === p.rejected).length,
+        source: "the pairs file",
+      });
+      sourceInfo = {
+        kind: "pairs",
+        path: options.pairsFile!,
+        pairsAvailable: data.pairs.length,
+        pairsUsed: pairs.length,
+        format: data.format,
+      };
+    }
+    signal?.throwIfAborted();
+
+    model = await openModelFolder(options.modelDir); // headers only
     const layers = checkLayers(options.layers ?? defaultLayers(model.numLayers), model.numLayers);
+    checkRankForHiddenSize(rank, model.hiddenSize, subspaceParams.centering);
+    if (embeddings) checkEmbeddingsForModel(embeddings, model);
     const tokenizer = await loadTokenizer(model.dir); // needed for the report: fail before any heavy work
+    await checkDiskSpace(model, tmpDir, options.freeBytes ?? freeBytes);
+    if (embeddings?.metadata.modelSha256 !== undefined) {
+      // The embeddings name the weights they came from: hash the model now (one streamed read; the copy reads
+      // it again, mostly from the page cache) rather than learn of a mismatch after the SVD and the whole write.
+      if (options.modelSha256 === undefined) {
+        log.info("hashing the model to check the embeddings' model_sha256", { model: model.dir });
+      }
+      const sha = options.modelSha256 ?? await untilAborted(model.sha256(), signal);
+      checkEmbeddingsSha256(embeddings, model.dir, sha);
+    }
     let backendReason = "an open backend given by the caller (the worker's)";
     if (typeof options.backend === "object") backend = options.backend;
     else ({ backend, decision: { reason: backendReason } } = await openBackend(options.backend ?? "auto"));
@@ -124,36 +208,16 @@ export async function runEdit(options: EditOptions, hooks: EditHooks = {}): Prom
     const embedStarted = performance.now();
     let source: LayerSource;
     let computed: { preferred: Matrix; rejected: Matrix }[] | undefined;
-    let sourceInfo: EditReport["source"];
-    if (options.embeddingsFile !== undefined) {
-      embeddings = await openEmbeddings(options.embeddingsFile);
-      checkEmbeddingsForModel(embeddings, model); // the sha256 is checked once the copy has hashed the model
-      const indices = sampleIndices(embeddings.numPairs, maxPairs, seed);
+    if (embeddings) {
       const file = embeddings;
       source = async (layer) => {
         const { preferred, rejected } = await file.readLayer(layer);
         return { preferred: selectRows(preferred, indices), rejected: selectRows(rejected, indices) };
       };
-      sourceInfo = {
-        kind: "embeddings",
-        path: options.embeddingsFile,
-        pairsAvailable: embeddings.numPairs,
-        pairsUsed: indices.length,
-      };
     } else {
-      const data = await readPreferenceFile(options.pairsFile!);
-      const indices = sampleIndices(data.pairs.length, maxPairs, seed);
-      const pairs = indices.map((i) => data.pairs[i]);
-      const perLayer = await embedPairs(model, pairs, maxTokens, backend.name, hooks);
+      const perLayer = await untilAborted(embedPairs(model, pairs!, maxTokens, backend.name, hooks), signal);
       computed = perLayer;
       source = (layer) => Promise.resolve(perLayer[layer]);
-      sourceInfo = {
-        kind: "pairs",
-        path: options.pairsFile!,
-        pairsAvailable: data.pairs.length,
-        pairsUsed: pairs.length,
-        format: data.format,
-      };
     }
     const embedSeconds = (performance.now() - embedStarted) / 1000;
 
@@ -161,21 +225,37 @@ export async function runEdit(options: EditOptions, hooks: EditHooks = {}): Prom
     // the order their tensors appear in the weight files: the stream waits at an edited tensor only until that
     // layer's subspace is ready. Its progress is reported once the subspaces are done, so stages stay in order.
     const writeStarted = performance.now();
-    const order = storageOrder(model, layers);
+    const open = model;
+    const order = storageOrder(open, layers);
     const subspaces = new Map(order.map((layer) => [layer, Promise.withResolvers<LayerSubspace>()]));
+    // A failed subspace loop rejects the layers still pending, so no transform can wait for them forever.
+    for (const pending of subspaces.values()) pending.promise.catch(() => {});
     const patchLayers: PatchLayer[] = [];
-    const open = backend;
-    const transforms = new Map(order.map((layer) => [model.mlpOutputName(layer), async (weight: Matrix) => {
+    const projector = backend;
+    const orientation = open.architecture.orientation;
+    let original = new Float32Array(0); // reused: the weight as read, for backends that edit their input in place
+    const transforms = new Map(order.map((layer) => [open.mlpOutputName(layer), async (weight: Matrix) => {
       const subspace = await subspaces.get(layer)!.promise;
-      const { edited, removed } = await open.project(weight, subspace.basis, model.architecture.orientation);
+      if (original.length < weight.data.length) original = new Float32Array(weight.data.length);
+      const copy = original.subarray(0, weight.data.length);
+      copy.set(weight.data);
+      const { removed } = await projector.project(
+        { rows: weight.rows, cols: weight.cols, data: copy },
+        subspace.basis,
+        orientation,
+      );
+      // The edit is W − removed·Vᵀ from the float32 `removed` and V stored in the patch, by the function
+      // apply-patch runs: whichever backend computed `removed`, applying the patch repeats this bit for bit.
+      applyRemoved(weight, subspace.basis, removed, orientation, -1, weight.data);
       patchLayers.push({ layer, basis: subspace.basis, removed });
-      return edited;
+      return weight;
     }]));
     const stop = new AbortController(); // ends the stream if the subspaces fail
+    const running = signal ? AbortSignal.any([signal, stop.signal]) : stop.signal;
     let subspacesDone = false;
     let lastWritten: [number, number] | null = null;
-    const writing = writeModelFolder(model, tmpDir, transforms, {
-      signal: signal ? AbortSignal.any([signal, stop.signal]) : stop.signal,
+    const writing = writeModelFolder(open, tmpDir, transforms, {
+      signal: running,
       onTensor: (done, total) => {
         lastWritten = [done, total];
         if (subspacesDone) onProgress?.("writing", done, total);
@@ -185,13 +265,16 @@ export async function runEdit(options: EditOptions, hooks: EditHooks = {}): Prom
 
     const subspaceStarted = performance.now();
     const byLayer: LayerSubspace[] = []; // index layer − from
+    const toxicity: number[][] = []; // index layer − from: mean(X⁻ − X⁺)·v per direction
     let directions: Awaited<ReturnType<typeof topTokens>>;
     try {
       for (const [i, layer] of order.entries()) {
-        stop.signal.throwIfAborted();
-        signal?.throwIfAborted();
-        const { preferred, rejected } = await source(layer);
-        const subspace = await backend.toxicSubspace(preferred, rejected, subspaceParams);
+        running.throwIfAborted();
+        const { preferred, rejected } = await untilAborted(source(layer), running);
+        const subspace = await untilAborted(
+          backend.toxicSubspace(preferred, rejected, subspaceParams),
+          running,
+        );
         if (!subspace.converged) {
           log.warn("subspace iteration hit its cap", {
             layer,
@@ -201,10 +284,13 @@ export async function runEdit(options: EditOptions, hooks: EditHooks = {}): Prom
         }
         subspaces.get(layer)!.resolve(subspace);
         byLayer[layer - layers.from] = subspace;
+        toxicity[layer - layers.from] = toxicProjections(preferred, rejected, subspace.basis);
         onProgress?.("svd", i + 1, order.length);
       }
-      directions = await topTokens(model, tokenizer, byLayer.map((s) => s.basis));
+      directions = await untilAborted(topTokens(open, tokenizer, byLayer.map((s) => s.basis)), running);
+      directions = directions.map((d, i) => markToxicSides(d, toxicity[i]));
     } catch (error) {
+      for (const pending of subspaces.values()) pending.reject(error);
       stop.abort(error);
       await writing.catch(() => {}); // the writing thread is gone before the folder is removed
       throw error;
@@ -215,6 +301,7 @@ export async function runEdit(options: EditOptions, hooks: EditHooks = {}): Prom
     const written = await writing;
     patchLayers.sort((a, b) => a.layer - b.layer);
     const target = model.architecture.mlpOutput;
+    // The copy hashed what it read: weights replaced since the check above are refused too.
     if (embeddings) checkEmbeddingsSha256(embeddings, model.dir, written.inputSha256);
     if (options.saveEmbeddings && computed) {
       await writeEmbeddings(options.saveEmbeddings, {
@@ -261,7 +348,7 @@ export async function runEdit(options: EditOptions, hooks: EditHooks = {}): Prom
       backend: backend.name,
       backendReason,
       layers: byLayer.map((s, i) =>
-        layerReport(layers.from + i, model.mlpOutputName(layers.from + i), s, directions[i])
+        layerReport(layers.from + i, open.mlpOutputName(layers.from + i), s, directions[i])
       ),
       seconds: {
         embed: embedSeconds,
@@ -273,8 +360,7 @@ export async function runEdit(options: EditOptions, hooks: EditHooks = {}): Prom
     await Deno.writeTextFile(join(tmpDir, CARD_FILE), modelCard(report, target));
     await Deno.writeTextFile(join(tmpDir, REPORT_FILE), JSON.stringify(report, null, 2) + "\n");
     signal?.throwIfAborted();
-    await assertAbsent(options.outDir, "--out");
-    await Deno.rename(tmpDir, options.outDir);
+    await publish(tmpDir, options.outDir, options.overwrite ?? false);
     log.info("edit finished", { out: options.outDir, seconds: report.seconds.total });
     const files = [...Deno.readDirSync(options.outDir)].map((e) => e.name).sort();
     return { outDir: options.outDir, report, files };
@@ -284,7 +370,7 @@ export async function runEdit(options: EditOptions, hooks: EditHooks = {}): Prom
     throw error;
   } finally {
     await embeddings?.close();
-    await model.close();
+    await model?.close();
     if (ownsBackend) backend?.dispose();
   }
 }
@@ -331,11 +417,106 @@ function checkLayers(layers: LayerRange, numLayers: number): LayerRange {
 }
 
 async function assertAbsent(path: string, option: string): Promise<void> {
+  if (await exists(path)) {
+    throw new InputError(
+      `Cannot write to '${option}' as it must not exist yet (or pass '--overwrite'): '${path}' exists`,
+    );
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
   try {
     await Deno.lstat(path);
+    return true;
   } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return;
+    // A path under a file does not exist either; creating the partial folder then says why.
+    if (error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotADirectory) return false;
     throw error;
   }
-  throw new InputError(`Cannot write to '${option}' as it must not exist yet: '${path}' exists`);
+}
+
+/** `--overwrite` replaces the output folder only: never the model or a data file the edit reads. */
+async function checkOverwrite(options: EditOptions): Promise<void> {
+  if (!await exists(options.outDir)) return;
+  const out = await Deno.realPath(options.outDir);
+  const inputs = [options.modelDir, options.pairsFile, options.embeddingsFile].filter((p) => p !== undefined);
+  for (const input of inputs) {
+    const path = await Deno.realPath(input).catch(() => resolve(input));
+    const rel = relative(out, path);
+    if (rel === "" || (!rel.startsWith("..") && !rel.startsWith("/"))) {
+      throw new InputError(
+        `Cannot overwrite '--out' as it must not hold an input of the edit: '${input}' is in '${options.outDir}'`,
+      );
+    }
+  }
+}
+
+/** Creates `OUT.partial-xxxxxxxx` beside `OUT`; a missing or read-only parent is the user's error, said now. */
+async function makePartialDir(outDir: string): Promise<string> {
+  const tmpDir = `${outDir}.partial-${crypto.randomUUID().slice(0, 8)}`;
+  try {
+    await Deno.mkdir(tmpDir);
+  } catch (error) {
+    if (
+      error instanceof Deno.errors.NotFound || error instanceof Deno.errors.PermissionDenied ||
+      error instanceof Deno.errors.NotADirectory
+    ) {
+      throw new InputError(
+        `Cannot write to '--out' as its parent folder must exist and be writable: '${dirname(outDir)}' (${
+          (error as Error).message
+        })`,
+      );
+    }
+    throw error;
+  }
+  return tmpDir;
+}
+
+/** Free bytes for an unprivileged writer on the filesystem holding `path`. */
+export async function freeBytes(path: string): Promise<number> {
+  const fs = await statfs(path);
+  return fs.bavail * fs.bsize;
+}
+
+/**
+ * The output needs the weight files' size again (same files, same dtypes) plus the patch: per edited block one
+ * float32 basis [D, k] and removed part (≤ rows·k) — bounded here by 1% of the weights plus 16 MB of slack for the
+ * small files, card and report.
+ */
+async function checkDiskSpace(
+  model: ModelFolder,
+  dir: string,
+  free: (path: string) => Promise<number>,
+): Promise<void> {
+  let weights = 0;
+  for (const file of model.weightFiles) weights += (await Deno.stat(join(model.dir, file))).size;
+  const needed = Math.ceil(weights * 1.01) + (16 << 20);
+  const available = await free(dir);
+  if (available < needed) {
+    throw new DiskSpaceError(
+      `Cannot write the edited model as the output's filesystem must have ${gigabytes(needed)} free ` +
+        `(the model's weights, the patch and the small files): it has ${gigabytes(available)} in '${
+          dirname(dir)
+        }'`,
+    );
+  }
+}
+
+function gigabytes(bytes: number): string {
+  return `${(bytes / 2 ** 30).toFixed(2)} GiB`;
+}
+
+/** Renames the finished folder to `outDir`; with `overwrite`, the old `outDir` goes only once the new one is in. */
+async function publish(tmpDir: string, outDir: string, overwrite: boolean): Promise<void> {
+  if (!await exists(outDir)) return await Deno.rename(tmpDir, outDir);
+  if (!overwrite) await assertAbsent(outDir, "--out");
+  const old = `${outDir}.replaced-${crypto.randomUUID().slice(0, 8)}`;
+  await Deno.rename(outDir, old);
+  try {
+    await Deno.rename(tmpDir, outDir);
+  } catch (error) {
+    await Deno.rename(old, outDir); // put the old output back: nothing was replaced
+    throw error;
+  }
+  await Deno.remove(old, { recursive: true });
 }

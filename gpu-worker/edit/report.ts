@@ -22,6 +22,14 @@ export interface DirectionTokens {
   positive: ScoredToken[];
   /** Tokens with the most negative E·v, most negative first. */
   negative: ScoredToken[];
+  /**
+   * The side the rejected (toxic) texts point to: the sign of mean(X⁻ − X⁺)·v over the layer's sampled pairs, so
+   * its tokens are the ones the removed component raised. null when that mean is exactly 0 (or for reports
+   * written before it was recorded).
+   */
+  toxicSide?: "positive" | "negative" | null;
+  /** mean(X⁻ − X⁺)·v: how far, on average, a rejected text sits beyond its preferred one along v. */
+  toxicProjection?: number;
 }
 
 export interface LayerReport {
@@ -82,6 +90,42 @@ export function layerReport(
     converged: subspace.converged,
     directions,
   };
+}
+
+/**
+ * mean over pairs of (x⁻ − x⁺)·v for each column v of basis [D, k]; preferred, rejected [N, D]. The data that
+ * decides which side of a direction is toxic: singular vectors have no sign of their own.
+ */
+export function toxicProjections(preferred: Matrix, rejected: Matrix, basis: Matrix): number[] {
+  const { rows: n, cols: d } = preferred;
+  const k = basis.cols;
+  const mean = new Float64Array(d); // mean(X⁻ − X⁺) [D]
+  for (let i = 0; i < n; i++) {
+    for (let c = 0; c < d; c++) mean[c] += rejected.data[i * d + c] - preferred.data[i * d + c];
+  }
+  return Array.from({ length: k }, (_, j) => {
+    let s = 0;
+    for (let c = 0; c < d; c++) s += mean[c] * basis.data[c * k + j];
+    return s / n;
+  });
+}
+
+/** The directions with their toxic side set from `projections` (toxicProjections, one per direction). */
+export function markToxicSides(directions: DirectionTokens[], projections: number[]): DirectionTokens[] {
+  return directions.map((d, j) => ({
+    ...d,
+    toxicSide: projections[j] > 0 ? "positive" : projections[j] < 0 ? "negative" : null,
+    toxicProjection: projections[j],
+  }));
+}
+
+/** The direction's sides as shown to users: the toxic one first, marked; "+"/"−" name the sign of E·v. */
+export function directionSides(
+  d: DirectionTokens,
+): { sign: "+" | "−"; toxic: boolean; tokens: ScoredToken[] }[] {
+  const positive = { sign: "+" as const, toxic: d.toxicSide === "positive", tokens: d.positive };
+  const negative = { sign: "−" as const, toxic: d.toxicSide === "negative", tokens: d.negative };
+  return d.toxicSide === "negative" ? [negative, positive] : [positive, negative];
 }
 
 /**

@@ -86,6 +86,9 @@ export async function writeModelFolder(
       if (!(error instanceof Deno.errors.NotFound)) throw error;
     }
   }
+  // An abort during the awaits above fired no listener (none was attached yet): check again before the thread
+  // starts, or the stream would wait at the first transformed tensor for a subspace that will never come.
+  hooks.signal?.throwIfAborted();
   const thread = new Worker(new URL("./write_thread.ts", import.meta.url), { type: "module" });
   const floats = new Scratch();
   return await new Promise<WrittenModel>((resolve, reject) => {
@@ -121,6 +124,8 @@ export async function writeModelFolder(
       event.preventDefault();
       fail(new Error(`model writing thread crashed: ${event.message}`));
     };
+    // A message that cannot be deserialized would otherwise be dropped, and the stream never settle.
+    thread.onmessageerror = () => fail(new Error("model writing thread sent a message that cannot be read"));
     send({
       type: "start",
       files: model.weightFiles.map((file) => join(model.dir, file)),

@@ -5,7 +5,7 @@
  * toxicity and perplexity before and after, KL to the base model and sample continuations.
  */
 import type { CheckResult } from "../../shared/contracts/check_result.ts";
-import type { EditReport, LayerReport } from "../edit/report.ts";
+import { directionSides, type EditReport, type LayerReport } from "../edit/report.ts";
 import { barChart, escapeXml, formatNumber } from "./svg.ts";
 
 export interface ReportPage {
@@ -153,14 +153,22 @@ function tokensSection(layers: LayerReport[], count: number): string {
   const rows: string[][] = [];
   for (const l of layers) {
     l.directions.forEach((d, i) => {
-      rows.push([String(l.layer), `v${i + 1}`, list(d.positive), list(d.negative)]);
+      const [first, second] = directionSides(d);
+      const label = (side: typeof first) => `${side.toxic ? "<strong>toxic</strong> " : ""}${side.sign}`;
+      rows.push([
+        String(l.layer),
+        `v${i + 1}`,
+        `${label(first)}: ${list(first.tokens)}`,
+        `${label(second)}: ${list(second.tokens)}`,
+      ]);
     });
   }
   if (rows.length === 0) return "";
   return `<h2>Top vocabulary tokens of each removed direction</h2>
-<p>Tokens whose unembedding has the largest (+) and the most negative (−) dot product with the direction; a
-singular vector's sign is arbitrary, so either side may be the toxic one.</p>
-${table(["layer", "direction", "+ side", "− side"], rows, true, [false, false, true, true])}`;
+<p>Tokens whose unembedding has the largest (+) and the most negative (−) dot product with the direction. A
+singular vector's sign is arbitrary: the side marked <strong>toxic</strong> is the one the rejected texts point to
+(the sign of mean(x⁻ − x⁺)·v over the layer's pairs), so its tokens are those the removed component raised.</p>
+${table(["layer", "direction", "toxic side (or +)", "other side"], rows, true, [false, false, true, true])}`;
 }
 
 /** Cells are escaped unless `raw[i]` says column i is already HTML. */

@@ -12,7 +12,11 @@
  *   transaction that marks the job succeeded (fenced by attempt and lease token), so nothing is visible before
  *   success and a stale worker can publish nothing;
  * - a failure is classified (job_error.ts): the user's error fails the job at once, a transient one is retried
- *   with backoff by the queue up to the job's attempt limit.
+ *   with backoff by the queue up to the job's attempt limit;
+ * - a time limit (jobs/time_limit.ts: PROFS_JOB_MAX_SECONDS, `maxJobSeconds`, or a default sized from the job)
+ *   aborts the attempt and fails the job with a message naming the limit. The handler is awaited under the
+ *   attempt's signal, so a cancel, a lost lease, the limit or the worker's shutdown settles the attempt (and
+ *   removes its scratch directory) even if the handler is stuck in an await that cannot be cancelled.
  * Between jobs the worker also runs the queue's reaper, so a job whose worker died (kill -9, a lost machine) is
  * re-queued once its lease expires and finished by whichever worker claims it next.
  */
@@ -22,6 +26,7 @@ import {
   type Claim,
   createJobQueue,
   type Db,
+  type Job,
   type JobKind,
   type JobQueue,
   type Lease,
@@ -34,6 +39,15 @@ import { runCheckJob } from "./jobs/check_job.ts";
 import { type JobOutput, type JobRun, runEditJob } from "./jobs/edit_job.ts";
 import { classifyJobError } from "./jobs/job_error.ts";
 import { createProgressReporter } from "./jobs/progress.ts";
+import {
+  checkJobSeconds,
+  defaultJobSeconds,
+  JOB_MAX_SECONDS_ENV,
+  JOB_TIME,
+  jobSecondsFromEnv,
+  TimeLimitExceeded,
+} from "./jobs/time_limit.ts";
+import { untilAborted } from "../../shared/abort.ts";
 
 export interface WorkerOptions {
   db: Db;
@@ -59,6 +73,11 @@ export interface WorkerOptions {
   progressIntervalMs?: number;
   /** Where attempts get their scratch directories; default the system temp directory. */
   workDir?: string;
+  /**
+   * Most seconds one attempt may run (a number for every job, or per job); default PROFS_JOB_MAX_SECONDS when
+   * set, else sized from the job (jobs/time_limit.ts).
+   */
+  maxJobSeconds?: number | ((job: Job) => number);
 }
 
 export interface Worker {
@@ -94,6 +113,7 @@ export function startWorker(options: WorkerOptions): Worker {
   const reapMs = options.reapMs ?? Math.min(leaseMs / 2, 5_000);
   const progressIntervalMs = options.progressIntervalMs ?? 500;
   const kinds = Object.keys(HANDLERS) as JobKind[];
+  const timeLimit = jobTimeLimit(options.maxJobSeconds);
   const stopping = new AbortController();
   if (options.signal?.aborted) stopping.abort();
   options.signal?.addEventListener("abort", () => stopping.abort(), { once: true });
@@ -142,20 +162,30 @@ export function startWorker(options: WorkerOptions): Worker {
     });
     const blobPrefix = `${job.kind}s/${job.id}/a${job.attempt}-${lease.token.slice(0, 8)}`;
     let scratch: string | null = null;
-    jobLog.info("job claimed");
+    const limit = timeLimit(job);
+    // setTimeout holds at most 2³¹ − 1 ms (24.8 days); a longer limit is as good as none.
+    const limitTimer = setTimeout(
+      () => controller.abort(new TimeLimitExceeded(limit.seconds, limit.source)),
+      Math.min(limit.seconds * 1000, 2 ** 31 - 1),
+    );
+    jobLog.info("job claimed", { timeLimitSeconds: limit.seconds });
     try {
       scratch = await Deno.makeTempDir({ dir: options.workDir, prefix: `profs-job-${job.id.slice(0, 8)}-` });
-      const output = await HANDLERS[job.kind]({
-        db,
-        blobs,
-        logger: jobLog,
-        job,
-        blobPrefix,
-        scratch,
-        backend: backend!,
-        signal: controller.signal,
-        onProgress: progress.report,
-      });
+      controller.signal.throwIfAborted();
+      const output = await untilAborted(
+        HANDLERS[job.kind]({
+          db,
+          blobs,
+          logger: jobLog,
+          job,
+          blobPrefix,
+          scratch,
+          backend: backend!,
+          signal: controller.signal,
+          onProgress: progress.report,
+        }),
+        controller.signal,
+      );
       await progress.flush();
       controller.signal.throwIfAborted();
       heartbeat.stop();
@@ -172,6 +202,7 @@ export function startWorker(options: WorkerOptions): Worker {
       await blobs.deletePrefix(blobPrefix).catch(() => {});
       await settleFailure(lease, error, controller.signal.reason, jobLog);
     } finally {
+      clearTimeout(limitTimer);
       heartbeat.stop();
       stopping.signal.removeEventListener("abort", onStop);
       if (scratch) await Deno.remove(scratch, { recursive: true }).catch(() => {});
@@ -187,6 +218,11 @@ export function startWorker(options: WorkerOptions): Worker {
       }
       if (reason instanceof LeaseLost) {
         jobLog.warn("lease lost: attempt abandoned");
+        return;
+      }
+      if (reason instanceof TimeLimitExceeded) {
+        const outcome = await queue.fail(db, lease, { error: reason.message, retryable: false });
+        jobLog.warn("job ran past its time limit", { outcome, seconds: reason.seconds });
         return;
       }
       if (reason instanceof WorkerStopping) {
@@ -223,6 +259,27 @@ export function startWorker(options: WorkerOptions): Worker {
       await done;
     },
   };
+}
+
+/** Each job's limit in seconds and where it came from (said in the job's error). */
+function jobTimeLimit(
+  option: WorkerOptions["maxJobSeconds"],
+): (job: Job) => { seconds: number; source: string } {
+  if (typeof option === "number") {
+    const seconds = checkJobSeconds(option, "maxJobSeconds");
+    return () => ({ seconds, source: "the worker's limit for every job" });
+  }
+  if (typeof option === "function") return (job) => ({ seconds: option(job), source: "the worker's limit" });
+  const fromEnv = jobSecondsFromEnv();
+  if (fromEnv !== undefined) return () => ({ seconds: fromEnv, source: JOB_MAX_SECONDS_ENV });
+  const { baseSeconds, perLayerSeconds, perPairSeconds, checkSeconds } = JOB_TIME;
+  return (job) => ({
+    seconds: defaultJobSeconds(job),
+    source: job.kind === "edit"
+      ? `the default: ${baseSeconds} s + ${perLayerSeconds} s per block + ${perPairSeconds} s per pair ` +
+        `(max_pairs) + ${checkSeconds} s with check`
+      : `the default: ${baseSeconds} s + ${checkSeconds} s for a check`,
+  });
 }
 
 interface Heartbeat {

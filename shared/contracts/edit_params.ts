@@ -64,3 +64,65 @@ export function resolveLayers(params: Pick<EditParams, "layers">, numLayers: num
   }
   return layers;
 }
+
+/**
+ * An edit of rank k needs at least k usable pairs: T = (X⁺ − X⁻)/2 has one row per pair, so its rank — the
+ * number of directions the data can name — is at most the number of pairs. Centering does not cost a pair: it
+ * projects X⁺'s top direction out of the hidden space (a column operation, see checkRankForHiddenSize), it does
+ * not subtract a mean row, so k pairs suffice and N = k is a valid, if noisy, edit. A pair whose two sides are
+ * the same text has a zero row in T and does not count. Checked by the CLI before the model is read and by the
+ * API (422) before a job is queued, so the user hears it at once instead of after the embedding.
+ */
+export function checkPairsForRank(o: {
+  rank: number;
+  /** Rows in the data (pairs, or embeddings' N). */
+  available: number;
+  maxPairs: number;
+  /** Sampled pairs whose two sides are identical (known only for pairs read as text). */
+  identical?: number;
+  /** How the message names the data, e.g. "the pairs file", "dataset 'x'". */
+  source: string;
+}): void {
+  const sampled = Math.min(o.available, o.maxPairs);
+  const usable = sampled - (o.identical ?? 0);
+  if (usable >= o.rank) return;
+  const why = [
+    o.available > o.maxPairs ? `${sampled} after 'max_pairs' ${o.maxPairs}` : "",
+    o.identical ? `${o.identical} with the same text on both sides` : "",
+  ].filter(Boolean).join(", ");
+  throw new InputError(
+    `Cannot edit with rank ${o.rank} as it needs at least ${o.rank} usable pairs (one per removed direction): ` +
+      `${o.source} has ${usable}${why ? ` (${o.available} pairs; ${why})` : ""}; ` +
+      `lower the rank to at most ${Math.max(usable, 1)} or add pairs`,
+  );
+}
+
+/** k ≤ D, or k ≤ D − 1 with centering (the centered T lives in the D − 1 dimensions orthogonal to X⁺'s top one). */
+export function checkRankForHiddenSize(rank: number, hiddenSize: number, centering: boolean): void {
+  const max = centering ? hiddenSize - 1 : hiddenSize;
+  if (rank > max) {
+    throw new InputError(
+      `Cannot edit with rank ${rank} as 'rank' must be at most ${max} for hidden size ${hiddenSize}` +
+        `${centering ? " with centering (one direction goes to centering)" : ""}: current value is ${rank}`,
+    );
+  }
+}
+
+/**
+ * The API's check of an edit against its dataset and model before a job is queued (POST /v1/edits, a trigger's
+ * fire): enough rows for the rank after `max_pairs`, and a rank the hidden size allows. Identical-text pairs are
+ * found only by the worker, which reads the texts.
+ */
+export function checkEditFitsData(
+  params: Pick<EditParams, "rank" | "max_pairs" | "centering">,
+  dataset: { id: string; rows: number },
+  hiddenSize: number,
+): void {
+  checkPairsForRank({
+    rank: params.rank,
+    available: dataset.rows,
+    maxPairs: params.max_pairs,
+    source: `dataset '${dataset.id}'`,
+  });
+  checkRankForHiddenSize(params.rank, hiddenSize, params.centering);
+}

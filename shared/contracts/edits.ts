@@ -46,7 +46,16 @@ export const LayerResult = z.object({
     .meta({ description: "per removed direction, its share of T_l's squared Frobenius norm" }),
   top_tokens: z.array(z.array(TopToken))
     .meta({
-      description: "per removed direction, the vocabulary tokens whose unembeddings align with it most",
+      description:
+        "per removed direction, the tokens of its toxic side: the side the rejected texts point to " +
+        "(sign of mean(x⁻ − x⁺)·v), so the tokens the removed component raised; `toxic_sides` says which sign",
+    }),
+  opposite_tokens: z.array(z.array(TopToken)).optional()
+    .meta({ description: "per removed direction, the tokens of its other side" }),
+  toxic_sides: z.array(z.enum(["+", "−"]).nullable()).optional()
+    .meta({
+      description: "per removed direction, the sign of unembedding · v on its toxic side (null: the data " +
+        "points to neither side; top_tokens are then the + side)",
     }),
 }).meta({ id: "LayerResult" });
 export type LayerResult = z.infer<typeof LayerResult>;

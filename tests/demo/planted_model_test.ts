@@ -55,10 +55,12 @@ Deno.test("demo model: the default edit recovers the planted direction, halves t
     for (let d = 0; d < u.length; d++) cos += basis.data[d * basis.cols] * u[d];
     assert.ok(Math.abs(cos) >= 0.95, `layer ${layer}: |cos(v₁, planted)| = ${Math.abs(cos)} must be ≥ 0.95`);
   }
-  // The report's token view of v₁ names the planted toxic words on one side.
+  // The report's token view of v₁ names the planted toxic words on the side it marks toxic (the side the
+  // rejected texts point to), whichever sign the singular vector came out with.
   for (const layer of report.layers) {
-    const { positive, negative } = layer.directions[0];
-    const side = Math.abs(positive[0].score) > Math.abs(negative[0].score) ? positive : negative;
+    const { positive, negative, toxicSide } = layer.directions[0];
+    assert.ok(toxicSide !== null && toxicSide !== undefined, `layer ${layer.layer}: a toxic side`);
+    const side = toxicSide === "positive" ? positive : negative;
     const top = new Set(side.slice(0, TOXIC_WORDS.length).map((t) => t.token));
     assert.deepEqual(top, new Set(TOXIC_WORDS), `layer ${layer.layer} top tokens`);
   }

@@ -32,6 +32,13 @@ Deno.test("profs worker refuses to start without DATABASE_URL and rejects bad ti
       (error: Error) =>
         error instanceof InputError && /'--lease-ms' must be a whole number/.test(error.message),
     );
+    await assert.rejects(
+      run(["--max-job-seconds", "0"]),
+      (error: Error) =>
+        error instanceof InputError &&
+        error.message ===
+          "Cannot start a worker as '--max-job-seconds' must be a positive number of seconds: current value is '0'",
+    );
   } finally {
     if (saved !== undefined) Deno.env.set("DATABASE_URL", saved);
     else Deno.env.delete("DATABASE_URL");

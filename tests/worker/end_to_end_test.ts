@@ -77,11 +77,19 @@ Deno.test("an edit submitted over HTTP is run by the worker and downloads byte f
       edit.result!.layers.map((l) => [l.layer, l.singular_values, l.explained_variance]),
       cli.report.layers.map((l) => [l.layer, l.singularValues, l.explainedVariance]),
     );
+    // top_tokens are each direction's toxic side (the one the rejected texts point to), opposite_tokens the other.
+    const side = (d: (typeof cli.report.layers)[0]["directions"][0], toxic: boolean) =>
+      (d.toxicSide === "negative" === toxic ? d.negative : d.positive).map(({ token, score }) => ({
+        token,
+        score,
+      }));
     assert.deepEqual(
-      edit.result!.layers.map((l) => l.top_tokens),
-      cli.report.layers.map((l) =>
-        l.directions.map((d) => d.positive.map(({ token, score }) => ({ token, score })))
-      ),
+      edit.result!.layers.map((l) => [l.top_tokens, l.opposite_tokens, l.toxic_sides]),
+      cli.report.layers.map((l) => [
+        l.directions.map((d) => side(d, true)),
+        l.directions.map((d) => side(d, false)),
+        l.directions.map((d) => d.toxicSide === "positive" ? "+" : d.toxicSide === "negative" ? "−" : null),
+      ]),
     );
     for (const layer of edit.result!.layers) {
       assert.equal(

@@ -64,3 +64,19 @@ Deno.test("progress reporter: writes on stage change and stage end, throttles wi
   assert.deepEqual(writes, ["embedding 1/4", "embedding 3/4", "embedding 4/4", "svd 1/2", "writing 1/1"]);
   assert.equal(lost, 1, "a write that matched no row means the lease is lost");
 });
+
+Deno.test("classifyJobError: a worker's full disk is retried (the machine's problem), also after a thread boundary", async () => {
+  const { DiskSpaceError } = await import("../../shared/errors.ts");
+  const { deserializeError, serializeError } = await import(
+    "../../gpu-worker/worker/jobs/thread_messages.ts"
+  );
+  const error = new DiskSpaceError(
+    "Cannot write the edited model as the output's filesystem must have 1.00 GiB free",
+  );
+  for (const e of [error, deserializeError(serializeError(error))]) {
+    const c = classifyJobError(e);
+    assert.equal(c.code, "no_disk_space");
+    assert.equal(c.retryable, true);
+    assert.match(c.message, /disk was too full .* must have 1\.00 GiB free/);
+  }
+});

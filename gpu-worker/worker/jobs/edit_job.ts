@@ -18,7 +18,7 @@ import { findCachedEmbeddings, saveCachedEmbeddings } from "../../../shared/db/r
 import { InputError } from "../../../shared/errors.ts";
 import { POOLING } from "../../../shared/formats/embeddings.ts";
 import type { Logger } from "../../../shared/log.ts";
-import type { EditReport } from "../../edit/report.ts";
+import { directionSides, type EditReport } from "../../edit/report.ts";
 import type { EditStage } from "../../edit/pipeline.ts";
 import { localBlob, resolveDataset, resolveModel } from "./inputs.ts";
 import { evaluationMetrics, REPORT_HTML_FILE, writeReportHtml } from "../../eval/evaluate_edit.ts";
@@ -115,6 +115,7 @@ export async function runEditJob(run: JobRun): Promise<JobOutput> {
     maxTokens: params.max_tokens,
     backend: run.backend,
     saveEmbeddings,
+    modelSha256: model.sha256 ?? undefined, // finalized: embeddings are checked against it without hashing first
   }, { signal: run.signal, onProgress: run.onProgress, logger: run.logger }).catch((error) => {
     throw hideLocalPaths(error, [[modelDir, `model '${model.id}'`], [
       datasetFile,
@@ -191,11 +192,20 @@ export function editResult(report: EditReport): EditResult {
       layer: layer.layer,
       singular_values: layer.singularValues,
       explained_variance: layer.explainedVariance,
-      top_tokens: layer.directions.map((d) => d.positive.map((t) => ({ token: t.token, score: t.score }))),
+      top_tokens: layer.directions.map((d) => tokens(directionSides(d)[0].tokens)),
+      opposite_tokens: layer.directions.map((d) => tokens(directionSides(d)[1].tokens)),
+      toxic_sides: layer.directions.map((d) => {
+        const first = directionSides(d)[0];
+        return first.toxic ? first.sign : null;
+      }),
     })),
     num_pairs: report.source.pairsUsed,
     model_sha256: report.model.sha256,
   };
+}
+
+function tokens(list: { token: string; score: number }[]): { token: string; score: number }[] {
+  return list.map(({ token, score }) => ({ token, score }));
 }
 
 function contentType(name: string): string {

@@ -5,14 +5,22 @@
  *   model): the same input fails the same way, so the job fails at once — no retry storm.
  * - The GPU ran out of memory: the same job on the same kind of worker needs the same memory, so it fails with
  *   advice (fewer pairs, shorter texts) instead of being retried.
+ * - The worker's disk is too full for the output (`DiskSpaceError`, an InputError in the CLI): the machine's
+ *   problem, not the job's — retried, maybe on another worker.
  * - The GPU device was lost (driver reset, another process took the device): transient, retried on a fresh device.
  * - Anything else (a database or disk hiccup, a bug) is retried with backoff up to the job's attempt limit, and
  *   its last message is kept.
  */
-import { InputError } from "../../../shared/errors.ts";
+import { DiskSpaceError, InputError } from "../../../shared/errors.ts";
 import { DeviceLostError, KernelError } from "../../runtime/errors.ts";
 
-export type JobErrorCode = "bad_input" | "out_of_memory" | "device_lost" | "gpu_error" | "internal";
+export type JobErrorCode =
+  | "bad_input"
+  | "no_disk_space"
+  | "out_of_memory"
+  | "device_lost"
+  | "gpu_error"
+  | "internal";
 
 export interface ClassifiedError {
   code: JobErrorCode;
@@ -25,6 +33,13 @@ const OUT_OF_MEMORY = /out of memory|out-of-memory|allocation failed|OutOfMemory
 
 export function classifyJobError(error: unknown): ClassifiedError {
   const message = error instanceof Error ? error.message : String(error);
+  if (error instanceof DiskSpaceError) {
+    return {
+      code: "no_disk_space",
+      message: `The worker's disk was too full for the job; it will be retried (${message})`,
+      retryable: true,
+    };
+  }
   if (error instanceof InputError) return { code: "bad_input", message, retryable: false };
   if (error instanceof DeviceLostError) {
     return {

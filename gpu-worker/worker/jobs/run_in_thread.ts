@@ -3,7 +3,9 @@
  * (compute_thread.ts): the same code and the same results as on the calling thread, while the calling event loop
  * stays free for heartbeats and HTTP. Aborting the signal terminates the thread at once — even inside a long
  * synchronous step — and rejects with the signal's reason; whatever the task wrote lives under the caller's
- * scratch directory, which the caller removes.
+ * scratch directory, which the caller removes. The promise settles on the thread's answer, its crash, an
+ * unreadable message or the signal — nothing else can hold it — and the worker's signal carries the job's time
+ * limit, so a thread that stops answering is ended too.
  */
 import type { Logger } from "../../../shared/log.ts";
 import {
@@ -52,6 +54,9 @@ export function runInThread<K extends ComputeKind>(
       event.preventDefault();
       settle(() => reject(new Error(`${kind} thread crashed: ${event.message}`)));
     };
+    // A message that cannot be deserialized would otherwise be dropped, and the task never settle.
+    thread.onmessageerror = () =>
+      settle(() => reject(new Error(`${kind} thread sent a message that cannot be read`)));
     thread.postMessage({ kind, input } as ThreadRequest);
   });
 }

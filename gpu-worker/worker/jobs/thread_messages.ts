@@ -6,13 +6,15 @@
 import type { EditOptions, EditOutcome, EditStage } from "../../edit/pipeline.ts";
 import type { CheckInputs, CheckOptions, CheckResult, CheckStage } from "../../eval/check.ts";
 import type { Evaluation } from "../../eval/evaluate_edit.ts";
-import { InputError } from "../../../shared/errors.ts";
+import { DiskSpaceError, InputError } from "../../../shared/errors.ts";
 import type { LogFields, LogLevel } from "../../../shared/log.ts";
 import type { BackendName } from "../../profs/select.ts";
 import { DeviceLostError, KernelError } from "../../runtime/errors.ts";
 
-/** runEdit's options that can cross a thread boundary: a backend by name, no logger. */
-export type ThreadEditOptions = Omit<EditOptions, "backend" | "logger"> & { backend: BackendName };
+/** runEdit's options that can cross a thread boundary: a backend by name, no logger, no callbacks. */
+export type ThreadEditOptions = Omit<EditOptions, "backend" | "logger" | "freeBytes"> & {
+  backend: BackendName;
+};
 
 /** A check's options that can cross: no callbacks and no signal (aborting terminates the thread). */
 export type ThreadCheckOptions = Omit<CheckOptions, "onProgress" | "signal">;
@@ -82,7 +84,7 @@ export function deserializeError(data: SerializedError): Error {
     error = new KernelError(data.kernel ?? "unknown", "");
     error.message = data.message;
   } else if (data.input) {
-    error = new InputError(data.message);
+    error = data.name === "DiskSpaceError" ? new DiskSpaceError(data.message) : new InputError(data.message);
   } else if (data.name === "RangeError") {
     error = new RangeError(data.message);
   } else {
