@@ -1,5 +1,5 @@
 /**
- * The one ProFS edit pipeline (DESIGN.md §1), used by `profs edit` and by the worker:
+ * The one ProFS edit pipeline (docs/ARCHITECTURE.md §3), used by `profs edit` and by the worker:
  * load model → embeddings (from a file, or by running the model over preference pairs) → per layer the toxic
  * subspace → stream the edited model out → model card, patch.safetensors, report.json.
  *
@@ -35,6 +35,7 @@ import {
 import { type EditReport, layerReport, REPORT_FORMAT, topTokens } from "./report.ts";
 import { modelCard } from "./model_card.ts";
 import { writeModelFolder } from "./write_model.ts";
+import type { ComputeBackend } from "../runtime/backends.ts";
 
 export interface EditOptions {
   modelDir: string;
@@ -293,7 +294,7 @@ async function embedPairs(
   model: ModelFolder,
   pairs: { preferred: string; rejected: string }[],
   maxTokens: number,
-  backend: "cpu" | "webgpu",
+  backend: ComputeBackend,
   hooks: EditHooks,
 ): Promise<{ preferred: Matrix; rejected: Matrix }[]> {
   const { embedTexts } = await import("../lm/gpt2/embed.ts");

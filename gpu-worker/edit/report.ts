@@ -6,6 +6,7 @@ import type { ModelFolder } from "../../shared/model/folder.ts";
 import type { Tokenizer } from "../../shared/model/tokenizer.ts";
 import { bytesPerElement, isFloatDType, toFloat32 } from "../../shared/safetensors/dtype.ts";
 import type { LayerSubspace, Matrix } from "../profs/backend.ts";
+import type { ComputeBackend } from "../runtime/backends.ts";
 
 export const REPORT_FORMAT = "profs-report/1";
 
@@ -57,7 +58,7 @@ export interface EditReport {
     pairsUsed: number;
     format?: string;
   };
-  backend: "cpu" | "webgpu";
+  backend: ComputeBackend;
   layers: LayerReport[];
   /** Wall time per stage; `write` runs alongside `subspace` (which includes the top tokens), so they overlap. */
   seconds: { embed: number; subspace: number; write: number; total: number };

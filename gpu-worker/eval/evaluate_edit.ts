@@ -12,6 +12,7 @@ import { renderReportHtml } from "../report/html.ts";
 import type { ToxicityScorer } from "../../shared/toxicity/scorer.ts";
 import { createGpt2Runner, type Gpt2Runner } from "../lm/gpt2/runner.ts";
 import { type CheckInputs, type CheckOptions, runCheck } from "./check.ts";
+import type { ComputeBackend } from "../runtime/backends.ts";
 
 export const REPORT_HTML_FILE = "report.html";
 
@@ -23,7 +24,7 @@ export interface Evaluation {
 export interface EvaluateOptions {
   baseDir: string;
   editedDir: string;
-  backend: "cpu" | "webgpu";
+  backend: ComputeBackend;
   scorer: ToxicityScorer;
   inputs?: CheckInputs;
   check?: CheckOptions;
@@ -48,7 +49,7 @@ export async function evaluateEdit(options: EvaluateOptions): Promise<Evaluation
 /** The check of one model alone (no base, so no KL): the body of a check job without an edit. */
 export async function checkModel(options: {
   dir: string;
-  backend: "cpu" | "webgpu";
+  backend: ComputeBackend;
   scorer: ToxicityScorer;
   inputs?: CheckInputs;
   check?: CheckOptions;
@@ -74,7 +75,7 @@ export async function writeReportHtml(
 }
 
 /** A runner that also closes its model folder when disposed (the WebGPU engine streams blocks from it). */
-async function openRunner(dir: string, backend: "cpu" | "webgpu"): Promise<Gpt2Runner> {
+async function openRunner(dir: string, backend: ComputeBackend): Promise<Gpt2Runner> {
   const folder = await openModelFolder(dir);
   try {
     const runner = await createGpt2Runner(folder, { backend, tokenizer: await loadTokenizer(dir) });

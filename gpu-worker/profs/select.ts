@@ -5,7 +5,8 @@
 import { InputError } from "../../shared/errors.ts";
 import type { ProfsBackend } from "./backend.ts";
 
-export type BackendName = "auto" | "cpu" | "webgpu";
+export type { BackendName } from "../runtime/backends.ts";
+import type { BackendName } from "../runtime/backends.ts";
 
 export function parseBackendName(value: string): BackendName {
   if (value === "auto" || value === "cpu" || value === "webgpu") return value;

@@ -17,6 +17,7 @@
  * re-queued once its lease expires and finished by whichever worker claims it next.
  */
 import { hostname } from "node:os";
+import { attemptPrefix, jobPrefix } from "../../shared/blobs/keys.ts";
 import type { BlobStore } from "../../shared/blobs/store.ts";
 import {
   type Claim,
@@ -34,6 +35,7 @@ import { runCheckJob } from "./jobs/check_job.ts";
 import { type JobOutput, type JobRun, runEditJob } from "./jobs/edit_job.ts";
 import { classifyJobError } from "./jobs/job_error.ts";
 import { createProgressReporter } from "./jobs/progress.ts";
+import type { ComputeBackend } from "../runtime/backends.ts";
 
 export interface WorkerOptions {
   db: Db;
@@ -98,7 +100,7 @@ export function startWorker(options: WorkerOptions): Worker {
   if (options.signal?.aborted) stopping.abort();
   options.signal?.addEventListener("abort", () => stopping.abort(), { once: true });
 
-  let backend: "cpu" | "webgpu" | null = null;
+  let backend: ComputeBackend | null = null;
 
   let lastReap = -Infinity;
   async function reapIfDue(): Promise<void> {
@@ -138,7 +140,7 @@ export function startWorker(options: WorkerOptions): Worker {
       intervalMs: progressIntervalMs,
       onLeaseLost: () => controller.abort(new LeaseLost("lease lost")),
     });
-    const blobPrefix = `${job.kind}s/${job.id}/a${job.attempt}-${lease.token.slice(0, 8)}`;
+    const blobPrefix = attemptPrefix(job, lease.token);
     let scratch: string | null = null;
     jobLog.info("job claimed");
     try {
@@ -159,7 +161,7 @@ export function startWorker(options: WorkerOptions): Worker {
       heartbeat.stop();
       if (await queue.complete(db, lease, output)) {
         jobLog.info("job succeeded", { seconds: (performance.now() - started) / 1000 });
-        await removeOtherAttempts(blobs, `${job.kind}s/${job.id}`, blobPrefix);
+        await removeOtherAttempts(blobs, jobPrefix(job), blobPrefix);
       } else {
         jobLog.warn("lease lost before completion: result dropped");
         await blobs.deletePrefix(blobPrefix);
@@ -264,7 +266,7 @@ async function removeOtherAttempts(blobs: BlobStore, jobPrefix: string, keep: st
 }
 
 /** auto → webgpu when this machine has an adapter, else cpu; webgpu without an adapter is a setup error. */
-async function resolveBackend(name: BackendName): Promise<"cpu" | "webgpu"> {
+async function resolveBackend(name: BackendName): Promise<ComputeBackend> {
   if (name === "cpu") return "cpu";
   const adapter = await navigator.gpu?.requestAdapter();
   if (adapter) return "webgpu";

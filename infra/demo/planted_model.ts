@@ -77,7 +77,7 @@ export interface PlantedModel {
   toxicDirection: Float32Array;
   /** t [D], unit. */
   triggerDirection: Float32Array;
-  /** The blocks whose MLP writes u: ⌊5L/12⌋ … L−1, DESIGN.md's default edit range. */
+  /** The blocks whose MLP writes u: ⌊5L/12⌋ … L−1, the default edit range (docs/ARCHITECTURE.md §3). */
   plantedLayers: { from: number; to: number };
   toxicTokenIds: number[];
   triggerTokenIds: number[];

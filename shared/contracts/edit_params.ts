@@ -1,6 +1,6 @@
 /**
  * Parameters of a ProFS edit, shared by the API (`POST /v1/edits`), the worker and the CLI (`profs edit`).
- * Defaults are DESIGN.md §1.6: rank k = 2, at most 500 pairs, centering on, 128 tokens per text, and layers
+ * Defaults are docs/ARCHITECTURE.md §3: rank k = 2, at most 500 pairs, centering on, 128 tokens per text, and layers
  * ⌊5L/12⌋:L — which depends on the model, so `layers` stays optional here and `resolveLayers` fills it in once
  * the model's block count L is known.
  */

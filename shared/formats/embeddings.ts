@@ -1,16 +1,16 @@
 /**
- * Embeddings file (DESIGN.md §3): safetensors with `preferred` and `rejected`, float32 [L, N, D] — the pooled
+ * Embeddings file (docs/ARCHITECTURE.md §4): safetensors with `preferred` and `rejected`, float32 [L, N, D] — the pooled
  * residual stream after each block for each pair — and optional metadata `model_sha256`, `pooling`,
  * `max_tokens`, checked against the model when present. Read one layer at a time (a [N, D] slice).
  */
 import { InputError } from "../errors.ts";
 import type { ModelFolder } from "../model/folder.ts";
-import type { Matrix } from "../../gpu-worker/profs/backend.ts";
+import type { Matrix } from "./matrix.ts";
 import { fromFloat32 } from "../safetensors/dtype.ts";
 import { openSafetensors, type SafetensorsReader } from "../safetensors/reader.ts";
 import { createSafetensorsWriter, layoutFor } from "../safetensors/writer.ts";
 
-/** The only pooling profs computes: mean over a text's real tokens (DESIGN.md §1 step 1). */
+/** The only pooling profs computes: mean over a text's real tokens (docs/ARCHITECTURE.md §3 step 1). */
 export const POOLING = "masked-mean";
 
 export interface EmbeddingsMetadata {

@@ -4,6 +4,7 @@ import { createJobQueue } from "../../shared/db/index.ts";
 import type { EditResult } from "../../shared/contracts/edits.ts";
 import { createHarness, type Harness, json } from "./harness.ts";
 import { f32, pairsJsonl, safetensorsBytes, tinyModelFiles } from "./fixtures.ts";
+import { notifyJobFinished } from "../../shared/webhooks/events.ts";
 
 const MAX_JSON = 1024;
 
@@ -61,34 +62,37 @@ async function readSse(
 
 Deno.test("edits: submit, idempotency, progress, events, result, artifacts with ranges, cancel, tenancy", async (t) => {
   const h = await createHarness({ config: { maxJsonBytes: MAX_JSON } });
-  const queue = createJobQueue();
+  const queue = createJobQueue({ onFinish: notifyJobFinished });
   const { db } = h.database;
   try {
     const { modelId, datasetId } = await setup(h);
     const create = { model_id: modelId, dataset_id: datasetId, params: { rank: 1 } };
     let id = "";
 
-    await t.step("POST → 201 queued job with DESIGN defaults and the model's default layers", async () => {
-      const response = await post(h, "/v1/edits", create, { "Idempotency-Key": "k-1" });
-      assert.equal(response.status, 201);
-      const edit = await json(response);
-      id = String(edit.id);
-      assert.equal(edit.status, "queued");
-      assert.deepEqual(edit.params, {
-        rank: 1,
-        centering: true,
-        max_pairs: 500,
-        seed: 0,
-        max_tokens: 128,
-        layers: { from: 0, to: 2 },
-      });
-      assert.equal(edit.attempts, 0);
-      assert.deepEqual(edit.links, {
-        self: `/v1/edits/${id}`,
-        events: `/v1/edits/${id}/events`,
-        cancel: `/v1/edits/${id}/cancel`,
-      });
-    });
+    await t.step(
+      "POST → 201 queued job with the documented defaults and the model's default layers",
+      async () => {
+        const response = await post(h, "/v1/edits", create, { "Idempotency-Key": "k-1" });
+        assert.equal(response.status, 201);
+        const edit = await json(response);
+        id = String(edit.id);
+        assert.equal(edit.status, "queued");
+        assert.deepEqual(edit.params, {
+          rank: 1,
+          centering: true,
+          max_pairs: 500,
+          seed: 0,
+          max_tokens: 128,
+          layers: { from: 0, to: 2 },
+        });
+        assert.equal(edit.attempts, 0);
+        assert.deepEqual(edit.links, {
+          self: `/v1/edits/${id}`,
+          events: `/v1/edits/${id}/events`,
+          cancel: `/v1/edits/${id}/cancel`,
+        });
+      },
+    );
 
     await t.step(
       "the same Idempotency-Key and request → the same job; another request with it → 422",
@@ -358,7 +362,7 @@ Deno.test("edits: submit, idempotency, progress, events, result, artifacts with 
 
 Deno.test("edits: GETs asked together (one read per tenant and batch) each get their own edit, or 404", async () => {
   const h = await createHarness();
-  const queue = createJobQueue();
+  const queue = createJobQueue({ onFinish: notifyJobFinished });
   const { db } = h.database;
   try {
     const enqueue = async (tenantId: string, kind: "edit" | "check" = "edit") =>
