@@ -8,7 +8,7 @@
  */
 import { join } from "node:path";
 import { type BackendName, selectBackend } from "../profs/select.ts";
-import { defaultLayers, EDIT_DEFAULTS, type LayerRange } from "../../shared/contracts/edit_params.ts";
+import { EDIT_DEFAULTS, type LayerRange, resolveLayers } from "../../shared/contracts/edit_params.ts";
 import { readPreferenceFile } from "../../shared/formats/preference.ts";
 import { sampleIndices } from "./sample.ts";
 import { InputError } from "../../shared/errors.ts";
@@ -114,7 +114,7 @@ export async function runEdit(options: EditOptions, hooks: EditHooks = {}): Prom
   const ownsBackend = typeof options.backend !== "object";
   const tmpDir = `${options.outDir}.partial-${crypto.randomUUID().slice(0, 8)}`;
   try {
-    const layers = checkLayers(options.layers ?? defaultLayers(model.numLayers), model.numLayers);
+    const layers = resolveLayers({ layers: options.layers }, model.numLayers);
     const tokenizer = await loadTokenizer(model.dir); // needed for the report: fail before any heavy work
     backend = typeof options.backend === "object"
       ? options.backend
@@ -318,16 +318,6 @@ function storageOrder(model: ModelFolder, layers: LayerRange): number[] {
   const position = new Map(model.tensorNames().map((name, i) => [name, i]));
   const all = Array.from({ length: layers.to - layers.from }, (_, i) => layers.from + i);
   return all.sort((a, b) => position.get(model.mlpOutputName(a))! - position.get(model.mlpOutputName(b))!);
-}
-
-function checkLayers(layers: LayerRange, numLayers: number): LayerRange {
-  const { from, to } = layers;
-  if (!Number.isInteger(from) || !Number.isInteger(to) || from < 0 || from >= to || to > numLayers) {
-    throw new InputError(
-      `Cannot edit layers as '--layers' must be FROM:TO with 0 ≤ FROM < TO ≤ ${numLayers}: current value is ${from}:${to}`,
-    );
-  }
-  return layers;
 }
 
 async function assertAbsent(path: string, option: string): Promise<void> {
