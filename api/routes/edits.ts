@@ -16,6 +16,7 @@ import {
   Progress,
 } from "../../shared/contracts/edits.ts";
 import type { ModelSummary } from "../../shared/contracts/models.ts";
+import { embeddingsMisfit } from "../../shared/formats/embeddings.ts";
 import {
   type Artifact,
   type Db,
@@ -347,19 +348,14 @@ function fieldError<T>(path: string, fn: () => T): T {
   }
 }
 
-/** Precomputed embeddings must have the model's L and D, and the model's hash when they name one. */
+/** Precomputed embeddings must fit the model (shared/formats/embeddings.ts's rule, on the dataset's metadata). */
 function checkEmbeddingsFit(metadata: Record<string, unknown>, kind: string, model: ModelSummary): void {
   if (kind !== "embeddings") return;
-  const problems: string[] = [];
-  if (metadata.num_layers !== model.num_layers) {
-    problems.push(`they have ${metadata.num_layers} layers, the model ${model.num_layers}`);
-  }
-  if (metadata.hidden_size !== model.hidden_size) {
-    problems.push(`their hidden size is ${metadata.hidden_size}, the model's ${model.hidden_size}`);
-  }
-  if (typeof metadata.model_sha256 === "string" && metadata.model_sha256 !== model.sha256) {
-    problems.push(`they were computed for model ${metadata.model_sha256}, not ${model.sha256}`);
-  }
+  const problems = embeddingsMisfit({
+    numLayers: Number(metadata.num_layers),
+    hiddenSize: Number(metadata.hidden_size),
+    modelSha256: typeof metadata.model_sha256 === "string" ? metadata.model_sha256 : undefined,
+  }, { numLayers: model.num_layers, hiddenSize: model.hidden_size, sha256: model.sha256 });
   if (problems.length) {
     const detail = `Cannot edit with these embeddings as they must come from this model: ${
       problems.join("; ")

@@ -490,9 +490,9 @@ Deno.test("edits: precomputed embeddings must come from the model: L, D and hash
     });
     for (
       const [what, layers, hidden, hash, reason] of [
-        ["another layer count", L + 1, D, sha256, `they have ${L + 1} layers, the model ${L}`],
-        ["another hidden size", L, D + 2, sha256, `their hidden size is ${D + 2}, the model's ${D}`],
-        ["another model's hash", L, D, "cd".repeat(32), `they were computed for model ${"cd".repeat(32)}`],
+        ["another layer count", L + 1, D, sha256, `as the model's: it is ${L + 1} × ${D}`],
+        ["another hidden size", L, D + 2, sha256, `as the model's: it is ${L} × ${D + 2}`],
+        ["another model's hash", L, D, "cd".repeat(32), `current value is ${"cd".repeat(32)}`],
       ] as const
     ) {
       await t.step(`${what} → 422 naming dataset_id and the reason; no job`, async () => {
