@@ -62,8 +62,8 @@ export function resolveLayers(params: Pick<EditParams, "layers">, numLayers: num
   const layers = params.layers ?? defaultLayers(numLayers);
   if (!LayerRange.safeParse(layers).success || layers.to > numLayers) {
     throw new InputError(
-      `Cannot edit layers as they must be FROM:TO with 0 ≤ FROM < TO ≤ ${numLayers} (the model's block count): ` +
-        `current value is ${layers.from}:${layers.to}`,
+      `Cannot edit layers as they must be FROM:TO with 0 ≤ FROM < TO ≤ ${numLayers}: current value is ` +
+        `${layers.from}:${layers.to} (the model has ${numLayers} blocks)`,
     );
   }
   return layers;
