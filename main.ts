@@ -30,7 +30,7 @@ const COMMANDS: Record<string, Command> = {
   },
   api: {
     summary: "run the API only, against DATABASE_URL (workers run separately)",
-    load: () => import("./api/cli/api.ts"),
+    load: () => import("./infra/cli/api.ts"),
   },
   worker: {
     summary: "run a worker process that claims jobs from DATABASE_URL",

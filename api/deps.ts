@@ -29,8 +29,8 @@ export interface ApiDeps {
   config: ApiConfig;
   /** API key → tenant and scopes (the database's key table, api/auth, in the CLIs) */
   verifyKey: VerifyKey;
-  /** the job queue (its `onFinish` hook feeds the webhook outbox); default `createJobQueue()` */
-  queue?: JobQueue;
+  /** the job queue; the process that builds it passes the `onFinish` hook (the webhook outbox write) */
+  queue: JobQueue;
 }
 
 const GiB = 1024 ** 3;

@@ -1,5 +1,5 @@
 /**
- * /v1/checks: evaluation jobs on a ready model or on a succeeded edit (DESIGN.md §4) — toxicity of greedy
+ * /v1/checks: evaluation jobs on a ready model or on a succeeded edit — toxicity of greedy
  * continuations of challenge prompts, perplexity on held-out text, KL to the base model on benign prompts. A
  * check publishes check.json (its figures) and, of an edit, report.html (the edit's report with before/after
  * charts). Prompts and texts are the tenant's `texts` datasets named in the params, else the built-in sets.
@@ -9,7 +9,7 @@ import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { Progress } from "../../shared/contracts/edits.ts";
 import { getArtifact, getJob, listArtifacts, listJobs } from "../../shared/db/repositories/jobs.ts";
 import { getModel } from "../../shared/db/repositories/models.ts";
-import { createJobQueue, type Db, type Job } from "../../shared/db/index.ts";
+import type { Db, Job } from "../../shared/db/index.ts";
 import { CHECK_DATASETS, type CheckDatasetParam, CheckParams } from "../../shared/contracts/checks.ts";
 import { getDataset } from "../../shared/db/repositories/datasets.ts";
 import {
@@ -24,7 +24,7 @@ import type { ApiEnv } from "../env.ts";
 import { ApiError, notFound, validationHook } from "../errors.ts";
 import { requireScope } from "../middleware/auth.ts";
 import { IdParam, jsonLimit, problems } from "./common.ts";
-import { ARTIFACT_RESPONSES, downloadArtifact } from "./edits.ts";
+import { ARTIFACT_RESPONSES, downloadArtifact } from "./downloads.ts";
 
 const ArtifactParams = IdParam.extend({
   name: z.string().meta({ param: { name: "name", in: "path" }, example: "report.html" }),
@@ -33,7 +33,7 @@ const ArtifactParams = IdParam.extend({
 export function checksRoutes(deps: ApiDeps) {
   const app = new OpenAPIHono<ApiEnv>({ defaultHook: validationHook });
   const { db } = deps.database;
-  const queue = deps.queue ?? createJobQueue();
+  const queue = deps.queue;
   const read = requireScope("edits:read");
   const write = requireScope("edits:write");
 

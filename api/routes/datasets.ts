@@ -14,6 +14,7 @@ import {
 import type { FieldError } from "../../shared/contracts/problem.ts";
 import { PageQuery } from "../../shared/contracts/pagination.ts";
 import { withBlobFolder } from "../../shared/blobs/folder.ts";
+import { newDatasetKey, parentPrefix } from "../../shared/blobs/keys.ts";
 import { BlobTooLargeError } from "../../shared/blobs/store.ts";
 import type { Dataset } from "../../shared/db/index.ts";
 import {
@@ -84,7 +85,7 @@ export function datasetsRoutes(deps: ApiDeps) {
       const declared = declaredLength(c.req.raw);
       if (declared !== null && declared > cap) throw tooLarge(cap);
       const body = c.req.raw.body ?? ReadableStream.from<Uint8Array>([]);
-      const key = `datasets/${crypto.randomUUID()}/${FILE_NAMES[kind]}`;
+      const key = newDatasetKey(FILE_NAMES[kind]);
 
       if (kind !== "embeddings") {
         const check = jsonlValidator(name, kind === "pairs" ? pairsParser(name) : textsParser(name));
@@ -111,7 +112,7 @@ export function datasetsRoutes(deps: ApiDeps) {
       try {
         embeddings = await withBlobFolder(
           deps.blobs,
-          key.slice(0, key.lastIndexOf("/")),
+          parentPrefix(key),
           ["embeddings.safetensors"],
           (dir) => readEmbeddingsInfo(`${dir}/embeddings.safetensors`, name),
         );
@@ -193,7 +194,7 @@ export function datasetsRoutes(deps: ApiDeps) {
       if (!dataset) throw notFound("dataset", id);
       await refuseWhileInUse(db, tenantId, "dataset", dataset.id);
       if (!await deleteDataset(db, tenantId, id)) throw notFound("dataset", id);
-      await deps.blobs.deletePrefix(dataset.blobKey.split("/").slice(0, 2).join("/"));
+      await deps.blobs.deletePrefix(parentPrefix(dataset.blobKey));
       return c.body(null, 204);
     },
   );

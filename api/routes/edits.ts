@@ -1,11 +1,10 @@
 /**
  * /v1/edits: submit a ProFS edit (a job on the queue), follow it (state, progress, events as SSE or JSON),
- * cancel it, and download what it produced (streamed, with Content-Length, ETag and Range).
+ * cancel it, and download what it produced. The event stream is job_events.ts, the downloads downloads.ts.
  */
 import { createHash } from "node:crypto";
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import type { Context, TypedResponse } from "hono";
-import { streamSSE } from "hono/streaming";
 import { checkEditFitsData, resolveLayers } from "../../shared/contracts/edit_params.ts";
 import {
   EditCreate,
@@ -13,16 +12,13 @@ import {
   EditPage,
   type EditResult,
   EditView,
-  type JobEvent,
   JobEventList,
   Progress,
-  TERMINAL_STATUSES,
 } from "../../shared/contracts/edits.ts";
 import type { ModelSummary } from "../../shared/contracts/models.ts";
-import type { ByteRange } from "../../shared/blobs/store.ts";
+import { embeddingsMisfit } from "../../shared/formats/embeddings.ts";
 import {
   type Artifact,
-  createJobQueue,
   type Db,
   FEED_TRUST_MS,
   IdempotencyConflictError,
@@ -47,15 +43,9 @@ import { ApiError, notFound, validationHook } from "../errors.ts";
 import { requireScope } from "../middleware/auth.ts";
 import { createChangeCache } from "../change_cache.ts";
 import { createReadBatcher } from "../read_batcher.ts";
+import { ARTIFACT_RESPONSES, downloadArtifact } from "./downloads.ts";
+import { eventView, streamJobEvents } from "./job_events.ts";
 import { IdParam, jsonLimit, problems, refuseTextsForEdit } from "./common.ts";
-
-/**
- * How often an open event stream looks for new events when the change feed is not listening (when it is, the
- * stream reads when the feed says the job changed, and at least every FEED_TRUST_MS), and how often it sends a
- * keep-alive comment.
- */
-const EVENTS_POLL_MS = 250;
-const KEEPALIVE_MS = 15_000;
 
 /**
  * Most edits whose view GET /v1/edits/{id} keeps between polls: a view with a large result (per-layer spectra
@@ -94,7 +84,7 @@ const ArtifactParams = IdParam.extend({
 export function editsRoutes(deps: ApiDeps, changes: JobChanges) {
   const app = new OpenAPIHono<ApiEnv>({ defaultHook: validationHook });
   const { db } = deps.database;
-  const queue = deps.queue ?? createJobQueue();
+  const queue = deps.queue;
   const read = requireScope("edits:read");
   const write = requireScope("edits:write");
   // Polls of different jobs of one tenant that miss the cache together: one statement (job and artifacts,
@@ -313,47 +303,7 @@ export function editsRoutes(deps: ApiDeps, changes: JobChanges) {
         );
       }
       const lastEventId = Number(c.req.header("Last-Event-ID") ?? c.req.valid("query").after ?? 0);
-      return streamSSE(c, async (stream) => {
-        // Set by the feed when the job changes; cleared before each read so no change is missed in between.
-        const changed = changes.signal(job.id);
-        stream.onAbort(() => changed.close());
-        try {
-          let after = Number.isSafeInteger(lastEventId) && lastEventId > 0 ? lastEventId : 0;
-          let lastWrite = Date.now();
-          /** Writes the events after the last one sent; how many there were. */
-          const sendNew = async () => {
-            const events = await listJobEvents(db, tenantId, job.id, { afterId: after, limit: 500 });
-            for (const event of events) {
-              await stream.writeSSE({
-                id: String(event.id),
-                event: event.type,
-                data: JSON.stringify(eventView(event)),
-              });
-              after = event.id;
-              lastWrite = Date.now();
-            }
-            return events.length;
-          };
-          while (!stream.aborted) {
-            changed.clear();
-            if (await sendNew() > 0) continue;
-            // Terminal events are written in the transaction that ends the job, so once the job reads terminal
-            // what is left to read is all there is.
-            const now = await getJob(db, tenantId, job.id);
-            if (!now || TERMINAL_STATUSES.includes(now.status)) {
-              while (await sendNew() > 0) continue;
-              break;
-            }
-            if (Date.now() - lastWrite >= KEEPALIVE_MS) {
-              await stream.write(": keep-alive\n\n");
-              lastWrite = Date.now();
-            }
-            await changed.wait(changes.live ? FEED_TRUST_MS : EVENTS_POLL_MS);
-          }
-        } finally {
-          changed.close();
-        }
-      });
+      return streamJobEvents(c, { db, changes, tenantId, jobId: job.id, lastEventId });
     },
   );
 
@@ -399,19 +349,14 @@ function fieldError<T>(path: string, fn: () => T): T {
   }
 }
 
-/** Precomputed embeddings must have the model's L and D, and the model's hash when they name one. */
+/** Precomputed embeddings must fit the model (shared/formats/embeddings.ts's rule, on the dataset's metadata). */
 function checkEmbeddingsFit(metadata: Record<string, unknown>, kind: string, model: ModelSummary): void {
   if (kind !== "embeddings") return;
-  const problems: string[] = [];
-  if (metadata.num_layers !== model.num_layers) {
-    problems.push(`they have ${metadata.num_layers} layers, the model ${model.num_layers}`);
-  }
-  if (metadata.hidden_size !== model.hidden_size) {
-    problems.push(`their hidden size is ${metadata.hidden_size}, the model's ${model.hidden_size}`);
-  }
-  if (typeof metadata.model_sha256 === "string" && metadata.model_sha256 !== model.sha256) {
-    problems.push(`they were computed for model ${metadata.model_sha256}, not ${model.sha256}`);
-  }
+  const problems = embeddingsMisfit({
+    numLayers: Number(metadata.num_layers),
+    hiddenSize: Number(metadata.hidden_size),
+    modelSha256: typeof metadata.model_sha256 === "string" ? metadata.model_sha256 : undefined,
+  }, { numLayers: model.num_layers, hiddenSize: model.hidden_size, sha256: model.sha256 });
   if (problems.length) {
     const detail = `Cannot edit with these embeddings as they must come from this model: ${
       problems.join("; ")
@@ -420,18 +365,6 @@ function checkEmbeddingsFit(metadata: Record<string, unknown>, kind: string, mod
       errors: [{ path: "dataset_id", message: detail }],
     });
   }
-}
-
-function eventView(
-  event: { id: number; type: string; createdAt: Date; data: unknown; attempt: number },
-): JobEvent {
-  const data = (event.data && typeof event.data === "object" ? event.data : {}) as Record<string, unknown>;
-  return {
-    seq: event.id,
-    type: event.type,
-    at: event.createdAt.toISOString(),
-    data: { attempt: event.attempt, ...data },
-  };
 }
 
 function seconds(from: Date | null, to: Date | null): number | null {
@@ -491,82 +424,4 @@ function renderEditView(job: Job, jobArtifacts: Artifact[]): EditView {
     })),
     links: { self, events: `${self}/events`, cancel: `${self}/cancel` },
   };
-}
-
-/** The OpenAPI responses of an artifact download (`downloadArtifact`), shared by edits' and checks' routes. */
-export const ARTIFACT_RESPONSES = {
-  200: {
-    description: "the artifact",
-    content: { "application/octet-stream": { schema: z.string().meta({ format: "binary" }) } },
-  },
-  206: { description: "the requested range" },
-  304: { description: "not modified (If-None-Match)" },
-  ...problems(401, 403, 404, 416),
-};
-
-/**
- * Streams an artifact from the blob store. ETag is the quoted sha256 (strong: equal bytes, equal tag), so
- * If-None-Match gives 304 and If-Range guards a resumed download against a changed file.
- */
-export async function downloadArtifact(
-  deps: ApiDeps,
-  c: Context<ApiEnv>,
-  artifact: Artifact,
-): Promise<Response> {
-  const etag = `"${artifact.sha256}"`;
-  const headers: Record<string, string> = {
-    ETag: etag,
-    "Accept-Ranges": "bytes",
-    "Content-Type": artifact.contentType,
-    "Content-Disposition": `attachment; filename="${artifact.name.replaceAll('"', "")}"`,
-    "Cache-Control": "private, max-age=0, must-revalidate",
-    "X-Request-Id": c.get("requestId"),
-  };
-  const ifNoneMatch = c.req.header("If-None-Match");
-  if (ifNoneMatch && ifNoneMatch.split(",").some((t) => t.trim() === etag || t.trim() === "*")) {
-    return new Response(null, { status: 304, headers });
-  }
-  const rangeHeader = c.req.header("Range");
-  const ifRange = c.req.header("If-Range");
-  const useRange = rangeHeader !== undefined && (ifRange === undefined || ifRange === etag);
-  const range = useRange ? parseRange(rangeHeader, artifact.size) : null;
-  if (range === "unsatisfiable") {
-    throw new ApiError(416, "range-not-satisfiable", `The artifact has ${artifact.size} bytes`, {
-      headers: { "Content-Range": `bytes */${artifact.size}` },
-    });
-  }
-  if (c.req.method === "HEAD") {
-    // hono answers HEAD through the GET route and drops the body: do not open a file nobody will read.
-    headers["Content-Length"] = String(range ? range.end - range.start + 1 : artifact.size);
-    if (range) headers["Content-Range"] = `bytes ${range.start}-${range.end}/${artifact.size}`;
-    return new Response(null, { status: range ? 206 : 200, headers });
-  }
-  const blob = await deps.blobs.get(artifact.blobKey, range ?? undefined);
-  if (!blob) throw new Error(`artifact ${artifact.id} has no blob at ${artifact.blobKey}`);
-  if (range) {
-    headers["Content-Range"] = `bytes ${range.start}-${range.end}/${blob.size}`;
-    headers["Content-Length"] = String(range.end - range.start + 1);
-    return new Response(blob.body, { status: 206, headers });
-  }
-  headers["Content-Length"] = String(blob.size);
-  return new Response(blob.body, { status: 200, headers });
-}
-
-/**
- * One `bytes=` range (first-last, first-, -suffix) → inclusive range; null means "send the whole file" (a header
- * we do not understand or several ranges: RFC 9110 lets a server ignore Range), "unsatisfiable" → 416.
- */
-export function parseRange(header: string, size: number): ByteRange | null | "unsatisfiable" {
-  const match = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
-  if (!match || (match[1] === "" && match[2] === "")) return null;
-  if (match[1] === "") {
-    const suffix = Number(match[2]);
-    if (suffix === 0 || size === 0) return "unsatisfiable";
-    return { start: Math.max(0, size - suffix), end: size - 1 };
-  }
-  const start = Number(match[1]);
-  const end = match[2] === "" ? size - 1 : Math.min(Number(match[2]), size - 1);
-  if (start >= size) return "unsatisfiable";
-  if (end < start) return null;
-  return { start, end };
 }

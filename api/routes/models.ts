@@ -17,6 +17,7 @@ import {
 } from "../../shared/contracts/models.ts";
 import { PageQuery } from "../../shared/contracts/pagination.ts";
 import { withBlobFolder } from "../../shared/blobs/folder.ts";
+import { modelFileKey, modelPrefix } from "../../shared/blobs/keys.ts";
 import { BlobTooLargeError } from "../../shared/blobs/store.ts";
 import type { Db, Model } from "../../shared/db/index.ts";
 import {
@@ -146,7 +147,7 @@ export function modelsRoutes(deps: ApiDeps) {
         ? Math.min(MAX_JSON_FILE_BYTES, deps.config.maxModelFileBytes)
         : deps.config.maxModelFileBytes;
       if (declared !== null && declared > cap) throw tooLarge(cap);
-      const key = `models/${model.id}/${filename}`;
+      const key = modelFileKey(model.id, filename);
       const info = await storeUpload(async () => {
         if (isJson) {
           const text = await readCapped(c.req.raw.body, cap);
@@ -206,9 +207,10 @@ export function modelsRoutes(deps: ApiDeps) {
       try {
         summary = await withBlobFolder(
           deps.blobs,
-          `models/${model.id}`,
+          modelPrefix(model.id),
           files.map((f) => f.name),
           (dir) => validateFolder(dir, `model ${model.id}`, files),
+          `model '${model.id}'`,
         );
       } catch (error) {
         if (error instanceof ApiError && error.type === "invalid-model") {
@@ -302,7 +304,7 @@ export function modelsRoutes(deps: ApiDeps) {
       if (!model) throw notFound("model", id);
       await refuseWhileInUse(db, tenantId, "model", model.id);
       if (!await deleteModel(db, tenantId, id)) throw notFound("model", id);
-      await deps.blobs.deletePrefix(`models/${id}`);
+      await deps.blobs.deletePrefix(modelPrefix(id));
       return c.body(null, 204);
     },
   );

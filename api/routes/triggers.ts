@@ -11,7 +11,6 @@ import { createRoute, OpenAPIHono } from "@hono/zod-openapi";
 import { checkEditFitsData, EditParams, resolveLayers } from "../../shared/contracts/edit_params.ts";
 import type { ModelSummary } from "../../shared/contracts/models.ts";
 import { pageOf, PageQuery } from "../../shared/contracts/pagination.ts";
-import { createJobQueue } from "../../shared/db/queue.ts";
 import type { Db } from "../../shared/db/database.ts";
 import type { Trigger } from "../../shared/db/schema.ts";
 import { getDataset } from "../../shared/db/repositories/datasets.ts";
@@ -35,7 +34,7 @@ import {
   listTriggers,
   ReplayedWithoutJobError,
 } from "../../shared/db/repositories/webhooks.ts";
-import { verifyWebhook, WebhookSignatureError } from "../../shared/webhooks/signature.ts";
+import { generateSecret, verifyWebhook, WebhookSignatureError } from "../../shared/webhooks/signature.ts";
 import type { ApiDeps } from "../deps.ts";
 import type { ApiEnv } from "../env.ts";
 import { ApiError, fieldErrors, notFound, validationHook } from "../errors.ts";
@@ -82,7 +81,11 @@ export function triggersRoutes(deps: ApiDeps) {
         if (!dataset) throw notFound("dataset", body.template.dataset_id);
         refuseTextsForEdit(dataset);
       }
-      const row = await createTrigger(db, tenantId, { name: body.name, template: body.template });
+      const row = await createTrigger(db, tenantId, {
+        name: body.name,
+        template: body.template,
+        secret: generateSecret(),
+      });
       return c.json({ ...triggerView(row), secret: row.secret }, 201);
     },
   );
@@ -154,7 +157,7 @@ export function triggersRoutes(deps: ApiDeps) {
 export function triggerFireRoutes(deps: ApiDeps, options: TriggerRouteOptions = {}) {
   const app = new OpenAPIHono<ApiEnv>({ defaultHook: validationHook });
   const { db } = deps.database;
-  const queue = deps.queue ?? createJobQueue();
+  const queue = deps.queue;
   const now = options.now ?? (() => new Date());
 
   // Documented here, handled below with app.post: a body validator would parse the JSON before the signature

@@ -27,6 +27,7 @@ import {
   replayDelivery,
   rotateEndpointSecret,
 } from "../../shared/db/repositories/webhooks.ts";
+import { generateSecret } from "../../shared/webhooks/signature.ts";
 import type { ApiDeps } from "../deps.ts";
 import type { ApiEnv } from "../env.ts";
 import { notFound, validationHook } from "../errors.ts";
@@ -82,6 +83,7 @@ export function webhookEndpointsRoutes(deps: ApiDeps, options: WebhookRouteOptio
         url: destination.url.href,
         events: body.events,
         description: body.description,
+        secret: generateSecret(),
       });
       return c.json({ ...endpointView(row), secret: row.secret }, 201);
     },
@@ -169,7 +171,7 @@ export function webhookEndpointsRoutes(deps: ApiDeps, options: WebhookRouteOptio
     }),
     async (c) => {
       const { id } = c.req.valid("param");
-      const row = await rotateEndpointSecret(db, c.get("principal").tenantId, id, now());
+      const row = await rotateEndpointSecret(db, c.get("principal").tenantId, id, generateSecret(), now());
       if (!row) throw notFound("webhook endpoint", id);
       return c.json({ ...endpointView(row), secret: row.secret }, 200);
     },

@@ -3,7 +3,7 @@
  */
 import { parseArgs } from "node:util";
 import { parseBackendName } from "../profs/select.ts";
-import { EDIT_DEFAULTS, EDIT_LIMITS, type LayerRange } from "../../shared/contracts/edit_params.ts";
+import { EDIT_DEFAULTS, editParamsFromFlags } from "../../shared/contracts/edit_params.ts";
 import { InputError, Interrupted, withInterrupts } from "../../shared/errors.ts";
 import { createLogger } from "../../shared/log.ts";
 import { runEdit } from "../edit/pipeline.ts";
@@ -59,18 +59,26 @@ export async function run(args: string[]): Promise<void> {
   if ((values.pairs === undefined) === (values.embeddings === undefined)) {
     throw new InputError("Cannot edit as exactly one of '--pairs' and '--embeddings' must be given");
   }
+  const params = editParamsFromFlags({
+    layers: values.layers,
+    rank: values.rank,
+    centering: !values["no-centering"],
+    max_pairs: values["max-pairs"],
+    seed: values.seed,
+    max_tokens: values["max-tokens"],
+  });
   const outcome = await withInterrupts((signal) =>
     runEdit({
       modelDir: model,
       outDir: out,
       pairsFile: values.pairs,
       embeddingsFile: values.embeddings,
-      layers: values.layers === undefined ? undefined : parseLayers(values.layers),
-      rank: integer(values.rank, "--rank", 1, EDIT_LIMITS.rank),
-      centering: !values["no-centering"],
-      maxPairs: integer(values["max-pairs"], "--max-pairs", 1, EDIT_LIMITS.max_pairs),
-      seed: integer(values.seed, "--seed", 0, EDIT_LIMITS.seed),
-      maxTokens: integer(values["max-tokens"], "--max-tokens", 1, EDIT_LIMITS.max_tokens),
+      layers: params.layers,
+      rank: params.rank,
+      centering: params.centering,
+      maxPairs: params.max_pairs,
+      seed: params.seed,
+      maxTokens: params.max_tokens,
       backend: parseBackendName(values.backend ?? "auto"),
       saveEmbeddings: values["save-embeddings"],
       overwrite: values.overwrite ?? false,
@@ -117,33 +125,9 @@ export function summary(r: EditReport, outDir: string): string {
   return lines.join("\n");
 }
 
-/** "FROM:TO" → { from, to } (range checks against the model happen in the pipeline). */
-export function parseLayers(value: string): LayerRange {
-  const match = /^(\d+):(\d+)$/.exec(value.trim());
-  const from = match ? Number(match[1]) : NaN;
-  const to = match ? Number(match[2]) : NaN;
-  if (!match || from >= to) {
-    throw new InputError(
-      `Cannot parse '--layers' as it must be FROM:TO with FROM < TO (e.g. 10:24): current value is '${value}'`,
-    );
-  }
-  return { from, to };
-}
-
 function required(value: string | undefined, flag: string): string {
   if (value === undefined || value === "") throw new InputError(`Cannot edit as '${flag}' is required`);
   return value;
-}
-
-function integer(value: string | undefined, flag: string, min: number, max: number): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n < min || n > max) {
-    throw new InputError(
-      `Cannot edit as '${flag}' must be an integer from ${min} to ${max}: current value is '${value}'`,
-    );
-  }
-  return n;
 }
 
 /** One stderr line per stage change and every ~10% within a stage. */

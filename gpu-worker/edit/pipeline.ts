@@ -1,5 +1,5 @@
 /**
- * The one ProFS edit pipeline (DESIGN.md §1), used by `profs edit` and by the worker:
+ * The one ProFS edit pipeline (docs/ARCHITECTURE.md §3), used by `profs edit` and by the worker:
  * load model → embeddings (from a file, or by running the model over preference pairs) → per layer the toxic
  * subspace → stream the edited model out → model card, patch.safetensors, report.json.
  *
@@ -18,9 +18,9 @@ import { type BackendName, openBackend } from "../profs/select.ts";
 import {
   checkPairsForRank,
   checkRankForHiddenSize,
-  defaultLayers,
   EDIT_DEFAULTS,
   type LayerRange,
+  resolveLayers,
 } from "../../shared/contracts/edit_params.ts";
 import { readPreferenceFile } from "../../shared/formats/preference.ts";
 import { sampleIndices } from "./sample.ts";
@@ -57,6 +57,7 @@ import {
 import { untilAborted } from "../../shared/abort.ts";
 import { modelCard } from "./model_card.ts";
 import { writeModelFolder } from "./write_model.ts";
+import type { ComputeBackend } from "../runtime/backends.ts";
 
 export interface EditOptions {
   modelDir: string;
@@ -185,7 +186,7 @@ export async function runEdit(options: EditOptions, hooks: EditHooks = {}): Prom
     signal?.throwIfAborted();
 
     model = await openModelFolder(options.modelDir); // headers only
-    const layers = checkLayers(options.layers ?? defaultLayers(model.numLayers), model.numLayers);
+    const layers = resolveLayers({ layers: options.layers }, model.numLayers);
     checkRankForHiddenSize(rank, model.hiddenSize, subspaceParams.centering);
     if (embeddings) checkEmbeddingsForModel(embeddings, model);
     const tokenizer = await loadTokenizer(model.dir); // needed for the report: fail before any heavy work
@@ -380,7 +381,7 @@ async function embedPairs(
   model: ModelFolder,
   pairs: { preferred: string; rejected: string }[],
   maxTokens: number,
-  backend: "cpu" | "webgpu",
+  backend: ComputeBackend,
   hooks: EditHooks,
 ): Promise<{ preferred: Matrix; rejected: Matrix }[]> {
   const { embedTexts } = await import("../lm/embed.ts");
@@ -404,16 +405,6 @@ function storageOrder(model: ModelFolder, layers: LayerRange): number[] {
   const position = new Map(model.tensorNames().map((name, i) => [name, i]));
   const all = Array.from({ length: layers.to - layers.from }, (_, i) => layers.from + i);
   return all.sort((a, b) => position.get(model.mlpOutputName(a))! - position.get(model.mlpOutputName(b))!);
-}
-
-function checkLayers(layers: LayerRange, numLayers: number): LayerRange {
-  const { from, to } = layers;
-  if (!Number.isInteger(from) || !Number.isInteger(to) || from < 0 || from >= to || to > numLayers) {
-    throw new InputError(
-      `Cannot edit layers as '--layers' must be FROM:TO with 0 ≤ FROM < TO ≤ ${numLayers}: current value is ${from}:${to}`,
-    );
-  }
-  return layers;
 }
 
 async function assertAbsent(path: string, option: string): Promise<void> {

@@ -7,6 +7,7 @@ import { readableToken, type Tokenizer } from "../../shared/model/tokenizer.ts";
 import { bytesPerElement, isFloatDType, toFloat32 } from "../../shared/safetensors/dtype.ts";
 import { type Gemm, openGemm } from "../blas/gemm.ts";
 import type { LayerSubspace, Matrix } from "../profs/backend.ts";
+import type { ComputeBackend } from "../runtime/backends.ts";
 
 export const REPORT_FORMAT = "profs-report/1";
 
@@ -66,7 +67,7 @@ export interface EditReport {
     pairsUsed: number;
     format?: string;
   };
-  backend: "cpu" | "webgpu";
+  backend: ComputeBackend;
   /** Why that backend, e.g. "auto: the only WebGPU adapter, llvmpipe …, is a software one …". */
   backendReason?: string;
   layers: LayerReport[];

@@ -1,6 +1,6 @@
 /**
  * Seeded choice of at most `maxPairs` of N pairs. The same indices select both sides, so pairs stay aligned
- * (the reference loader samples the two sides independently; DESIGN.md §1 makes that a deliberate difference).
+ * (the reference loader samples the two sides independently; docs/ARCHITECTURE.md §3 makes that a deliberate difference).
  */
 import { InputError } from "../../shared/errors.ts";
 import { createRandom } from "../profs/random.ts";

@@ -16,6 +16,7 @@ import { createLmCpuRunner } from "../lm/runner.ts";
 import { createLmWebGpuRunner } from "../lm/webgpu/runner.ts";
 import { folderSource } from "../lm/webgpu/weights.ts";
 import { type CheckedModel, type CheckInputs, type CheckOptions, runCheck } from "./check.ts";
+import type { ComputeBackend } from "../runtime/backends.ts";
 
 export const REPORT_HTML_FILE = "report.html";
 
@@ -27,7 +28,7 @@ export interface Evaluation {
 export interface EvaluateOptions {
   baseDir: string;
   editedDir: string;
-  backend: "cpu" | "webgpu";
+  backend: ComputeBackend;
   scorer: ToxicityScorer;
   inputs?: CheckInputs;
   check?: CheckOptions;
@@ -52,7 +53,7 @@ export async function evaluateEdit(options: EvaluateOptions): Promise<Evaluation
 /** The check of one model alone (no base, so no KL): the body of a check job without an edit. */
 export async function checkModel(options: {
   dir: string;
-  backend: "cpu" | "webgpu";
+  backend: ComputeBackend;
   scorer: ToxicityScorer;
   inputs?: CheckInputs;
   check?: CheckOptions;
@@ -84,7 +85,7 @@ export async function writeReportHtml(
  */
 async function openRunner(
   dir: string,
-  backend: "cpu" | "webgpu",
+  backend: ComputeBackend,
 ): Promise<CheckedModel & { dispose(): void }> {
   const folder = await openModelFolder(dir);
   try {

@@ -1,28 +1,12 @@
 /**
- * The contract between the edit pipeline and a compute backend for ProFS's own stages (DESIGN.md §1 steps 2-5).
+ * The contract between the edit pipeline and a compute backend for ProFS's own stages (docs/ARCHITECTURE.md §3 steps 2–5).
  * `cpu` (gpu-worker/profs/cpu/backend.ts, plain TypeScript, the oracle) and `webgpu` (gpu-worker/profs/webgpu/backend.ts,
  * WGSL kernels) implement it and must agree to fp32 tolerance.
  */
 
-/** Row-major float32 matrix: element (r, c) is data[r * cols + c]. */
-export interface Matrix {
-  rows: number;
-  cols: number;
-  data: Float32Array;
-}
-
-export function matrix(
-  rows: number,
-  cols: number,
-  data: Float32Array = new Float32Array(rows * cols),
-): Matrix {
-  if (data.length !== rows * cols) {
-    throw new RangeError(
-      `Cannot make a ${rows}×${cols} matrix as data must have ${rows * cols} elements: has ${data.length}`,
-    );
-  }
-  return { rows, cols, data };
-}
+export { type Matrix, matrix, type Orientation } from "../../shared/formats/matrix.ts";
+import type { Matrix, Orientation } from "../../shared/formats/matrix.ts";
+import type { ComputeBackend } from "../runtime/backends.ts";
 
 export interface SubspaceParams {
   /** k, the number of directions removed (default 2). */
@@ -59,20 +43,13 @@ export interface LayerSubspace {
   converged: boolean;
 }
 
-/**
- * Where D sits in the MLP output ("value") matrix W:
- * - `d-cols`: W is [4D, D] (GPT-2 `mlp.c_proj.weight`) and the edit is W ← W − (W V) Vᵀ; removed = W V [4D, k].
- * - `d-rows`: W is [D, 4D] (`down_proj`, `fc_out`, `fc2`) and the edit is W ← W − V (Vᵀ W); removed = Vᵀ W [k, 4D].
- */
-export type Orientation = "d-cols" | "d-rows";
-
 export interface Projection {
   edited: Matrix;
   removed: Matrix;
 }
 
 export interface ProfsBackend {
-  readonly name: "cpu" | "webgpu";
+  readonly name: ComputeBackend;
   /** preferred, rejected: [N, D] pooled embeddings of one layer → the toxic subspace of T = (X⁺ − X⁻)/2. */
   toxicSubspace(preferred: Matrix, rejected: Matrix, params: SubspaceParams): Promise<LayerSubspace>;
   /**

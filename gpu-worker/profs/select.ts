@@ -9,7 +9,8 @@ import type { ProfsBackend } from "./backend.ts";
 import { openGemm } from "../blas/gemm.ts";
 import type { AdapterReport } from "../runtime/gpu.ts";
 
-export type BackendName = "auto" | "cpu" | "webgpu";
+export type { BackendName } from "../runtime/backends.ts";
+import type { BackendName } from "../runtime/backends.ts";
 
 export function parseBackendName(value: string): BackendName {
   if (value === "auto" || value === "cpu" || value === "webgpu") return value;

@@ -8,9 +8,7 @@ import { resolveDestination, UnsafeDestinationError } from "../../shared/webhook
 import { DeliveryError, type PostOptions, postToDestination } from "./http_post.ts";
 import { parseRetryAfter, retryDelayMs } from "./retry_schedule.ts";
 import { signWebhook } from "../../shared/webhooks/signature.ts";
-
-/** The Standard Webhooks guidance asks for 15–30 s. */
-export const DEFAULT_TIMEOUT_MS = 15_000;
+import { DEFAULT_TIMEOUT_MS } from "../../shared/webhooks/config.ts";
 
 export interface AttemptOutcome {
   /** HTTP status, or null when no response came (refused destination, network error, timeout). */

@@ -15,7 +15,8 @@ import { and, asc, eq, inArray, isNull, lt, lte, or } from "drizzle-orm";
 import type { Db } from "../../shared/db/database.ts";
 import { webhookDeliveries, webhookDeliveryAttempts, webhookEndpoints } from "../../shared/db/schema.ts";
 import type { Logger } from "../../shared/log.ts";
-import { attemptDelivery, type AttemptOutcome, decideNext, DEFAULT_TIMEOUT_MS } from "./attempt.ts";
+import { attemptDelivery, type AttemptOutcome, decideNext } from "./attempt.ts";
+import { DEFAULT_TIMEOUT_MS } from "../../shared/webhooks/config.ts";
 import type { DestinationPolicy } from "../../shared/webhooks/destination.ts";
 import { webhookMessageId } from "../../shared/webhooks/events.ts";
 

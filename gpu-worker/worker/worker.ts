@@ -21,6 +21,7 @@
  * re-queued once its lease expires and finished by whichever worker claims it next.
  */
 import { hostname } from "node:os";
+import { attemptPrefix, jobPrefix } from "../../shared/blobs/keys.ts";
 import type { BlobStore } from "../../shared/blobs/store.ts";
 import {
   type Claim,
@@ -48,6 +49,7 @@ import {
   TimeLimitExceeded,
 } from "./jobs/time_limit.ts";
 import { untilAborted } from "../../shared/abort.ts";
+import type { ComputeBackend } from "../runtime/backends.ts";
 
 export interface WorkerOptions {
   db: Db;
@@ -118,7 +120,7 @@ export function startWorker(options: WorkerOptions): Worker {
   if (options.signal?.aborted) stopping.abort();
   options.signal?.addEventListener("abort", () => stopping.abort(), { once: true });
 
-  let backend: "cpu" | "webgpu" | null = null;
+  let backend: ComputeBackend | null = null;
 
   let lastReap = -Infinity;
   async function reapIfDue(): Promise<void> {
@@ -160,7 +162,7 @@ export function startWorker(options: WorkerOptions): Worker {
       intervalMs: progressIntervalMs,
       onLeaseLost: () => controller.abort(new LeaseLost("lease lost")),
     });
-    const blobPrefix = `${job.kind}s/${job.id}/a${job.attempt}-${lease.token.slice(0, 8)}`;
+    const blobPrefix = attemptPrefix(job, lease.token);
     let scratch: string | null = null;
     const limit = timeLimit(job);
     // setTimeout holds at most 2³¹ − 1 ms (24.8 days); a longer limit is as good as none.
@@ -191,7 +193,7 @@ export function startWorker(options: WorkerOptions): Worker {
       heartbeat.stop();
       if (await queue.complete(db, lease, output)) {
         jobLog.info("job succeeded", { seconds: (performance.now() - started) / 1000 });
-        await removeOtherAttempts(blobs, `${job.kind}s/${job.id}`, blobPrefix);
+        await removeOtherAttempts(blobs, jobPrefix(job), blobPrefix);
       } else {
         jobLog.warn("lease lost before completion: result dropped");
         await blobs.deletePrefix(blobPrefix);

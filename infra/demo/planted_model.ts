@@ -23,6 +23,7 @@
 
 import { CHALLENGE_WORDS } from "../../gpu-worker/eval/default_prompts.ts";
 import { createRandom, type Random } from "../../gpu-worker/profs/random.ts";
+import { elementCount, gpt2Config, gpt2Tensors } from "./gpt2_layout.ts";
 
 export interface PlantedSpec {
   layers: number; // L
@@ -77,7 +78,7 @@ export interface PlantedModel {
   toxicDirection: Float32Array;
   /** t [D], unit. */
   triggerDirection: Float32Array;
-  /** The blocks whose MLP writes u: ⌊5L/12⌋ … L−1, DESIGN.md's default edit range. */
+  /** The blocks whose MLP writes u: ⌊5L/12⌋ … L−1, the default edit range (docs/ARCHITECTURE.md §3). */
   plantedLayers: { from: number; to: number };
   toxicTokenIds: number[];
   triggerTokenIds: number[];
@@ -91,6 +92,7 @@ export function buildPlantedModel(
 ): PlantedModel {
   const { layers: L, hidden: D, heads: H, positions: P, vocabSize: V } = spec;
   if (D % H !== 0) throw new RangeError(`hidden ${D} must be a multiple of heads ${H}`);
+  const shape = { layers: L, hidden: D, heads: H, positions: P, vocabSize: V };
   const I = 4 * D;
   const random = createRandom(spec.seed);
   const noise = (n: number) => {
@@ -135,10 +137,7 @@ export function buildPlantedModel(
   const read = new Float32Array(D);
   for (let d = 0; d < D; d++) read[d] = (s[d] + u[d]) / Math.SQRT2;
 
-  const tensors: NamedTensor[] = [
-    { name: "wte.weight", shape: [V, D], data: wte },
-    { name: "wpe.weight", shape: [P, D], data: wpe },
-  ];
+  const data = new Map<string, Float32Array>([["wte.weight", wte], ["wpe.weight", wpe]]);
   for (let l = 0; l < L; l++) {
     const attnW = noise(D * 3 * D); // [D, 3D] Conv1D: columns q | k | v
     const attnProjW = noise(D * D); // [D, D]
@@ -165,48 +164,27 @@ export function buildPlantedModel(
       fcB[0] = -SCALE.threshold;
       for (let d = 0; d < D; d++) projW[d] = SCALE.write * u[d]; // row 0 of c_proj
     }
-    tensors.push(
-      { name: `h.${l}.ln_1.weight`, shape: [D], data: ones(D) },
-      { name: `h.${l}.ln_1.bias`, shape: [D], data: zeros(D) },
-      { name: `h.${l}.attn.c_attn.weight`, shape: [D, 3 * D], data: attnW },
-      { name: `h.${l}.attn.c_attn.bias`, shape: [3 * D], data: zeros(3 * D) },
-      { name: `h.${l}.attn.c_proj.weight`, shape: [D, D], data: attnProjW },
-      { name: `h.${l}.attn.c_proj.bias`, shape: [D], data: zeros(D) },
-      { name: `h.${l}.ln_2.weight`, shape: [D], data: ones(D) },
-      { name: `h.${l}.ln_2.bias`, shape: [D], data: zeros(D) },
-      { name: `h.${l}.mlp.c_fc.weight`, shape: [D, I], data: fcW },
-      { name: `h.${l}.mlp.c_fc.bias`, shape: [I], data: fcB },
-      { name: `h.${l}.mlp.c_proj.weight`, shape: [I, D], data: projW },
-      { name: `h.${l}.mlp.c_proj.bias`, shape: [D], data: zeros(D) },
-    );
+    data.set(`h.${l}.attn.c_attn.weight`, attnW);
+    data.set(`h.${l}.attn.c_proj.weight`, attnProjW);
+    data.set(`h.${l}.mlp.c_fc.weight`, fcW);
+    data.set(`h.${l}.mlp.c_fc.bias`, fcB);
+    data.set(`h.${l}.mlp.c_proj.weight`, projW);
   }
-  tensors.push(
-    { name: "ln_f.weight", shape: [D], data: ones(D) },
-    { name: "ln_f.bias", shape: [D], data: zeros(D) },
-  );
+  // Everything not planted: LayerNorm scales one, biases and shifts zero.
+  const tensors: NamedTensor[] = gpt2Tensors(shape).map((tensor) => ({
+    name: tensor.name,
+    shape: tensor.shape,
+    data: data.get(tensor.name) ?? (tensor.role === "norm" ? ones : zeros)(elementCount(tensor.shape)),
+  }));
 
-  const config = {
-    architectures: ["GPT2LMHeadModel"],
-    model_type: "gpt2",
-    activation_function: "gelu_new",
-    vocab_size: V,
-    n_positions: P,
-    n_ctx: P,
-    n_embd: D,
-    n_layer: L,
-    n_head: H,
-    n_inner: null,
-    layer_norm_epsilon: 1e-5,
-    bos_token_id: 50256,
-    eos_token_id: 50256,
-    tie_word_embeddings: true,
+  const config = gpt2Config(shape, {
     torch_dtype: "float32",
     profs_demo: {
       description: "profs demo model: random tiny GPT-2 with a planted toxic direction (infra/demo)",
       seed: spec.seed,
       planted_layers: `${plantedLayers.from}:${plantedLayers.to}`,
     },
-  };
+  });
   return {
     config,
     tensors,

@@ -1,6 +1,6 @@
 /**
  * Parameters of a ProFS edit, shared by the API (`POST /v1/edits`), the worker and the CLI (`profs edit`).
- * Defaults are DESIGN.md §1.6: rank k = 2, at most 500 pairs, centering on, 128 tokens per text, and layers
+ * Defaults are docs/ARCHITECTURE.md §3: rank k = 2, at most 500 pairs, centering on, 128 tokens per text, and layers
  * ⌊5L/12⌋:L — which depends on the model, so `layers` stays optional here and `resolveLayers` fills it in once
  * the model's block count L is known.
  */
@@ -53,13 +53,17 @@ export function defaultLayers(numLayers: number): LayerRange {
   return { from: Math.floor((5 * numLayers) / 12), to: numLayers };
 }
 
-/** The layer range an edit of a model with `numLayers` blocks uses; a range past the last block is the user's error. */
+/**
+ * The layer range an edit of a model with `numLayers` blocks uses — the one place its rules live: the default
+ * ⌊5L/12⌋:L, the schema's (whole numbers, from < to), and to ≤ L. Every caller (API, trigger, pipeline, CLI) ends
+ * here; a range that breaks them is the user's error.
+ */
 export function resolveLayers(params: Pick<EditParams, "layers">, numLayers: number): LayerRange {
   const layers = params.layers ?? defaultLayers(numLayers);
-  if (layers.to > numLayers) {
+  if (!LayerRange.safeParse(layers).success || layers.to > numLayers) {
     throw new InputError(
-      `Cannot edit layers ${layers.from}:${layers.to} as 'layers.to' must be at most the model's block count ` +
-        `${numLayers}: current value is ${layers.to}`,
+      `Cannot edit layers as they must be FROM:TO with 0 ≤ FROM < TO ≤ ${numLayers}: current value is ` +
+        `${layers.from}:${layers.to} (the model has ${numLayers} blocks)`,
     );
   }
   return layers;
@@ -125,4 +129,55 @@ export function checkEditFitsData(
     source: `dataset '${dataset.id}'`,
   });
   checkRankForHiddenSize(params.rank, hiddenSize, params.centering);
+}
+
+/** "FROM:TO" (a command-line flag) → a LayerRange, by the schema's rules; the model's bound comes later. */
+export function parseLayerRange(text: string, flag = "--layers"): LayerRange {
+  const match = /^(\d+):(\d+)$/.exec(text.trim());
+  const parsed = match ? LayerRange.safeParse({ from: Number(match[1]), to: Number(match[2]) }) : null;
+  if (!parsed?.success) {
+    throw new InputError(
+      `Cannot parse '${flag}' as it must be FROM:TO with FROM < TO (e.g. 10:24): current value is '${text}'`,
+    );
+  }
+  return parsed.data;
+}
+
+/** How `profs edit` spells the numeric parameters. */
+const NUMBER_FLAGS = {
+  rank: "--rank",
+  max_pairs: "--max-pairs",
+  seed: "--seed",
+  max_tokens: "--max-tokens",
+} as const;
+
+/**
+ * `profs edit`'s flags as EditParams, through the same schema the API validates with, so the command line and
+ * `POST /v1/edits` accept exactly the same values; an error names the flag and its bounds.
+ */
+export function editParamsFromFlags(flags: {
+  layers?: string;
+  rank?: string;
+  centering?: boolean;
+  max_pairs?: string;
+  seed?: string;
+  max_tokens?: string;
+}): EditParams {
+  const raw: Record<string, unknown> = {};
+  if (flags.layers !== undefined) raw.layers = parseLayerRange(flags.layers);
+  if (flags.centering !== undefined) raw.centering = flags.centering;
+  for (const [key, flag] of Object.entries(NUMBER_FLAGS) as [keyof typeof NUMBER_FLAGS, string][]) {
+    const text = flags[key];
+    if (text === undefined) continue;
+    const field = EditParams.shape[key].unwrap();
+    const n = /^\d+$/.test(text.trim()) ? Number(text) : NaN;
+    if (!field.safeParse(n).success) {
+      throw new InputError(
+        `Cannot edit as '${flag}' must be an integer from ${field.minValue} to ${field.maxValue}: ` +
+          `current value is '${text}'`,
+      );
+    }
+    raw[key] = n;
+  }
+  return EditParams.parse(raw);
 }

@@ -1,7 +1,7 @@
 /**
  * Edit jobs as the API shows them and as the worker reports them: status, progress, result, events.
  *
- * Job states (DESIGN.md §4): `queued → running → succeeded | failed | canceled`. A job is at-least-once: a
+ * Job states (docs/ARCHITECTURE.md §5): `queued → running → succeeded | failed | canceled`. A job is at-least-once: a
  * lease may expire and put a running job back to queued with attempts + 1.
  */
 import { z } from "zod";

@@ -10,7 +10,7 @@
  * - `Db`: a Drizzle database or transaction; every repository/queue function takes one first, so callers can
  *   compose them in their own `db.transaction(...)`.
  * - `inTenantScope(db, tenantId, fn)`: runs `fn` under row-level security for that tenant (second boundary).
- * - `createJobQueue({ onFinish?, retryPolicy? })`: enqueue / enqueueIdempotent / claim / heartbeat / progress /
+ * - `createJobQueue({ onFinish, retryPolicy? })`: enqueue / enqueueIdempotent / claim / heartbeat / progress /
  *   complete / fail / acknowledgeCancel / requestCancel / reapOnce (queue.ts; `decideRetry` in retry_policy.ts).
  * - `watchJobChanges(database)` (job_changes.ts): one LISTEN per process on the job change feed (migration 0004),
  *   fanned out to caches and event streams; `database.listen(channel, …)` is the engine-neutral LISTEN under it.

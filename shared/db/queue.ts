@@ -10,18 +10,18 @@
  *   worker must drop its result and stop. So a stale worker can never overwrite a newer attempt.
  * - Cancellation is a request on the row: a queued job is canceled at once; a running job gets
  *   `cancel_requested_at`, which its worker sees in the answer to its next heartbeat.
- * - `onFinish(tx, job)` runs in the transaction that moves a job to a terminal state (webhook outbox).
+ * - `onFinish(tx, job)` runs in the transaction that moves a job to a terminal state (the processes pass the
+ *   webhook outbox write; this module knows nothing of webhooks).
  *
  * Times come from `now` when given (tests) and the host clock otherwise; hosts sharing a server are assumed
  * NTP-synchronised, which is far tighter than any lease.
  */
-import { and, asc, eq, inArray, isNotNull, lte, sql } from "drizzle-orm";
+import { and, asc, eq, inArray, isNotNull, lte, type SQL, sql } from "drizzle-orm";
 import { InputError } from "../errors.ts";
 import type { Db } from "./database.ts";
 import { artifacts, idempotencyKeys, type Job, jobEvents, type JobKind, jobs } from "./schema.ts";
 import { decideRetry, DEFAULT_RETRY_POLICY, type RetryPolicy } from "./retry_policy.ts";
 import { inTenantScope, isUuid } from "./tenant_scope.ts";
-import { notifyJobFinished } from "../webhooks/events.ts";
 
 export interface EnqueueInput {
   tenantId: string;
@@ -73,15 +73,18 @@ export interface ArtifactInput {
   contentType?: string;
 }
 
+type TerminalStatus = "succeeded" | "failed" | "canceled";
+
 export type HeartbeatResult = { ok: true; cancelRequested: boolean; leaseExpiresAt: Date } | { ok: false };
 export type FailOutcome = "retrying" | "failed" | "canceled" | "lease_lost";
 
 export interface JobQueueOptions {
   /**
-   * Runs inside the transaction that moves a job to succeeded, failed or canceled. Default: the webhook outbox
-   * write (`notifyJobFinished`), so no queue built anywhere can finish a job without announcing it.
+   * Runs inside the transaction that moves a job to succeeded, failed or canceled. Required, so no queue built
+   * anywhere can finish a job without deciding what that announces: the processes pass the webhook outbox write
+   * (`notifyJobFinished`, shared/webhooks/events.ts); the database layer itself knows nothing of webhooks.
    */
-  onFinish?: (tx: Db, job: Job) => Promise<void>;
+  onFinish: (tx: Db, job: Job) => Promise<void>;
   retryPolicy?: RetryPolicy;
   /** Source of jitter in [0, 1); default Math.random. */
   random?: () => number;
@@ -99,10 +102,10 @@ export class IdempotencyConflictError extends InputError {
 
 export type JobQueue = ReturnType<typeof createJobQueue>;
 
-export function createJobQueue(options: JobQueueOptions = {}) {
+export function createJobQueue(options: JobQueueOptions) {
   const policy = options.retryPolicy ?? DEFAULT_RETRY_POLICY;
   const random = options.random ?? Math.random;
-  const onFinish = options.onFinish ?? notifyJobFinished;
+  const onFinish = options.onFinish;
 
   return {
     /** Adds a queued job (and its `queued` event); pass the caller's transaction to tie it to a domain write. */
@@ -225,28 +228,21 @@ export function createJobQueue(options: JobQueueOptions = {}) {
     ): Promise<boolean> {
       const now = opts.now ?? new Date();
       return db.transaction(async (tx) => {
-        const [job] = await tx.update(jobs).set({
-          status: "succeeded",
-          result: outcome.result ?? {},
-          finishedAt: now,
-          updatedAt: now,
-          ...NO_LEASE,
-        }).where(fence(lease)).returning();
-        if (!job) return false;
-        if (outcome.artifacts?.length) {
-          await tx.insert(artifacts).values(outcome.artifacts.map((a) => ({
-            tenantId: job.tenantId,
-            jobId: job.id,
-            name: a.name,
-            blobKey: a.blobKey,
-            size: a.size,
-            sha256: a.sha256,
-            contentType: a.contentType ?? "application/octet-stream",
-          })));
-        }
-        await addEvent(tx, job, "succeeded", {}, now);
-        await onFinish(tx, job);
-        return true;
+        const job = await finish(tx, "succeeded", fence(lease), { result: outcome.result ?? {} }, {}, now, {
+          async before(job) {
+            if (!outcome.artifacts?.length) return;
+            await tx.insert(artifacts).values(outcome.artifacts.map((a) => ({
+              tenantId: job.tenantId,
+              jobId: job.id,
+              name: a.name,
+              blobKey: a.blobKey,
+              size: a.size,
+              sha256: a.sha256,
+              contentType: a.contentType ?? "application/octet-stream",
+            })));
+          },
+        });
+        return job !== null;
       });
     },
 
@@ -272,17 +268,8 @@ export function createJobQueue(options: JobQueueOptions = {}) {
     acknowledgeCancel(db: Db, lease: Lease, opts: { now?: Date } = {}): Promise<boolean> {
       const now = opts.now ?? new Date();
       return db.transaction(async (tx) => {
-        const [job] = await tx.update(jobs).set({
-          status: "canceled",
-          finishedAt: now,
-          updatedAt: now,
-          ...NO_LEASE,
-        })
-          .where(and(fence(lease), isNotNull(jobs.cancelRequestedAt))).returning();
-        if (!job) return false;
-        await addEvent(tx, job, "canceled", {}, now);
-        await onFinish(tx, job);
-        return true;
+        const where = and(fence(lease), isNotNull(jobs.cancelRequestedAt));
+        return (await finish(tx, "canceled", where, {}, {}, now)) !== null;
       });
     },
 
@@ -296,17 +283,17 @@ export function createJobQueue(options: JobQueueOptions = {}) {
       const now = opts.now ?? new Date();
       const mine = and(eq(jobs.tenantId, tenantId), eq(jobs.id, jobId));
       return inTenantScope(db, tenantId, async (tx) => {
-        const [canceled] = await tx.update(jobs).set({
-          status: "canceled",
-          cancelRequestedAt: now,
-          finishedAt: now,
-          updatedAt: now,
-        }).where(and(mine, eq(jobs.status, "queued"))).returning();
-        if (canceled) {
-          await addEvent(tx, canceled, "canceled", {}, now);
-          await onFinish(tx, canceled);
-          return canceled;
-        }
+        const canceled = await finish(
+          tx,
+          "canceled",
+          and(mine, eq(jobs.status, "queued")),
+          {
+            cancelRequestedAt: now,
+          },
+          {},
+          now,
+        );
+        if (canceled) return canceled;
         const [requested] = await tx.update(jobs).set({
           cancelRequestedAt: sql`coalesce(${jobs.cancelRequestedAt}, ${now.toISOString()}::timestamptz)`,
           updatedAt: now,
@@ -358,15 +345,7 @@ export function createJobQueue(options: JobQueueOptions = {}) {
   ): Promise<FailOutcome> {
     const held = and(eq(jobs.id, current.id), eq(jobs.attempt, current.attempt), eq(jobs.status, "running"));
     if (current.cancelRequestedAt) {
-      const [job] = await tx.update(jobs).set({
-        status: "canceled",
-        error: failure.error,
-        finishedAt: now,
-        updatedAt: now,
-        ...NO_LEASE,
-      }).where(held).returning();
-      await addEvent(tx, job, "canceled", { error: failure.error }, now);
-      await onFinish(tx, job);
+      await finish(tx, "canceled", held, { error: failure.error }, { error: failure.error }, now);
       return "canceled";
     }
     const decision = decideRetry({
@@ -387,16 +366,32 @@ export function createJobQueue(options: JobQueueOptions = {}) {
       await addEvent(tx, job, "retrying", { error: failure.error, run_after: decision.runAfter }, now);
       return "retrying";
     }
-    const [job] = await tx.update(jobs).set({
-      status: "failed",
-      error: failure.error,
-      finishedAt: now,
-      updatedAt: now,
-      ...NO_LEASE,
-    }).where(held).returning();
-    await addEvent(tx, job, "failed", { error: failure.error }, now);
-    await onFinish(tx, job);
+    await finish(tx, "failed", held, { error: failure.error }, { error: failure.error }, now);
     return "failed";
+  }
+
+  /**
+   * The one way into a terminal state (succeeded, failed, canceled), used by every transition above: sets the
+   * status with `finished_at` and no lease (the invariants the CHECK constraints hold), runs `before` (e.g. the
+   * artifacts a success publishes), records the event and runs `onFinish`, all in `tx`. Null when `where`
+   * matched no row (the job is not, or no longer, in the state the caller expected).
+   */
+  async function finish(
+    tx: Db,
+    status: TerminalStatus,
+    where: SQL | undefined,
+    set: Partial<typeof jobs.$inferInsert>,
+    eventData: Record<string, unknown>,
+    now: Date,
+    hooks: { before?: (job: Job) => Promise<void> } = {},
+  ): Promise<Job | null> {
+    const [job] = await tx.update(jobs).set({ ...set, status, finishedAt: now, updatedAt: now, ...NO_LEASE })
+      .where(where).returning();
+    if (!job) return null;
+    await hooks.before?.(job);
+    await addEvent(tx, job, status, eventData, now);
+    await onFinish(tx, job);
+    return job;
   }
 }
 

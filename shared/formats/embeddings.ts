@@ -1,16 +1,16 @@
 /**
- * Embeddings file (DESIGN.md §3): safetensors with `preferred` and `rejected`, float32 [L, N, D] — the pooled
+ * Embeddings file (docs/ARCHITECTURE.md §4): safetensors with `preferred` and `rejected`, float32 [L, N, D] — the pooled
  * residual stream after each block for each pair — and optional metadata `model_sha256`, `pooling`,
  * `max_tokens`, checked against the model when present. Read one layer at a time (a [N, D] slice).
  */
 import { InputError } from "../errors.ts";
 import type { ModelFolder } from "../model/folder.ts";
-import type { Matrix } from "../../gpu-worker/profs/backend.ts";
+import type { Matrix } from "./matrix.ts";
 import { fromFloat32 } from "../safetensors/dtype.ts";
 import { openSafetensors, type SafetensorsReader } from "../safetensors/reader.ts";
 import { createSafetensorsWriter, layoutFor } from "../safetensors/writer.ts";
 
-/** The only pooling profs computes: mean over a text's real tokens (DESIGN.md §1 step 1). */
+/** The only pooling profs computes: mean over a text's real tokens (docs/ARCHITECTURE.md §3 step 1). */
 export const POOLING = "masked-mean";
 
 export interface EmbeddingsMetadata {
@@ -94,22 +94,44 @@ function describe(reader: SafetensorsReader, path: string): EmbeddingsFile {
   };
 }
 
-/** Refuses embeddings whose shape or pooling do not fit the model (the sha256 is `checkEmbeddingsSha256`). */
-export function checkEmbeddingsForModel(embeddings: EmbeddingsFile, model: ModelFolder): void {
+/**
+ * What makes embeddings unusable with a model; empty when they fit. The one rule, applied by the API when an
+ * edit is submitted (from the dataset's metadata) and by the pipeline when it opens the file: the model's block
+ * count and hidden size, profs's pooling, and the model's weights hash when both sides know it.
+ */
+export function embeddingsMisfit(
+  embeddings: { numLayers: number; hiddenSize: number; pooling?: string; modelSha256?: string },
+  model: { numLayers: number; hiddenSize: number; sha256?: string },
+): string[] {
+  const misfits: string[] = [];
   if (embeddings.numLayers !== model.numLayers || embeddings.hiddenSize !== model.hiddenSize) {
-    throw mismatch(
-      embeddings,
-      model.dir,
-      `their shape [L, N, D] must have L = ${model.numLayers} and D = ${model.hiddenSize}: it is [${embeddings.numLayers}, ${embeddings.numPairs}, ${embeddings.hiddenSize}]`,
+    misfits.push(
+      `their layers × hidden size must be ${model.numLayers} × ${model.hiddenSize} as the model's: it is ` +
+        `${embeddings.numLayers} × ${embeddings.hiddenSize}`,
     );
   }
-  if (embeddings.metadata.pooling !== undefined && embeddings.metadata.pooling !== POOLING) {
-    throw mismatch(
-      embeddings,
-      model.dir,
-      `their pooling must be '${POOLING}': current value is '${embeddings.metadata.pooling}'`,
+  if (embeddings.pooling !== undefined && embeddings.pooling !== POOLING) {
+    misfits.push(`their pooling must be '${POOLING}': current value is '${embeddings.pooling}'`);
+  }
+  if (
+    model.sha256 !== undefined && embeddings.modelSha256 !== undefined &&
+    embeddings.modelSha256 !== model.sha256
+  ) {
+    misfits.push(
+      `their model_sha256 must match the model's weights (${model.sha256}): current value is ${embeddings.modelSha256}`,
     );
   }
+  return misfits;
+}
+
+/** Refuses embeddings whose shape or pooling do not fit the model (the hash is checked once known). */
+export function checkEmbeddingsForModel(embeddings: EmbeddingsFile, model: ModelFolder): void {
+  const { numLayers, hiddenSize } = embeddings;
+  const misfits = embeddingsMisfit({ numLayers, hiddenSize, pooling: embeddings.metadata.pooling }, {
+    numLayers: model.numLayers,
+    hiddenSize: model.hiddenSize,
+  });
+  if (misfits.length) throw mismatch(embeddings, model.dir, misfits.join("; "));
 }
 
 /** Refuses embeddings recorded for other weights (when the file records a model_sha256). */
@@ -118,14 +140,13 @@ export function checkEmbeddingsSha256(
   modelDir: string,
   modelSha256: string,
 ): void {
-  const recorded = embeddings.metadata.modelSha256;
-  if (recorded !== undefined && recorded !== modelSha256) {
-    throw mismatch(
-      embeddings,
-      modelDir,
-      `their model_sha256 must match the model's weights (${modelSha256}): current value is ${recorded}`,
-    );
-  }
+  const { numLayers, hiddenSize } = embeddings;
+  const misfits = embeddingsMisfit({ numLayers, hiddenSize, modelSha256: embeddings.metadata.modelSha256 }, {
+    numLayers,
+    hiddenSize,
+    sha256: modelSha256,
+  });
+  if (misfits.length) throw mismatch(embeddings, modelDir, misfits.join("; "));
 }
 
 function mismatch(embeddings: EmbeddingsFile, modelDir: string, rule: string): InputError {

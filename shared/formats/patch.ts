@@ -1,10 +1,10 @@
 /**
- * Patch file (DESIGN.md §3): a tiny safetensors holding, per edited layer, `layers.{l}.basis` V [D, k] and
+ * Patch file (docs/ARCHITECTURE.md §4): a tiny safetensors holding, per edited layer, `layers.{l}.basis` V [D, k] and
  * `layers.{l}.removed` (W V [R, k] for d-cols, Vᵀ W [k, C] for d-rows), so the edit can be applied to the base
  * model or reverted from the edited one. Metadata says which model and tensors it belongs to.
  */
 import { InputError } from "../errors.ts";
-import type { Matrix, Orientation } from "../../gpu-worker/profs/backend.ts";
+import type { Matrix, Orientation } from "./matrix.ts";
 import { fromFloat32 } from "../safetensors/dtype.ts";
 import { openSafetensors } from "../safetensors/reader.ts";
 import { writeSafetensorsFile } from "../safetensors/writer.ts";

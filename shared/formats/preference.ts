@@ -1,5 +1,5 @@
 /**
- * Preference data: JSONL, one pair per line, in any of the four shapes of DESIGN.md §3 (detected from the first
+ * Preference data: JSONL, one pair per line, in any of the four shapes of docs/ARCHITECTURE.md §4 (detected from the first
  * pair; every line must use the same shape). A bad line is an InputError naming the line, and nothing is kept:
  * the parser returns pairs only once the whole input is valid.
  *
@@ -9,7 +9,7 @@
  *   {"unpert_gen_text": "...", "pert_gen_text": "..."}                           the paper's data (unpert = preferred)
  */
 import { InputError } from "../errors.ts";
-import { LineSplitter } from "./line_splitter.ts";
+import { JsonlObjects } from "./line_splitter.ts";
 
 export type PreferenceFormat = "preferred-rejected" | "trl" | "openai" | "paper";
 
@@ -41,19 +41,21 @@ export class PreferenceParser {
   #format: PreferenceFormat | null = null;
   #firstLine = 0;
   #pairs: PreferencePair[] = [];
-  #line = 0;
-  #lines = new LineSplitter();
+  #jsonl = new JsonlObjects(
+    `must be a JSON object with one of the shapes ${SHAPES}`,
+    (rule) => this.#error(rule),
+  );
 
   constructor(readonly source: string) {}
 
   /** Feeds a chunk of text; complete lines are parsed now, a partial last line waits for the next chunk. */
   push(chunk: string): void {
-    for (const line of this.#lines.push(chunk)) this.#parseLine(line);
+    this.#jsonl.push(chunk, (object) => this.#parseObject(object));
   }
 
   /** Ends the input and returns every pair (at least one). */
   finish(): PreferenceData {
-    for (const line of this.#lines.end()) this.#parseLine(line);
+    this.#jsonl.end((object) => this.#parseObject(object));
     if (!this.#format || this.#pairs.length === 0) {
       throw new InputError(
         `Cannot read preference data '${this.source}' as it must contain at least one pair`,
@@ -62,20 +64,7 @@ export class PreferenceParser {
     return { format: this.#format, pairs: this.#pairs };
   }
 
-  #parseLine(raw: string): void {
-    this.#line++;
-    const line = raw.replace(/\r$/, "").replace(/^\uFEFF/, "");
-    if (line.trim() === "") return;
-    let value: unknown;
-    try {
-      value = JSON.parse(line);
-    } catch (error) {
-      throw this.#error(`must be valid JSON (${(error as Error).message})`);
-    }
-    if (typeof value !== "object" || value === null || Array.isArray(value)) {
-      throw this.#error(`must be a JSON object with one of the shapes ${SHAPES}`);
-    }
-    const object = value as Record<string, unknown>;
+  #parseObject(object: Record<string, unknown>): void {
     const format = detectFormat(object);
     if (!format) {
       throw this.#error(
@@ -91,7 +80,7 @@ export class PreferenceParser {
     }
     if (!this.#format) {
       this.#format = format;
-      this.#firstLine = this.#line;
+      this.#firstLine = this.#jsonl.line;
     }
     this.#pairs.push(this.#pair(format, object));
   }
@@ -155,7 +144,7 @@ export class PreferenceParser {
   }
 
   #error(rule: string): InputError {
-    return new InputError(`Cannot read preference data '${this.source}' as line ${this.#line} ${rule}`);
+    return new InputError(`Cannot read preference data '${this.source}' as line ${this.#jsonl.line} ${rule}`);
   }
 }
 

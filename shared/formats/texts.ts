@@ -4,44 +4,31 @@
  * and nothing is kept: the parser returns texts only once the whole input is valid.
  */
 import { InputError } from "../errors.ts";
-import { LineSplitter } from "./line_splitter.ts";
+import { JsonlObjects } from "./line_splitter.ts";
 
 /** Incremental parser: feed text chunks as they arrive, then `finish()` for the texts. */
 export class TextsParser {
   #texts: string[] = [];
-  #line = 0;
-  #lines = new LineSplitter();
+  #jsonl = new JsonlObjects(`must be a JSON object {"text": "..."}`, (rule) => this.#error(rule));
 
   constructor(readonly source: string) {}
 
   /** Feeds a chunk of text; complete lines are parsed now, a partial last line waits for the next chunk. */
   push(chunk: string): void {
-    for (const line of this.#lines.push(chunk)) this.#parseLine(line);
+    this.#jsonl.push(chunk, (object) => this.#parseObject(object));
   }
 
   /** Ends the input and returns every text (at least one). */
   finish(): string[] {
-    for (const line of this.#lines.end()) this.#parseLine(line);
+    this.#jsonl.end((object) => this.#parseObject(object));
     if (this.#texts.length === 0) {
       throw new InputError(`Cannot read texts '${this.source}' as they must contain at least one text`);
     }
     return this.#texts;
   }
 
-  #parseLine(raw: string): void {
-    this.#line++;
-    const line = raw.replace(/\r$/, "").replace(/^\uFEFF/, "");
-    if (line.trim() === "") return;
-    let value: unknown;
-    try {
-      value = JSON.parse(line);
-    } catch (error) {
-      throw this.#error(`must be valid JSON (${(error as Error).message})`);
-    }
-    if (typeof value !== "object" || value === null || Array.isArray(value)) {
-      throw this.#error(`must be a JSON object {"text": "..."}`);
-    }
-    const text = (value as Record<string, unknown>).text;
+  #parseObject(object: Record<string, unknown>): void {
+    const text = object.text;
     if (typeof text !== "string") {
       throw this.#error(
         `must have a string 'text': it is ${
@@ -54,7 +41,7 @@ export class TextsParser {
   }
 
   #error(rule: string): InputError {
-    return new InputError(`Cannot read texts '${this.source}' as line ${this.#line} ${rule}`);
+    return new InputError(`Cannot read texts '${this.source}' as line ${this.#jsonl.line} ${rule}`);
   }
 }
 

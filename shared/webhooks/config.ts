@@ -7,7 +7,9 @@
  */
 import { InputError } from "../errors.ts";
 import { type Allowlist, parseAllowlist } from "./address_policy.ts";
-import { DEFAULT_TIMEOUT_MS } from "../../gpu-worker/webhooks/attempt.ts";
+
+/** Per-attempt timeout when none is configured; the Standard Webhooks guidance asks for 15–30 s. */
+export const DEFAULT_TIMEOUT_MS = 15_000;
 
 export interface WebhookConfig {
   allowlist: Allowlist;

@@ -9,6 +9,7 @@ import { writeDemoModel, writeDemoPairs } from "../../infra/demo/write_demo.ts";
 import { startWorker } from "../../gpu-worker/worker/worker.ts";
 import { createLogger } from "../../shared/log.ts";
 import { pollEdit, serveApi, submitEdit, uploadModel, uploadPairs } from "../worker/harness.ts";
+import { FINISHED, waitFor } from "../helpers/wait_for.ts";
 
 Deno.test({
   name: "POST /v1/checks on an edit and on a model runs the check job and publishes its figures and report",
@@ -70,15 +71,12 @@ Deno.test({
       assert.equal(created.edit_id, edit.id);
       const onModel = await (await post({ model_id: modelId, params: { max_new_tokens: 4 } })).json();
 
-      const finished = async (id: string) => {
-        const deadline = Date.now() + 300_000;
-        for (;;) {
+      const finished = (id: string) =>
+        waitFor(async () => {
           const view = await (await s.call(`/v1/checks/${id}`)).json();
-          if (["succeeded", "failed", "canceled"].includes(view.status)) return view;
-          if (Date.now() > deadline) throw new Error(`check ${id} did not finish: ${JSON.stringify(view)}`);
-          await new Promise((r) => setTimeout(r, 100));
-        }
-      };
+          if (FINISHED.includes(view.status)) return view;
+          throw new Error(JSON.stringify(view));
+        }, { deadline: 300_000, intervalMs: 100, message: `check ${id} finishing` });
       const checked = await finished(created.id);
       assert.equal(checked.status, "succeeded", JSON.stringify(checked.error));
       const { before, after } = checked.result;

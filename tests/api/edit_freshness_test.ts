@@ -12,6 +12,8 @@ import type { Database } from "../../shared/db/database.ts";
 import { createLogger } from "../../shared/log.ts";
 import { noPostgres, testDatabaseUrl } from "../helpers/env.ts";
 import { createHarness, type Harness, json } from "./harness.ts";
+import { notifyJobFinished } from "../../shared/webhooks/events.ts";
+import { waitFor } from "../helpers/wait_for.ts";
 
 type View = Record<string, unknown> & { timings: { running_seconds: number | null } };
 
@@ -26,16 +28,11 @@ async function getEdit(app: Harness["app"], id: string, headers: Record<string, 
  * must pass; on a server a notification takes a moment, so up to 5 s.
  */
 async function eventually(immediate: boolean, poll: () => Promise<View>, check: (view: View) => void) {
-  const deadline = Date.now() + 5_000;
-  for (;;) {
-    const view = await poll();
-    try {
-      return check(view);
-    } catch (error) {
-      if (immediate || Date.now() > deadline) throw error;
-    }
-    await new Promise((r) => setTimeout(r, 20));
-  }
+  if (immediate) return check(await poll());
+  await waitFor(async () => {
+    check(await poll());
+    return true;
+  }, { deadline: 5_000, message: "the poll seeing the change" });
 }
 
 for (
@@ -51,7 +48,7 @@ for (
     async fn() {
       const h = await createHarness({ url: target.url });
       const worker = target.url ? await openDatabase({ url: target.url, migrate: false }) : h.database;
-      const queue = createJobQueue();
+      const queue = createJobQueue({ onFinish: notifyJobFinished });
       const immediate = !target.url;
       try {
         const id = (await queue.enqueue(h.database.db, { tenantId: h.tenantA, kind: "edit", params: {} })).id;
@@ -75,11 +72,9 @@ for (
           });
         }
         const first = (await poll()).timings.running_seconds!;
-        await new Promise((r) => setTimeout(r, 20));
-        assert.ok(
-          (await poll()).timings.running_seconds! > first,
-          "a running job's timings follow the clock",
-        );
+        await waitFor(async () => (await poll()).timings.running_seconds! > first, {
+          message: "a running job's timings following the clock",
+        });
 
         const cancel = await h.app.request(`/v1/edits/${id}/cancel`, { method: "POST", headers: h.keyA });
         assert.equal(cancel.status, 200);
@@ -110,8 +105,9 @@ Deno.test("edits: without the change feed every poll reads the database, and the
     logger: createLogger({ write: (line) => lines.push(line) }),
     config: DEFAULT_CONFIG,
     verifyKey: keyVerifier(h.database.db),
+    queue: h.queue,
   });
-  const queue = createJobQueue();
+  const queue = h.queue;
   try {
     const id = (await queue.enqueue(h.database.db, { tenantId: h.tenantA, kind: "edit", params: {} })).id;
     assert.equal((await getEdit(app, id, h.keyA)).status, "queued");

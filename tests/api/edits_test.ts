@@ -1,9 +1,10 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { createJobQueue } from "../../shared/db/index.ts";
+import { createJobQueue, type Db, type JobQueue } from "../../shared/db/index.ts";
 import type { EditResult } from "../../shared/contracts/edits.ts";
 import { createHarness, type Harness, json } from "./harness.ts";
 import { f32, pairsJsonl, safetensorsBytes, tinyModelFiles } from "./fixtures.ts";
+import { notifyJobFinished } from "../../shared/webhooks/events.ts";
 
 const MAX_JSON = 1024;
 
@@ -59,36 +60,68 @@ async function readSse(
   });
 }
 
-Deno.test("edits: submit, idempotency, progress, events, result, artifacts with ranges, cancel, tenancy", async (t) => {
+/**
+ * A fresh harness with a ready model and dataset of tenant A, a queue standing in for a worker, and the request
+ * that submits an edit of them (rank 1); closed in `finally`, whatever the test does.
+ */
+async function withEdits(
+  fn: (
+    f: {
+      h: Harness;
+      queue: JobQueue;
+      db: Db;
+      modelId: string;
+      datasetId: string;
+      create: Record<string, unknown>;
+    },
+  ) => Promise<void>,
+): Promise<void> {
   const h = await createHarness({ config: { maxJsonBytes: MAX_JSON } });
-  const queue = createJobQueue();
-  const { db } = h.database;
   try {
     const { modelId, datasetId } = await setup(h);
     const create = { model_id: modelId, dataset_id: datasetId, params: { rank: 1 } };
+    await fn({ h, queue: h.queue, db: h.database.db, modelId, datasetId, create });
+  } finally {
+    await h.close();
+  }
+}
+
+/** Submits an edit and, acting as its worker, claims it: its id and lease. */
+async function claimedEdit(f: { h: Harness; queue: JobQueue; db: Db; create: Record<string, unknown> }) {
+  const id = String((await json(await post(f.h, "/v1/edits", f.create))).id);
+  const claim = (await f.queue.claim(f.db, { owner: "test-worker", leaseMs: 60_000 }))!;
+  assert.equal(claim.job.id, id);
+  return { id, claim };
+}
+
+Deno.test("edits: submit — defaults, idempotency, validation, the JSON size cap", async (t) => {
+  await withEdits(async ({ h, create }) => {
     let id = "";
 
-    await t.step("POST → 201 queued job with DESIGN defaults and the model's default layers", async () => {
-      const response = await post(h, "/v1/edits", create, { "Idempotency-Key": "k-1" });
-      assert.equal(response.status, 201);
-      const edit = await json(response);
-      id = String(edit.id);
-      assert.equal(edit.status, "queued");
-      assert.deepEqual(edit.params, {
-        rank: 1,
-        centering: true,
-        max_pairs: 500,
-        seed: 0,
-        max_tokens: 128,
-        layers: { from: 0, to: 2 },
-      });
-      assert.equal(edit.attempts, 0);
-      assert.deepEqual(edit.links, {
-        self: `/v1/edits/${id}`,
-        events: `/v1/edits/${id}/events`,
-        cancel: `/v1/edits/${id}/cancel`,
-      });
-    });
+    await t.step(
+      "POST → 201 queued job with the documented defaults and the model's default layers",
+      async () => {
+        const response = await post(h, "/v1/edits", create, { "Idempotency-Key": "k-1" });
+        assert.equal(response.status, 201);
+        const edit = await json(response);
+        id = String(edit.id);
+        assert.equal(edit.status, "queued");
+        assert.deepEqual(edit.params, {
+          rank: 1,
+          centering: true,
+          max_pairs: 500,
+          seed: 0,
+          max_tokens: 128,
+          layers: { from: 0, to: 2 },
+        });
+        assert.equal(edit.attempts, 0);
+        assert.deepEqual(edit.links, {
+          self: `/v1/edits/${id}`,
+          events: `/v1/edits/${id}/events`,
+          cancel: `/v1/edits/${id}/cancel`,
+        });
+      },
+    );
 
     await t.step(
       "the same Idempotency-Key and request → the same job; another request with it → 422",
@@ -151,11 +184,15 @@ Deno.test("edits: submit, idempotency, progress, events, result, artifacts with 
         "payload-too-large",
       );
     });
+  });
+});
 
-    const claim = (await queue.claim(db, { owner: "test-worker", leaseMs: 60_000 }))!;
+Deno.test("edits: a job's life — running with progress, SSE to the end, result, downloads, tenancy", async (t) => {
+  await withEdits(async (f) => {
+    const { h, queue, db } = f;
+    const { id, claim } = await claimedEdit(f);
 
     await t.step("a claimed job reads running with progress and attempts", async () => {
-      assert.equal(claim.job.id, id);
       assert.ok(await queue.progress(db, claim.lease, { stage: "embedding", done: 3, total: 8 }));
       const edit = await json(await h.app.request(`/v1/edits/${id}`, { headers: h.keyA }));
       assert.equal(edit.status, "running");
@@ -296,6 +333,15 @@ Deno.test("edits: submit, idempotency, progress, events, result, artifacts with 
       }
       assert.deepEqual((await json(await h.app.request("/v1/edits", { headers: h.keyB }))).data, []);
     });
+  });
+});
+
+Deno.test("edits: cancel, list with a cursor, in-use models and datasets, metrics", async (t) => {
+  await withEdits(async (f) => {
+    const { h, queue, db, modelId, datasetId, create } = f;
+    // One succeeded edit, as a worker would finish it.
+    const { id, claim } = await claimedEdit(f);
+    assert.ok(await queue.complete(db, claim.lease, { result: { layers: [], num_pairs: 8 } }));
 
     await t.step("cancel: queued → canceled at once; running → requested; finished → 409", async () => {
       const queued = String((await json(await post(h, "/v1/edits", create))).id);
@@ -351,14 +397,12 @@ Deno.test("edits: submit, idempotency, progress, events, result, artifacts with 
       assert.match(text, /profs_jobs\{kind="edit",status="canceled"\} 1\n/);
       assert.match(text, /profs_job_duration_seconds_count\{kind="edit",status="succeeded"\} 1\n/);
     });
-  } finally {
-    await h.close();
-  }
+  });
 });
 
 Deno.test("edits: GETs asked together (one read per tenant and batch) each get their own edit, or 404", async () => {
   const h = await createHarness();
-  const queue = createJobQueue();
+  const queue = createJobQueue({ onFinish: notifyJobFinished });
   const { db } = h.database;
   try {
     const enqueue = async (tenantId: string, kind: "edit" | "check" = "edit") =>
@@ -446,9 +490,9 @@ Deno.test("edits: precomputed embeddings must come from the model: L, D and hash
     });
     for (
       const [what, layers, hidden, hash, reason] of [
-        ["another layer count", L + 1, D, sha256, `they have ${L + 1} layers, the model ${L}`],
-        ["another hidden size", L, D + 2, sha256, `their hidden size is ${D + 2}, the model's ${D}`],
-        ["another model's hash", L, D, "cd".repeat(32), `they were computed for model ${"cd".repeat(32)}`],
+        ["another layer count", L + 1, D, sha256, `as the model's: it is ${L + 1} × ${D}`],
+        ["another hidden size", L, D + 2, sha256, `as the model's: it is ${L} × ${D + 2}`],
+        ["another model's hash", L, D, "cd".repeat(32), `current value is ${"cd".repeat(32)}`],
       ] as const
     ) {
       await t.step(`${what} → 422 naming dataset_id and the reason; no job`, async () => {

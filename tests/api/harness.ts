@@ -3,10 +3,11 @@
  * store in a temporary directory (or the one given), with two tenants, A and B, each holding a real API key
  * (api/auth), and a read-only key of A.
  */
-import { createApp } from "../../api/app.ts";
 import type { ApiConfig } from "../../api/deps.ts";
 import { DEFAULT_CONFIG } from "../../api/deps.ts";
+import { composeService, type Service, type ServiceOptions } from "../../infra/compose.ts";
 import { createLocalBlobStore } from "../../shared/blobs/local.ts";
+import { BLOB_ROOTS } from "../../shared/blobs/keys.ts";
 import type { BlobStore } from "../../shared/blobs/store.ts";
 import { MEMORY_DATA_DIR, openDatabase } from "../../shared/db/connection.ts";
 import type { Database } from "../../shared/db/database.ts";
@@ -14,7 +15,8 @@ import { createApiKey, keyVerifier } from "../../api/auth/index.ts";
 import { createLogger, type Logger } from "../../shared/log.ts";
 
 export interface Harness {
-  app: ReturnType<typeof createApp>;
+  app: Service["app"];
+  queue: Service["queue"];
   database: Database;
   blobs: BlobStore;
   blobDir: string;
@@ -26,11 +28,21 @@ export interface Harness {
   /** tenant A, read scopes only */
   readOnlyA: Record<string, string>;
   logs: string[];
+  /** the served address, when `listen` was given */
+  url?: string;
   close(): Promise<void>;
 }
 
 export async function createHarness(
-  options: { config?: Partial<ApiConfig>; url?: string; logger?: Logger; blobs?: BlobStore } = {},
+  options: {
+    config?: Partial<ApiConfig>;
+    url?: string;
+    logger?: Logger;
+    blobs?: BlobStore;
+    /** serve over HTTP too (tests/worker/harness.ts) */
+    listen?: ServiceOptions["listen"];
+    queue?: ServiceOptions["queue"];
+  } = {},
 ): Promise<Harness> {
   const database = await openDatabase(options.url ? { url: options.url } : { dataDir: MEMORY_DATA_DIR });
   const blobDir = await Deno.makeTempDir({ prefix: "profs-api-test-" });
@@ -43,16 +55,20 @@ export async function createHarness(
     scopes: ["models:read", "datasets:read", "edits:read"],
   });
   const logs: string[] = [];
-  const app = createApp({
+  const service = await composeService({
     database,
     blobs,
     logger: options.logger ?? createLogger({ write: (line) => logs.push(line) }),
     config: { ...DEFAULT_CONFIG, ...options.config },
     verifyKey: keyVerifier(database.db),
+    listen: options.listen,
+    queue: options.queue,
   });
   const bearer = (key: string) => ({ Authorization: `Bearer ${key}` });
   return {
-    app,
+    app: service.app,
+    queue: service.queue,
+    url: service.url,
     database,
     blobs,
     blobDir,
@@ -63,8 +79,11 @@ export async function createHarness(
     readOnlyA: bearer(readOnly.key),
     logs,
     async close() {
-      await database.close();
-      await Deno.remove(blobDir, { recursive: true });
+      try {
+        await service.close();
+      } finally {
+        await Deno.remove(blobDir, { recursive: true });
+      }
     },
   };
 }
@@ -72,7 +91,7 @@ export async function createHarness(
 /** Every blob key in the store (temporary files excluded). */
 export async function storedKeys(h: Harness): Promise<string[]> {
   const out: string[] = [];
-  for (const top of ["models", "datasets", "edits", "jobs"]) out.push(...await h.blobs.list(top));
+  for (const top of BLOB_ROOTS) out.push(...await h.blobs.list(top));
   return out;
 }
 

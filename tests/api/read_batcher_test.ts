@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { createReadBatcher } from "../../api/read_batcher.ts";
+import { waitFor } from "../helpers/wait_for.ts";
 
 /** A loadMany that records its calls and answers `${group}:${id}` for ids not starting with "x". */
 function recorder() {
@@ -41,7 +42,7 @@ Deno.test("read batcher: a read asked while its group's load runs waits for the 
   const batcher = createReadBatcher(r.loadMany);
   r.gate();
   const first = batcher.read("t", "a");
-  while (r.calls.length === 0) await new Promise((resolve) => setTimeout(resolve, 1));
+  await waitFor(() => r.calls.length > 0, { intervalMs: 1, message: "the first load starting" });
   // The load of "a" has started: these must not be answered by it, even "a" itself.
   const later = [batcher.read("t", "a"), batcher.read("t", "b")];
   r.releaseAll();

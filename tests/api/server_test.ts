@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { f32, safetensorsBytes } from "./fixtures.ts";
 import { noPostgres, testDatabaseUrl } from "../helpers/env.ts";
+import { waitFor } from "../helpers/wait_for.ts";
 
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 const KEY = "test-bootstrap-key-0123456789-abcdefghij";
@@ -28,15 +29,6 @@ async function startServe(dataDir: string, command = "serve", databaseUrl = "") 
   }
   reader.releaseLock();
   return { child, url: /listening on (\S+)/.exec(out)![1] };
-}
-
-async function waitFor(condition: () => Promise<boolean>, ms: number): Promise<boolean> {
-  const until = Date.now() + ms;
-  while (Date.now() < until) {
-    if (await condition()) return true;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return condition();
 }
 
 Deno.test("profs serve: prints its URL, serves with the bootstrap key, survives a client dying mid-upload", async () => {
@@ -71,8 +63,9 @@ Deno.test("profs serve: prints its URL, serves with the bootstrap key, survives 
     conn.close();
 
     const tmp = join(dataDir, "blobs", ".tmp");
-    const empty = await waitFor(async () => (await Array.fromAsync(Deno.readDir(tmp))).length === 0, 5000);
-    assert.ok(empty, "the temporary file of the broken upload is removed");
+    await waitFor(async () => (await Array.fromAsync(Deno.readDir(tmp))).length === 0, {
+      message: "the temporary file of the broken upload being removed",
+    });
     const model = await (await fetch(`${url}/v1/models/${id}`, { headers: auth })).json();
     assert.deepEqual(model.files, []);
     assert.equal(

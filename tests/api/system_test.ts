@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { createJobQueue } from "../../shared/db/index.ts";
 import { createHarness, json, storedKeys } from "./harness.ts";
+import { notifyJobFinished } from "../../shared/webhooks/events.ts";
 
 Deno.test("healthz, readyz and metrics answer without a key; metrics counts requests and jobs", async () => {
   const h = await createHarness();
@@ -180,7 +181,7 @@ Deno.test("a read-only key is refused (403) by every route that writes, and noth
 
 Deno.test("metrics: job durations (first claim → finish) fall in cumulative buckets with their sum and count", async () => {
   const h = await createHarness();
-  const queue = createJobQueue();
+  const queue = createJobQueue({ onFinish: notifyJobFinished });
   const { db } = h.database;
   try {
     const t0 = new Date("2030-01-01T00:00:00Z");

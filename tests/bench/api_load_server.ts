@@ -9,7 +9,7 @@
  * `CHURN STOP` stops it and prints `CHURNED <updates>`. (Not signals: SIGUSR1 opens Deno's inspector.)
  */
 import { parseArgs } from "node:util";
-import { createApp } from "../../api/app.ts";
+import { composeService } from "../../infra/compose.ts";
 import { DEFAULT_CONFIG } from "../../api/deps.ts";
 import { createLocalBlobStore } from "../../shared/blobs/local.ts";
 import { inArray } from "drizzle-orm";
@@ -18,6 +18,7 @@ import { cachedVerifier } from "../../api/key_cache.ts";
 import { createApiKey, keyVerifier } from "../../api/auth/index.ts";
 import { createLogger } from "../../shared/log.ts";
 import { TextLineStream } from "./text_lines.ts";
+import { notifyJobFinished } from "../../shared/webhooks/events.ts";
 
 const { values } = parseArgs({ args: Deno.args, options: { url: { type: "string" } } });
 const database = await openDatabase(values.url ? { url: values.url } : { dataDir: MEMORY_DATA_DIR });
@@ -27,7 +28,8 @@ const { key, apiKey } = await createApiKey(database.db, {
 });
 const JOBS = 200;
 const TENANTS = 50;
-const queue = createJobQueue();
+// The same queue as the service builds (infra/compose.ts), for seeding.
+const queue = createJobQueue({ onFinish: notifyJobFinished });
 const enqueue = async (tenantId: string, seed: number) =>
   (await queue.enqueue(database.db, {
     tenantId,
@@ -46,7 +48,7 @@ for (let t = 0; t < TENANTS; t++) {
   tenants.push({ key: created.key, ids: own });
 }
 console.log(`TENANTS ${JSON.stringify(tenants)}`);
-const app = createApp({
+const service = await composeService({
   database,
   blobs: await createLocalBlobStore(blobDir),
   // Lines are formatted as in production and then dropped, so the log's cost is measured, not the terminal's.
@@ -54,9 +56,9 @@ const app = createApp({
   config: DEFAULT_CONFIG,
   // As `profs serve` and `profs api` authenticate: the key table behind a short cache.
   verifyKey: cachedVerifier(keyVerifier(database.db)),
+  listen: { host: "127.0.0.1", port: 0 },
 });
-const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, app.fetch);
-console.log(`READY ${server.addr.port} ${key} ${ids.join(",")}`);
+console.log(`READY ${new URL(service.url!).port} ${key} ${ids.join(",")}`);
 
 const CHURN_EVERY_MS = 100;
 const CHURN_BATCH = 20;
@@ -85,8 +87,7 @@ const commands = async () => {
 commands();
 
 const stop = async () => {
-  await server.shutdown();
-  await database.close();
+  await service.close();
   await Deno.remove(blobDir, { recursive: true });
   Deno.exit(0);
 };

@@ -15,6 +15,7 @@ import { readPatch } from "../../shared/formats/patch.ts";
 import { openModelFolder } from "../../shared/model/folder.ts";
 import { matrix } from "../../gpu-worker/profs/backend.ts";
 import { createLexiconScorer } from "../../shared/toxicity/lexicon.ts";
+import type { ComputeBackend } from "../../gpu-worker/runtime/backends.ts";
 
 const work = await Deno.makeTempDir({ prefix: "profs-demo-bench-" });
 const modelDir = join(work, "model");
@@ -26,7 +27,7 @@ const pairs = await writeDemoPairs(pairsFile);
 const adapter = await navigator.gpu?.requestAdapter();
 const adapterName = adapter ? adapter.info.description || adapter.info.device || adapter.info.vendor : null;
 const wanted = (Deno.env.get("DEMO_BENCH_BACKENDS") ?? "webgpu,cpu").split(",");
-const backends = wanted.filter((b) => b === "cpu" || (b === "webgpu" && adapter)) as ("cpu" | "webgpu")[];
+const backends = wanted.filter((b) => b === "cpu" || (b === "webgpu" && adapter)) as (ComputeBackend)[];
 if (wanted.includes("webgpu") && !adapter) console.log("no WebGPU adapter: webgpu skipped");
 
 for (const name of backends) {

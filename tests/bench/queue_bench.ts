@@ -10,6 +10,7 @@ import postgres from "postgres";
 import { createJobQueue, type Database, jobs, openDatabase, watchJobChanges } from "../../shared/db/index.ts";
 import { getJob } from "../../shared/db/repositories/jobs.ts";
 import { ensureTenant } from "../../shared/db/repositories/tenants.ts";
+import { notifyJobFinished } from "../../shared/webhooks/events.ts";
 
 const READS = 2000;
 const JOBS = 400;
@@ -27,7 +28,11 @@ async function feedLatency(writer: Database, listener: Database, tenantId: strin
   const changes = watchJobChanges(listener);
   try {
     while (!changes.live) await new Promise((r) => setTimeout(r, 10));
-    const job = await createJobQueue().enqueue(writer.db, { tenantId, kind: "check", params: {} });
+    const job = await createJobQueue({ onFinish: notifyJobFinished }).enqueue(writer.db, {
+      tenantId,
+      kind: "check",
+      params: {},
+    });
     const signal = changes.signal(job.id);
     await signal.wait(5_000); // the enqueue's own notification
     const lags: number[] = [];
@@ -50,7 +55,7 @@ async function feedLatency(writer: Database, listener: Database, tenantId: strin
 
 async function bench(label: string, database: Database, listener: Database = database) {
   const { db } = database;
-  const queue = createJobQueue();
+  const queue = createJobQueue({ onFinish: notifyJobFinished });
   const tenant = await ensureTenant(db, "bench");
   const job = await queue.enqueue(db, { tenantId: tenant.id, kind: "edit", params: { rank: 2 } });
   await db.delete(jobs).where(eq(jobs.id, job.id));

@@ -3,7 +3,7 @@ import { defaultLayers, EditParams, resolveLayers } from "../../shared/contracts
 import { EditCreate } from "../../shared/contracts/edits.ts";
 import { InputError } from "../../shared/errors.ts";
 
-Deno.test("EditParams fills in DESIGN.md defaults and leaves layers to the model", () => {
+Deno.test("EditParams fills in the documented defaults and leaves layers to the model", () => {
   assert.deepEqual(EditParams.parse({}), {
     rank: 2,
     centering: true,

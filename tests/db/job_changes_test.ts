@@ -8,6 +8,8 @@ import { ensureTenant } from "../../shared/db/repositories/tenants.ts";
 import { createLogger } from "../../shared/log.ts";
 import { noPostgres } from "../helpers/env.ts";
 import { engineTests, freshDatabase } from "./harness.ts";
+import { notifyJobFinished } from "../../shared/webhooks/events.ts";
+import { waitFor } from "../helpers/wait_for.ts";
 
 /** Watches every change on `database`, recording the job ids notified, in order. */
 async function recorder(database: Database) {
@@ -19,12 +21,9 @@ async function recorder(database: Database) {
   return { changes, seen, resets: () => resets };
 }
 
+/** Waits until `condition` holds (the feed answers within a moment; 5 s is ample unless said otherwise). */
 async function until(condition: () => boolean, what: string, ms = 5_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
+  await waitFor(condition, { deadline: ms, intervalMs: 10, message: what });
 }
 
 engineTests("the feed names the job when its row, artifacts or events change", async (database) => {
@@ -32,7 +31,7 @@ engineTests("the feed names the job when its row, artifacts or events change", a
   const feed = await recorder(database);
   try {
     assert.equal(feed.resets(), 1, "one reset when the LISTEN is placed");
-    const queue = createJobQueue();
+    const queue = createJobQueue({ onFinish: notifyJobFinished });
     const tenant = await ensureTenant(db, "acme");
 
     // enqueue inserts the job and its "queued" event in one transaction
@@ -80,8 +79,13 @@ engineTests("the feed names the job when its row, artifacts or events change", a
       "a committed update",
       () => db.update(jobs).set({ progress: { stage: "committed" } }).where(eq(jobs.id, job)),
     );
-    await new Promise((r) => setTimeout(r, 100));
-    assert.equal(feed.seen.length, before + 1, "only the committed update was notified");
+    // Notifications arrive in commit order, so once a later change is heard, a notification of the rolled-back
+    // transaction (had there been one) would have arrived before it.
+    await notifies(
+      "a later update",
+      () => db.update(jobs).set({ progress: { stage: "later" } }).where(eq(jobs.id, job)),
+    );
+    assert.equal(feed.seen.length, before + 2, "only the two committed updates were notified");
     assert.ok(feed.seen.every((id) => id === job), "every notification named the job");
   } finally {
     await feed.changes.close();
@@ -95,7 +99,7 @@ engineTests(
     // Every watcher of a notification is called in one go, so once `seen` has it a signal is set too.
     const { changes, seen } = await recorder(database);
     try {
-      const queue = createJobQueue();
+      const queue = createJobQueue({ onFinish: notifyJobFinished });
       const tenant = await ensureTenant(db, "acme");
       const job = await queue.enqueue(db, { tenantId: tenant.id, kind: "edit", params: {} });
       const other = await queue.enqueue(db, { tenantId: tenant.id, kind: "edit", params: {} });
@@ -139,9 +143,19 @@ engineTests("after close, changes reach no watcher", async (database) => {
   await changes.close();
   assert.equal(changes.live, false);
   const tenant = await ensureTenant(db, "acme");
-  await createJobQueue().enqueue(db, { tenantId: tenant.id, kind: "edit", params: {} });
-  await new Promise((r) => setTimeout(r, 200));
-  assert.deepEqual(seen, []);
+  // A second, open feed hears the change: by then the closed one would have heard it too.
+  const witness = await recorder(database);
+  try {
+    const job = await createJobQueue({ onFinish: notifyJobFinished }).enqueue(db, {
+      tenantId: tenant.id,
+      kind: "edit",
+      params: {},
+    });
+    await until(() => witness.seen.includes(job.id), "the open feed hears the enqueue");
+    assert.deepEqual(seen, []);
+  } finally {
+    await witness.changes.close();
+  }
 });
 
 Deno.test("a feed that cannot listen stays not live and says so in the log", async () => {
@@ -177,7 +191,7 @@ Deno.test({
       await until(() => feed.resets() === 2, "postgres.js re-listens and the watchers reset", 10_000);
       assert.equal(feed.changes.live, true);
       const tenant = await ensureTenant(database.db, "acme");
-      const job = await createJobQueue().enqueue(database.db, {
+      const job = await createJobQueue({ onFinish: notifyJobFinished }).enqueue(database.db, {
         tenantId: tenant.id,
         kind: "edit",
         params: {},

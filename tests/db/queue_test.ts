@@ -4,6 +4,7 @@ import { artifacts, createJobQueue, type Db, type Job, jobEvents, jobs } from ".
 import { ensureTenant } from "../../shared/db/repositories/tenants.ts";
 import { openDatabase } from "../../shared/db/connection.ts";
 import { engineTests } from "./harness.ts";
+import { notifyJobFinished } from "../../shared/webhooks/events.ts";
 
 const LEASE_MS = 30_000;
 const t0 = new Date("2030-01-01T00:00:00Z");
@@ -32,7 +33,7 @@ async function jobRow(db: Db, id: string): Promise<Job> {
 }
 
 engineTests("20 concurrent claimers and one job: exactly one claims it", async ({ db, url, kind }) => {
-  const queue = createJobQueue();
+  const queue = createJobQueue({ onFinish: notifyJobFinished });
   const tenant = await ensureTenant(db, "acme");
   const job = await queue.enqueue(db, {
     tenantId: tenant.id,
@@ -62,7 +63,7 @@ engineTests("20 concurrent claimers and one job: exactly one claims it", async (
 });
 
 engineTests("claim() skips jobs not yet due and takes the oldest due one", async ({ db }) => {
-  const queue = createJobQueue();
+  const queue = createJobQueue({ onFinish: notifyJobFinished });
   const tenant = await ensureTenant(db, "acme");
   const later = await queue.enqueue(db, {
     tenantId: tenant.id,
@@ -77,7 +78,7 @@ engineTests("claim() skips jobs not yet due and takes the oldest due one", async
 });
 
 engineTests("claim() with kinds takes only those kinds", async ({ db }) => {
-  const queue = createJobQueue();
+  const queue = createJobQueue({ onFinish: notifyJobFinished });
   const tenant = await ensureTenant(db, "acme");
   await queue.enqueue(db, { tenantId: tenant.id, kind: "edit", params: {}, runAfter: t0 });
   assert.equal(await queue.claim(db, { owner: "w", leaseMs: LEASE_MS, kinds: ["check"], now: at(1) }), null);
@@ -88,6 +89,7 @@ engineTests(
   "an expired lease is re-claimed with attempt+1 and the stale attempt's writes are rejected",
   async ({ db }) => {
     const queue = createJobQueue({
+      onFinish: notifyJobFinished,
       random: () => 0,
       retryPolicy: { baseMs: 1000, capMs: 60_000, jitter: 0.25 },
     });
@@ -149,7 +151,7 @@ engineTests(
 );
 
 engineTests("the reaper fails a job after max_attempts with the last error", async ({ db }) => {
-  const queue = createJobQueue({ random: () => 0 });
+  const queue = createJobQueue({ onFinish: notifyJobFinished, random: () => 0 });
   const tenant = await ensureTenant(db, "acme");
   const job = await queue.enqueue(db, {
     tenantId: tenant.id,
@@ -174,7 +176,11 @@ engineTests("the reaper fails a job after max_attempts with the last error", asy
 });
 
 engineTests("fail() retries retryable errors with backoff and fails the rest at once", async ({ db }) => {
-  const queue = createJobQueue({ random: () => 0, retryPolicy: { baseMs: 100, capMs: 1000, jitter: 0 } });
+  const queue = createJobQueue({
+    onFinish: notifyJobFinished,
+    random: () => 0,
+    retryPolicy: { baseMs: 100, capMs: 1000, jitter: 0 },
+  });
   const tenant = await ensureTenant(db, "acme");
   const retried = await queue.enqueue(db, { tenantId: tenant.id, kind: "edit", params: {}, runAfter: t0 });
   const c1 = (await queue.claim(db, { owner: "w", leaseMs: LEASE_MS, now: at(0) }))!;
@@ -237,7 +243,7 @@ engineTests(
 );
 
 engineTests("acknowledgeCancel() without a requested cancel matches nothing", async ({ db }) => {
-  const queue = createJobQueue();
+  const queue = createJobQueue({ onFinish: notifyJobFinished });
   const tenant = await ensureTenant(db, "acme");
   await queue.enqueue(db, { tenantId: tenant.id, kind: "edit", params: {}, runAfter: t0 });
   const claim = (await queue.claim(db, { owner: "w", leaseMs: LEASE_MS, now: at(1) }))!;
@@ -285,7 +291,7 @@ engineTests(
   async (
     { db, url },
   ) => {
-    const queue = createJobQueue();
+    const queue = createJobQueue({ onFinish: notifyJobFinished });
     const tenant = await ensureTenant(db, "acme");
     const other = await ensureTenant(db, "other");
     const pool = url ? await openDatabase({ url, maxConnections: 10, migrate: false }) : null;
@@ -321,7 +327,7 @@ engineTests(
 );
 
 engineTests("enqueue in the caller's transaction rolls back with it", async ({ db }) => {
-  const queue = createJobQueue();
+  const queue = createJobQueue({ onFinish: notifyJobFinished });
   const tenant = await ensureTenant(db, "acme");
   await assert.rejects(
     db.transaction(async (tx) => {
@@ -334,7 +340,7 @@ engineTests("enqueue in the caller's transaction rolls back with it", async ({ d
 });
 
 engineTests("CHECK constraints refuse inconsistent job rows", async ({ db }) => {
-  const queue = createJobQueue();
+  const queue = createJobQueue({ onFinish: notifyJobFinished });
   const tenant = await ensureTenant(db, "acme");
   const job = await queue.enqueue(db, { tenantId: tenant.id, kind: "edit", params: {} });
   const mine = and(eq(jobs.id, job.id));
@@ -360,7 +366,7 @@ engineTests("CHECK constraints refuse inconsistent job rows", async ({ db }) => 
 engineTests("10 concurrent claimers and 10 jobs: each claim takes exactly one job, none is stranded", async (
   { db, url },
 ) => {
-  const queue = createJobQueue();
+  const queue = createJobQueue({ onFinish: notifyJobFinished });
   const tenant = await ensureTenant(db, "acme");
   for (let i = 0; i < 10; i++) {
     await queue.enqueue(db, { tenantId: tenant.id, kind: "edit", params: { i }, runAfter: t0 });

@@ -20,6 +20,7 @@ import {
 } from "../../shared/db/repositories/models.ts";
 import { ensureTenant } from "../../shared/db/repositories/tenants.ts";
 import { engineTests } from "./harness.ts";
+import { notifyJobFinished } from "../../shared/webhooks/events.ts";
 
 engineTests(
   "list pages walk every row once, newest first, even when rows share a created_at",
@@ -51,7 +52,7 @@ engineTests(
 );
 
 engineTests("listJobs() filters by status and kind", async ({ db }) => {
-  const queue = createJobQueue();
+  const queue = createJobQueue({ onFinish: notifyJobFinished });
   const tenant = await ensureTenant(db, "acme");
   await queue.enqueue(db, { tenantId: tenant.id, kind: "edit", params: {} });
   await queue.enqueue(db, { tenantId: tenant.id, kind: "check", params: {} });
@@ -138,7 +139,7 @@ engineTests(
 engineTests(
   "getJobWithArtifacts() returns what getJob() and listArtifacts() return, in one statement",
   async ({ db }) => {
-    const queue = createJobQueue();
+    const queue = createJobQueue({ onFinish: notifyJobFinished });
     const a = await ensureTenant(db, "a");
     const b = await ensureTenant(db, "b");
     const queued = await queue.enqueue(db, {
@@ -217,7 +218,7 @@ engineTests(
 engineTests(
   "profs_tenant_jobs reads under row-level security, not only by its tenant filter",
   async ({ db }) => {
-    const queue = createJobQueue();
+    const queue = createJobQueue({ onFinish: notifyJobFinished });
     const a = await ensureTenant(db, "a");
     const b = await ensureTenant(db, "b");
     const job = await queue.enqueue(db, { tenantId: a.id, kind: "edit", params: {} });

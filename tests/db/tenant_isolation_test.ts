@@ -38,13 +38,14 @@ import {
 } from "../../shared/db/repositories/models.ts";
 import { ensureTenant } from "../../shared/db/repositories/tenants.ts";
 import { engineTests } from "./harness.ts";
+import { notifyJobFinished } from "../../shared/webhooks/events.ts";
 
 const SHA = "c".repeat(64);
 const EMBEDDING_KEY = { modelSha256: SHA, datasetSha256: SHA, pooling: "mean", maxTokens: 128 };
 
 /** Tenant A owns one of everything; tenant B owns nothing. */
 async function fixture(db: Db) {
-  const queue = createJobQueue();
+  const queue = createJobQueue({ onFinish: notifyJobFinished });
   const a = await ensureTenant(db, "a");
   const b = await ensureTenant(db, "b");
   const model = await createModel(db, a.id, { name: "gpt2" });

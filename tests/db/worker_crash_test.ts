@@ -4,6 +4,7 @@ import { artifacts, createJobQueue, type Db, jobEvents, jobs, openDatabase } fro
 import { ensureTenant } from "../../shared/db/repositories/tenants.ts";
 import { noPostgres } from "../helpers/env.ts";
 import { createServerDatabase, dropServerDatabase } from "./harness.ts";
+import { notifyJobFinished } from "../../shared/webhooks/events.ts";
 
 const WORKER = new URL("./fixtures/queue_worker.ts", import.meta.url).pathname;
 
@@ -66,7 +67,7 @@ Deno.test({
     const database = await openDatabase({ url });
     try {
       const tenant = await ensureTenant(database.db, "acme");
-      const job = await createJobQueue().enqueue(database.db, {
+      const job = await createJobQueue({ onFinish: notifyJobFinished }).enqueue(database.db, {
         tenantId: tenant.id,
         kind: "edit",
         params: {},
@@ -101,7 +102,11 @@ Deno.test("embedded: a worker process killed with SIGKILL mid-job is finished by
   try {
     const setup = await openDatabase({ dataDir });
     const tenant = await ensureTenant(setup.db, "acme");
-    const job = await createJobQueue().enqueue(setup.db, { tenantId: tenant.id, kind: "edit", params: {} });
+    const job = await createJobQueue({ onFinish: notifyJobFinished }).enqueue(setup.db, {
+      tenantId: tenant.id,
+      kind: "edit",
+      params: {},
+    });
     await setup.close();
 
     // PGlite belongs to one process: the second worker starts after the first died, as a restart would.

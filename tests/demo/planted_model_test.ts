@@ -43,7 +43,7 @@ Deno.test("demo model: the default edit recovers the planted direction, halves t
   const pairsFile = join(work, "pairs.jsonl");
   await writeDemoPairs(pairsFile);
   const outDir = join(work, "edited");
-  // Defaults: layers ⌊5L/12⌋:L, rank 2, centering on (DESIGN.md §1).
+  // Defaults: layers ⌊5L/12⌋:L, rank 2, centering on (docs/ARCHITECTURE.md §3).
   const { report } = await runEdit({ modelDir, outDir, pairsFile, backend: "cpu" });
   assert.deepEqual(report.params.layers, planted.plantedLayers);
 

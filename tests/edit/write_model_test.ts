@@ -11,6 +11,7 @@ import { openSafetensors } from "../../shared/safetensors/reader.ts";
 import { writeTinyGpt2 } from "../fixtures/tiny_gpt2.ts";
 
 const dir = await Deno.makeTempDir({ prefix: "profs-write-model-" });
+globalThis.addEventListener("unload", () => Deno.removeSync(dir, { recursive: true }));
 let seq = 0;
 const fresh = (name: string) => join(dir, `${seq++}-${name}`);
 
@@ -107,10 +108,4 @@ Deno.test("a failing transform, a changed shape or an abort rejects with its own
   } finally {
     await model.close();
   }
-});
-
-Deno.test({
-  name: "write_model: clean up",
-  sanitizeResources: false,
-  fn: () => Deno.remove(dir, { recursive: true }),
 });

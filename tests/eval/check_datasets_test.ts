@@ -21,6 +21,8 @@ import {
   uploadPairs,
   writeInputs,
 } from "../worker/harness.ts";
+import { notifyJobFinished } from "../../shared/webhooks/events.ts";
+import { FINISHED, waitFor } from "../helpers/wait_for.ts";
 
 async function uploadTexts(s: Served, texts: string[], key = s.keyA): Promise<string> {
   const response = await fetch(`${s.base}/v1/datasets?name=texts&kind=texts`, {
@@ -41,7 +43,7 @@ Deno.test({
   fn: async () => {
     const inputs = await writeInputs();
     const s = await serveApi();
-    const queue = createJobQueue();
+    const queue = createJobQueue({ onFinish: notifyJobFinished });
     let worker: ReturnType<typeof startWorker> | null = null;
     const post = (body: unknown) =>
       fetch(`${s.base}/v1/checks`, {
@@ -49,13 +51,11 @@ Deno.test({
         headers: { ...s.keyA, "Content-Type": "application/json" },
         body: JSON.stringify(body),
       });
-    const finished = async (id: string): Promise<Job> => {
-      for (;;) {
+    const finished = (id: string): Promise<Job> =>
+      waitFor(async () => {
         const job = (await getJob(s.database.db, s.tenantA, id))!;
-        if (["succeeded", "failed", "canceled"].includes(job.status)) return job;
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    };
+        return FINISHED.includes(job.status) && job;
+      }, { deadline: 300_000, message: `check ${id} finishing` });
     try {
       const modelId = await uploadModel(s, inputs.modelDir);
       const pairsId = await uploadPairs(s, inputs.pairsFile);

@@ -16,6 +16,7 @@ import { MAX_ATTEMPTS } from "../../gpu-worker/webhooks/retry_schedule.ts";
 import { generateSecret, verifyWebhook } from "../../shared/webhooks/signature.ts";
 import { createDelivery, createEndpoint, createTenant, openTestDatabase } from "./db_fixtures.ts";
 import { startReceiver, unusedPort } from "./receiver.ts";
+import { waitFor } from "../helpers/wait_for.ts";
 
 const HOUR_MS = 3600_000;
 
@@ -237,7 +238,10 @@ Deno.test("a dispatcher that stalls past its lease: another sends the same id an
     const now = new Date();
     const id = await createDelivery(db, tenant, endpoint.id, now);
     const stalled = dispatchOnce(dispatcher(db, { owner: "a", leaseMs: 60_000 }), { now });
-    while (receiver.requests.length === 0) await new Promise((r) => setTimeout(r, 5));
+    await waitFor(() => receiver.requests.length > 0, {
+      intervalMs: 5,
+      message: "the first request arriving",
+    });
     // While "a" still holds its lease, nobody else may take the row.
     assert.equal((await dispatchOnce(dispatcher(db, { owner: "b" }), { now })).claimed, 0);
     const later = new Date(now.getTime() + 60_001);
@@ -268,8 +272,7 @@ Deno.test("startDispatcher keeps draining the outbox until stopped", async () =>
     const running = startDispatcher({ ...dispatcher(db), pollMs: 20 });
     await createDelivery(db, tenant, endpoint.id, new Date());
     await createDelivery(db, tenant, endpoint.id, new Date());
-    const deadline = Date.now() + 20_000;
-    while (receiver.requests.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    await waitFor(() => receiver.requests.length >= 2, { message: "both deliveries arriving" });
     await running.stop();
     assert.equal(receiver.requests.length, 2);
     const pending = await db.select().from(webhookDeliveries).where(eq(webhookDeliveries.status, "pending"));

@@ -136,12 +136,15 @@ Deno.test("jobWebhookEventType maps terminal edit states to edit.* and any finis
   for (const [job, expected] of cases) assert.equal(jobWebhookEventType(job), expected, JSON.stringify(job));
 });
 
-Deno.test("a queue built with no options writes the outbox row itself (nobody can forget the hook)", async () => {
+Deno.test("a queue given notifyJobFinished writes the outbox row as it finishes a job (the hook is required)", async () => {
+  // @ts-expect-error: onFinish is required, so no process can build a queue that forgets the outbox
+  const forgetful = () => createJobQueue({});
+  assert.equal(typeof forgetful, "function");
   const { db, close } = await openTestDatabase();
   try {
     const tenant = await createTenant(db);
     await createEndpoint(db, tenant, "https://93.184.215.14/all");
-    const queue = createJobQueue();
+    const queue = createJobQueue({ onFinish: notifyJobFinished });
     const job = await queue.enqueue(db, { tenantId: tenant, kind: "edit", params: {} });
     const claim = (await queue.claim(db, { owner: "w", leaseMs: 60_000 }))!;
     assert.ok(await queue.complete(db, claim.lease, { result: {} }));

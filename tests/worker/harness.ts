@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { createHarness, type Harness } from "../api/harness.ts";
 import type { BlobStore } from "../../shared/blobs/store.ts";
 import { writeTinyGpt2 } from "../fixtures/tiny_gpt2.ts";
+import { waitFor } from "../helpers/wait_for.ts";
 
 export interface Served extends Harness {
   base: string;
@@ -16,18 +17,13 @@ export interface Served extends Harness {
 }
 
 export async function serveApi(options: { url?: string; blobs?: BlobStore } = {}): Promise<Served> {
-  const h = await createHarness(options);
-  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, h.app.fetch);
-  const base = `http://127.0.0.1:${server.addr.port}`;
+  const h = await createHarness({ ...options, listen: { host: "127.0.0.1", port: 0 } });
+  const base = h.url!;
   return {
     ...h,
     base,
     call: (path, init = {}) =>
       fetch(`${base}${path}`, { ...init, headers: { ...h.keyA, ...(init.headers ?? {}) } }),
-    async close() {
-      await server.shutdown();
-      await h.close();
-    },
   };
 }
 
@@ -132,15 +128,11 @@ export async function pollEdit(
   until: (edit: EditView) => boolean = (e) => ["succeeded", "failed", "canceled"].includes(e.status),
   timeoutMs = 60_000,
 ): Promise<EditView> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
+  return await waitFor(async () => {
     const edit = await getEdit(s, id);
     if (until(edit)) return edit;
-    if (Date.now() > deadline) {
-      throw new Error(`edit ${id} did not get there in time: ${JSON.stringify(edit)}`);
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
+    throw new Error(JSON.stringify(edit));
+  }, { deadline: timeoutMs, intervalMs: 50, message: `edit ${id} reaching the awaited state` });
 }
 
 export async function download(s: Served, url: string): Promise<Uint8Array> {

@@ -10,11 +10,15 @@ import { createJobQueue, jobs } from "../../shared/db/index.ts";
 import { listArtifacts } from "../../shared/db/repositories/jobs.ts";
 import { createLogger } from "../../shared/log.ts";
 import { events, pollEdit, serveApi, submitEdit, uploadModel, uploadPairs, writeInputs } from "./harness.ts";
+import { notifyJobFinished } from "../../shared/webhooks/events.ts";
 
 Deno.test("a worker whose lease was taken away drops its attempt; the next attempt publishes the only artifacts", async () => {
   const inputs = await writeInputs({ pairs: 200 });
   const s = await serveApi();
-  const queue = createJobQueue({ retryPolicy: { baseMs: 100, capMs: 100, jitter: 0 } });
+  const queue = createJobQueue({
+    onFinish: notifyJobFinished,
+    retryPolicy: { baseMs: 100, capMs: 100, jitter: 0 },
+  });
   const logs: string[] = [];
   const worker = startWorker({
     db: s.database.db,

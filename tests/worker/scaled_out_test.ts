@@ -23,6 +23,7 @@ import {
   uploadPairs,
   writeInputs,
 } from "./harness.ts";
+import { notifyJobFinished } from "../../shared/webhooks/events.ts";
 
 const MAIN = fileURLToPath(new URL("../../main.ts", import.meta.url));
 const DENO = Deno.execPath();
@@ -39,7 +40,10 @@ async function inProcessWorker(url: string, blobs: Served["blobs"]) {
     blobs,
     logger: createLogger({ write: () => {} }),
     // Short backoff so a re-queued job comes back within the test.
-    queue: createJobQueue({ retryPolicy: { baseMs: 200, capMs: 1_000, jitter: 0 } }),
+    queue: createJobQueue({
+      onFinish: notifyJobFinished,
+      retryPolicy: { baseMs: 200, capMs: 1_000, jitter: 0 },
+    }),
     backend: "cpu",
     pollMs: 30,
     heartbeatMs: 100,

@@ -1,16 +1,17 @@
 /**
- * `embedTexts`: the edit pipeline's step 1 (DESIGN.md §1) — texts → GPT-2's tokenizer → batches → for every
+ * `embedTexts`: the edit pipeline's step 1 (docs/ARCHITECTURE.md §3) — texts → GPT-2's tokenizer → batches → for every
  * block the masked mean of the residual stream after it (before the final LayerNorm), one [N, D] array per block.
  */
 import { InputError } from "../../../shared/errors.ts";
 import type { ModelFolder } from "../../../shared/model/folder.ts";
 import { loadTokenizer } from "../../../shared/model/tokenizer.ts";
 import { createGpt2Runner } from "./runner.ts";
+import type { ComputeBackend } from "../../runtime/backends.ts";
 
 export interface EmbedOptions {
   /** Tokens kept from the start of each text. */
   maxTokens: number;
-  backend: "cpu" | "webgpu";
+  backend: ComputeBackend;
   /** Texts per forward pass (default 8). */
   batchSize?: number;
   /** Called after each batch with texts embedded so far and the total. */

@@ -4,6 +4,7 @@
  */
 import type { Gpt2Config } from "./config.ts";
 import type { StepRows } from "./rows.ts";
+import type { ComputeBackend } from "../../runtime/backends.ts";
 
 export interface KvCache {
   readonly slots: number; // S sequences
@@ -27,7 +28,7 @@ export interface StepResult {
 }
 
 export interface Gpt2Engine {
-  readonly backend: "cpu" | "webgpu";
+  readonly backend: ComputeBackend;
   readonly config: Gpt2Config;
   /** Human-readable device, e.g. the WebGPU adapter's description. */
   readonly device: string;

@@ -10,6 +10,7 @@ import { createCpuEngine } from "./cpu_forward.ts";
 import type { Gpt2Engine } from "./engine.ts";
 import { decodeRows, prefillRows, type StepRows } from "./rows.ts";
 import { type Gpt2Source, loadGpt2Weights } from "./weights.ts";
+import type { ComputeBackend } from "../../runtime/backends.ts";
 
 /** The part of shared/model/tokenizer.ts's `Tokenizer` the runner uses. */
 export interface TextTokenizer {
@@ -19,7 +20,7 @@ export interface TextTokenizer {
 }
 
 export interface BatchOptions {
-  /** Tokens kept from the start of each text (DESIGN.md default 128). */
+  /** Tokens kept from the start of each text (default 128, docs/ARCHITECTURE.md §3). */
   maxTokens?: number;
   /** Texts per forward pass. */
   batchSize?: number;
@@ -52,7 +53,7 @@ export interface TextLogProbs {
 
 export interface Gpt2Runner {
   readonly config: Gpt2Config;
-  readonly backend: "cpu" | "webgpu";
+  readonly backend: ComputeBackend;
   readonly device: string;
   /** L arrays [N, D]: masked mean of the residual stream after each block (before the final LayerNorm). */
   embed(texts: string[], options?: BatchOptions): Promise<Float32Array[]>;
@@ -64,7 +65,7 @@ export interface Gpt2Runner {
 }
 
 export interface RunnerOptions {
-  backend: "cpu" | "webgpu";
+  backend: ComputeBackend;
   tokenizer: TextTokenizer;
 }
 

@@ -1,5 +1,5 @@
 /**
- * ProFS step 5 (DESIGN.md §1): remove span(V) from the D axis of the MLP output matrix W without forming the
+ * ProFS step 5 (docs/ARCHITECTURE.md §3): remove span(V) from the D axis of the MLP output matrix W without forming the
  * D×D projector, and the inverse used to revert a patch. Products accumulate in float64; `removed` is rounded to
  * float32 first and the edit is computed from that rounded value, so applying a stored patch repeats the edit
  * bit for bit.

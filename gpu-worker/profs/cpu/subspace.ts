@@ -1,5 +1,5 @@
 /**
- * ProFS steps 2–4 on the CPU (DESIGN.md §1): preference matrix, centering, and the top-k right singular vectors
+ * ProFS steps 2–4 on the CPU (docs/ARCHITECTURE.md §3): preference matrix, centering, and the top-k right singular vectors
  * by block subspace iteration with Rayleigh–Ritz, in float64. This is the oracle the WebGPU backend is held to.
  */
 import type { Gemm } from "../../blas/gemm.ts";

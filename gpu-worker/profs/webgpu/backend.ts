@@ -1,5 +1,5 @@
 /**
- * The `webgpu` ProFS backend (DESIGN.md §1 steps 2-5) on hand-written WGSL kernels: preference matrix, centering,
+ * The `webgpu` ProFS backend (docs/ARCHITECTURE.md §3 steps 2–5) on hand-written WGSL kernels: preference matrix, centering,
  * toxic subspace by GPU-resident subspace iteration, and the in-place projection of the MLP output matrix. It
  * implements the same contract as the CPU oracle (gpu-worker/profs/cpu/backend.ts) and agrees with it to f32
  * tolerance: same validation, same random start, same block size, same sign convention.

@@ -7,9 +7,10 @@
  * Figures are the job's result; report/check files are its artifacts, published like an edit's (attempt-private
  * prefix, rows written on success).
  */
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { CHECK_DATASETS, type CheckDatasetParam, CheckParams } from "../../../shared/contracts/checks.ts";
 import { readTextsFile } from "../../../shared/formats/texts.ts";
+import { localBlob, localBlobFolder } from "../../../shared/blobs/folder.ts";
 import type { ArtifactInput } from "../../../shared/db/index.ts";
 import { getDataset } from "../../../shared/db/repositories/datasets.ts";
 import { getJob, listArtifacts } from "../../../shared/db/repositories/jobs.ts";
@@ -18,7 +19,7 @@ import type { EditReport } from "../../edit/report.ts";
 import type { CheckInputs, CheckStage } from "../../eval/check.ts";
 import { writeReportHtml } from "../../eval/evaluate_edit.ts";
 import type { JobOutput, JobRun } from "./edit_job.ts";
-import { localBlob, resolveModel } from "./inputs.ts";
+import { resolveModel } from "./inputs.ts";
 import { runInThread } from "./run_in_thread.ts";
 import type { ThreadCheckOptions } from "./thread_messages.ts";
 
@@ -127,13 +128,10 @@ async function editOutput(run: JobRun, editId: string): Promise<string> {
     );
   }
   const artifacts = await listArtifacts(db, job.tenantId, editId);
-  const prefixes = new Set(artifacts.map((a) => dirname(a.blobKey)));
-  const inPlace = prefixes.size === 1 ? blobs.localPath([...prefixes][0]) : null;
-  if (inPlace !== null && (await Promise.all(artifacts.map((a) => blobs.exists(a.blobKey)))).every(Boolean)) {
-    return inPlace;
-  }
-  const dir = join(run.scratch, "edited");
-  await Deno.mkdir(dir, { recursive: true });
-  for (const a of artifacts) await localBlob(blobs, a.blobKey, join(dir, a.name), `edit output '${a.name}'`);
-  return dir;
+  return await localBlobFolder(
+    blobs,
+    artifacts.map((a) => ({ key: a.blobKey, name: a.name })),
+    join(run.scratch, "edited"),
+    `the output of edit '${editId}'`,
+  );
 }

@@ -10,6 +10,8 @@
  * sample size read the cached file instead of running the model — the same float32 inputs, the same result.
  */
 import { join } from "node:path";
+import { localBlob } from "../../../shared/blobs/folder.ts";
+import { newEmbeddingsKey, parentPrefix } from "../../../shared/blobs/keys.ts";
 import type { BlobStore } from "../../../shared/blobs/store.ts";
 import { EditParams } from "../../../shared/contracts/edit_params.ts";
 import type { EditResult } from "../../../shared/contracts/edits.ts";
@@ -20,9 +22,10 @@ import { POOLING } from "../../../shared/formats/embeddings.ts";
 import type { Logger } from "../../../shared/log.ts";
 import { directionSides, type EditReport } from "../../edit/report.ts";
 import type { EditStage } from "../../edit/pipeline.ts";
-import { localBlob, resolveDataset, resolveModel } from "./inputs.ts";
+import { resolveDataset, resolveModel } from "./inputs.ts";
 import { evaluationMetrics, REPORT_HTML_FILE, writeReportHtml } from "../../eval/evaluate_edit.ts";
 import { runInThread } from "./run_in_thread.ts";
+import type { ComputeBackend } from "../../runtime/backends.ts";
 
 export interface JobRun {
   db: Db;
@@ -34,7 +37,7 @@ export interface JobRun {
   /** Empty directory of this attempt, removed by the caller. */
   scratch: string;
   /** The compute backend this worker resolved (auto → webgpu when an adapter exists). */
-  backend: "cpu" | "webgpu";
+  backend: ComputeBackend;
   signal: AbortSignal;
   onProgress: (stage: EditStage | "publishing" | "evaluating", done: number, total: number) => void;
 }
@@ -174,7 +177,7 @@ async function cacheEmbeddings(
   key: { modelSha256: string; datasetSha256: string; pooling: string; maxTokens: number },
   path: string,
 ): Promise<void> {
-  const blobKey = `embeddings/${crypto.randomUUID()}/embeddings.safetensors`;
+  const blobKey = newEmbeddingsKey();
   const file = await Deno.open(path, { read: true });
   const info = await run.blobs.put(blobKey, file.readable);
   const entry = await saveCachedEmbeddings(run.db, run.job.tenantId, key, {
@@ -182,7 +185,7 @@ async function cacheEmbeddings(
     size: info.size,
     sha256: info.sha256,
   });
-  if (entry.blobKey !== blobKey) await run.blobs.deletePrefix(blobKey.split("/").slice(0, 2).join("/"));
+  if (entry.blobKey !== blobKey) await run.blobs.deletePrefix(parentPrefix(blobKey));
 }
 
 /** The API's view of the report (shared/contracts/edits.ts EditResult). */

@@ -1,33 +1,15 @@
 /**
- * A job's inputs as local files: the pipeline reads folders and files, the blob store holds keys. A store with
- * local paths (a directory, also over a shared mount) is read in place; any other store is downloaded into the
- * attempt's scratch directory first.
+ * A job's inputs as local files: the pipeline reads folders and files, the blob store holds keys
+ * (shared/blobs/folder.ts reads them in place or downloads them into the attempt's scratch directory).
  */
 import { join } from "node:path";
+import { localBlobFolder } from "../../../shared/blobs/folder.ts";
 import type { BlobStore } from "../../../shared/blobs/store.ts";
 import type { Db } from "../../../shared/db/database.ts";
 import { getDataset } from "../../../shared/db/repositories/datasets.ts";
 import { getModel, listModelFiles } from "../../../shared/db/repositories/models.ts";
 import type { Dataset, Model } from "../../../shared/db/schema.ts";
 import { InputError } from "../../../shared/errors.ts";
-
-/** The blob `key` as a local file: its own path when the store has one, else a download to `target`. */
-export async function localBlob(
-  blobs: BlobStore,
-  key: string,
-  target: string,
-  what: string,
-): Promise<string> {
-  const local = blobs.localPath(key);
-  if (local !== null) {
-    if (await blobs.exists(key)) return local;
-    throw new InputError(`Cannot read ${what} as its stored file is missing (it was deleted)`);
-  }
-  const blob = await blobs.get(key);
-  if (!blob) throw new InputError(`Cannot read ${what} as its stored file is missing (it was deleted)`);
-  await Deno.writeFile(target, blob.body);
-  return target;
-}
 
 /** A ready model of the tenant and its folder on this machine. */
 export async function resolveModel(
@@ -44,22 +26,12 @@ export async function resolveModel(
   }
   if (model.folderPath !== null) return { model, dir: model.folderPath };
   const files = await listModelFiles(db, tenantId, model.id);
-  const inPlace = blobs.localPath(`models/${model.id}`);
-  if (inPlace !== null && files.every((f) => blobs.localPath(f.blobKey) === join(inPlace, f.filename))) {
-    for (const file of files) {
-      if (!await blobs.exists(file.blobKey)) {
-        throw new InputError(
-          `Cannot read model '${model.id}' as its stored file '${file.filename}' is missing (it was deleted)`,
-        );
-      }
-    }
-    return { model, dir: inPlace };
-  }
-  const dir = join(scratch, "model");
-  await Deno.mkdir(dir, { recursive: true });
-  for (const file of files) {
-    await localBlob(blobs, file.blobKey, join(dir, file.filename), `model file '${file.filename}'`);
-  }
+  const dir = await localBlobFolder(
+    blobs,
+    files.map((f) => ({ key: f.blobKey, name: f.filename })),
+    join(scratch, "model"),
+    `model '${model.id}'`,
+  );
   return { model, dir };
 }
 

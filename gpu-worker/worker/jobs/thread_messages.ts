@@ -10,6 +10,7 @@ import { DiskSpaceError, InputError } from "../../../shared/errors.ts";
 import type { LogFields, LogLevel } from "../../../shared/log.ts";
 import type { BackendName } from "../../profs/select.ts";
 import { DeviceLostError, KernelError } from "../../runtime/errors.ts";
+import type { ComputeBackend } from "../../runtime/backends.ts";
 
 /** runEdit's options that can cross a thread boundary: a backend by name, no logger, no callbacks. */
 export type ThreadEditOptions = Omit<EditOptions, "backend" | "logger" | "freeBytes"> & {
@@ -28,7 +29,7 @@ export interface ComputeTasks {
     input: {
       baseDir: string;
       editedDir: string;
-      backend: "cpu" | "webgpu";
+      backend: ComputeBackend;
       inputs: CheckInputs;
       check: ThreadCheckOptions;
     };
@@ -37,7 +38,7 @@ export interface ComputeTasks {
   };
   /** `checkModel`: the check on one model alone. */
   "check-model": {
-    input: { modelDir: string; backend: "cpu" | "webgpu"; inputs: CheckInputs; check: ThreadCheckOptions };
+    input: { modelDir: string; backend: ComputeBackend; inputs: CheckInputs; check: ThreadCheckOptions };
     output: CheckResult;
     stage: CheckStage;
   };

@@ -19,7 +19,6 @@ import {
   webhookEndpoints,
 } from "../schema.ts";
 import { inTenantScope, isUuid } from "../tenant_scope.ts";
-import { generateSecret } from "../../webhooks/signature.ts";
 
 /** After a rotation the old secret signs too for this long, so receivers can switch without losing messages. */
 export const SECRET_ROTATION_GRACE_MS = 24 * 3600_000;
@@ -46,10 +45,10 @@ const triggerKeyset = {
 export function createEndpoint(
   db: Db,
   tenantId: string,
-  input: { url: string; events: string[]; description: string },
+  input: { url: string; events: string[]; description: string; secret: string },
 ): Promise<WebhookEndpoint> {
   return inTenantScope(db, tenantId, async (tx) => {
-    const [row] = await tx.insert(webhookEndpoints).values({ tenantId, ...input, secret: generateSecret() })
+    const [row] = await tx.insert(webhookEndpoints).values({ tenantId, ...input })
       .returning();
     return row;
   });
@@ -82,11 +81,12 @@ export function deleteEndpoint(db: Db, tenantId: string, id: string): Promise<bo
   });
 }
 
-/** A new secret signs from now on; the old one co-signs for SECRET_ROTATION_GRACE_MS. */
+/** `secret` signs from now on; the old one co-signs for SECRET_ROTATION_GRACE_MS. */
 export function rotateEndpointSecret(
   db: Db,
   tenantId: string,
   id: string,
+  secret: string,
   now: Date,
 ): Promise<WebhookEndpoint | null> {
   if (!isUuid(id)) return Promise.resolve(null);
@@ -96,7 +96,7 @@ export function rotateEndpointSecret(
     );
     if (!current) return null;
     const [row] = await tx.update(webhookEndpoints).set({
-      secret: generateSecret(),
+      secret,
       previousSecret: current.secret,
       previousSecretExpiresAt: new Date(now.getTime() + SECRET_ROTATION_GRACE_MS),
     }).where(mineEndpoint(tenantId, id)).returning();
@@ -180,10 +180,10 @@ export function replayDelivery(
 export function createTrigger(
   db: Db,
   tenantId: string,
-  input: { name: string; template: unknown },
+  input: { name: string; template: unknown; secret: string },
 ): Promise<Trigger> {
   return inTenantScope(db, tenantId, async (tx) => {
-    const [row] = await tx.insert(triggers).values({ tenantId, ...input, secret: generateSecret() })
+    const [row] = await tx.insert(triggers).values({ tenantId, ...input })
       .returning();
     return row;
   });

@@ -10,8 +10,9 @@ import { openModelFolder } from "../../../shared/model/folder.ts";
 import { assertClose } from "../../helpers/assert_close.ts";
 import { noGpu } from "../../helpers/env.ts";
 import { reference, withReferenceFolder } from "./reference.ts";
+import { COMPUTE_BACKENDS } from "../../../gpu-worker/runtime/backends.ts";
 
-for (const backend of ["cpu", "webgpu"] as const) {
+for (const backend of COMPUTE_BACKENDS) {
   Deno.test({
     name:
       `profs edit --pairs (${backend}) on the tiny reference model matches the float64 torch reference edit`,

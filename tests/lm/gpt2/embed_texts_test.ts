@@ -9,6 +9,7 @@ import { loadTokenizer } from "../../../shared/model/tokenizer.ts";
 import { InputError } from "../../../shared/errors.ts";
 import { noGpu } from "../../helpers/env.ts";
 import { assertNearReference, reference, withReferenceFolder } from "./reference.ts";
+import { COMPUTE_BACKENDS } from "../../../gpu-worker/runtime/backends.ts";
 
 Deno.test("the project's GPT-2 tokenizer gives the token ids the torch reference was computed on", async () => {
   await withReferenceFolder(async (model) => {
@@ -17,7 +18,7 @@ Deno.test("the project's GPT-2 tokenizer gives the token ids the torch reference
   });
 });
 
-for (const backend of ["cpu", "webgpu"] as const) {
+for (const backend of COMPUTE_BACKENDS) {
   Deno.test({
     name:
       `embedTexts(${backend}) on a model folder matches the torch reference and reports progress per batch`,

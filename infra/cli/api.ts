@@ -14,9 +14,10 @@ export async function run(args: string[]): Promise<void> {
         "(use `profs serve` for the embedded service)",
     );
   }
-  const server = await startServer(flags, loggerFromEnv());
-  console.log(`profs API listening on ${server.url}`);
+  const logger = loggerFromEnv();
+  const service = await startServer(flags, logger);
+  console.log(`profs API listening on ${service.url}`);
   const signal = await shutdownSignal();
-  server.logger.info("shutting down", { signal });
-  await server.close();
+  logger.info("shutting down", { signal });
+  await service.close();
 }

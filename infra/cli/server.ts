@@ -1,36 +1,25 @@
 /**
  * What `profs serve` and `profs api` share: read the environment, open the database and the blob store, make
- * the bootstrap key valid, build the app and listen. The caller decides whether a worker runs beside it.
+ * the bootstrap key valid, and start the service (infra/compose.ts) listening. The caller decides whether a
+ * worker and a webhook dispatcher run beside the API.
  *
  * Environment: DATABASE_URL (a Postgres server; else PGlite in PROFS_DATA_DIR, default .data), PROFS_DATA_DIR,
  * PROFS_BLOB_DIR or PROFS_BLOB_URL (shared/blobs/from_env.ts), PROFS_BOOTSTRAP_KEY, PROFS_MODEL_ROOTS, PROFS_MAX_JSON_BYTES,
  * PROFS_MAX_MODEL_FILE_BYTES, PROFS_MAX_PAIRS_BYTES, PROFS_MAX_EMBEDDINGS_BYTES, PROFS_LOG_LEVEL (debug, info, warn, error).
  */
 import { parseArgs } from "node:util";
-import { createApp } from "../app.ts";
-import { configFromEnv } from "../deps.ts";
-import { cachedVerifier } from "../key_cache.ts";
+import { configFromEnv } from "../../api/deps.ts";
+import { cachedVerifier } from "../../api/key_cache.ts";
 import { blobStoreConfigFromEnv, openBlobStore } from "../../shared/blobs/from_env.ts";
-import type { BlobStore } from "../../shared/blobs/store.ts";
-import { ensureBootstrapKey, keyVerifier } from "../auth/index.ts";
-import { createJobQueue, type Database, type JobQueue, openDatabase } from "../../shared/db/index.ts";
+import { ensureBootstrapKey, keyVerifier } from "../../api/auth/index.ts";
+import { openDatabase } from "../../shared/db/index.ts";
 import { InputError } from "../../shared/errors.ts";
 import { createLogger, type Logger, type LogLevel } from "../../shared/log.ts";
-import { notifyJobFinished } from "../../shared/webhooks/events.ts";
+import { composeService, type Service, type ServiceOptions } from "../compose.ts";
 
 export interface ServerFlags {
   port: number;
   host: string;
-}
-
-export interface RunningServer {
-  url: string;
-  database: Database;
-  blobs: BlobStore;
-  queue: JobQueue;
-  logger: Logger;
-  /** Stops accepting requests, waits for the ones in flight, closes the database. */
-  close(): Promise<void>;
 }
 
 export function parseServerFlags(command: string, args: string[], defaultHost: string): ServerFlags | null {
@@ -69,42 +58,38 @@ export function loggerFromEnv(): Logger {
   return createLogger({ level });
 }
 
-export async function startServer(flags: ServerFlags, logger: Logger): Promise<RunningServer> {
+/** The service from the environment, listening on `flags`, with what runs beside the API. */
+export async function startServer(
+  flags: ServerFlags,
+  logger: Logger,
+  beside: Pick<ServiceOptions, "worker" | "dispatcher"> = {},
+): Promise<Service & { url: string }> {
   const config = configFromEnv();
   const database = await openDatabase();
+  let service: Service;
   try {
     const blobs = await openBlobStore(blobStoreConfigFromEnv());
     const bootstrap = Deno.env.get("PROFS_BOOTSTRAP_KEY");
     if (bootstrap) await ensureBootstrapKey(database.db, bootstrap);
-    // One queue for the API and an in-process worker, so every finished job feeds the webhook outbox.
-    const queue = createJobQueue({ onFinish: notifyJobFinished });
-    const app = createApp({
+    service = await composeService({
       database,
       blobs,
       logger,
       config,
-      queue,
       verifyKey: cachedVerifier(keyVerifier(database.db)),
+      listen: { host: flags.host, port: flags.port },
+      ...beside,
     });
-    const server = Deno.serve({ hostname: flags.host, port: flags.port, onListen: () => {} }, app.fetch);
-    const shown = flags.host === "0.0.0.0" || flags.host === "::" ? "127.0.0.1" : flags.host;
-    const url = `http://${shown.includes(":") ? `[${shown}]` : shown}:${server.addr.port}`;
-    logger.info("listening", { url, database: database.kind, bootstrap_key: Boolean(bootstrap) });
-    return {
-      url,
-      database,
-      blobs,
-      queue,
-      logger,
-      async close() {
-        await server.shutdown();
-        await database.close();
-      },
-    };
+    logger.info("listening", {
+      url: service.url,
+      database: database.kind,
+      bootstrap_key: Boolean(bootstrap),
+    });
   } catch (error) {
     await database.close();
     throw error;
   }
+  return { ...service, url: service.url! };
 }
 
 /** Resolves on the first SIGINT or SIGTERM (Ctrl-C, `kill`, a container stop). */

@@ -1,0 +1,81 @@
+/**
+ * A job's progress events as Server-Sent Events: every event so far (after Last-Event-ID when reconnecting), then
+ * new ones as they happen, until the job's terminal event. The stream reads when the job change feed says the job
+ * changed (at least every FEED_TRUST_MS), or polls when the feed is not listening, and sends keep-alive comments.
+ */
+import type { Context } from "hono";
+import { streamSSE } from "hono/streaming";
+import { type JobEvent, TERMINAL_STATUSES } from "../../shared/contracts/edits.ts";
+import { type Db, FEED_TRUST_MS, type JobChanges } from "../../shared/db/index.ts";
+import { getJob, listJobEvents } from "../../shared/db/repositories/jobs.ts";
+import type { ApiEnv } from "../env.ts";
+
+/**
+ * How often an open event stream looks for new events when the change feed is not listening (when it is, the
+ * stream reads when the feed says the job changed, and at least every FEED_TRUST_MS), and how often it sends a
+ * keep-alive comment.
+ */
+const EVENTS_POLL_MS = 250;
+const KEEPALIVE_MS = 15_000;
+
+export function streamJobEvents(
+  c: Context<ApiEnv>,
+  o: { db: Db; changes: JobChanges; tenantId: string; jobId: string; lastEventId: number },
+): Response {
+  const { db, changes, tenantId, lastEventId } = o;
+  const job = { id: o.jobId };
+  return streamSSE(c, async (stream) => {
+    // Set by the feed when the job changes; cleared before each read so no change is missed in between.
+    const changed = changes.signal(job.id);
+    stream.onAbort(() => changed.close());
+    try {
+      let after = Number.isSafeInteger(lastEventId) && lastEventId > 0 ? lastEventId : 0;
+      let lastWrite = Date.now();
+      /** Writes the events after the last one sent; how many there were. */
+      const sendNew = async () => {
+        const events = await listJobEvents(db, tenantId, job.id, { afterId: after, limit: 500 });
+        for (const event of events) {
+          await stream.writeSSE({
+            id: String(event.id),
+            event: event.type,
+            data: JSON.stringify(eventView(event)),
+          });
+          after = event.id;
+          lastWrite = Date.now();
+        }
+        return events.length;
+      };
+      while (!stream.aborted) {
+        changed.clear();
+        if (await sendNew() > 0) continue;
+        // Terminal events are written in the transaction that ends the job, so once the job reads terminal
+        // what is left to read is all there is.
+        const now = await getJob(db, tenantId, job.id);
+        if (!now || TERMINAL_STATUSES.includes(now.status)) {
+          while (await sendNew() > 0) continue;
+          break;
+        }
+        if (Date.now() - lastWrite >= KEEPALIVE_MS) {
+          await stream.write(": keep-alive\n\n");
+          lastWrite = Date.now();
+        }
+        await changed.wait(changes.live ? FEED_TRUST_MS : EVENTS_POLL_MS);
+      }
+    } finally {
+      changed.close();
+    }
+  });
+}
+
+/** An event as the API shows it. */
+export function eventView(
+  event: { id: number; type: string; createdAt: Date; data: unknown; attempt: number },
+): JobEvent {
+  const data = (event.data && typeof event.data === "object" ? event.data : {}) as Record<string, unknown>;
+  return {
+    seq: event.id,
+    type: event.type,
+    at: event.createdAt.toISOString(),
+    data: { attempt: event.attempt, ...data },
+  };
+}
