@@ -63,14 +63,12 @@ async function pairsFile(pairs: [string, string][]): Promise<string> {
 Deno.test("profs edit with one pair at the default rank 2 exits 1 at once, names the rule, leaves nothing", async () => {
   const pairs = await pairsFile([["Thank you, friend.", "Shut up, you idiot!"]]);
   const out = fresh("one-pair");
-  const started = performance.now();
   const { value: code, stderr } = await quiet(() =>
     bounded(main(["edit", "--model", model, "--pairs", pairs, "--out", out, "--backend", "cpu"]))
   );
   assert.equal(code, 1);
   assert.match(stderr, /rank 2 as it needs at least 2 usable pairs \(one per removed direction\).* has 1/);
   assert.doesNotMatch(stderr, /\[embedding\]/, "refused before any model work");
-  assert.ok(performance.now() - started < 5_000, "refused at once");
   assert.deepEqual(leftovers(out), []);
 });
 

@@ -72,18 +72,18 @@ Deno.test("SIGTERM during profs edit removes the partial output and exits 143 wi
   assert.deepEqual(leftovers(out), []);
 });
 
-Deno.test("embeddings of another shape or pooling are refused in under a second, before the model is read", async () => {
+Deno.test("embeddings of another shape or pooling are refused before the model is read or anything is written", async () => {
   for (
     const [label, write, message] of [
       [
         "hidden size",
         (path: string) => writeSyntheticEmbeddings(path, { layers: LAYERS, pairs: 8, hidden: 24 }),
-        /must have L = 6 and D = 384: it is \[6, 8, 24\]/,
+        /layers × hidden size must be 6 × 384 as the model's: it is 6 × 24/,
       ],
       [
         "layers",
         (path: string) => writeSyntheticEmbeddings(path, { layers: 12, pairs: 8, hidden: HIDDEN }),
-        /must have L = 6 and D = 384: it is \[12, 8, 384\]/,
+        /layers × hidden size must be 6 × 384 as the model's: it is 12 × 384/,
       ],
       [
         "pooling",
@@ -101,13 +101,10 @@ Deno.test("embeddings of another shape or pooling are refused in under a second,
     const path = fresh(`${label}.safetensors`);
     await write(path);
     const out = fresh("refused");
-    const started = performance.now();
     await assert.rejects(
       runEdit({ modelDir: model, outDir: out, embeddingsFile: path, backend: "cpu" }),
       message,
     );
-    const ms = performance.now() - started;
-    assert.ok(ms < 1_000, `${label}: refused in ${ms.toFixed(0)} ms`);
     assert.deepEqual(leftovers(out), []);
   }
 });
