@@ -5,6 +5,7 @@ import { parseArgs } from "node:util";
 import { parseBackendName } from "../backend.ts";
 import { EDIT_DEFAULTS, EDIT_LIMITS, type LayerRange } from "../../shared/contracts/edit_params.ts";
 import { InputError } from "../../shared/errors.ts";
+import { DEFAULT_SUBSPACE_PARAMS } from "../../shared/profs/backend.ts";
 import { createLogger } from "../../shared/log.ts";
 import { runEdit } from "../edit/pipeline.ts";
 
@@ -21,6 +22,7 @@ export const USAGE = `usage: profs edit --model DIR (--pairs FILE | --embeddings
   --seed S                 sampling and iteration seed (default ${EDIT_DEFAULTS.seed})
   --max-tokens T           tokens per text when embedding pairs (default ${EDIT_DEFAULTS.max_tokens})
   --backend B              auto | webgpu | cpu (default auto)
+  --max-iterations N       cap on the subspace iteration's steps per block; hitting it fails the edit (default ${DEFAULT_SUBSPACE_PARAMS.maxIterations})
   --save-embeddings FILE   also write the embeddings computed from --pairs`;
 
 export async function run(args: string[]): Promise<void> {
@@ -38,6 +40,7 @@ export async function run(args: string[]): Promise<void> {
       seed: { type: "string" },
       "max-tokens": { type: "string" },
       backend: { type: "string" },
+      "max-iterations": { type: "string" },
       "save-embeddings": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
@@ -65,6 +68,7 @@ export async function run(args: string[]): Promise<void> {
     seed: integer(values.seed, "--seed", 0, EDIT_LIMITS.seed),
     maxTokens: integer(values["max-tokens"], "--max-tokens", 1, EDIT_LIMITS.max_tokens),
     backend: parseBackendName(values.backend ?? "auto"),
+    maxIterations: integer(values["max-iterations"], "--max-iterations", 1, 1_000_000),
     saveEmbeddings: values["save-embeddings"],
     logger: createLogger(),
   }, {
@@ -86,6 +90,7 @@ export async function run(args: string[]): Promise<void> {
         `${layer.iterations} iterations${layer.converged ? "" : " (NOT converged)"}; ${tokens.join(" | ")}`,
     );
   }
+  for (const warning of r.warnings ?? []) console.error(`warning: ${warning}`);
 }
 
 /** "FROM:TO" → { from, to } (range checks against the model happen in the pipeline). */

@@ -11,7 +11,7 @@ import { type BackendName, selectBackend } from "../backend.ts";
 import { defaultLayers, EDIT_DEFAULTS, type LayerRange } from "../../shared/contracts/edit_params.ts";
 import { readPreferenceFile } from "../../shared/data/preference.ts";
 import { sampleIndices } from "../../shared/data/sample.ts";
-import { InputError } from "../../shared/errors.ts";
+import { ConvergenceError, InputError } from "../../shared/errors.ts";
 import {
   checkEmbeddingsForModel,
   checkEmbeddingsSha256,
@@ -32,7 +32,13 @@ import {
   type ProfsBackend,
   type SubspaceParams,
 } from "../../shared/profs/backend.ts";
-import { type EditReport, layerReport, REPORT_FORMAT, topTokens } from "../../shared/profs/report.ts";
+import {
+  type EditReport,
+  layerReport,
+  REPORT_FORMAT,
+  subspaceWarnings,
+  topTokens,
+} from "../../shared/profs/report.ts";
 import { modelCard } from "./model_card.ts";
 import { writeModelFolder } from "./write_model.ts";
 
@@ -163,6 +169,8 @@ export async function runEdit(options: EditOptions, hooks: EditHooks = {}): Prom
     const writeStarted = performance.now();
     const order = storageOrder(model, layers);
     const subspaces = new Map(order.map((layer) => [layer, Promise.withResolvers<LayerSubspace>()]));
+    // A failed subspace loop rejects the layers still pending, so no transform can wait for them forever.
+    for (const pending of subspaces.values()) pending.promise.catch(() => {});
     const patchLayers: PatchLayer[] = [];
     const open = backend;
     const transforms = new Map(order.map((layer) => [model.mlpOutputName(layer), async (weight: Matrix) => {
@@ -191,20 +199,16 @@ export async function runEdit(options: EditOptions, hooks: EditHooks = {}): Prom
         stop.signal.throwIfAborted();
         signal?.throwIfAborted();
         const { preferred, rejected } = await source(layer);
-        const subspace = await backend.toxicSubspace(preferred, rejected, subspaceParams);
-        if (!subspace.converged) {
-          log.warn("subspace iteration hit its cap", {
-            layer,
-            iterations: subspace.iterations,
-            residual: subspace.residual,
-          });
-        }
+        const subspace = await backend.toxicSubspace(preferred, rejected, subspaceParams).catch((error) => {
+          throw error instanceof ConvergenceError ? error.inBlock(layer) : error;
+        });
         subspaces.get(layer)!.resolve(subspace);
         byLayer[layer - layers.from] = subspace;
         onProgress?.("svd", i + 1, order.length);
       }
       directions = await topTokens(model, tokenizer, byLayer.map((s) => s.basis));
     } catch (error) {
+      for (const pending of subspaces.values()) pending.reject(error);
       stop.abort(error);
       await writing.catch(() => {}); // the writing thread is gone before the folder is removed
       throw error;
@@ -236,6 +240,10 @@ export async function runEdit(options: EditOptions, hooks: EditHooks = {}): Prom
       },
       layers: patchLayers,
     });
+    const layerReports = byLayer.map((s, i) =>
+      layerReport(layers.from + i, model.mlpOutputName(layers.from + i), s, directions[i])
+    );
+    for (const warning of subspaceWarnings(layerReports)) log.warn(warning);
     const report: EditReport = {
       format: REPORT_FORMAT,
       createdAt: new Date().toISOString(),
@@ -259,9 +267,8 @@ export async function runEdit(options: EditOptions, hooks: EditHooks = {}): Prom
       },
       source: sourceInfo,
       backend: backend.name,
-      layers: byLayer.map((s, i) =>
-        layerReport(layers.from + i, model.mlpOutputName(layers.from + i), s, directions[i])
-      ),
+      layers: layerReports,
+      warnings: subspaceWarnings(layerReports),
       seconds: {
         embed: embedSeconds,
         subspace: subspaceSeconds,

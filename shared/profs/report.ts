@@ -31,6 +31,10 @@ export interface LayerReport {
   iterations: number;
   residual: number;
   converged: boolean;
+  /** Directions whose σ is above `noiseFloor` (≤ rank); absent in reports written before it existed. */
+  effectiveRank?: number;
+  /** σ₁·max(N, D)·ε_f32: singular values at or below it are rounding noise. */
+  noiseFloor?: number;
   directions: DirectionTokens[];
 }
 
@@ -59,6 +63,8 @@ export interface EditReport {
   };
   backend: "cpu" | "webgpu";
   layers: LayerReport[];
+  /** One line per problem the edit did not fail on (e.g. a rank above a block's effective rank). */
+  warnings?: string[];
   /** Wall time per stage; `write` runs alongside `subspace` (which includes the top tokens), so they overlap. */
   seconds: { embed: number; subspace: number; write: number; total: number };
 }
@@ -77,8 +83,30 @@ export function layerReport(
     iterations: subspace.iterations,
     residual: subspace.residual,
     converged: subspace.converged,
+    effectiveRank: subspace.effectiveRank,
+    noiseFloor: subspace.noiseFloor,
     directions,
   };
+}
+
+/**
+ * A warning per block whose rank exceeds its effective rank: the directions past it stand at the noise floor,
+ * so they are arbitrary (another backend or seed removes other ones) and the edit removes more than the data
+ * support.
+ */
+export function subspaceWarnings(layers: LayerReport[]): string[] {
+  return layers.flatMap((l) => {
+    const rank = l.singularValues.length;
+    if (l.effectiveRank === undefined || l.effectiveRank >= rank) return [];
+    return [
+      `block ${l.layer}: rank ${rank} is above the data's effective rank ${l.effectiveRank} (σ${
+        l.effectiveRank + 1
+      }…σ${rank} ≤ noise floor ${l.noiseFloor?.toExponential(2)}): the last ${
+        rank - l.effectiveRank
+      } removed ` +
+      `direction(s) are arbitrary; use rank ${Math.max(1, l.effectiveRank)} or more varied pairs`,
+    ];
+  });
 }
 
 /**
