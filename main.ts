@@ -25,7 +25,7 @@ const COMMANDS: Record<string, Command> = {
   },
   serve: {
     summary: "run the embedded service: API + in-process worker (PGlite unless DATABASE_URL is set)",
-    load: () => import("./api/cli/serve.ts"),
+    load: () => import("./infra/cli/serve.ts"),
   },
   api: {
     summary: "run the API only, against DATABASE_URL (workers run separately)",
@@ -37,7 +37,7 @@ const COMMANDS: Record<string, Command> = {
   },
   dispatcher: {
     summary: "run a webhook dispatcher process that delivers the outbox of DATABASE_URL",
-    load: () => import("./api/webhooks/cli.ts"),
+    load: () => import("./gpu-worker/webhooks/cli.ts"),
   },
   keys: {
     summary: "create, list and revoke API keys",

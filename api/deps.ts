@@ -27,7 +27,7 @@ export interface ApiDeps {
   blobs: BlobStore;
   logger: Logger;
   config: ApiConfig;
-  /** API key → tenant and scopes (the database's key table, shared/auth, in the CLIs) */
+  /** API key → tenant and scopes (the database's key table, api/auth, in the CLIs) */
   verifyKey: VerifyKey;
   /** the job queue (its `onFinish` hook feeds the webhook outbox); default `createJobQueue()` */
   queue?: JobQueue;

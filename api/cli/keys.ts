@@ -4,7 +4,7 @@
  * again: only its hash is stored.
  */
 import { parseArgs } from "node:util";
-import { createApiKey, listApiKeys, parseScopes, revokeApiKey } from "../../shared/auth/index.ts";
+import { createApiKey, listApiKeys, parseScopes, revokeApiKey } from "../auth/index.ts";
 import { openDatabase } from "../../shared/db/index.ts";
 import { findTenantByName } from "../../shared/db/repositories/tenants.ts";
 import type { Db } from "../../shared/db/database.ts";
@@ -14,7 +14,7 @@ export const USAGE = `usage: profs keys <create|list|revoke> [options]
 
   profs keys create --tenant NAME [--scopes S1,S2] [--name LABEL]
         create a key (and the tenant if new); prints the key once. Scopes default to '*' (all); see
-        shared/auth/scopes.ts for the list (e.g. edits:read,edits:write)
+        api/auth/scopes.ts for the list (e.g. edits:read,edits:write)
   profs keys list --tenant NAME
         the tenant's keys: public id, name, scopes, created, last used, revoked
   profs keys revoke --tenant NAME PUBLIC_ID

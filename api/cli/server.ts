@@ -12,7 +12,7 @@ import { configFromEnv } from "../deps.ts";
 import { cachedVerifier } from "../key_cache.ts";
 import { blobStoreConfigFromEnv, openBlobStore } from "../../shared/blobs/from_env.ts";
 import type { BlobStore } from "../../shared/blobs/store.ts";
-import { ensureBootstrapKey, keyVerifier } from "../../shared/auth/index.ts";
+import { ensureBootstrapKey, keyVerifier } from "../auth/index.ts";
 import { createJobQueue, type Database, type JobQueue, openDatabase } from "../../shared/db/index.ts";
 import { InputError } from "../../shared/errors.ts";
 import { createLogger, type Logger, type LogLevel } from "../../shared/log.ts";

@@ -6,7 +6,7 @@
 import type { MiddlewareHandler } from "hono";
 import type { ApiEnv, Principal } from "../env.ts";
 import { ApiError } from "../errors.ts";
-import { hasScope, type Scope, SCOPES } from "../../shared/auth/scopes.ts";
+import { hasScope, type Scope, SCOPES } from "../auth/scopes.ts";
 
 export type VerifyKey = (key: string) => Promise<Principal | null>;
 

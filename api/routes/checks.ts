@@ -18,7 +18,7 @@ import {
   CheckListQuery,
   CheckPage,
   CheckView,
-} from "../../shared/eval/check_contract.ts";
+} from "../../shared/contracts/check_api.ts";
 import type { ApiDeps } from "../deps.ts";
 import type { ApiEnv } from "../env.ts";
 import { ApiError, notFound, validationHook } from "../errors.ts";

@@ -1,5 +1,5 @@
 /**
- * /v1/datasets: preference pairs as JSONL (streamed; every line parsed by shared/data as it arrives; the shape
+ * /v1/datasets: preference pairs as JSONL (streamed; every line parsed by shared/formats as it arrives; the shape
  * detected), a check's texts as JSONL (`{"text"}` lines, parsed the same way) or precomputed embeddings as
  * safetensors. A bad upload stores nothing: the bytes go to a temporary
  * blob that is renamed into place only when every line was valid.
@@ -22,8 +22,8 @@ import {
   getDataset,
   listDatasets,
 } from "../../shared/db/repositories/datasets.ts";
-import { PreferenceParser } from "../../shared/data/preference.ts";
-import { TextsParser } from "../../shared/data/texts.ts";
+import { PreferenceParser } from "../../shared/formats/preference.ts";
+import { TextsParser } from "../../shared/formats/texts.ts";
 import { InputError } from "../../shared/errors.ts";
 import { openSafetensors } from "../../shared/safetensors/reader.ts";
 import type { ApiDeps } from "../deps.ts";
@@ -232,7 +232,7 @@ async function store<T>(put: () => Promise<T>): Promise<T> {
   }
 }
 
-/** A JSONL parser of shared/data, seen by the upload: lines in, the detected format and row count out. */
+/** A JSONL parser of shared/formats, seen by the upload: lines in, the detected format and row count out. */
 interface JsonlParser {
   push(chunk: string): void;
   finish(): { format: string; rows: number };
@@ -258,7 +258,7 @@ function textsParser(source: string): JsonlParser {
 }
 
 /**
- * Passes the bytes through and feeds them, line by line, to a shared/data parser. Each line is fed on its own so
+ * Passes the bytes through and feeds them, line by line, to a shared/formats parser. Each line is fed on its own so
  * one bad line does not hide the next ones: the stream fails at its end with every bad line (up to
  * MAX_REPORTED_LINES), which makes the blob store drop the temporary file.
  */

@@ -25,7 +25,7 @@ import {
   TriggerTemplate,
   TriggerView,
   TriggerWithSecret,
-} from "../../shared/webhooks/contracts.ts";
+} from "../../shared/contracts/webhooks.ts";
 import {
   createTrigger,
   deleteTrigger,
@@ -34,7 +34,7 @@ import {
   getTrigger,
   listTriggers,
   ReplayedWithoutJobError,
-} from "../../shared/webhooks/repository.ts";
+} from "../../shared/db/repositories/webhooks.ts";
 import { verifyWebhook, WebhookSignatureError } from "../../shared/webhooks/signature.ts";
 import type { ApiDeps } from "../deps.ts";
 import type { ApiEnv } from "../env.ts";

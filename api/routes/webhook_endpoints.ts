@@ -13,7 +13,7 @@ import {
   WebhookEndpointCreate,
   WebhookEndpointView,
   WebhookEndpointWithSecret,
-} from "../../shared/webhooks/contracts.ts";
+} from "../../shared/contracts/webhooks.ts";
 import { type WebhookConfig, webhookConfigFromEnv } from "../../shared/webhooks/config.ts";
 import { type WebhookEventType, webhookMessageId } from "../../shared/webhooks/events.ts";
 import {
@@ -26,7 +26,7 @@ import {
   listEndpoints,
   replayDelivery,
   rotateEndpointSecret,
-} from "../../shared/webhooks/repository.ts";
+} from "../../shared/db/repositories/webhooks.ts";
 import type { ApiDeps } from "../deps.ts";
 import type { ApiEnv } from "../env.ts";
 import { notFound, validationHook } from "../errors.ts";

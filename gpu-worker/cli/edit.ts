@@ -2,10 +2,10 @@
  * `profs edit`: edit a model folder with ProFS from preference pairs or precomputed embeddings.
  */
 import { parseArgs } from "node:util";
-import { parseBackendName } from "../backend.ts";
+import { parseBackendName } from "../profs/select.ts";
 import { EDIT_DEFAULTS, EDIT_LIMITS, type LayerRange } from "../../shared/contracts/edit_params.ts";
 import { InputError } from "../../shared/errors.ts";
-import { DEFAULT_SUBSPACE_PARAMS } from "../../shared/profs/backend.ts";
+import { DEFAULT_SUBSPACE_PARAMS } from "../profs/backend.ts";
 import { createLogger } from "../../shared/log.ts";
 import { runEdit } from "../edit/pipeline.ts";
 

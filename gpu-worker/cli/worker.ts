@@ -9,8 +9,8 @@ import { blobStoreConfigFromEnv, openBlobStore } from "../../shared/blobs/from_e
 import { openDatabase } from "../../shared/db/index.ts";
 import { InputError } from "../../shared/errors.ts";
 import { createLogger } from "../../shared/log.ts";
-import { parseBackendName } from "../backend.ts";
-import { startWorker } from "../worker.ts";
+import { parseBackendName } from "../profs/select.ts";
+import { startWorker } from "../worker/worker.ts";
 
 export const USAGE = `usage: profs worker [options]
 

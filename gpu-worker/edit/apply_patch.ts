@@ -7,8 +7,8 @@
 import { InputError } from "../../shared/errors.ts";
 import { readPatch } from "../../shared/formats/patch.ts";
 import { openModelFolder } from "../../shared/model/folder.ts";
-import type { Matrix } from "../../shared/profs/backend.ts";
-import { applyRemoved } from "../../shared/profs/projection.ts";
+import type { Matrix } from "../profs/backend.ts";
+import { applyRemoved } from "../profs/cpu/projection.ts";
 import { type TensorTransform, writeModelFolder } from "./write_model.ts";
 
 export interface ApplyPatchOptions {

@@ -2,7 +2,7 @@
  * The model card (`README.md`) of an edited model: what was done, to which base, with which data and
  * parameters, per-layer figures, and how to undo it.
  */
-import type { EditReport } from "../../shared/profs/report.ts";
+import type { EditReport } from "./report.ts";
 
 export function modelCard(report: EditReport, target: string): string {
   const p = report.params;

@@ -7,10 +7,10 @@
  * leaves nothing behind.
  */
 import { join } from "node:path";
-import { type BackendName, selectBackend } from "../backend.ts";
+import { type BackendName, selectBackend } from "../profs/select.ts";
 import { defaultLayers, EDIT_DEFAULTS, type LayerRange } from "../../shared/contracts/edit_params.ts";
-import { readPreferenceFile } from "../../shared/data/preference.ts";
-import { sampleIndices } from "../../shared/data/sample.ts";
+import { readPreferenceFile } from "../../shared/formats/preference.ts";
+import { sampleIndices } from "./sample.ts";
 import { ConvergenceError, InputError } from "../../shared/errors.ts";
 import {
   checkEmbeddingsForModel,
@@ -31,14 +31,8 @@ import {
   type Matrix,
   type ProfsBackend,
   type SubspaceParams,
-} from "../../shared/profs/backend.ts";
-import {
-  type EditReport,
-  layerReport,
-  REPORT_FORMAT,
-  subspaceWarnings,
-  topTokens,
-} from "../../shared/profs/report.ts";
+} from "../profs/backend.ts";
+import { type EditReport, layerReport, REPORT_FORMAT, subspaceWarnings, topTokens } from "./report.ts";
 import { modelCard } from "./model_card.ts";
 import { writeModelFolder } from "./write_model.ts";
 
@@ -303,7 +297,7 @@ async function embedPairs(
   backend: "cpu" | "webgpu",
   hooks: EditHooks,
 ): Promise<{ preferred: Matrix; rejected: Matrix }[]> {
-  const { embedTexts } = await import("../gpt2/embed.ts");
+  const { embedTexts } = await import("../lm/gpt2/embed.ts");
   const n = pairs.length;
   const d = model.hiddenSize;
   const texts = [...pairs.map((p) => p.preferred), ...pairs.map((p) => p.rejected)];

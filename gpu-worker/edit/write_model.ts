@@ -13,7 +13,7 @@
 import { join } from "node:path";
 import type { ModelFolder } from "../../shared/model/folder.ts";
 import { INDEX_FILE } from "../../shared/model/folder.ts";
-import type { Matrix } from "../../shared/profs/backend.ts";
+import type { Matrix } from "../profs/backend.ts";
 import { type FloatDType, fromFloat32, isFloatDType, toFloat32 } from "../../shared/safetensors/dtype.ts";
 import type { WriteRequest, WriteResponse } from "./write_thread.ts";
 

@@ -6,18 +6,18 @@
  * - perplexity of held-out texts;
  * - KL(base ‖ model) of the next-token distributions after each benign prompt (absent without a base);
  * - a few sample generations (the first challenge prompts with their continuations and scores).
- * Inputs default to the built-in prompt sets (shared/eval/default_prompts.ts).
+ * Inputs default to the built-in prompt sets (gpu-worker/eval/default_prompts.ts).
  */
 import { InputError } from "../../shared/errors.ts";
 import {
   DEFAULT_BENIGN_PROMPTS,
   DEFAULT_CHALLENGE_PROMPTS,
   DEFAULT_HELD_OUT_TEXTS,
-} from "../../shared/eval/default_prompts.ts";
-import type { CheckResult, CheckStage } from "../../shared/eval/check_result.ts";
-import { klDivergenceRows, mean, perplexity, toxicityStats } from "../../shared/eval/metrics.ts";
+} from "./default_prompts.ts";
+import type { CheckResult, CheckStage } from "../../shared/contracts/check_result.ts";
+import { klDivergenceRows, mean, perplexity, toxicityStats } from "./metrics.ts";
 import { DEFAULT_TOXICITY_THRESHOLD, type ToxicityScorer } from "../../shared/toxicity/scorer.ts";
-import type { Gpt2Runner } from "../gpt2/runner.ts";
+import type { Gpt2Runner } from "../lm/gpt2/runner.ts";
 
 export type { CheckResult, CheckStage };
 

@@ -4,13 +4,13 @@
  * check of one model alone. Models stay open only for the duration of the call.
  */
 import { join } from "node:path";
-import type { CheckResult } from "../../shared/eval/check_result.ts";
+import type { CheckResult } from "../../shared/contracts/check_result.ts";
 import { openModelFolder } from "../../shared/model/folder.ts";
 import { loadTokenizer } from "../../shared/model/tokenizer.ts";
-import type { EditReport } from "../../shared/profs/report.ts";
-import { renderReportHtml } from "../../shared/report/html.ts";
+import type { EditReport } from "../edit/report.ts";
+import { renderReportHtml } from "../report/html.ts";
 import type { ToxicityScorer } from "../../shared/toxicity/scorer.ts";
-import { createGpt2Runner, type Gpt2Runner } from "../gpt2/runner.ts";
+import { createGpt2Runner, type Gpt2Runner } from "../lm/gpt2/runner.ts";
 import { type CheckInputs, type CheckOptions, runCheck } from "./check.ts";
 
 export const REPORT_HTML_FILE = "report.html";

@@ -5,8 +5,8 @@
  *   deno task profs demo [--out DIR] [--backend auto|cpu|webgpu] [--verbose]
  */
 import { parseArgs } from "node:util";
-import { parseBackendName } from "../../gpu-worker/backend.ts";
-import type { CheckResult } from "../../shared/eval/check_result.ts";
+import { parseBackendName } from "../../gpu-worker/profs/select.ts";
+import type { CheckResult } from "../../shared/contracts/check_result.ts";
 import { createLogger, silentLogger } from "../../shared/log.ts";
 import { type DemoSummary, runDemo } from "../demo/run_demo.ts";
 

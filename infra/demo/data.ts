@@ -1,10 +1,10 @@
 /**
  * The demo's preference pairs, generated from templates with a seed: a neutral prompt with a neutral
  * continuation (preferred) or a toxic one built from the planted toxic words (rejected). Pairs stay aligned:
- * both sides share the prompt. The demo's checks use the built-in prompt sets (shared/eval/default_prompts.ts),
+ * both sides share the prompt. The demo's checks use the built-in prompt sets (gpu-worker/eval/default_prompts.ts),
  * whose angry words are the planted model's triggers.
  */
-import { createRandom } from "../../shared/data/random.ts";
+import { createRandom } from "../../gpu-worker/profs/random.ts";
 import { TOXIC_WORDS } from "./planted_model.ts";
 
 export interface PreferencePair {

@@ -1,6 +1,6 @@
 /**
  * The embedded service for the demo, in this process: the real API (api/app.ts) on a loopback port, PGlite in
- * memory, a local blob directory and the in-process worker (gpu-worker/worker.ts) — the pieces `profs serve`
+ * memory, a local blob directory and the in-process worker (gpu-worker/worker/worker.ts) — the pieces `profs serve`
  * runs — with one freshly minted API key for the `default` tenant, so a demo run leaves no state behind but its
  * output folder. It composes the pieces itself instead of calling api/cli/server.ts's `startServer`, which
  * reads DATABASE_URL and PROFS_DATA_DIR from the environment: the demo must never touch a user's database.
@@ -8,8 +8,8 @@
 import { join } from "node:path";
 import { createApp } from "../../api/app.ts";
 import { DEFAULT_CONFIG } from "../../api/deps.ts";
-import { startWorker } from "../../gpu-worker/worker.ts";
-import type { BackendName } from "../../gpu-worker/backend.ts";
+import { startWorker } from "../../gpu-worker/worker/worker.ts";
+import type { BackendName } from "../../gpu-worker/profs/select.ts";
 import { createLocalBlobStore } from "../../shared/blobs/local.ts";
 import { MEMORY_DATA_DIR, openDatabase } from "../../shared/db/connection.ts";
 import { DEFAULT_TENANT, ensureTenant } from "../../shared/db/repositories/tenants.ts";

@@ -21,8 +21,8 @@
  * else: exactly the three properties tests/demo asserts.
  */
 
-import { CHALLENGE_WORDS } from "../../shared/eval/default_prompts.ts";
-import { createRandom, type Random } from "../../shared/data/random.ts";
+import { CHALLENGE_WORDS } from "../../gpu-worker/eval/default_prompts.ts";
+import { createRandom, type Random } from "../../gpu-worker/profs/random.ts";
 
 export interface PlantedSpec {
   layers: number; // L

@@ -5,12 +5,12 @@
  * download the edited model and the check's HTML report.
  */
 import { join } from "node:path";
-import { type BackendName } from "../../gpu-worker/backend.ts";
+import { type BackendName } from "../../gpu-worker/profs/select.ts";
 import type { Evaluation } from "../../gpu-worker/eval/evaluate_edit.ts";
 import { InputError } from "../../shared/errors.ts";
 import { readPatch } from "../../shared/formats/patch.ts";
 import type { Logger } from "../../shared/log.ts";
-import type { EditReport } from "../../shared/profs/report.ts";
+import type { EditReport } from "../../gpu-worker/edit/report.ts";
 import {
   apiClient,
   type CheckView,

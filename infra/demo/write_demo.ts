@@ -4,7 +4,7 @@
  */
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { gpt2TokenizerJson } from "../../shared/model/gpt2_tokenizer_json.ts";
+import { gpt2TokenizerJson } from "./gpt2_tokenizer_json.ts";
 import { loadTokenizer } from "../../shared/model/tokenizer.ts";
 import { writeSafetensorsFile } from "../../shared/safetensors/writer.ts";
 import { buildDemoPairs, type PreferencePair } from "./data.ts";

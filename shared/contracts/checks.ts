@@ -3,7 +3,7 @@
  * `model_id` is the model checked; with `edit_id` (a succeeded edit of that model) the edited model is checked
  * too, against the base (before/after, KL to the base), and the edit's HTML report is written with the figures.
  * The prompts and texts are `texts` datasets of the tenant when named, else the built-in sets
- * (shared/eval/default_prompts.ts).
+ * (gpu-worker/eval/default_prompts.ts).
  */
 import { z } from "zod";
 

@@ -16,7 +16,7 @@
  *   fanned out to caches and event streams; `database.listen(channel, …)` is the engine-neutral LISTEN under it.
  * - `repositories/`: tenant-taking CRUD for tenants, models (+ files), datasets, jobs (reads, events,
  *   artifacts) and the embedding cache; list calls page newest-first with opaque cursors (`page.ts`).
- * - API keys live in shared/auth. infra/README.md ("Database") explains modes, migrations, RLS and the queue.
+ * - API keys live in api/auth. infra/README.md ("Database") explains modes, migrations, RLS and the queue.
  */
 export * from "./schema.ts";
 export type { Database, DatabaseKind, Db } from "./database.ts";

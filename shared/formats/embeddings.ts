@@ -5,7 +5,7 @@
  */
 import { InputError } from "../errors.ts";
 import type { ModelFolder } from "../model/folder.ts";
-import type { Matrix } from "../profs/backend.ts";
+import type { Matrix } from "../../gpu-worker/profs/backend.ts";
 import { fromFloat32 } from "../safetensors/dtype.ts";
 import { openSafetensors, type SafetensorsReader } from "../safetensors/reader.ts";
 import { createSafetensorsWriter, layoutFor } from "../safetensors/writer.ts";

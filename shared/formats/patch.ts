@@ -4,7 +4,7 @@
  * model or reverted from the edited one. Metadata says which model and tensors it belongs to.
  */
 import { InputError } from "../errors.ts";
-import type { Matrix, Orientation } from "../profs/backend.ts";
+import type { Matrix, Orientation } from "../../gpu-worker/profs/backend.ts";
 import { fromFloat32 } from "../safetensors/dtype.ts";
 import { openSafetensors } from "../safetensors/reader.ts";
 import { writeSafetensorsFile } from "../safetensors/writer.ts";

@@ -3,7 +3,7 @@
  * entry: the MLP output ("value") matrix name, where D sits in it, and the config keys for L and D.
  */
 import { InputError } from "../errors.ts";
-import type { Orientation } from "../profs/backend.ts";
+import type { Orientation } from "../../gpu-worker/profs/backend.ts";
 
 export type Family = "gpt2" | "llama" | "mistral" | "gptj" | "opt";
 

@@ -7,7 +7,7 @@
  */
 import { InputError } from "../errors.ts";
 import { type Allowlist, parseAllowlist } from "./address_policy.ts";
-import { DEFAULT_TIMEOUT_MS } from "./attempt.ts";
+import { DEFAULT_TIMEOUT_MS } from "../../gpu-worker/webhooks/attempt.ts";
 
 export interface WebhookConfig {
   allowlist: Allowlist;

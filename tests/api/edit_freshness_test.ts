@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { createApp } from "../../api/app.ts";
 import { DEFAULT_CONFIG } from "../../api/deps.ts";
-import { keyVerifier } from "../../shared/auth/index.ts";
+import { keyVerifier } from "../../api/auth/index.ts";
 import { createJobQueue, openDatabase } from "../../shared/db/index.ts";
 import type { Database } from "../../shared/db/database.ts";
 import { createLogger } from "../../shared/log.ts";

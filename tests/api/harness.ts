@@ -1,7 +1,7 @@
 /**
  * A real app over a real database (PGlite in memory, or the Postgres server of TEST_DATABASE_URL) and a blob
  * store in a temporary directory (or the one given), with two tenants, A and B, each holding a real API key
- * (shared/auth), and a read-only key of A.
+ * (api/auth), and a read-only key of A.
  */
 import { createApp } from "../../api/app.ts";
 import type { ApiConfig } from "../../api/deps.ts";
@@ -10,7 +10,7 @@ import { createLocalBlobStore } from "../../shared/blobs/local.ts";
 import type { BlobStore } from "../../shared/blobs/store.ts";
 import { MEMORY_DATA_DIR, openDatabase } from "../../shared/db/connection.ts";
 import type { Database } from "../../shared/db/database.ts";
-import { createApiKey, keyVerifier } from "../../shared/auth/index.ts";
+import { createApiKey, keyVerifier } from "../../api/auth/index.ts";
 import { createLogger, type Logger } from "../../shared/log.ts";
 
 export interface Harness {

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { createHarness, type Harness, json, storedKeys } from "./harness.ts";
 import { f32, safetensorsBytes, streamOf, tinyModelFiles } from "./fixtures.ts";
 import { noPostgres, testDatabaseUrl } from "../helpers/env.ts";
-import { createApiKey, revokeApiKey } from "../../shared/auth/index.ts";
+import { createApiKey, revokeApiKey } from "../../api/auth/index.ts";
 import { createLocalBlobStore } from "../../shared/blobs/local.ts";
 import type { BlobStore } from "../../shared/blobs/store.ts";
 

@@ -13,7 +13,7 @@ import {
   parseScopes,
   revokeApiKey,
   sameHash,
-} from "../../shared/auth/index.ts";
+} from "../../api/auth/index.ts";
 import { apiKeys } from "../../shared/db/index.ts";
 import { ensureTenant } from "../../shared/db/repositories/tenants.ts";
 import { engineTests } from "../db/harness.ts";

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { authenticateApiKey } from "../../shared/auth/index.ts";
+import { authenticateApiKey } from "../../api/auth/index.ts";
 import { openDatabase } from "../../shared/db/index.ts";
 
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;

@@ -15,7 +15,7 @@ import { createLocalBlobStore } from "../../shared/blobs/local.ts";
 import { inArray } from "drizzle-orm";
 import { createJobQueue, jobs, MEMORY_DATA_DIR, openDatabase } from "../../shared/db/index.ts";
 import { cachedVerifier } from "../../api/key_cache.ts";
-import { createApiKey, keyVerifier } from "../../shared/auth/index.ts";
+import { createApiKey, keyVerifier } from "../../api/auth/index.ts";
 import { createLogger } from "../../shared/log.ts";
 import { TextLineStream } from "./text_lines.ts";
 

@@ -7,13 +7,13 @@
  *   deno task bench demo            (DEMO_BENCH_BACKENDS=cpu limits the backends)
  */
 import { join } from "node:path";
-import { selectBackend } from "../../gpu-worker/backend.ts";
+import { selectBackend } from "../../gpu-worker/profs/select.ts";
 import { runEdit } from "../../gpu-worker/edit/pipeline.ts";
 import { evaluateEdit } from "../../gpu-worker/eval/evaluate_edit.ts";
 import { writeDemoModel, writeDemoPairs } from "../../infra/demo/write_demo.ts";
 import { readPatch } from "../../shared/formats/patch.ts";
 import { openModelFolder } from "../../shared/model/folder.ts";
-import { matrix } from "../../shared/profs/backend.ts";
+import { matrix } from "../../gpu-worker/profs/backend.ts";
 import { createLexiconScorer } from "../../shared/toxicity/lexicon.ts";
 
 const work = await Deno.makeTempDir({ prefix: "profs-demo-bench-" });

@@ -8,12 +8,12 @@
  *
  *   deno task bench gpt2
  */
-import { type Gpt2Config, gpt2ConfigFrom } from "../../gpu-worker/gpt2/config.ts";
-import { createCpuEngine } from "../../gpu-worker/gpt2/cpu_forward.ts";
-import type { Gpt2Engine } from "../../gpu-worker/gpt2/engine.ts";
-import { createGpuEngine } from "../../gpu-worker/gpt2/gpu_forward.ts";
-import { runnerOver, type TextTokenizer } from "../../gpu-worker/gpt2/runner.ts";
-import { loadGpt2Weights } from "../../gpu-worker/gpt2/weights.ts";
+import { type Gpt2Config, gpt2ConfigFrom } from "../../gpu-worker/lm/gpt2/config.ts";
+import { createCpuEngine } from "../../gpu-worker/lm/gpt2/cpu_forward.ts";
+import type { Gpt2Engine } from "../../gpu-worker/lm/gpt2/engine.ts";
+import { createGpuEngine } from "../../gpu-worker/lm/gpt2/gpu_forward.ts";
+import { runnerOver, type TextTokenizer } from "../../gpu-worker/lm/gpt2/runner.ts";
+import { loadGpt2Weights } from "../../gpu-worker/lm/gpt2/weights.ts";
 
 const CONFIG = {
   n_layer: 12,

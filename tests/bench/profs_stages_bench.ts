@@ -11,12 +11,12 @@
  *
  *   deno task bench profs_stages
  */
-import { DEFAULT_SUBSPACE_PARAMS, type Matrix, type ProfsBackend } from "../../shared/profs/backend.ts";
-import { createCpuBackend } from "../../shared/profs/cpu_backend.ts";
-import { webGpuBackend } from "../../gpu-worker/profs_webgpu.ts";
+import { DEFAULT_SUBSPACE_PARAMS, type Matrix, type ProfsBackend } from "../../gpu-worker/profs/backend.ts";
+import { createCpuBackend } from "../../gpu-worker/profs/cpu/backend.ts";
+import { webGpuBackend } from "../../gpu-worker/profs/webgpu/backend.ts";
 import { acquireGpu, type Gpu } from "../../gpu-worker/runtime/gpu.ts";
 import { encodeMatmul, matmulFlops } from "../../gpu-worker/kernels/matmul.ts";
-import { factorModel, gaussianMatrix } from "../profs_webgpu/fixtures.ts";
+import { factorModel, gaussianMatrix } from "../profs/webgpu/fixtures.ts";
 
 /** The Python that has torch: Debian's python3-torch by default, another (e.g. a GPU image's) by $PROFS_PYTHON. */
 const PYTHON = Deno.env.get("PROFS_PYTHON") ?? "/usr/bin/python3";

@@ -4,7 +4,7 @@
  * per-attempt latency the delivery log recorded (p50/p99).
  */
 import { asc } from "drizzle-orm";
-import { dispatchOnce } from "../../api/webhooks/dispatcher.ts";
+import { dispatchOnce } from "../../gpu-worker/webhooks/dispatcher.ts";
 import type { Db } from "../../shared/db/database.ts";
 import { webhookDeliveryAttempts } from "../../shared/db/schema.ts";
 import { silentLogger } from "../../shared/log.ts";

@@ -7,7 +7,7 @@ import { main } from "../../main.ts";
 import { InputError } from "../../shared/errors.ts";
 import { openModelFolder } from "../../shared/model/folder.ts";
 import { loadTokenizer } from "../../shared/model/tokenizer.ts";
-import type { EditReport } from "../../shared/profs/report.ts";
+import type { EditReport } from "../../gpu-worker/edit/report.ts";
 import { assertClose } from "../helpers/assert_close.ts";
 import { assertUntouchedIdentical } from "../fixtures/compare_models.ts";
 import { writeSyntheticEmbeddings } from "../fixtures/synthetic_embeddings.ts";

@@ -6,11 +6,11 @@
  * queued check names cannot be deleted.
  */
 import assert from "node:assert/strict";
-import { startWorker } from "../../gpu-worker/worker.ts";
+import { startWorker } from "../../gpu-worker/worker/worker.ts";
 import { createJobQueue, type Job } from "../../shared/db/index.ts";
 import { getJob } from "../../shared/db/repositories/jobs.ts";
-import { DEFAULT_CHALLENGE_PROMPTS } from "../../shared/eval/default_prompts.ts";
-import type { CheckResult } from "../../shared/eval/check_result.ts";
+import { DEFAULT_CHALLENGE_PROMPTS } from "../../gpu-worker/eval/default_prompts.ts";
+import type { CheckResult } from "../../shared/contracts/check_result.ts";
 import { createLogger } from "../../shared/log.ts";
 import {
   pollEdit,

@@ -5,8 +5,8 @@
  */
 import assert from "node:assert/strict";
 import { runCheck } from "../../gpu-worker/eval/check.ts";
-import type { Gpt2Runner } from "../../gpu-worker/gpt2/runner.ts";
-import { klDivergence } from "../../shared/eval/metrics.ts";
+import type { Gpt2Runner } from "../../gpu-worker/lm/gpt2/runner.ts";
+import { klDivergence } from "../../gpu-worker/eval/metrics.ts";
 import { InputError } from "../../shared/errors.ts";
 import { createLexiconScorer } from "../../shared/toxicity/lexicon.ts";
 

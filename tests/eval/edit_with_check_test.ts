@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { writeDemoModel, writeDemoPairs } from "../../infra/demo/write_demo.ts";
-import { startWorker } from "../../gpu-worker/worker.ts";
+import { startWorker } from "../../gpu-worker/worker/worker.ts";
 import { createLogger } from "../../shared/log.ts";
 import { download, pollEdit, serveApi, submitEdit, uploadModel, uploadPairs } from "../worker/harness.ts";
 

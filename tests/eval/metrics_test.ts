@@ -5,7 +5,7 @@ import {
   logSumExp,
   perplexity,
   toxicityStats,
-} from "../../shared/eval/metrics.ts";
+} from "../../gpu-worker/eval/metrics.ts";
 
 Deno.test("toxicityStats: mean, and share at or above the threshold", () => {
   const stats = toxicityStats([0, 0.5, 0.75, 0.1], 0.5);

@@ -1,8 +1,12 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { InputError } from "../../shared/errors.ts";
-import { parsePreferenceJsonl, PreferenceParser, readPreferenceFile } from "../../shared/data/preference.ts";
-import { sampleIndices, samplePairs } from "../../shared/data/sample.ts";
+import {
+  parsePreferenceJsonl,
+  PreferenceParser,
+  readPreferenceFile,
+} from "../../shared/formats/preference.ts";
+import { sampleIndices, samplePairs } from "../../gpu-worker/edit/sample.ts";
 
 const jsonl = (...lines: unknown[]) => lines.map((l) => JSON.stringify(l)).join("\n") + "\n";
 

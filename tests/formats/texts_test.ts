@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { parseTextsJsonl, readTextsFile, TextsParser } from "../../shared/data/texts.ts";
+import { parseTextsJsonl, readTextsFile, TextsParser } from "../../shared/formats/texts.ts";
 import { InputError } from "../../shared/errors.ts";
 
 Deno.test("texts JSONL: one {text} per line, blank lines skipped, CRLF and a BOM accepted", () => {

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { decode as oracleDecode, encode as oracleEncode } from "gpt-3-encoder";
 import { loadTokenizer } from "../../shared/model/tokenizer.ts";
-import { gpt2TokenizerJson } from "../../shared/model/gpt2_tokenizer_json.ts";
+import { gpt2TokenizerJson } from "../../infra/demo/gpt2_tokenizer_json.ts";
 
 const dir = await Deno.makeTempDir({ prefix: "profs-tokenizer-" });
 globalThis.addEventListener("unload", () => Deno.removeSync(dir, { recursive: true }));

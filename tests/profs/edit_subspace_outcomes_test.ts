@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { runEdit } from "../../gpu-worker/edit/pipeline.ts";
 import { main } from "../../main.ts";
 import { ConvergenceError } from "../../shared/errors.ts";
-import type { EditReport } from "../../shared/profs/report.ts";
+import type { EditReport } from "../../gpu-worker/edit/report.ts";
 import { writeSyntheticEmbeddings } from "../fixtures/synthetic_embeddings.ts";
 import { writeTinyGpt2 } from "../fixtures/tiny_gpt2.ts";
 

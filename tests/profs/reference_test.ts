@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { runEdit } from "../../gpu-worker/edit/pipeline.ts";
 import { openModelFolder } from "../../shared/model/folder.ts";
-import { principalAngles } from "../../shared/profs/linalg.ts";
+import { principalAngles } from "../../gpu-worker/profs/cpu/linalg.ts";
 import { openSafetensors } from "../../shared/safetensors/reader.ts";
 import { assertClose } from "../helpers/assert_close.ts";
 import {

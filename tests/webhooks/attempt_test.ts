@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { Webhook } from "standardwebhooks";
-import { attemptDelivery, decideNext } from "../../shared/webhooks/attempt.ts";
+import { attemptDelivery, decideNext } from "../../gpu-worker/webhooks/attempt.ts";
 import { parseAllowlist } from "../../shared/webhooks/address_policy.ts";
 import { generateSecret } from "../../shared/webhooks/signature.ts";
 import { startReceiver, unusedPort } from "./receiver.ts";

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { eq } from "drizzle-orm";
-import { dispatchOnce } from "../../api/webhooks/dispatcher.ts";
+import { dispatchOnce } from "../../gpu-worker/webhooks/dispatcher.ts";
 import { jobs, webhookDeliveries, webhookDeliveryAttempts } from "../../shared/db/schema.ts";
 import { createDataset } from "../../shared/db/repositories/datasets.ts";
 import { createModel, updateModel } from "../../shared/db/repositories/models.ts";

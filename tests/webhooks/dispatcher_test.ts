@@ -6,13 +6,13 @@ import {
   dispatchOnce,
   startDispatcher,
   wireBody,
-} from "../../api/webhooks/dispatcher.ts";
+} from "../../gpu-worker/webhooks/dispatcher.ts";
 import type { Db } from "../../shared/db/database.ts";
 import { webhookDeliveries, webhookDeliveryAttempts, webhookEndpoints } from "../../shared/db/schema.ts";
 import { silentLogger } from "../../shared/log.ts";
 import { parseAllowlist } from "../../shared/webhooks/address_policy.ts";
 import { webhookMessageId } from "../../shared/webhooks/events.ts";
-import { MAX_ATTEMPTS } from "../../shared/webhooks/retry_schedule.ts";
+import { MAX_ATTEMPTS } from "../../gpu-worker/webhooks/retry_schedule.ts";
 import { generateSecret, verifyWebhook } from "../../shared/webhooks/signature.ts";
 import { createDelivery, createEndpoint, createTenant, openTestDatabase } from "./db_fixtures.ts";
 import { startReceiver, unusedPort } from "./receiver.ts";

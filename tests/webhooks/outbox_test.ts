@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { eq } from "drizzle-orm";
 import { Webhook } from "standardwebhooks";
-import { dispatchOnce } from "../../api/webhooks/dispatcher.ts";
+import { dispatchOnce } from "../../gpu-worker/webhooks/dispatcher.ts";
 import { openDatabase } from "../../shared/db/connection.ts";
 import { createJobQueue } from "../../shared/db/queue.ts";
 import { jobs, webhookDeliveries } from "../../shared/db/schema.ts";

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { MAX_ATTEMPTS, parseRetryAfter, retryDelayMs } from "../../shared/webhooks/retry_schedule.ts";
+import { MAX_ATTEMPTS, parseRetryAfter, retryDelayMs } from "../../gpu-worker/webhooks/retry_schedule.ts";
 
 const HOUR_MS = 3600_000;
 

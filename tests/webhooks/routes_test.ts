@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { eq } from "drizzle-orm";
 import { Webhook } from "standardwebhooks";
-import { dispatchOnce } from "../../api/webhooks/dispatcher.ts";
+import { dispatchOnce } from "../../gpu-worker/webhooks/dispatcher.ts";
 import { jobs, webhookDeliveries, webhookEndpoints } from "../../shared/db/schema.ts";
 import { createDataset } from "../../shared/db/repositories/datasets.ts";
 import { createModel, updateModel } from "../../shared/db/repositories/models.ts";

@@ -6,10 +6,10 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { startWorker } from "../../gpu-worker/worker.ts";
+import { startWorker } from "../../gpu-worker/worker/worker.ts";
 import { createJobQueue, type Job } from "../../shared/db/index.ts";
 import { getJob, listArtifacts } from "../../shared/db/repositories/jobs.ts";
-import type { CheckResult } from "../../shared/eval/check_result.ts";
+import type { CheckResult } from "../../shared/contracts/check_result.ts";
 import { createLogger } from "../../shared/log.ts";
 import { writeTinyGpt2 } from "../fixtures/tiny_gpt2.ts";
 import { pollEdit, serveApi, submitEdit, uploadModel, uploadPairs, writeInputs } from "./harness.ts";

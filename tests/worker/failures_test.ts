@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { startWorker, type Worker } from "../../gpu-worker/worker.ts";
+import { startWorker, type Worker } from "../../gpu-worker/worker/worker.ts";
 import { listArtifacts } from "../../shared/db/repositories/jobs.ts";
 import { createLogger } from "../../shared/log.ts";
 import {

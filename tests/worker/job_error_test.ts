@@ -1,7 +1,7 @@
 /** The retry decision's input: which failures are the user's (fail now) and which are worth another attempt. */
 import assert from "node:assert/strict";
-import { classifyJobError } from "../../gpu-worker/jobs/job_error.ts";
-import { createProgressReporter } from "../../gpu-worker/jobs/progress.ts";
+import { classifyJobError } from "../../gpu-worker/worker/jobs/job_error.ts";
+import { createProgressReporter } from "../../gpu-worker/worker/jobs/progress.ts";
 import { DeviceLostError, KernelError } from "../../gpu-worker/runtime/errors.ts";
 import { InputError } from "../../shared/errors.ts";
 

@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { eq, sql } from "drizzle-orm";
-import { startWorker } from "../../gpu-worker/worker.ts";
+import { startWorker } from "../../gpu-worker/worker/worker.ts";
 import { createJobQueue, jobs } from "../../shared/db/index.ts";
 import { listArtifacts } from "../../shared/db/repositories/jobs.ts";
 import { createLogger } from "../../shared/log.ts";

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { runEdit } from "../../gpu-worker/edit/pipeline.ts";
-import { startWorker } from "../../gpu-worker/worker.ts";
+import { startWorker } from "../../gpu-worker/worker/worker.ts";
 import { createS3BlobStore } from "../../shared/blobs/s3.ts";
 import { createLogger } from "../../shared/log.ts";
 import { f32, safetensorsBytes } from "../api/fixtures.ts";

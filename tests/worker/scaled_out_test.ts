@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import { startWorker, type Worker } from "../../gpu-worker/worker.ts";
+import { startWorker, type Worker } from "../../gpu-worker/worker/worker.ts";
 import { createJobQueue, openDatabase } from "../../shared/db/index.ts";
 import { listArtifacts } from "../../shared/db/repositories/jobs.ts";
 import { createLogger } from "../../shared/log.ts";

@@ -1,5 +1,5 @@
 /** Child process for the --deny-net test: one delivery attempt to Deno.args[0] (loopback allow-listed), as JSON. */
-import { attemptDelivery } from "../../../shared/webhooks/attempt.ts";
+import { attemptDelivery } from "../../../gpu-worker/webhooks/attempt.ts";
 import { parseAllowlist } from "../../../shared/webhooks/address_policy.ts";
 import { generateSecret } from "../../../shared/webhooks/signature.ts";
 

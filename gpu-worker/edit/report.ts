@@ -1,0 +1,235 @@
+/**
+ * The edit report (`report.json`): per edited layer the subspace's singular values, explained variance,
+ * convergence, and the vocabulary tokens each removed direction points to, read through the unembedding.
+ */
+import type { ModelFolder } from "../../shared/model/folder.ts";
+import type { Tokenizer } from "../../shared/model/tokenizer.ts";
+import { bytesPerElement, isFloatDType, toFloat32 } from "../../shared/safetensors/dtype.ts";
+import type { LayerSubspace, Matrix } from "../profs/backend.ts";
+
+export const REPORT_FORMAT = "profs-report/1";
+
+export interface ScoredToken {
+  token: string;
+  id: number;
+  /** E·v: the token's unembedding row dotted with the direction. */
+  score: number;
+}
+
+export interface DirectionTokens {
+  /** Tokens with the largest E·v (the direction's positive side), best first. */
+  positive: ScoredToken[];
+  /** Tokens with the most negative E·v, most negative first. */
+  negative: ScoredToken[];
+}
+
+export interface LayerReport {
+  layer: number;
+  tensor: string;
+  singularValues: number[];
+  explainedVariance: number[];
+  iterations: number;
+  residual: number;
+  /** What the residual was held to (webgpu: f32's floor ε·σ₁/σ_m when above the parameter); absent before. */
+  tolerance?: number;
+  converged: boolean;
+  /** Directions whose σ is above `noiseFloor` (≤ rank); absent in reports written before it existed. */
+  effectiveRank?: number;
+  /** σ₁·max(N, D)·ε_f32: singular values at or below it are rounding noise. */
+  noiseFloor?: number;
+  directions: DirectionTokens[];
+}
+
+export interface EditReport {
+  format: typeof REPORT_FORMAT;
+  createdAt: string;
+  model: { sha256: string; family: string; numLayers: number; hiddenSize: number; weightFiles: string[] };
+  editedModelSha256: string;
+  params: {
+    layers: { from: number; to: number };
+    rank: number;
+    centering: boolean;
+    maxPairs: number;
+    seed: number;
+    /** Tokens per text when the pipeline embedded pairs; from the file's metadata (or null) for embeddings. */
+    maxTokens: number | null;
+    tolerance: number;
+    maxIterations: number;
+  };
+  source: {
+    kind: "pairs" | "embeddings";
+    path: string;
+    pairsAvailable: number;
+    pairsUsed: number;
+    format?: string;
+  };
+  backend: "cpu" | "webgpu";
+  layers: LayerReport[];
+  /** One line per problem the edit did not fail on (e.g. a rank above a block's effective rank). */
+  warnings?: string[];
+  /** Wall time per stage; `write` runs alongside `subspace` (which includes the top tokens), so they overlap. */
+  seconds: { embed: number; subspace: number; write: number; total: number };
+}
+
+export function layerReport(
+  layer: number,
+  tensor: string,
+  subspace: LayerSubspace,
+  directions: DirectionTokens[],
+): LayerReport {
+  return {
+    layer,
+    tensor,
+    singularValues: subspace.singularValues,
+    explainedVariance: subspace.explainedVariance,
+    iterations: subspace.iterations,
+    residual: subspace.residual,
+    tolerance: subspace.tolerance,
+    converged: subspace.converged,
+    effectiveRank: subspace.effectiveRank,
+    noiseFloor: subspace.noiseFloor,
+    directions,
+  };
+}
+
+/**
+ * A warning per block whose rank exceeds its effective rank: the directions past it stand at the noise floor,
+ * so they are arbitrary (another backend or seed removes other ones) and the edit removes more than the data
+ * support.
+ */
+export function subspaceWarnings(layers: LayerReport[]): string[] {
+  return layers.flatMap((l) => {
+    const rank = l.singularValues.length;
+    if (l.effectiveRank === undefined || l.effectiveRank >= rank) return [];
+    return [
+      `block ${l.layer}: rank ${rank} is above the data's effective rank ${l.effectiveRank} (σ${
+        l.effectiveRank + 1
+      }…σ${rank} ≤ noise floor ${l.noiseFloor?.toExponential(2)}): the last ${
+        rank - l.effectiveRank
+      } removed ` +
+      `direction(s) are arbitrary; use rank ${Math.max(1, l.effectiveRank)} or more varied pairs`,
+    ];
+  });
+}
+
+/**
+ * Rows of the unembedding streamed per chunk, so a 50k×1024 matrix never sits in memory whole; small enough that
+ * a chunk's scoring (~20 ms for 28 directions at D = 1024) does not hold up the edit's writing thread, which
+ * waits on this thread for each edited tensor.
+ */
+const ROWS_PER_CHUNK = 512;
+
+/**
+ * scores [rows, c] = e [rows, D] · vᵀ for directions v [c, D]. Blocks of 2 rows × 4 directions keep eight
+ * independent sums and load each element of e and v once per block, so the loop is not one long chain of
+ * dependent adds.
+ */
+function scoreRows(
+  e: Float32Array,
+  rows: number,
+  v: Float64Array,
+  c: number,
+  d: number,
+  scores: Float64Array,
+) {
+  const dot = (r: number, col: number) => {
+    let s = 0;
+    for (let t = 0; t < d; t++) s += e[r * d + t] * v[col * d + t];
+    return s;
+  };
+  const pairs = rows - (rows % 2), quads = c - (c % 4);
+  for (let r = 0; r < pairs; r += 2) {
+    const e0 = r * d, e1 = e0 + d;
+    for (let col = 0; col < quads; col += 4) {
+      const v0 = col * d, v1 = v0 + d, v2 = v1 + d, v3 = v2 + d;
+      let a0 = 0, a1 = 0, a2 = 0, a3 = 0, b0 = 0, b1 = 0, b2 = 0, b3 = 0;
+      for (let t = 0; t < d; t++) {
+        const x = e[e0 + t], y = e[e1 + t];
+        const w0 = v[v0 + t], w1 = v[v1 + t], w2 = v[v2 + t], w3 = v[v3 + t];
+        a0 += x * w0;
+        a1 += x * w1;
+        a2 += x * w2;
+        a3 += x * w3;
+        b0 += y * w0;
+        b1 += y * w1;
+        b2 += y * w2;
+        b3 += y * w3;
+      }
+      const o = r * c + col;
+      scores[o] = a0;
+      scores[o + 1] = a1;
+      scores[o + 2] = a2;
+      scores[o + 3] = a3;
+      scores[o + c] = b0;
+      scores[o + c + 1] = b1;
+      scores[o + c + 2] = b2;
+      scores[o + c + 3] = b3;
+    }
+    for (let col = quads; col < c; col++) {
+      scores[r * c + col] = dot(r, col);
+      scores[(r + 1) * c + col] = dot(r + 1, col);
+    }
+  }
+  for (let r = pairs; r < rows; r++) for (let col = 0; col < c; col++) scores[r * c + col] = dot(r, col);
+}
+
+/**
+ * For each basis V [D, k], each column v: the `count` tokens with the largest and smallest E·v, E the output
+ * head [vocab, D] (GPT-2: the tied wte). All bases share one pass over E.
+ */
+export async function topTokens(
+  model: ModelFolder,
+  tokenizer: Tokenizer,
+  bases: Matrix[],
+  count = 10,
+): Promise<DirectionTokens[][]> {
+  const name = model.unembeddingName();
+  const [vocab, d] = model.tensorInfo(name).shape;
+  const columns = bases.flatMap((b) => Array.from({ length: b.cols }, (_, j) => ({ b, j })));
+  const c = columns.length;
+  const v = new Float64Array(c * d); // all directions as rows [c, D], so the inner loop runs over D contiguously
+  columns.forEach(({ b, j }, col) => {
+    for (let r = 0; r < d; r++) v[col * d + r] = b.data[r * b.cols + j];
+  });
+  const scores = new Float64Array(vocab * c); // [vocab, c]
+  const info = model.tensorInfo(name);
+  if (!isFloatDType(info.dtype)) throw new Error(`'${name}' must be a float tensor: it is ${info.dtype}`);
+  const dtype = info.dtype;
+  const reader = model.reader(info.file);
+  const rowBytes = d * bytesPerElement(dtype);
+  const buffer = new Uint8Array(ROWS_PER_CHUNK * rowBytes); // reused: the head is read once, chunk by chunk
+  for (let start = 0; start < vocab; start += ROWS_PER_CHUNK) {
+    const rows = Math.min(ROWS_PER_CHUNK, vocab - start);
+    const bytes = await reader.readBytes(info.name, {
+      begin: start * rowBytes,
+      end: (start + rows) * rowBytes,
+    }, buffer);
+    const e = dtype === "F32" ? new Float32Array(bytes.buffer, 0, rows * d) : toFloat32(bytes, dtype); // [rows, D]
+    scoreRows(e, rows, v, c, d, scores.subarray(start * c, (start + rows) * c));
+  }
+  const perColumn = columns.map((_, col) => {
+    const score = (id: number) => scores[id * c + col];
+    const scored = (id: number) => ({ token: tokenizer.decode([id]), id, score: score(id) });
+    return {
+      positive: extremes(vocab, count, (a, b) => score(b) - score(a) || a - b).map(scored),
+      negative: extremes(vocab, count, (a, b) => score(a) - score(b) || a - b).map(scored),
+    };
+  });
+  let next = 0;
+  return bases.map((b) => perColumn.slice(next, next += b.cols));
+}
+
+/** The `count` best ids of [0, n) under `order` (negative: a first), best first, in one pass. */
+function extremes(n: number, count: number, order: (a: number, b: number) => number): number[] {
+  const best: number[] = [];
+  for (let id = 0; id < n; id++) {
+    if (best.length === count && order(id, best[count - 1]) >= 0) continue;
+    let i = Math.min(best.length, count - 1);
+    best[i] = id;
+    while (i > 0 && order(best[i], best[i - 1]) < 0) {
+      [best[i], best[i - 1]] = [best[i - 1], best[i]];
+      i--;
+    }
+  }
+  return best;
+}

@@ -1,0 +1,69 @@
+/// <reference lib="deno.worker" />
+/**
+ * The body of a compute thread (a Web Worker started by run_in_thread.ts): runs one task of thread_messages.ts
+ * (an edit, an edit's evaluation, a model's check) off the worker's event loop, so heartbeats, cancellation and —
+ * in `profs serve` — the API keep running however long a synchronous compute step takes. Message in: the task,
+ * once. Messages out: `progress`, `log`, then `done` or `error`. There is no abort message: the worker
+ * terminates the thread.
+ */
+import { runEdit } from "../../edit/pipeline.ts";
+import { checkModel, evaluateEdit } from "../../eval/evaluate_edit.ts";
+import type { LogFields, Logger, LogLevel } from "../../../shared/log.ts";
+import { scorerFromEnv } from "../../../shared/toxicity/from_env.ts";
+import {
+  type ComputeKind,
+  type ComputeTasks,
+  serializeError,
+  type ThreadRequest,
+  type ThreadResponse,
+} from "./thread_messages.ts";
+
+const post = (message: ThreadResponse) => self.postMessage(message);
+
+function threadLogger(base: LogFields = {}): Logger {
+  const emit = (level: LogLevel) => (msg: string, fields: LogFields = {}) =>
+    post({ type: "log", level, msg, fields: { ...base, ...fields } });
+  return {
+    debug: emit("debug"),
+    info: emit("info"),
+    warn: emit("warn"),
+    error: emit("error"),
+    child: (fields) => threadLogger({ ...base, ...fields }),
+  };
+}
+
+function onProgress(stage: ComputeTasks[ComputeKind]["stage"], done: number, total: number): void {
+  post({ type: "progress", stage, done, total });
+}
+
+function compute(request: ThreadRequest): Promise<ComputeTasks[ComputeKind]["output"]> {
+  switch (request.kind) {
+    case "edit":
+      return runEdit({ ...request.input, logger: threadLogger() }, { onProgress });
+    case "evaluate-edit":
+      return evaluateEdit({
+        baseDir: request.input.baseDir,
+        editedDir: request.input.editedDir,
+        backend: request.input.backend,
+        scorer: scorerFromEnv(),
+        inputs: request.input.inputs,
+        check: { ...request.input.check, onProgress },
+      });
+    case "check-model":
+      return checkModel({
+        dir: request.input.modelDir,
+        backend: request.input.backend,
+        scorer: scorerFromEnv(),
+        inputs: request.input.inputs,
+        check: { ...request.input.check, onProgress },
+      });
+  }
+}
+
+self.onmessage = async (event: MessageEvent<ThreadRequest>) => {
+  try {
+    post({ type: "done", output: await compute(event.data) });
+  } catch (error) {
+    post({ type: "error", error: serializeError(error) });
+  }
+};

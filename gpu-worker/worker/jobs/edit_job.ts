@@ -1,0 +1,213 @@
+/**
+ * One attempt of an edit job: the job's model and dataset as local files → `runEdit` (the very pipeline of
+ * `profs edit`, in its own thread) into the attempt's scratch directory → with `check`, the evaluation of base
+ * and edited model (in its own thread too) and report.html → every output file uploaded under an attempt-private
+ * blob prefix. The caller publishes them (artifact rows) in the transaction that marks the job succeeded, so a crash
+ * at any point leaves no visible artifact; a stale prefix is only ever garbage, removed by the next success.
+ *
+ * Embeddings are cached per (model sha256, dataset sha256, pooling, max_tokens): a pairs dataset embedded whole
+ * (rows ≤ max_pairs, so nothing was sampled away) is stored once, and later edits with any rank, layer range or
+ * sample size read the cached file instead of running the model — the same float32 inputs, the same result.
+ */
+import { join } from "node:path";
+import type { BlobStore } from "../../../shared/blobs/store.ts";
+import { EditParams } from "../../../shared/contracts/edit_params.ts";
+import type { EditResult } from "../../../shared/contracts/edits.ts";
+import type { ArtifactInput, Db, Job } from "../../../shared/db/index.ts";
+import { findCachedEmbeddings, saveCachedEmbeddings } from "../../../shared/db/repositories/embeddings.ts";
+import { InputError } from "../../../shared/errors.ts";
+import { POOLING } from "../../../shared/formats/embeddings.ts";
+import type { Logger } from "../../../shared/log.ts";
+import type { EditReport } from "../../edit/report.ts";
+import type { EditStage } from "../../edit/pipeline.ts";
+import { localBlob, resolveDataset, resolveModel } from "./inputs.ts";
+import { evaluationMetrics, REPORT_HTML_FILE, writeReportHtml } from "../../eval/evaluate_edit.ts";
+import { runInThread } from "./run_in_thread.ts";
+
+export interface JobRun {
+  db: Db;
+  blobs: BlobStore;
+  logger: Logger;
+  job: Job;
+  /** Blob prefix private to this attempt (`edits/<job>/a<attempt>-<token>`). */
+  blobPrefix: string;
+  /** Empty directory of this attempt, removed by the caller. */
+  scratch: string;
+  /** The compute backend this worker resolved (auto → webgpu when an adapter exists). */
+  backend: "cpu" | "webgpu";
+  signal: AbortSignal;
+  onProgress: (stage: EditStage | "publishing" | "evaluating", done: number, total: number) => void;
+}
+
+export interface JobOutput {
+  result: unknown;
+  artifacts: ArtifactInput[];
+}
+
+const CONTENT_TYPES: Record<string, string> = {
+  ".json": "application/json",
+  ".md": "text/markdown; charset=utf-8",
+  ".html": "text/html; charset=utf-8",
+  ".safetensors": "application/octet-stream",
+};
+
+export async function runEditJob(run: JobRun): Promise<JobOutput> {
+  const { db, blobs, job, scratch } = run;
+  const parsed = EditParams.safeParse(job.params);
+  if (!parsed.success) {
+    throw new InputError(`Cannot run the edit as its parameters are invalid: ${parsed.error.message}`);
+  }
+  const params = parsed.data;
+  const { model, dir: modelDir } = await resolveModel(db, blobs, job.tenantId, job.modelId, scratch);
+  const dataset = await resolveDataset(db, job.tenantId, job.datasetId);
+  if (dataset.kind === "texts") {
+    throw new InputError(
+      `Cannot edit with dataset '${dataset.id}' as it must be pairs or embeddings: it is texts`,
+    );
+  }
+  const datasetFile = await localBlob(
+    blobs,
+    dataset.blobKey,
+    join(scratch, dataset.kind === "pairs" ? "pairs.jsonl" : "embeddings.safetensors"),
+    `dataset '${dataset.id}'`,
+  );
+
+  let pairsFile: string | undefined;
+  let embeddingsFile: string | undefined;
+  let saveEmbeddings: string | undefined;
+  const cacheKey = model.sha256 === null ? null : {
+    modelSha256: model.sha256,
+    datasetSha256: dataset.sha256,
+    pooling: POOLING,
+    maxTokens: params.max_tokens,
+  };
+  if (dataset.kind === "embeddings") {
+    embeddingsFile = datasetFile;
+  } else {
+    const cached = cacheKey && await findCachedEmbeddings(db, job.tenantId, cacheKey);
+    if (cached && await blobs.exists(cached.blobKey)) {
+      embeddingsFile = await localBlob(
+        blobs,
+        cached.blobKey,
+        join(scratch, "cached.safetensors"),
+        "cached embeddings",
+      );
+      run.logger.info("embeddings from cache", { job: job.id, blob: cached.blobKey });
+    } else {
+      pairsFile = datasetFile;
+      if (cacheKey && dataset.rows <= params.max_pairs) {
+        saveEmbeddings = join(scratch, "embeddings.safetensors");
+      }
+    }
+  }
+
+  const outDir = join(scratch, "out");
+  const outcome = await runInThread("edit", {
+    modelDir,
+    outDir,
+    pairsFile,
+    embeddingsFile,
+    layers: params.layers,
+    rank: params.rank,
+    centering: params.centering,
+    maxPairs: params.max_pairs,
+    seed: params.seed,
+    maxTokens: params.max_tokens,
+    backend: run.backend,
+    saveEmbeddings,
+  }, { signal: run.signal, onProgress: run.onProgress, logger: run.logger }).catch((error) => {
+    throw hideLocalPaths(error, [[modelDir, `model '${model.id}'`], [
+      datasetFile,
+      `dataset '${dataset.id}'`,
+    ]]);
+  });
+
+  // The edit must be of the weights that were finalized (validated, summarised, shown to the user): the copy
+  // hashed what it read, so weights replaced since — by hand, or by an upload that raced the finalize — fail the
+  // job here instead of being published as an edit of that model.
+  if (model.sha256 !== null && outcome.report.model.sha256 !== model.sha256) {
+    throw new InputError(
+      `Cannot publish the edit as model '${model.id}' changed after it was finalized: its weights hash to ` +
+        `${outcome.report.model.sha256}, finalized as ${model.sha256}; upload and finalize it again`,
+    );
+  }
+
+  let metrics: Record<string, number> | undefined;
+  if (params.check) {
+    const evaluation = await runInThread(
+      "evaluate-edit",
+      { baseDir: modelDir, editedDir: outDir, backend: run.backend, inputs: {}, check: {} },
+      {
+        signal: run.signal,
+        onProgress: (_stage, done, total) => run.onProgress("evaluating", done, total),
+        logger: run.logger,
+      },
+    );
+    await writeReportHtml(outDir, outcome.report, evaluation);
+    outcome.files.push(REPORT_HTML_FILE);
+    metrics = evaluationMetrics(evaluation);
+  }
+
+  const artifacts: ArtifactInput[] = [];
+  const files = outcome.files;
+  for (const [i, name] of files.entries()) {
+    run.signal.throwIfAborted();
+    const file = await Deno.open(join(outDir, name), { read: true });
+    const info = await blobs.put(`${run.blobPrefix}/${name}`, file.readable);
+    artifacts.push({
+      name,
+      blobKey: info.key,
+      size: info.size,
+      sha256: info.sha256,
+      contentType: contentType(name),
+    });
+    run.onProgress("publishing", i + 1, files.length);
+  }
+  if (saveEmbeddings && cacheKey) await cacheEmbeddings(run, cacheKey, saveEmbeddings);
+  return { result: { ...editResult(outcome.report), ...(metrics ? { metrics } : {}) }, artifacts };
+}
+
+/** Stores freshly computed embeddings; when another worker cached the same key first, its copy wins. */
+async function cacheEmbeddings(
+  run: JobRun,
+  key: { modelSha256: string; datasetSha256: string; pooling: string; maxTokens: number },
+  path: string,
+): Promise<void> {
+  const blobKey = `embeddings/${crypto.randomUUID()}/embeddings.safetensors`;
+  const file = await Deno.open(path, { read: true });
+  const info = await run.blobs.put(blobKey, file.readable);
+  const entry = await saveCachedEmbeddings(run.db, run.job.tenantId, key, {
+    blobKey,
+    size: info.size,
+    sha256: info.sha256,
+  });
+  if (entry.blobKey !== blobKey) await run.blobs.deletePrefix(blobKey.split("/").slice(0, 2).join("/"));
+}
+
+/** The API's view of the report (shared/contracts/edits.ts EditResult). */
+export function editResult(report: EditReport): EditResult {
+  return {
+    layers: report.layers.map((layer) => ({
+      layer: layer.layer,
+      singular_values: layer.singularValues,
+      explained_variance: layer.explainedVariance,
+      top_tokens: layer.directions.map((d) => d.positive.map((t) => ({ token: t.token, score: t.score }))),
+    })),
+    num_pairs: report.source.pairsUsed,
+    model_sha256: report.model.sha256,
+  };
+}
+
+function contentType(name: string): string {
+  const dot = name.lastIndexOf(".");
+  return CONTENT_TYPES[dot < 0 ? "" : name.slice(dot)] ?? "application/octet-stream";
+}
+
+/** Server paths mean nothing to the user (and are not theirs to see): name the model or dataset instead. */
+function hideLocalPaths(error: unknown, paths: [string, string][]): unknown {
+  if (!(error instanceof InputError)) return error;
+  let message = error.message;
+  for (const [path, name] of paths) message = message.replaceAll(`'${path}'`, name).replaceAll(path, name);
+  if (message === error.message) return error;
+  return new InputError(message, { cause: error });
+}

@@ -1,0 +1,288 @@
+/**
+ * The worker: claims jobs from the Postgres queue (shared/db/queue.ts) one at a time and runs them, in the
+ * embedded service's process (`profs serve`) or as any number of `profs worker` processes on any machines that
+ * share the database and the blob store.
+ *
+ * Per claimed attempt:
+ * - a heartbeat every `heartbeatMs` extends the lease; its answer says whether the tenant asked to cancel (the run
+ *   is aborted, so it stops within one heartbeat) or whether the lease was lost (the run is aborted and its result
+ *   dropped: another attempt owns the job now);
+ * - progress by stage goes to the job row and its events (fenced by the lease, throttled);
+ * - outputs are uploaded under a blob prefix private to the attempt and published as artifact rows in the same
+ *   transaction that marks the job succeeded (fenced by attempt and lease token), so nothing is visible before
+ *   success and a stale worker can publish nothing;
+ * - a failure is classified (job_error.ts): the user's error fails the job at once, a transient one is retried
+ *   with backoff by the queue up to the job's attempt limit.
+ * Between jobs the worker also runs the queue's reaper, so a job whose worker died (kill -9, a lost machine) is
+ * re-queued once its lease expires and finished by whichever worker claims it next.
+ */
+import { hostname } from "node:os";
+import type { BlobStore } from "../../shared/blobs/store.ts";
+import {
+  type Claim,
+  createJobQueue,
+  type Db,
+  type JobKind,
+  type JobQueue,
+  type Lease,
+} from "../../shared/db/index.ts";
+import { errorMessage, InputError } from "../../shared/errors.ts";
+import type { Logger } from "../../shared/log.ts";
+import { notifyJobFinished } from "../../shared/webhooks/events.ts";
+import type { BackendName } from "../profs/select.ts";
+import { runCheckJob } from "./jobs/check_job.ts";
+import { type JobOutput, type JobRun, runEditJob } from "./jobs/edit_job.ts";
+import { classifyJobError } from "./jobs/job_error.ts";
+import { createProgressReporter } from "./jobs/progress.ts";
+
+export interface WorkerOptions {
+  db: Db;
+  blobs: BlobStore;
+  logger: Logger;
+  /** Aborting it stops the worker: no new claims; a running attempt is aborted and handed back for a retry. */
+  signal?: AbortSignal;
+  /** The queue; default one whose `onFinish` writes the webhook outbox, as the API's does. */
+  queue?: JobQueue;
+  /** Lease owner shown in logs and in the reaper's error; default host:pid:random. */
+  owner?: string;
+  /** Compute backend; default auto (webgpu when an adapter exists, else cpu). Each edit opens it afresh. */
+  backend?: BackendName;
+  /** How long a claim stays valid without a heartbeat; default 60 s. */
+  leaseMs?: number;
+  /** Heartbeat period, also the cancellation latency; default leaseMs / 4. */
+  heartbeatMs?: number;
+  /** How often the worker re-queues jobs whose lease expired (their worker died); default min(lease / 2, 5 s). */
+  reapMs?: number;
+  /** Idle wait between empty claims; default 1 s. */
+  pollMs?: number;
+  /** Least time between two progress writes within a stage; default 500 ms. */
+  progressIntervalMs?: number;
+  /** Where attempts get their scratch directories; default the system temp directory. */
+  workDir?: string;
+}
+
+export interface Worker {
+  readonly owner: string;
+  /** Resolves once the worker has stopped (after `signal` aborted or `stop()`), its last attempt settled. */
+  readonly done: Promise<void>;
+  stop(): Promise<void>;
+}
+
+type Handler = (run: JobRun) => Promise<JobOutput>;
+
+const HANDLERS: Record<JobKind, Handler> = { edit: runEditJob, check: runCheckJob };
+
+/** Why a running attempt was aborted (the AbortSignal's reason). */
+class CancelRequested extends Error {
+  override name = "CancelRequested";
+}
+class LeaseLost extends Error {
+  override name = "LeaseLost";
+}
+class WorkerStopping extends Error {
+  override name = "WorkerStopping";
+}
+
+export function startWorker(options: WorkerOptions): Worker {
+  const { db, blobs } = options;
+  const queue = options.queue ?? createJobQueue({ onFinish: notifyJobFinished });
+  const owner = options.owner ?? `${hostname()}:${Deno.pid}:${crypto.randomUUID().slice(0, 8)}`;
+  const log = options.logger.child({ worker: owner });
+  const leaseMs = options.leaseMs ?? 60_000;
+  const heartbeatMs = options.heartbeatMs ?? Math.max(50, Math.floor(leaseMs / 4));
+  const pollMs = options.pollMs ?? 1_000;
+  const reapMs = options.reapMs ?? Math.min(leaseMs / 2, 5_000);
+  const progressIntervalMs = options.progressIntervalMs ?? 500;
+  const kinds = Object.keys(HANDLERS) as JobKind[];
+  const stopping = new AbortController();
+  if (options.signal?.aborted) stopping.abort();
+  options.signal?.addEventListener("abort", () => stopping.abort(), { once: true });
+
+  let backend: "cpu" | "webgpu" | null = null;
+
+  let lastReap = -Infinity;
+  async function reapIfDue(): Promise<void> {
+    if (performance.now() - lastReap < reapMs) return;
+    lastReap = performance.now();
+    const report = await queue.reapOnce(db);
+    if (report.requeued.length + report.failed.length + report.canceled.length > 0) {
+      log.warn("reaped expired leases", { ...report });
+    }
+  }
+
+  async function loop(): Promise<void> {
+    backend = await resolveBackend(options.backend ?? "auto");
+    log.info("worker started", { kinds, backend, leaseMs, heartbeatMs });
+    while (!stopping.signal.aborted) {
+      let claim: Claim | null = null;
+      try {
+        await reapIfDue();
+        claim = await queue.claim(db, { owner, leaseMs, kinds });
+      } catch (error) {
+        log.error("claim failed", { error: errorMessage(error) });
+      }
+      if (claim) await runAttempt(claim);
+      else await sleep(pollMs, stopping.signal);
+    }
+    log.info("worker stopped");
+  }
+
+  async function runAttempt({ job, lease }: Claim): Promise<void> {
+    const jobLog = log.child({ job: job.id, attempt: job.attempt, kind: job.kind });
+    const started = performance.now();
+    const controller = new AbortController();
+    const onStop = () => controller.abort(new WorkerStopping("worker stopping"));
+    stopping.signal.addEventListener("abort", onStop, { once: true });
+    const heartbeat = startHeartbeat(queue, db, lease, { leaseMs, heartbeatMs }, controller, jobLog);
+    const progress = createProgressReporter((p) => queue.progress(db, lease, p), {
+      intervalMs: progressIntervalMs,
+      onLeaseLost: () => controller.abort(new LeaseLost("lease lost")),
+    });
+    const blobPrefix = `${job.kind}s/${job.id}/a${job.attempt}-${lease.token.slice(0, 8)}`;
+    let scratch: string | null = null;
+    jobLog.info("job claimed");
+    try {
+      scratch = await Deno.makeTempDir({ dir: options.workDir, prefix: `profs-job-${job.id.slice(0, 8)}-` });
+      const output = await HANDLERS[job.kind]({
+        db,
+        blobs,
+        logger: jobLog,
+        job,
+        blobPrefix,
+        scratch,
+        backend: backend!,
+        signal: controller.signal,
+        onProgress: progress.report,
+      });
+      await progress.flush();
+      controller.signal.throwIfAborted();
+      heartbeat.stop();
+      if (await queue.complete(db, lease, output)) {
+        jobLog.info("job succeeded", { seconds: (performance.now() - started) / 1000 });
+        await removeOtherAttempts(blobs, `${job.kind}s/${job.id}`, blobPrefix);
+      } else {
+        jobLog.warn("lease lost before completion: result dropped");
+        await blobs.deletePrefix(blobPrefix);
+      }
+    } catch (error) {
+      heartbeat.stop();
+      await progress.flush().catch(() => {});
+      await blobs.deletePrefix(blobPrefix).catch(() => {});
+      await settleFailure(lease, error, controller.signal.reason, jobLog);
+    } finally {
+      heartbeat.stop();
+      stopping.signal.removeEventListener("abort", onStop);
+      if (scratch) await Deno.remove(scratch, { recursive: true }).catch(() => {});
+    }
+  }
+
+  async function settleFailure(lease: Lease, error: unknown, reason: unknown, jobLog: Logger): Promise<void> {
+    try {
+      if (reason instanceof CancelRequested) {
+        const ok = await queue.acknowledgeCancel(db, lease);
+        jobLog.info(ok ? "job canceled" : "lease lost while canceling");
+        return;
+      }
+      if (reason instanceof LeaseLost) {
+        jobLog.warn("lease lost: attempt abandoned");
+        return;
+      }
+      if (reason instanceof WorkerStopping) {
+        const outcome = await queue.fail(db, lease, {
+          error: "The worker running the job stopped; the job goes back to the queue",
+          retryable: true,
+        });
+        jobLog.info("attempt handed back", { outcome });
+        return;
+      }
+      const classified = classifyJobError(error);
+      const outcome = await queue.fail(db, lease, {
+        error: classified.message,
+        retryable: classified.retryable,
+      });
+      const fields = { outcome, code: classified.code, error: classified.message };
+      if (classified.code === "bad_input") jobLog.info("job failed on its input", fields);
+      else {jobLog.error("attempt failed", {
+          ...fields,
+          stack: error instanceof Error ? error.stack : undefined,
+        });}
+    } catch (settleError) {
+      // The lease will expire and the reaper will retry the job: nothing is lost.
+      jobLog.error("could not record the attempt's end", { error: errorMessage(settleError) });
+    }
+  }
+
+  const done = loop();
+  return {
+    owner,
+    done,
+    async stop() {
+      stopping.abort();
+      await done;
+    },
+  };
+}
+
+interface Heartbeat {
+  stop(): void;
+}
+
+function startHeartbeat(
+  queue: JobQueue,
+  db: Db,
+  lease: Lease,
+  timing: { leaseMs: number; heartbeatMs: number },
+  controller: AbortController,
+  log: Logger,
+): Heartbeat {
+  let busy = false;
+  const timer = setInterval(async () => {
+    if (busy || controller.signal.aborted) return;
+    busy = true;
+    try {
+      const beat = await queue.heartbeat(db, lease, { leaseMs: timing.leaseMs });
+      if (!beat.ok) controller.abort(new LeaseLost("lease lost"));
+      else if (beat.cancelRequested) controller.abort(new CancelRequested("cancel requested"));
+    } catch (error) {
+      // A missed beat is survivable while the lease lasts; the next one retries.
+      log.warn("heartbeat failed", { error: errorMessage(error) });
+    } finally {
+      busy = false;
+    }
+  }, timing.heartbeatMs);
+  return { stop: () => clearInterval(timer) };
+}
+
+/** Blobs of earlier attempts of the same job (killed before they could clean up) are garbage once one succeeds. */
+async function removeOtherAttempts(blobs: BlobStore, jobPrefix: string, keep: string): Promise<void> {
+  const stale = new Set(
+    (await blobs.list(jobPrefix)).map((key) => key.split("/").slice(0, 3).join("/")).filter((p) =>
+      p !== keep
+    ),
+  );
+  for (const prefix of stale) await blobs.deletePrefix(prefix);
+}
+
+/** auto → webgpu when this machine has an adapter, else cpu; webgpu without an adapter is a setup error. */
+async function resolveBackend(name: BackendName): Promise<"cpu" | "webgpu"> {
+  if (name === "cpu") return "cpu";
+  const adapter = await navigator.gpu?.requestAdapter();
+  if (adapter) return "webgpu";
+  if (name === "auto") return "cpu";
+  throw new InputError(
+    "Cannot start a worker with '--backend webgpu' as no WebGPU adapter was found (install mesa-vulkan-drivers for a software one)",
+  );
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    signal.addEventListener("abort", done, { once: true });
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    }
+  });
+}

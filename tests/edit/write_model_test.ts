@@ -1,0 +1,116 @@
+/**
+ * writeModelFolder: the weight files stream out in another thread while transforms run on the calling thread,
+ * possibly waiting on work that finishes later (as the edit pipeline's subspaces do).
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { writeModelFolder } from "../../gpu-worker/edit/write_model.ts";
+import { openModelFolder } from "../../shared/model/folder.ts";
+import type { Matrix } from "../../gpu-worker/profs/backend.ts";
+import { openSafetensors } from "../../shared/safetensors/reader.ts";
+import { writeTinyGpt2 } from "../fixtures/tiny_gpt2.ts";
+
+const dir = await Deno.makeTempDir({ prefix: "profs-write-model-" });
+let seq = 0;
+const fresh = (name: string) => join(dir, `${seq++}-${name}`);
+
+/** Doubles a matrix in place, as the cpu backend edits in place. */
+const double = (weight: Matrix) => {
+  for (let i = 0; i < weight.data.length; i++) weight.data[i] *= 2;
+  return Promise.resolve(weight);
+};
+
+for (const { dtype, shards } of [{ dtype: "F32", shards: 1 }, { dtype: "BF16", shards: 2 }] as const) {
+  Deno.test(`${dtype} in ${shards} file(s): transformed tensors come back edited, the rest byte-identical, hashes match`, async () => {
+    const { dir: modelDir } = await writeTinyGpt2(fresh("model"), { layers: 3, hidden: 24, dtype, shards });
+    const model = await openModelFolder(modelDir);
+    const out = fresh("out");
+    try {
+      const edited = [model.mlpOutputName(0), model.mlpOutputName(2)];
+      // Layer 2's transform waits until layer 0's has run, so the stream is held at a tensor for a while.
+      const first = Promise.withResolvers<void>();
+      const transforms = new Map([
+        [edited[0], async (w: Matrix) => {
+          const result = await double(w);
+          setTimeout(first.resolve, 50);
+          return result;
+        }],
+        [edited[1], async (w: Matrix) => {
+          await first.promise;
+          return double(w);
+        }],
+      ]);
+      const progress: number[] = [];
+      const written = await writeModelFolder(model, out, transforms, {
+        onTensor: (done, total) => {
+          assert.equal(total, model.tensorNames().length);
+          progress.push(done);
+        },
+      });
+      assert.deepEqual(progress, model.tensorNames().map((_, i) => i + 1));
+      assert.equal(written.inputSha256, await model.sha256());
+      const copy = await openModelFolder(out);
+      assert.equal(written.outputSha256, await copy.sha256());
+      await copy.close();
+      for (const file of model.weightFiles) {
+        const before = model.reader(file);
+        const after = await openSafetensors(join(out, file));
+        assert.deepEqual(after.headerJson, before.headerJson, `${file}: header copied verbatim`);
+        for (const t of before.header.tensors) {
+          if (edited.includes(t.name)) {
+            const original = await before.readFloat32(t.name);
+            assert.deepEqual(await after.readFloat32(t.name), original.map((x) => 2 * x), t.name);
+          } else {
+            assert.deepEqual(await after.readBytes(t.name), await before.readBytes(t.name), t.name);
+          }
+        }
+        await after.close();
+      }
+    } finally {
+      await model.close();
+    }
+  });
+}
+
+Deno.test("a failing transform, a changed shape or an abort rejects with its own error", async () => {
+  const { dir: modelDir } = await writeTinyGpt2(fresh("model"), { layers: 2, hidden: 24 });
+  const model = await openModelFolder(modelDir);
+  const name = model.mlpOutputName(1);
+  try {
+    class Boom extends Error {}
+    await assert.rejects(
+      writeModelFolder(model, fresh("out"), new Map([[name, () => Promise.reject(new Boom("no device"))]])),
+      (error: unknown) => error instanceof Boom && error.message === "no device",
+    );
+    await assert.rejects(
+      writeModelFolder(
+        model,
+        fresh("out"),
+        new Map([[name, (w: Matrix) => Promise.resolve({ ...w, rows: w.rows - 1 })]]),
+      ),
+      new RegExp(`transform of '${name.replaceAll(".", "\\.")}' changed its shape to 95×24`),
+    );
+    const controller = new AbortController();
+    await assert.rejects(
+      writeModelFolder(
+        model,
+        fresh("out"),
+        new Map([[name, async (w: Matrix) => {
+          controller.abort(new Error("cancelled by the user"));
+          await new Promise(() => {}); // never finishes: only the abort can end the write
+          return w;
+        }]]),
+        { signal: controller.signal },
+      ),
+      /cancelled by the user/,
+    );
+  } finally {
+    await model.close();
+  }
+});
+
+Deno.test({
+  name: "write_model: clean up",
+  sanitizeResources: false,
+  fn: () => Deno.remove(dir, { recursive: true }),
+});
