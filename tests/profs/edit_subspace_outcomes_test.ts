@@ -1,7 +1,7 @@
 /**
  * What the edit pipeline and the CLI do with the subspace iteration's two bad outcomes, on the cpu backend:
  * an iteration cap hit is a failed edit (ConvergenceError naming the block, the iterations and the residual; one
- * stderr line and exit 1 from the CLI; nothing written), and a rank above a block's effective rank is a warning
+ * stderr line and exit 1 from the CLI; a failed job, unretried, with that message; nothing written), and a rank above a block's effective rank is a warning
  * (report.json's layers and warnings, a `warning:` line on stderr) on an edit that succeeds.
  */
 import assert from "node:assert/strict";
@@ -9,6 +9,8 @@ import { join } from "node:path";
 import { runEdit } from "../../gpu-worker/edit/pipeline.ts";
 import { main } from "../../main.ts";
 import { ConvergenceError } from "../../shared/errors.ts";
+import { classifyJobError } from "../../gpu-worker/worker/jobs/job_error.ts";
+import { deserializeError, serializeError } from "../../gpu-worker/worker/jobs/thread_messages.ts";
 import type { EditReport } from "../../gpu-worker/edit/report.ts";
 import { writeSyntheticEmbeddings } from "../fixtures/synthetic_embeddings.ts";
 import { writeTinyGpt2 } from "../fixtures/tiny_gpt2.ts";
@@ -54,6 +56,23 @@ Deno.test("an edit whose subspace iteration hits its cap fails naming the block,
         .test(e.message),
   );
   assert.deepEqual([...Deno.readDirSync(root)].map((e) => e.name).filter((n) => n.startsWith("capped")), []);
+});
+
+Deno.test("a ConvergenceError from the compute thread fails a job at once with its message", async () => {
+  const thrown = await runEdit({
+    modelDir: model,
+    outDir: join(root, "capped-job"),
+    embeddingsFile: noisy,
+    layers: { from: 3, to: 4 },
+    rank: 4,
+    maxIterations: 1,
+    backend: "cpu",
+  }).then(() => null, (e) => e);
+  assert.ok(thrown instanceof ConvergenceError);
+  // The worker runs runEdit in a thread; the error crosses it serialized, then decides the job's fate.
+  const classified = classifyJobError(deserializeError(serializeError(thrown)));
+  assert.deepEqual(classified, { code: "bad_input", message: thrown.message, retryable: false });
+  assert.match(classified.message, /of block 3 as .* within 1 iterations: the residual/);
 });
 
 Deno.test("profs edit --max-iterations 1 exits 1 with one line naming the block", async () => {
