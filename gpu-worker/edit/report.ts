@@ -30,7 +30,7 @@ export interface LayerReport {
   explainedVariance: number[];
   iterations: number;
   residual: number;
-  /** What the residual was held to (webgpu: f32's floor ε·σ₁/σ_m when above the parameter); absent before. */
+  /** What the residual was held to (webgpu: f32's floor when above the parameter); absent before. */
   tolerance?: number;
   converged: boolean;
   /** Directions whose σ is above `noiseFloor` (≤ rank); absent in reports written before it existed. */

@@ -60,7 +60,7 @@ export interface LayerSubspace {
    */
   residual: number;
   /**
-   * What `residual` was held to: the parameter's tolerance, or on webgpu f32's floor ε·σ₁/σ_m for the compared
+   * What `residual` was held to: the parameter's tolerance, or on webgpu f32's floor for the compared
    * directions when that is larger (float32 iterates of a direction with small σ jitter by about that much).
    */
   tolerance: number;

@@ -210,13 +210,18 @@ const MAX_FILTER_DEGREE = 12;
 
 /**
  * Degree of the next step's Chebyshev filter (1 = a plain power step), at most `budget` applications: as high
- * as keeps T_p(x₁) ≤ 1e6 for the top Ritz value θ₁ mapped onto [−1, 1] ↦ [0, θ_b].
+ * as keeps T_p(x₁) ≤ e^maxGrowth (default 1e6) for the top Ritz value θ₁ mapped onto [−1, 1] ↦ [0, θ_b]
+ * (`values`: the block's Ritz values, descending). The webgpu backend uses it too, with a smaller growth.
  */
-function filterDegree(values: Float64Array, budget: number): number {
+export function filterDegree(
+  values: ArrayLike<number>,
+  budget: number,
+  maxGrowth = MAX_FILTER_GROWTH,
+): number {
   const top = values[0], floor = values[values.length - 1];
   if (!(floor > 0) || top <= floor * (1 + 1e-9)) return 1;
   const x1 = (2 * top) / floor - 1;
-  return Math.max(1, Math.min(MAX_FILTER_DEGREE, budget, Math.floor(MAX_FILTER_GROWTH / Math.acosh(x1))));
+  return Math.max(1, Math.min(MAX_FILTER_DEGREE, budget, Math.floor(maxGrowth / Math.acosh(x1))));
 }
 
 /**

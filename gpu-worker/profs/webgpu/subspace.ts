@@ -15,14 +15,18 @@
  * ‖V_{j−1} − V_j (V_jᵀ V_{j−1})‖₂, the sine of the largest principal angle between consecutive checks
  * (CHECK_EVERY steps apart, so it bounds the per-step change from above). It is computed from the difference on
  * the GPU, not as √(1 − cos²), so small angles keep their digits. It is held to `params.tolerance` or, when
- * larger, to f32's floor ε·σ₁/σ_m (`f32Tolerance`): one step computes Tᵀ(T q_m) to about ε·σ₁·σ_m against its
- * size σ_m², so iterates of direction m jitter by that much however long the loop runs (measured on the demo
- * model's embeddings: the residual stagnates at 0.1–0.35 of this bound for k = 2 … 32). The block is b = min(k + OVERSAMPLING, n, d)
+ * larger, to what f32 can reach (`f32Tolerance`). The block is b = min(k + OVERSAMPLING, n, d)
  * columns like the CPU backend (same seed, same start), so the rate is (σ_{b+1}/σ_k)² per step; b = n or d
  * (fewer pairs or hidden units than k + 8) makes the block the whole row or column space, exact after a step.
  */
 import { createRandom } from "../random.ts";
-import { countAboveFloor, F32_EPSILON, OVERSAMPLING, relativeNoiseFloor } from "../cpu/subspace.ts";
+import {
+  countAboveFloor,
+  F32_EPSILON,
+  filterDegree,
+  OVERSAMPLING,
+  relativeNoiseFloor,
+} from "../cpu/subspace.ts";
 import type { SubspaceParams } from "../backend.ts";
 import type { ComputeBatch, Gpu, ReadRegion } from "../../runtime/gpu.ts";
 import { encodeColsDot } from "../../kernels/cols_dot.ts";
@@ -30,10 +34,17 @@ import { encodeGram } from "../../kernels/gram.ts";
 import { encodeGramSchmidt } from "../../kernels/gram_schmidt.ts";
 import { encodeRankKUpdate } from "../../kernels/rank_k_update.ts";
 import { encodeRowsDot } from "../../kernels/rows_dot.ts";
+import { encodeScaleAdd } from "../../kernels/scale_add.ts";
 import { largestSineFromGram, leadingColumns, rayleighRitz } from "./ritz.ts";
 
-/** Steps between convergence checks (one readback each). */
+/** Steps between convergence checks (one readback each) while no Chebyshev filter applies. */
 export const CHECK_EVERY = 5;
+
+/**
+ * Largest growth a filter gives the top Ritz value (the CPU allows 1e6): every column is f32, so a wanted column
+ * that grows far less than the top one keeps ~log10(1/ε) − log10(growth·error) digits through Gram–Schmidt.
+ */
+const F32_FILTER_GROWTH = Math.log(1e4);
 
 export interface GpuTopSingular {
   /** V [d, k] f32, orthonormal columns by descending σ (pooled: the caller releases it). */
@@ -63,12 +74,23 @@ interface Check {
   m: number;
 }
 
+/** The largest f32 floor honoured: past it a subspace is too ill-defined to call converged. */
+const MAX_F32_TOLERANCE = 1e-2;
+
 /**
- * The residual an f32 iteration can reach for the top m of σ [≥ m] (descending): ε·σ₁/σ_m, ε = 2⁻²³, or 0 when
- * m = 0.
+ * The residual an f32 iteration can reach for the top m directions, from the block's σ (descending, all b):
+ * 4·ε·σ₁·σ_m / (√d·(σ_m² − σ_{m+1}²)), ε = 2⁻²³ (σ_{m+1} = 0 when the block is the whole space), at most 1e-2;
+ * 0 when m = 0. Why: one step computes Tᵀ(T q_m) to about ε·σ₁·σ_m (the rounding of the products, the columns
+ * ordered by σ), an error spread over the d coordinates, so about ε·σ₁·σ_m/√d of it falls on the direction
+ * that competes with q_m; the top-m subspace moves by that over the eigengap σ_m² − σ_{m+1}² (Davis–Kahan), so
+ * iterates jitter by that much however long the loop runs. Measured stagnation: 1/10 to 1/25 of the bound on the
+ * demo model's embeddings (k = 2 … 32, the factor 4 included), 1/3 on a flat spectrum (σⱼ = 1 − 0.001j, k = 2).
  */
-export function f32Tolerance(sigma: number[], m: number): number {
-  return m === 0 ? 0 : F32_EPSILON * sigma[0] / sigma[m - 1];
+export function f32Tolerance(sigma: number[], m: number, d: number): number {
+  if (m === 0) return 0;
+  const gap = sigma[m - 1] ** 2 - (m < sigma.length ? sigma[m] ** 2 : 0);
+  if (!(gap > 0)) return MAX_F32_TOLERANCE;
+  return Math.min(MAX_F32_TOLERANCE, (4 * F32_EPSILON * sigma[0] * sigma[m - 1]) / (Math.sqrt(d) * gap));
 }
 
 /** t [n, d] f32 on the GPU → its top-k right singular vectors. */
@@ -101,13 +123,45 @@ export async function topRightSingularGpu(
   const m = gpu.storage(k * k * 4, "M"); // [k, k]
   const e = gpu.storage(d * k * 4, "E"); // [d, k]
   const ete = gpu.storage(k * k * 4, "EtE"); // [k, k]
-  const scratch = [z, g, h, wAll, wTop, wCompared, vCompared, vPrev, m, e, ete];
+  const ay = gpu.storage(d * b * 4, "AY"); // [d, b] Tᵀ T Y_j in a Chebyshev filter
+  const mixed = gpu.storage(d * b * 4, "Ymix"); // [d, b] (4/θ)·A Y_j − 2 Y_j
+  let spare = gpu.storage(d * b * 4, "Yspare"); // [d, b] the filter's third iterate
+  const scratch = [z, g, h, wAll, wTop, wCompared, vCompared, vPrev, m, e, ete, ay, mixed];
 
   const step = async (batch: ComputeBatch) => {
     await encodeRowsDot(gpu, batch, { a: t, b: q, c: z }, { m: n, k: d, kb: b });
     await encodeColsDot(gpu, batch, { a: t, b: z, c: y }, { m: n, n: d, kb: b });
     await encodeGramSchmidt(gpu, batch, { q: y }, { rows: d, k: b, seed });
     [q, y] = [y, q];
+  };
+  const applyA = async (batch: ComputeBatch, from: GPUBuffer, to: GPUBuffer) => {
+    await encodeRowsDot(gpu, batch, { a: t, b: from, c: z }, { m: n, k: d, kb: b });
+    await encodeColsDot(gpu, batch, { a: t, b: z, c: to }, { m: n, n: d, kb: b });
+  };
+  const combine = async (
+    batch: ComputeBatch,
+    x: GPUBuffer,
+    y: GPUBuffer,
+    to: GPUBuffer,
+    alpha: number,
+    beta: number,
+  ) => {
+    await encodeScaleAdd(gpu, batch, { x, y, z: to }, { length: d * b, alpha, beta });
+  };
+  // Chebyshev filter of `degree` ≥ 2 damping [0, θ] (the CPU's, shared/profs: Y₀ = Q, Y₁ = (2/θ)·A Q − Q,
+  // Y_{j+1} = (4/θ)·A Y_j − 2 Y_j − Y_{j−1}), then Q ← gram_schmidt(Y_p). Y rotates through q, y and spare.
+  const filter = async (batch: ComputeBatch, degree: number, theta: number) => {
+    let before = q, current = y, next = spare;
+    await applyA(batch, q, ay);
+    await combine(batch, ay, q, current, 2 / theta, -1);
+    for (let j = 1; j < degree; j++) {
+      await applyA(batch, current, ay);
+      await combine(batch, ay, current, mixed, 4 / theta, -2);
+      await combine(batch, mixed, before, next, 1, -1);
+      [before, current, next] = [current, next, before];
+    }
+    await encodeGramSchmidt(gpu, batch, { q: current }, { rows: d, k: b, seed });
+    [q, y, spare] = [current, before, next];
   };
   const rotate = async (batch: ComputeBatch, to: GPUBuffer, w: GPUBuffer, cols: number) => {
     await encodeRankKUpdate(gpu, batch, { c: to, a: q, b: w }, { m: d, n: cols, ka: b, alpha: 1, beta: 0 });
@@ -152,8 +206,13 @@ export async function topRightSingularGpu(
         current = pending;
         pending = null;
       }
-      const steps = Math.min(CHECK_EVERY, params.maxIterations - iterations);
-      for (let s = 0; s < steps; s++) await step(batch);
+      const remaining = params.maxIterations - iterations;
+      const degree: number = current && remaining > 0
+        ? filterDegree(current.values, remaining, F32_FILTER_GROWTH)
+        : 1;
+      const steps: number = degree > 1 ? degree : Math.min(CHECK_EVERY, remaining);
+      if (degree > 1) await filter(batch, degree, current!.values[b - 1]);
+      else for (let s = 0; s < steps; s++) await step(batch);
       iterations += steps;
       if (steps > 0) {
         await encodeRowsDot(gpu, batch, { a: t, b: q, c: z }, { m: n, k: d, kb: b });
@@ -173,9 +232,10 @@ export async function topRightSingularGpu(
       if (compared === "zero") residual = 0;
       firstValues ??= values.slice(next);
 
-      const sigma = current ? current.values.slice(0, k).map((value) => Math.sqrt(value)) : [];
+      const block = current ? current.values.map((value) => Math.sqrt(value)) : [];
+      const sigma = block.slice(0, k);
       const tolerance = current
-        ? Math.max(params.tolerance, f32Tolerance(sigma, current.m))
+        ? Math.max(params.tolerance, f32Tolerance(block, current.m, d))
         : params.tolerance;
       const converged = compared !== "none" && residual < tolerance;
       if (converged || steps === 0) {
@@ -197,6 +257,6 @@ export async function topRightSingularGpu(
     gpu.release(v);
     throw error;
   } finally {
-    gpu.release(q, y, ...scratch);
+    gpu.release(q, y, spare, ...scratch);
   }
 }
