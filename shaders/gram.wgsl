@@ -1,5 +1,5 @@
-// gram: G [KA, KB] = Aᵀ · B for thin A [R, KA] and B [R, KB] with a long R (D or N): YᵀY for CholeskyQR,
-// QᵀQ_prev for the convergence test, ZᵀZ for Rayleigh-Ritz. One workgroup of 256 threads per (row i of G,
+// gram: G [KA, KB] = Aᵀ · B for thin A [R, KA] and B [R, KB] with a long R (D or N): VᵀV_prev and EᵀE for
+// the convergence test, ZᵀZ and QᵀQ for Rayleigh-Ritz. One workgroup of 256 threads per (row i of G,
 // group of 4 columns): threads stride over R keeping a vec4 of sums, then a tree reduction.
 struct Shape {
   r: u32,

@@ -2,7 +2,7 @@
 // stored [N, KA] when shape.trans_b. KA is small (a rank), so each thread owns one element of C and loops over
 // KA; C is read and written in place (β = 0 never reads C, so stale or NaN contents cannot leak in).
 // Used for the projection W ← W − (W V) Vᵀ (trans_b) and W ← W − V (Vᵀ W), the centering T ← T − (T μ) μᵀ,
-// Q ← Y R⁻¹ in CholeskyQR, and E = Q_prev − Q (Qᵀ Q_prev) in the convergence test.
+// Q ← Q W (the rotation onto Ritz vectors), and E = V_prev − V (Vᵀ V_prev) in the convergence test.
 struct Shape {
   m: u32,
   n: u32,

@@ -12,6 +12,45 @@ export class InputError extends Error {
   }
 }
 
+/**
+ * A subspace iteration hit its iteration cap before the subspace settled: the result would be an arbitrary
+ * subspace, so it is never used as an edit. It is an `InputError` on purpose: the iteration is deterministic
+ * (same embeddings, rank, seed, tolerance and cap give the same iterates on the same backend), so a retry fails
+ * the same way, and what changes the outcome is the user's to choose (a lower rank, more pairs, a larger
+ * 'maxIterations' or a looser 'tolerance'). The message names the block (once the pipeline knows it), the
+ * iterations run and the residual reached.
+ */
+export class ConvergenceError extends InputError {
+  override name = "ConvergenceError";
+  constructor(
+    readonly details: {
+      /** What was being computed, e.g. "the toxic subspace (rank 8)". */
+      what: string;
+      iterations: number;
+      /** Sine of the largest principal angle between the last two iterates. */
+      residual: number;
+      tolerance: number;
+      /** The edited block, when known. */
+      block?: number;
+    },
+  ) {
+    const where = details.block === undefined ? "" : ` of block ${details.block}`;
+    super(
+      `Cannot compute ${details.what}${where} as the subspace iteration must converge within ${details.iterations} ` +
+        `iterations: the residual (sine of the largest angle between the last two iterates) is ` +
+        `${details.residual.toExponential(2)}, the tolerance ${
+          details.tolerance.toExponential(2)
+        }; use a lower ` +
+        `rank or more pairs, or raise the iteration cap`,
+    );
+  }
+
+  /** The same error naming the edited block. */
+  inBlock(block: number): ConvergenceError {
+    return new ConvergenceError({ ...this.details, block });
+  }
+}
+
 /** The message of an unknown thrown value, for logs and error chains. */
 export function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);

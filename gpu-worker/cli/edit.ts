@@ -5,6 +5,7 @@ import { parseArgs } from "node:util";
 import { parseBackendName } from "../profs/select.ts";
 import { EDIT_DEFAULTS, editParamsFromFlags } from "../../shared/contracts/edit_params.ts";
 import { InputError, Interrupted, withInterrupts } from "../../shared/errors.ts";
+import { DEFAULT_SUBSPACE_PARAMS } from "../profs/backend.ts";
 import { createLogger } from "../../shared/log.ts";
 import { runEdit } from "../edit/pipeline.ts";
 import { directionSides, type EditReport } from "../edit/report.ts";
@@ -24,6 +25,7 @@ export const USAGE = `usage: profs edit --model DIR (--pairs FILE | --embeddings
   --seed S                 sampling and iteration seed (default ${EDIT_DEFAULTS.seed})
   --max-tokens T           tokens per text when embedding pairs (default ${EDIT_DEFAULTS.max_tokens})
   --backend B              auto | webgpu | cpu (default auto)
+  --max-iterations N       cap on the subspace iteration's steps per block; hitting it fails the edit (default ${DEFAULT_SUBSPACE_PARAMS.maxIterations})
   --save-embeddings FILE   also write the embeddings computed from --pairs
 
 SIGINT/SIGTERM stop the edit and remove its partial output (exit code 130/143).`;
@@ -43,6 +45,7 @@ export async function run(args: string[]): Promise<void> {
       seed: { type: "string" },
       "max-tokens": { type: "string" },
       backend: { type: "string" },
+      "max-iterations": { type: "string" },
       "save-embeddings": { type: "string" },
       overwrite: { type: "boolean" },
       help: { type: "boolean", short: "h" },
@@ -80,6 +83,7 @@ export async function run(args: string[]): Promise<void> {
       seed: params.seed,
       maxTokens: params.max_tokens,
       backend: parseBackendName(values.backend ?? "auto"),
+      maxIterations: maxIterations(values["max-iterations"]),
       saveEmbeddings: values["save-embeddings"],
       overwrite: values.overwrite ?? false,
       logger: createLogger(),
@@ -94,6 +98,7 @@ export async function run(args: string[]): Promise<void> {
     })
   );
   console.log(summary(outcome.report, outcome.outDir));
+  for (const warning of outcome.report.warnings ?? []) console.error(`warning: ${warning}`);
 }
 
 /**
@@ -128,6 +133,18 @@ export function summary(r: EditReport, outDir: string): string {
 function required(value: string | undefined, flag: string): string {
   if (value === undefined || value === "") throw new InputError(`Cannot edit as '${flag}' is required`);
   return value;
+}
+
+/** `--max-iterations`: not an edit parameter of the API (the service keeps the default), so parsed here. */
+function maxIterations(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n < 1 || n > 1_000_000) {
+    throw new InputError(
+      `Cannot edit as '--max-iterations' must be an integer from 1 to 1000000: current value is '${value}'`,
+    );
+  }
+  return n;
 }
 
 /** One stderr line per stage change and every ~10% within a stage. */

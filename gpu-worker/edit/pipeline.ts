@@ -24,7 +24,7 @@ import {
 } from "../../shared/contracts/edit_params.ts";
 import { readPreferenceFile } from "../../shared/formats/preference.ts";
 import { sampleIndices } from "./sample.ts";
-import { DiskSpaceError, InputError } from "../../shared/errors.ts";
+import { ConvergenceError, DiskSpaceError, InputError } from "../../shared/errors.ts";
 import {
   checkEmbeddingsForModel,
   checkEmbeddingsSha256,
@@ -51,6 +51,7 @@ import {
   layerReport,
   markToxicSides,
   REPORT_FORMAT,
+  subspaceWarnings,
   topTokens,
   toxicProjections,
 } from "./report.ts";
@@ -275,14 +276,9 @@ export async function runEdit(options: EditOptions, hooks: EditHooks = {}): Prom
         const subspace = await untilAborted(
           backend.toxicSubspace(preferred, rejected, subspaceParams),
           running,
-        );
-        if (!subspace.converged) {
-          log.warn("subspace iteration hit its cap", {
-            layer,
-            iterations: subspace.iterations,
-            residual: subspace.residual,
-          });
-        }
+        ).catch((error) => {
+          throw error instanceof ConvergenceError ? error.inBlock(layer) : error;
+        });
         subspaces.get(layer)!.resolve(subspace);
         byLayer[layer - layers.from] = subspace;
         toxicity[layer - layers.from] = toxicProjections(preferred, rejected, subspace.basis);
@@ -324,6 +320,10 @@ export async function runEdit(options: EditOptions, hooks: EditHooks = {}): Prom
       },
       layers: patchLayers,
     });
+    const layerReports = byLayer.map((s, i) =>
+      layerReport(layers.from + i, open.mlpOutputName(layers.from + i), s, directions[i])
+    );
+    for (const warning of subspaceWarnings(layerReports)) log.warn(warning);
     const report: EditReport = {
       format: REPORT_FORMAT,
       createdAt: new Date().toISOString(),
@@ -348,9 +348,8 @@ export async function runEdit(options: EditOptions, hooks: EditHooks = {}): Prom
       source: sourceInfo,
       backend: backend.name,
       backendReason,
-      layers: byLayer.map((s, i) =>
-        layerReport(layers.from + i, open.mlpOutputName(layers.from + i), s, directions[i])
-      ),
+      layers: layerReports,
+      warnings: subspaceWarnings(layerReports),
       seconds: {
         embed: embedSeconds,
         subspace: subspaceSeconds,

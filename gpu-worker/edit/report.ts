@@ -40,7 +40,13 @@ export interface LayerReport {
   explainedVariance: number[];
   iterations: number;
   residual: number;
+  /** What the residual was held to (webgpu: f32's floor when above the parameter); absent before. */
+  tolerance?: number;
   converged: boolean;
+  /** Directions whose σ is above `noiseFloor` (≤ rank); absent in reports written before it existed. */
+  effectiveRank?: number;
+  /** σ₁·max(N, D)·ε_f32: singular values at or below it are rounding noise. */
+  noiseFloor?: number;
   directions: DirectionTokens[];
 }
 
@@ -71,6 +77,8 @@ export interface EditReport {
   /** Why that backend, e.g. "auto: the only WebGPU adapter, llvmpipe …, is a software one …". */
   backendReason?: string;
   layers: LayerReport[];
+  /** One line per problem the edit did not fail on (e.g. a rank above a block's effective rank). */
+  warnings?: string[];
   /** Wall time per stage; `write` runs alongside `subspace` (which includes the top tokens), so they overlap. */
   seconds: { embed: number; subspace: number; write: number; total: number };
 }
@@ -88,7 +96,10 @@ export function layerReport(
     explainedVariance: subspace.explainedVariance,
     iterations: subspace.iterations,
     residual: subspace.residual,
+    tolerance: subspace.tolerance,
     converged: subspace.converged,
+    effectiveRank: subspace.effectiveRank,
+    noiseFloor: subspace.noiseFloor,
     directions,
   };
 }
@@ -127,6 +138,26 @@ export function directionSides(
   const positive = { sign: "+" as const, toxic: d.toxicSide === "positive", tokens: d.positive };
   const negative = { sign: "−" as const, toxic: d.toxicSide === "negative", tokens: d.negative };
   return d.toxicSide === "negative" ? [negative, positive] : [positive, negative];
+}
+
+/**
+ * A warning per block whose rank exceeds its effective rank: the directions past it stand at the noise floor,
+ * so they are arbitrary (another backend or seed removes other ones) and the edit removes more than the data
+ * support.
+ */
+export function subspaceWarnings(layers: LayerReport[]): string[] {
+  return layers.flatMap((l) => {
+    const rank = l.singularValues.length;
+    if (l.effectiveRank === undefined || l.effectiveRank >= rank) return [];
+    return [
+      `block ${l.layer}: rank ${rank} is above the data's effective rank ${l.effectiveRank} (σ${
+        l.effectiveRank + 1
+      }…σ${rank} ≤ noise floor ${l.noiseFloor?.toExponential(2)}): the last ${
+        rank - l.effectiveRank
+      } removed ` +
+      `direction(s) are arbitrary; use rank ${Math.max(1, l.effectiveRank)} or more varied pairs`,
+    ];
+  });
 }
 
 /**

@@ -1,6 +1,6 @@
 /**
- * gram: G [KA, KB] = Aᵀ · B for thin A [R, KA], B [R, KB] (shaders/gram.wgsl): Grams for CholeskyQR, the
- * convergence test and Rayleigh-Ritz.
+ * gram: G [KA, KB] = Aᵀ · B for thin A [R, KA], B [R, KB] (shaders/gram.wgsl): Grams for the convergence test
+ * and Rayleigh-Ritz.
  */
 import type { ComputeBatch, Gpu } from "../runtime/gpu.ts";
 import { loadShader } from "../runtime/shader_source.ts";

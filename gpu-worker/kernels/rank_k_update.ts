@@ -1,6 +1,7 @@
 /**
  * rank_k_update: C [M, N] ← β·C + α·A [M, KA] · op(B) (shaders/rank_k_update.wgsl), op(B) = B [KA, N] or Bᵀ of
- * B [N, KA] when transB. In place on C: the projection, the centering, Q ← Y R⁻¹ and the convergence residual.
+ * B [N, KA] when transB. In place on C: the projection, the centering, Q ← Q W (Ritz rotation) and the
+ * convergence residual.
  */
 import type { ComputeBatch, Gpu } from "../runtime/gpu.ts";
 import { loadShader } from "../runtime/shader_source.ts";

@@ -15,7 +15,7 @@ export interface SubspaceParams {
   centering: boolean;
   /** Stop when the subspace moved less than this (sine of the largest principal angle). */
   tolerance: number;
-  /** Hard cap; hitting it is reported (`converged: false`), never silent. */
+  /** Hard cap on applications of TᵀT; hitting it throws a `ConvergenceError` (shared/errors.ts), never an edit. */
   maxIterations: number;
   /** Seed of the random start block. */
   seed: number;
@@ -38,9 +38,26 @@ export interface LayerSubspace {
   explainedVariance: number[];
   /** Subspace iterations run. */
   iterations: number;
-  /** Final subspace change (sine of the largest principal angle between the last two iterates). */
+  /**
+   * Final subspace change: sine of the largest principal angle between the last two iterates of the top
+   * `effectiveRank` directions (the ones above the noise floor; the others never settle).
+   */
   residual: number;
+  /**
+   * What `residual` was held to: the parameter's tolerance, or on webgpu f32's floor for the compared
+   * directions when that is larger (float32 iterates of a direction with small σ jitter by about that much).
+   */
+  tolerance: number;
+  /** Always true: a backend throws a `ConvergenceError` instead of returning an unconverged subspace. */
   converged: boolean;
+  /**
+   * How many of the k directions have σ above `noiseFloor` (≤ k). Fewer than k means the rank asked for exceeds
+   * what the data hold: the remaining directions are arbitrary (they differ between backends and seeds), and
+   * the pipeline warns.
+   */
+  effectiveRank: number;
+  /** σ₁·max(N, D)·ε_f32 (shared/profs/subspace.ts `relativeNoiseFloor`): σ at or below it is rounding noise. */
+  noiseFloor: number;
 }
 
 export interface Projection {

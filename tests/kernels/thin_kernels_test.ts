@@ -1,9 +1,8 @@
 /**
- * The thin kernels of ProFS (rows_dot, cols_dot, gram, rank_k_update, scale_add, row_sum_squares, cholesky_qr)
- * against their twins, on shapes that are not multiples of the workgroup or of 4, degenerate 1×N / N×1 / k = 1
- * shapes, and one real GPT-2 medium c_proj shape (W [4096, 1024], k = 2).
+ * The thin kernels of ProFS (rows_dot, cols_dot, gram, rank_k_update, scale_add, row_sum_squares) against
+ * their twins (gram_schmidt has its own file), on shapes that are not multiples of the workgroup or of 4,
+ * degenerate 1×N / N×1 / k = 1 shapes, and one real GPT-2 medium c_proj shape (W [4096, 1024], k = 2).
  */
-import assert from "node:assert/strict";
 import { assertClose } from "../helpers/assert_close.ts";
 import { noGpu } from "../helpers/env.ts";
 import { colsDotCpu, encodeColsDot } from "../../gpu-worker/kernels/cols_dot.ts";
@@ -16,7 +15,6 @@ import {
 import { encodeRowsDot, rowsDotCpu } from "../../gpu-worker/kernels/rows_dot.ts";
 import { encodeScaleAdd, scaleAddCpu } from "../../gpu-worker/kernels/scale_add.ts";
 import { encodeRowSumSquares, rowSumSquaresCpu } from "../../gpu-worker/kernels/row_sum_squares.ts";
-import { choleskyQrCpu, encodeCholeskyQr } from "../../gpu-worker/kernels/cholesky_qr.ts";
 import { matmulCpu } from "../../gpu-worker/kernels/matmul.ts";
 import { randomArray, runKernel } from "./kernel_harness.ts";
 
@@ -151,65 +149,6 @@ Deno.test({
         (gpu, batch, b) => encodeRowSumSquares(gpu, batch, { x: b.x, s: b.s }, { m, n }),
       );
       assertClose(s, rowSumSquaresCpu(x, { m, n }), { ...TOL, label: `row_sum_squares ${m}×${n}` });
-    }
-  },
-});
-
-/** Y [R, K] random → G = YᵀY; Y R⁻¹ must have orthonormal columns. */
-function orthonormalityError(y: Float32Array, rinv: Float32Array, rows: number, k: number): number {
-  const q = matmulCpu(y, rinv, { m: rows, n: k, k });
-  const g = gramCpu(q, q, { r: rows, ka: k, kb: k });
-  let worst = 0;
-  for (let i = 0; i < k; i++) {
-    for (let j = 0; j < k; j++) worst = Math.max(worst, Math.abs(g[i * k + j] - (i === j ? 1 : 0)));
-  }
-  return worst;
-}
-
-Deno.test("choleskyQrCpu orthonormalises, shifts a singular Gram and returns I for zero", () => {
-  const rows = 50;
-  for (const k of [1, 2, 5]) {
-    const y = randomArray(rows * k, k);
-    const rinv = choleskyQrCpu(gramCpu(y, y, { r: rows, ka: k, kb: k }), { rows, k });
-    assert.ok(orthonormalityError(y, rinv, rows, k) < 1e-5, `k=${k}`);
-    for (let i = 0; i < k; i++) {
-      for (let j = 0; j < i; j++) assert.equal(rinv[i * k + j], 0, "upper triangular");
-    }
-  }
-  // Two equal columns: G is singular, the shifted pass still returns finite values.
-  const col = randomArray(rows, 9);
-  const y = new Float32Array(rows * 2).map((_, i) => col[i >> 1]);
-  const rinv = choleskyQrCpu(gramCpu(y, y, { r: rows, ka: 2, kb: 2 }), { rows, k: 2 });
-  assert.ok(rinv.every(Number.isFinite));
-  assert.deepEqual([...choleskyQrCpu(new Float32Array(4), { rows, k: 2 })], [1, 0, 0, 1]);
-});
-
-Deno.test({
-  name: "cholesky_qr matches its twin on well-conditioned, singular and zero Grams",
-  ignore: noGpu(),
-  async fn() {
-    const rows = 300;
-    const grams: Array<[number, Float32Array]> = [];
-    for (const k of [1, 2, 3, 6]) {
-      const y = randomArray(rows * k, 40 + k);
-      grams.push([k, gramCpu(y, y, { r: rows, ka: k, kb: k })]);
-    }
-    const col = randomArray(rows, 3);
-    const twin = new Float32Array(rows * 2).map((_, i) => col[i >> 1]);
-    grams.push([2, gramCpu(twin, twin, { r: rows, ka: 2, kb: 2 })]);
-    grams.push([2, new Float32Array(4)]);
-    for (const [k, g] of grams) {
-      const { rinv } = await runKernel(
-        { g },
-        { rinv: k * k },
-        (gpu, batch, x) => encodeCholeskyQr(gpu, batch, { g: x.g, rinv: x.rinv }, { rows, k }),
-      );
-      // Same algorithm in f32 (GPU) and f64 (twin): agreement to f32 rounding relative to R⁻¹'s size.
-      assertClose(rinv, choleskyQrCpu(g, { rows, k }), {
-        atol: 1e-4,
-        rtol: 1e-3,
-        label: `cholesky_qr k=${k}`,
-      });
     }
   },
 });

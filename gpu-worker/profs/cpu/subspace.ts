@@ -4,7 +4,7 @@
  */
 import type { Gemm } from "../../blas/gemm.ts";
 import { createRandom } from "../random.ts";
-import { InputError } from "../../../shared/errors.ts";
+import { ConvergenceError, InputError } from "../../../shared/errors.ts";
 import type { LayerSubspace, Matrix, SubspaceParams } from "../backend.ts";
 import {
   axpy,
@@ -22,14 +22,39 @@ import {
  */
 export const OVERSAMPLING = 8;
 
+/** Machine epsilon of float32 (2⁻²³): embeddings, and so T, are float32 whatever precision computes with them. */
+export const F32_EPSILON = 2 ** -23;
+
+/**
+ * The noise floor of T's singular values relative to σ₁: max(N, D)·ε_f32, the rule of LAPACK's and NumPy's
+ * `matrix_rank` with float32's epsilon. Why: every entry of T is a float32 (pooled, differenced and centered,
+ * each step rounding to float32 on the webgpu backend), so T is known only up to a perturbation E with
+ * |E_ij| ≲ ε·|T_ij| per rounding, and ‖E‖₂ ≤ ‖E‖_F ≲ ε·‖T‖_F ≤ ε·√min(N, D)·σ₁; by Weyl's inequality
+ * |σᵢ(T + E) − σᵢ(T)| ≤ ‖E‖₂, so singular values below that bound (the max(N, D) factor leaves room for the
+ * few roundings per entry and the accumulated ones of the products) say nothing about the data, and their
+ * directions are arbitrary: another backend, seed or rounding gives different ones.
+ */
+export function relativeNoiseFloor(n: number, d: number): number {
+  return Math.max(n, d) * F32_EPSILON;
+}
+
+/** How many of the descending singular values `sigma` exceed σ₁·`relativeFloor` (0 when σ₁ is 0). */
+export function countAboveFloor(sigma: ArrayLike<number>, relativeFloor: number): number {
+  let count = 0;
+  while (count < sigma.length && sigma[count] > 0 && sigma[count] > sigma[0] * relativeFloor) count++;
+  return count;
+}
+
 export interface TopSingular {
   /** [d, k] orthonormal columns, by descending singular value; each column's largest entry is positive. */
   basis: Float64Array;
   values: number[];
   iterations: number;
-  /** Sine of the largest principal angle between the last two top-k iterates. */
+  /** Sine of the largest principal angle between the last two iterates of the top `effectiveRank` vectors. */
   residual: number;
   converged: boolean;
+  /** How many of the k singular values stand above the noise floor (`relativeNoiseFloor`); ≤ k. */
+  effectiveRank: number;
 }
 
 /**
@@ -54,9 +79,15 @@ interface BlockState {
   iterations: number;
   residual: number;
   converged: boolean;
+  /** Top Ritz vectors above the noise floor: the ones whose convergence is tested. */
+  effective: number;
 }
 
-/** Top-k right singular vectors of t [n, d] (float64). */
+/**
+ * Top-k right singular vectors of t [n, d] (float64). Convergence is tested on the top min(k, effective rank)
+ * vectors: directions at the noise floor are arbitrary (any orthonormal completion is as good) and never settle.
+ * Hitting `maxIterations` returns `converged: false`; `toxicSubspaceCpu` turns that into a `ConvergenceError`.
+ */
 export function topRightSingularVectors(
   t: Float64Array,
   n: number,
@@ -75,7 +106,8 @@ export function topRightSingularVectors(
   };
   const gramAfter = options.gramAfter ?? GRAM_SWITCH_ITERATIONS;
   const budget = n < d ? Math.min(gramAfter, options.maxIterations) : options.maxIterations;
-  let state = blockIteration(normal, q, b, k, budget, options.tolerance, random);
+  const floor = relativeNoiseFloor(n, d);
+  let state = blockIteration(normal, q, b, k, budget, options.tolerance, floor, random);
   if (!state.converged && state.iterations < options.maxIterations && n < d) {
     // Continue in the row space: the top eigenvectors U of T Tᵀ give V = Tᵀ U (normalised), same σ².
     const gram = gramOfRows(t, n, d, options.gemm);
@@ -92,6 +124,7 @@ export function topRightSingularVectors(
       k,
       options.maxIterations - state.iterations,
       options.tolerance,
+      floor,
       random,
     );
     q = transposeTimesRows(t, more.q.subarray(0, k * n), n, d, k, options.gemm);
@@ -101,19 +134,23 @@ export function topRightSingularVectors(
   const basis = new Float64Array(d * k); // [d, k]
   for (let j = 0; j < k; j++) for (let c = 0; c < d; c++) basis[c * k + j] = state.q[j * d + c];
   fixSigns(basis, d, k);
+  const values = [...state.values.subarray(0, k)].map((v) => Math.sqrt(Math.max(0, v)));
   return {
     basis,
-    values: [...state.values.subarray(0, k)].map((v) => Math.sqrt(Math.max(0, v))),
+    values,
     iterations: state.iterations,
     residual: state.residual,
     converged: state.converged,
+    effectiveRank: countAboveFloor(values, floor),
   };
 }
 
 /**
  * Block subspace iteration with Rayleigh–Ritz: each step filters the block (a plain application of `op`, or a
  * Chebyshev filter of `op` once Ritz values bound the unwanted spectrum), then takes the Ritz vectors of the
- * block; stops when the top-k Ritz vectors moved less than `tolerance` (sine of the largest principal angle).
+ * block; stops when the top Ritz vectors moved less than `tolerance` (sine of the largest principal angle): the
+ * top k, or fewer when some of them are at the noise floor (Ritz value ≤ (relativeFloor)²·θ₁, θ = σ²): those
+ * are arbitrary directions in T's numerical null space, redrawn or rotated at every step.
  * `iterations` and `budget` count applications of `op`, whatever the filters' degrees.
  */
 function blockIteration(
@@ -123,12 +160,14 @@ function blockIteration(
   k: number,
   budget: number,
   tolerance: number,
+  relativeFloor: number,
   random: ReturnType<typeof createRandom>,
 ): BlockState {
   const m = op.dim;
   let q = start; // orthonormal rows [b, m]
   let previous: Float64Array | null = null; // top-k Ritz vectors of the last step [k, m]
   let residual = Infinity;
+  let effective = k;
   let values: Float64Array = new Float64Array(b);
   let iterations = 0;
   while (iterations < budget) {
@@ -147,8 +186,17 @@ function blockIteration(
     z = rotateRows(z, eig.vectors, b, m);
     values = eig.values;
     const top = q.slice(0, k * m);
+    effective = countAboveFloor(
+      [...values.subarray(0, k)].map((v) => Math.sqrt(Math.max(0, v))),
+      relativeFloor,
+    );
     if (previous) {
-      residual = largestAngleSineRows(top, previous, k, m);
+      residual = effective === 0 ? 0 : largestAngleSineRows(
+        top.subarray(0, effective * m),
+        previous.subarray(0, effective * m),
+        effective,
+        m,
+      );
       if (residual < tolerance) break;
     }
     previous = top;
@@ -159,7 +207,7 @@ function blockIteration(
       orthonormalizeRows(q, b, m, random);
     }
   }
-  return { q, values, iterations, residual, converged: residual < tolerance };
+  return { q, values, iterations, residual, converged: residual < tolerance, effective };
 }
 
 /** Largest growth a filter may give the top Ritz value over the damped interval (keeps weak rows resolvable). */
@@ -168,13 +216,18 @@ const MAX_FILTER_DEGREE = 12;
 
 /**
  * Degree of the next step's Chebyshev filter (1 = a plain power step), at most `budget` applications: as high
- * as keeps T_p(x₁) ≤ 1e6 for the top Ritz value θ₁ mapped onto [−1, 1] ↦ [0, θ_b].
+ * as keeps T_p(x₁) ≤ e^maxGrowth (default 1e6) for the top Ritz value θ₁ mapped onto [−1, 1] ↦ [0, θ_b]
+ * (`values`: the block's Ritz values, descending). The webgpu backend uses it too, with a smaller growth.
  */
-function filterDegree(values: Float64Array, budget: number): number {
+export function filterDegree(
+  values: ArrayLike<number>,
+  budget: number,
+  maxGrowth = MAX_FILTER_GROWTH,
+): number {
   const top = values[0], floor = values[values.length - 1];
   if (!(floor > 0) || top <= floor * (1 + 1e-9)) return 1;
   const x1 = (2 * top) / floor - 1;
-  return Math.max(1, Math.min(MAX_FILTER_DEGREE, budget, Math.floor(MAX_FILTER_GROWTH / Math.acosh(x1))));
+  return Math.max(1, Math.min(MAX_FILTER_DEGREE, budget, Math.floor(maxGrowth / Math.acosh(x1))));
 }
 
 /**
@@ -273,8 +326,9 @@ export function toxicSubspaceCpu(
   for (let i = 0; i < t.length; i++) t[i] = (preferred.data[i] - rejected.data[i]) / 2;
   if (params.centering) {
     const x = Float64Array.from(preferred.data); // X⁺ [N, D]
-    const mu = topRightSingularVectors(x, n, d, 1, params).basis; // [D, 1]
-    removeDirection(t, n, d, mu);
+    const mu = topRightSingularVectors(x, n, d, 1, params); // [D, 1]
+    if (!mu.converged) throw convergenceError(CENTERING, { ...mu, tolerance: params.tolerance });
+    removeDirection(t, n, d, mu.basis);
   }
   let total = 0;
   for (const v of t) total += v * v;
@@ -287,14 +341,34 @@ export function toxicSubspaceCpu(
   // shaped embeddings; 50–80 plain steps),
   // so its Gram matrix pays for itself at once; X⁺'s dominant mean direction above converges in a few D-space steps.
   const top = topRightSingularVectors(t, n, d, params.rank, { ...params, gramAfter: 0 });
+  if (!top.converged) throw convergenceError(toxicWhat(params.rank), { ...top, tolerance: params.tolerance });
   return {
     basis: { rows: d, cols: params.rank, data: Float32Array.from(top.basis) },
     singularValues: top.values,
     explainedVariance: top.values.map((s) => (s * s) / total),
     iterations: top.iterations,
     residual: top.residual,
+    tolerance: params.tolerance,
     converged: top.converged,
+    effectiveRank: top.effectiveRank,
+    noiseFloor: top.values[0] * relativeNoiseFloor(n, d),
   };
+}
+
+/** What the centering's iteration computes, for its `ConvergenceError`. */
+export const CENTERING = "the centering direction (top direction of the preferred embeddings)";
+
+/** What the main iteration computes, for its `ConvergenceError`. */
+export function toxicWhat(rank: number): string {
+  return `the toxic subspace (rank ${rank})`;
+}
+
+/** The error for an iteration that hit `maxIterations` (both backends). */
+export function convergenceError(
+  what: string,
+  state: { iterations: number; residual: number; tolerance: number },
+): ConvergenceError {
+  return new ConvergenceError({ what, ...state });
 }
 
 /** t [n, d] ← t (I − μ μᵀ) for a unit μ [d] */

@@ -20,7 +20,14 @@ import { encodeRowSumSquares } from "../../kernels/row_sum_squares.ts";
 import { encodeRowsDot } from "../../kernels/rows_dot.ts";
 import { encodeScaleAdd } from "../../kernels/scale_add.ts";
 import { topRightSingularGpu } from "./subspace.ts";
-import { checkSubspaceInputs, fixSigns } from "../cpu/subspace.ts";
+import {
+  CENTERING,
+  checkSubspaceInputs,
+  convergenceError,
+  fixSigns,
+  relativeNoiseFloor,
+  toxicWhat,
+} from "../cpu/subspace.ts";
 
 /** The webgpu backend on a new device, or null when there is no WebGPU adapter. */
 export async function createWebGpuBackend(): Promise<ProfsBackend | null> {
@@ -61,6 +68,7 @@ export async function toxicSubspaceWebGpu(
       const mu = await topRightSingularGpu(gpu, xp, { n, d, k: 1 }, params); // μ [D, 1]
       const tmu = gpu.storage(n * 4, "Tmu"); // [N, 1]
       owned.push(mu.basis, tmu);
+      if (!mu.converged) throw convergenceError(CENTERING, mu);
       const center = gpu.batch("centering");
       await encodeRowsDot(gpu, center, { a: t, b: mu.basis, c: tmu }, { m: n, k: d, kb: 1 });
       await encodeRankKUpdate(gpu, center, { c: t, a: tmu, b: mu.basis }, {
@@ -80,6 +88,7 @@ export async function toxicSubspaceWebGpu(
       { buffer: rowSums, length: n },
     ]);
     owned.push(top.basis);
+    if (!top.converged) throw convergenceError(toxicWhat(params.rank), top);
     let total = 0;
     for (const value of top.firstValues[0]) total += value;
     if (total === 0) {
@@ -95,7 +104,10 @@ export async function toxicSubspaceWebGpu(
       explainedVariance: top.values.map((s) => (s * s) / total),
       iterations: top.iterations,
       residual: top.residual,
+      tolerance: top.tolerance,
       converged: top.converged,
+      effectiveRank: top.effectiveRank,
+      noiseFloor: top.values[0] * relativeNoiseFloor(n, d),
     };
   } finally {
     gpu.release(...owned);

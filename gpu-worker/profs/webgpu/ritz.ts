@@ -5,9 +5,9 @@
 import { symmetricEigen } from "../cpu/linalg.ts";
 
 export interface RitzResult {
-  /** [b, k] coefficients: V = Q W has orthonormal columns (in exact arithmetic given G) ordered by Ritz value. */
+  /** [b, b] coefficients: Q W has orthonormal columns (in exact arithmetic given G) ordered by Ritz value. */
   w: Float64Array;
-  /** The top k Ritz values of TᵀT (σ²), descending. */
+  /** The b Ritz values of TᵀT (σ²), descending. */
   values: number[];
 }
 
@@ -16,15 +16,20 @@ export interface RitzResult {
  * G = L Lᵀ (Cholesky, float64), C = L⁻¹ H L⁻ᵀ = U Λ Uᵀ, W = L⁻ᵀ U. Using G rather than assuming QᵀQ = I makes V
  * orthonormal to float64 rounding of G, whatever the f32 orthonormalisation left behind.
  */
-export function rayleighRitz(h: Float32Array, g: Float32Array, b: number, k: number): RitzResult {
+export function rayleighRitz(h: Float32Array, g: Float32Array, b: number): RitzResult {
   const l = choleskyLower(symmetrize(g, b), b) ?? identity(b);
   const linv = invertLower(l, b);
   const c = multiply(multiply(linv, symmetrize(h, b), b, b, b), transpose(linv, b), b, b, b);
   const eig = symmetricEigen(symmetrize(c, b), b);
   const w = multiply(transpose(linv, b), eig.vectors, b, b, b); // L⁻ᵀ U [b, b]
-  const top = new Float64Array(b * k);
-  for (let r = 0; r < b; r++) for (let j = 0; j < k; j++) top[r * k + j] = w[r * b + j];
-  return { w: top, values: [...eig.values.subarray(0, k)] };
+  return { w, values: [...eig.values].map((v) => Math.max(0, v)) };
+}
+
+/** The first `k` columns of w [b, b], and zeros in columns `m` … k−1: [b, k]. */
+export function leadingColumns(w: Float64Array, b: number, k: number, m = k): Float32Array {
+  const out = new Float32Array(b * k);
+  for (let r = 0; r < b; r++) for (let j = 0; j < m; j++) out[r * k + j] = w[r * b + j];
+  return out;
 }
 
 /** ‖E‖₂ from EᵀE [k, k]: the sine of the largest principal angle when E = V_prev − V (Vᵀ V_prev). */

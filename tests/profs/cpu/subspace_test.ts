@@ -9,10 +9,13 @@ import {
   svd,
 } from "../../../gpu-worker/profs/cpu/linalg.ts";
 import {
+  countAboveFloor,
   GRAM_SWITCH_ITERATIONS,
+  relativeNoiseFloor,
   topRightSingularVectors,
   toxicSubspaceCpu,
 } from "../../../gpu-worker/profs/cpu/subspace.ts";
+import { ConvergenceError, InputError } from "../../../shared/errors.ts";
 import { assertClose } from "../../helpers/assert_close.ts";
 
 const params = { ...DEFAULT_SUBSPACE_PARAMS, tolerance: 1e-9 };
@@ -229,4 +232,103 @@ Deno.test("the CPU backend implements the contract", async () => {
   const result = await backend.toxicSubspace(data.preferred, data.rejected, params);
   assert.deepEqual(result, toxicSubspaceCpu(data.preferred, data.rejected, params));
   backend.dispose();
+});
+
+/** Top-k columns of the exact SVD's V [d, ·] of the centered T (the oracle for the degenerate shapes). */
+function exactCenteredTop(p: Matrix, r: Matrix, k: number): { v: Float64Array; s: number[] } {
+  const { rows: n, cols: d } = p;
+  const x = Float64Array.from(p.data);
+  const vx = svd(x, n, d);
+  const mu = Float64Array.from({ length: d }, (_, c) => vx.v[c * vx.s.length]);
+  const t = preferenceMatrix(p, r);
+  for (let i = 0; i < n; i++) {
+    let dot = 0;
+    for (let c = 0; c < d; c++) dot += t[i * d + c] * mu[c];
+    for (let c = 0; c < d; c++) t[i * d + c] -= dot * mu[c];
+  }
+  const exact = svd(t, n, d);
+  const width = exact.s.length;
+  const v = new Float64Array(d * k);
+  for (let c = 0; c < d; c++) for (let j = 0; j < k; j++) v[c * k + j] = exact.v[c * width + j];
+  return { v, s: [...exact.s.subarray(0, k)] };
+}
+
+for (
+  const [label, n, d, k] of [
+    ["N < k + 8", 12, 40, 8],
+    ["D < k + 8", 60, 12, 8],
+    ["N = k", 8, 40, 8],
+  ] as Array<[string, number, number, number]>
+) {
+  Deno.test(`toxicSubspace matches the exact SVD when ${label} (the block is the whole row or column space)`, () => {
+    const data = factorModel(n, d, k, 7 * n + d);
+    const result = toxicSubspaceCpu(data.preferred, data.rejected, { ...params, rank: k });
+    const exact = exactCenteredTop(data.preferred, data.rejected, k);
+    assert.ok(result.converged);
+    assert.equal(result.effectiveRank, k);
+    // Float64 throughout, the basis stored as float32: angles down to ~1e-7.
+    const angle = Math.max(...principalAngles(Float64Array.from(result.basis.data), exact.v, d, k));
+    assert.ok(angle < 1e-6, `largest principal angle ${angle}`);
+    assertClose(result.singularValues, exact.s, { rtol: 1e-9, label: "σ" });
+  });
+}
+
+Deno.test("toxicSubspace refuses N < k before iterating", () => {
+  const data = factorModel(6, 30, 2, 1);
+  assert.throws(
+    () => toxicSubspaceCpu(data.preferred, data.rejected, { ...params, rank: 8 }),
+    (e: unknown) =>
+      e instanceof InputError && /'rank' must be an integer from 1 to 6 \(pairs: 6/.test(e.message),
+  );
+});
+
+Deno.test("a rank above the data's rank converges on the directions above the noise floor and counts them", () => {
+  const n = 50, d = 40;
+  const data = factorModel(n, d, 3, 5, 0); // no noise: T = −B f / 2, rank 3 up to float32 rounding
+  const result = toxicSubspaceCpu(data.preferred, data.rejected, { ...params, rank: 8, centering: false });
+  assert.ok(result.converged);
+  assert.equal(result.effectiveRank, 3, `σ ${result.singularValues}`);
+  // The floor is σ₁·max(N, D)·2⁻²³; the planted σ₃ is far above it and σ₄… are float32 rounding, far below.
+  assertClose([result.noiseFloor], [result.singularValues[0] * 50 * 2 ** -23], {
+    rtol: 1e-12,
+    label: "floor",
+  });
+  for (const s of result.singularValues.slice(3)) assert.ok(s <= result.noiseFloor, `σ ${s}`);
+  const top3 = new Float64Array(d * 3);
+  for (let c = 0; c < d; c++) for (let j = 0; j < 3; j++) top3[c * 3 + j] = result.basis.data[c * 8 + j];
+  // T is B f / 2 up to the float32 rounding of the embeddings (~1e-7 relative).
+  assert.ok(Math.max(...principalAngles(top3, data.toxic, d, 3)) < 1e-5);
+});
+
+Deno.test("countAboveFloor and relativeNoiseFloor follow the matrix_rank rule", () => {
+  assert.equal(relativeNoiseFloor(96, 64), 96 * 2 ** -23);
+  assert.equal(countAboveFloor([10, 1, 1e-3, 1e-5, 0], 1e-5), 3); // 1e-5 is not above 10·1e-5
+  assert.equal(countAboveFloor([0, 0], 1e-5), 0);
+  assert.equal(countAboveFloor([], 1e-5), 0);
+});
+
+Deno.test("hitting maxIterations is a ConvergenceError naming the iterations, the residual and the tolerance", () => {
+  const data = factorModel(40, 30, 4, 9, 0.3);
+  assert.throws(
+    () =>
+      toxicSubspaceCpu(data.preferred, data.rejected, {
+        ...params,
+        rank: 4,
+        centering: false,
+        maxIterations: 2,
+      }),
+    (e: unknown) =>
+      e instanceof ConvergenceError && e instanceof InputError && e.details.iterations === 2 &&
+      e.details.residual > 1e-9 && e.details.tolerance === 1e-9 &&
+      /^Cannot compute the toxic subspace \(rank 4\) as the subspace iteration must converge within 2 iterations: the residual .* is \d\.\d\de-\d+, the tolerance 1\.00e-9/
+        .test(e.message),
+  );
+  // The centering's own iteration names itself.
+  assert.throws(
+    () => toxicSubspaceCpu(data.preferred, data.rejected, { ...params, tolerance: 1e-300, maxIterations: 3 }),
+    (e: unknown) => e instanceof ConvergenceError && /centering direction/.test(e.message),
+  );
+  // inBlock adds the block to the message and keeps the details.
+  const error = new ConvergenceError({ what: "x", iterations: 5, residual: 0.5, tolerance: 1e-6 }).inBlock(7);
+  assert.match(error.message, /^Cannot compute x of block 7 as .* within 5 iterations: .* is 5\.00e-1/);
 });
