@@ -8,6 +8,7 @@ import { requestId } from "hono/request-id";
 import { watchJobChanges } from "../shared/db/index.ts";
 import type { ApiDeps } from "./deps.ts";
 import { consoleRoutes } from "./console/routes.tsx";
+import { withRequestExamples } from "./openapi_examples.ts";
 import type { ApiEnv } from "./env.ts";
 import { errorHandler, notFoundHandler, validationHook } from "./errors.ts";
 import { createRequestMetrics } from "./metrics.ts";
@@ -76,7 +77,7 @@ export function createApp(deps: ApiDeps): OpenAPIHono<ApiEnv> {
       ],
     });
   let cached: ReturnType<typeof document> | undefined;
-  const openapi = () => cached ??= document();
+  const openapi = () => cached ??= withRequestExamples(document());
   app.get("/openapi.json", (c) => c.json(openapi()));
   // The web console, `/` and the `/docs` reference (api/console/): pages and static files, no API key needed
   // to load them (the pages call the API with the key the user enters).

@@ -60,3 +60,30 @@ Deno.test("console: static files and Swagger UI's assets are served by name, not
     await h.close();
   }
 });
+
+Deno.test("docs: every operation that takes a body has a request example /docs can pre-fill", async () => {
+  const h = await createHarness();
+  try {
+    const doc = await (await h.app.request("/openapi.json")).json();
+    let bodies = 0;
+    for (
+      const [path, ops] of Object.entries(
+        doc.paths as Record<string, Record<string, Record<string, unknown>>>,
+      )
+    ) {
+      for (const [method, op] of Object.entries(ops)) {
+        const content = (op.requestBody as { content?: Record<string, { example?: unknown }> } | undefined)
+          ?.content;
+        if (!content) continue;
+        bodies++;
+        const [type, media] = Object.entries(content)[0];
+        assert.ok(media.example !== undefined, `${method} ${path} (${type}) has an example`);
+      }
+    }
+    assert.ok(bodies >= 9, `${bodies} operations with a body`);
+    const fire = doc.paths["/v1/triggers/{id}/fire"].post;
+    assert.deepEqual(fire.security, [], "firing a trigger takes no API key");
+  } finally {
+    await h.close();
+  }
+});
