@@ -47,10 +47,9 @@ export function HomePage() {
         ))}
       </ol>
       <p>
-        Sign in with an API key (top right). It stays in this tab only (session storage) and is sent as an
-        {" "}
-        <code>Authorization: Bearer</code> header. The <a href="/docs">API reference</a>{" "}
-        uses the same key for “try it”.
+        Sign in with an API key (at the top; e.g. the PROFS_BOOTSTRAP_KEY the service was started with). It
+        stays in this tab only (session storage) and is sent as an <code>Authorization: Bearer</code>{" "}
+        header. The <a href="/docs">API reference</a> uses the same key for “try it”.
       </p>
     </Layout>
   );

@@ -152,7 +152,7 @@
         try {
           detail = (await response.json()).detail || "";
         } catch { /* not JSON */ }
-        return showSignin(`Sign-in failed: this API key is not valid. ${detail}`.trim(), true);
+        return showSignin(`Sign-in failed: ${detail || "this API key is not valid"}`, true);
       }
       sessionStorage.setItem(KEY, candidate);
       $("api-key").value = "";
