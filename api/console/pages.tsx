@@ -268,6 +268,7 @@ export function EditsPage() {
         <label for="edit-progress">Progress</label>
         <progress id="edit-progress" max={1} value={0}></progress>
         <p id="edit-progress-text" role="status" aria-live="polite"></p>
+        <ol id="edit-stages" class="stages" aria-label="Stages"></ol>
         <button type="button" id="edit-cancel">Cancel edit</button>
         <Alert id="edit-error" />
         <details>

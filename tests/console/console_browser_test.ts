@@ -205,6 +205,11 @@ Deno.test({
       const events = await page.$eval("#edit-events", (e) => e.textContent ?? "");
       assert.match(events, /progress/, "progress arrived through the live stream");
       assert.match(events, /succeeded/);
+      const stages = await page.$$eval(
+        "#edit-stages li",
+        (li) => li.map((l) => l.getAttribute("data-stage")),
+      );
+      assert.ok(stages.includes("embedding") && stages.includes("svd"), `stage bars: ${stages}`);
       const editId = await text(page, "#edit-id");
       assert.ok((await page.$$("#edit-result tbody tr")).length >= 1, "per-layer report rendered");
       await waitFor(async () => (await text(page, "#edit-card")).length > 0, { message: "model card shown" });

@@ -526,6 +526,7 @@
     detail.dataset.id = id;
     $("edit-id").textContent = id;
     $("edit-events").replaceChildren();
+    $("edit-stages").replaceChildren();
     showError("edit-error", null);
     try {
       const edit = await api(`/v1/edits/${id}`);
@@ -597,10 +598,30 @@
         $("edit-progress-text").textContent =
           `${d.stage}: ${d.done}/${d.total} · elapsed ${seconds(elapsed)}` +
           (isFinite(eta) ? ` · ETA of this stage ${seconds(eta)}` : "");
+        stageBar(d.stage, d.done, d.total);
       } else if (isTerminal(event.type) || event.type === "status") {
         $("edit-status").textContent = d.status || event.type;
       }
     }
+  }
+
+  /** One bar per stage the job went through (loading_model, embedding, svd, writing, publishing, …). */
+  function stageBar(stage, done, total) {
+    const list = $("edit-stages");
+    let row = list.querySelector(`li[data-stage="${CSS.escape(stage)}"]`);
+    if (!row) {
+      row = el(
+        "li",
+        { "data-stage": stage },
+        el("span", { class: "stage-name" }, stage),
+        el("progress", { max: 1, value: 0, "aria-label": `stage ${stage}` }),
+        el("span", { class: "stage-count" }, ""),
+      );
+      list.append(row);
+    }
+    row.querySelector("progress").max = total || 1;
+    row.querySelector("progress").value = done;
+    row.querySelector(".stage-count").textContent = `${done}/${total}`;
   }
 
   function showEdit(edit) {
