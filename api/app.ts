@@ -1,13 +1,14 @@
 /**
  * The HTTP API: `createApp(deps)` builds the Hono app — request ids, access log and metrics, one error handler,
- * the operational routes, the OpenAPI document and its docs page, and under `/v1` one sub-app per resource,
- * every one behind Bearer API-key auth.
+ * the operational routes, the OpenAPI document, the web console and the API reference (api/console/), and
+ * under `/v1` one sub-app per resource, every one behind Bearer API-key auth.
  */
 import { OpenAPIHono } from "@hono/zod-openapi";
 import { requestId } from "hono/request-id";
 import { watchJobChanges } from "../shared/db/index.ts";
 import type { ApiDeps } from "./deps.ts";
-import { renderDocsPage } from "./docs_page.ts";
+import { consoleRoutes } from "./console/routes.tsx";
+import { withRequestExamples } from "./openapi_examples.ts";
 import type { ApiEnv } from "./env.ts";
 import { errorHandler, notFoundHandler, validationHook } from "./errors.ts";
 import { createRequestMetrics } from "./metrics.ts";
@@ -76,8 +77,10 @@ export function createApp(deps: ApiDeps): OpenAPIHono<ApiEnv> {
       ],
     });
   let cached: ReturnType<typeof document> | undefined;
-  const openapi = () => cached ??= document();
+  const openapi = () => cached ??= withRequestExamples(document());
   app.get("/openapi.json", (c) => c.json(openapi()));
-  app.get("/docs", (c) => c.html(renderDocsPage(openapi() as unknown as Record<string, unknown>)));
+  // The web console, `/` and the `/docs` reference (api/console/): pages and static files, no API key needed
+  // to load them (the pages call the API with the key the user enters).
+  app.route("/", consoleRoutes());
   return app;
 }

@@ -172,6 +172,8 @@ export function triggerFireRoutes(deps: ApiDeps, options: TriggerRouteOptions = 
       "within 5 minutes of the server clock) and `webhook-signature` (`v1,<base64 HMAC-SHA256>` of " +
       "`{id}.{timestamp}.{body}` under the trigger's `whsec_` secret). The body may be empty. A repeated " +
       "`webhook-id` returns the edit the first call started.",
+    // No API key: the signature authenticates the call (an empty list overrides any default security).
+    security: [],
     request: {
       params: IdParam,
       body: { required: false, content: { "application/json": { schema: TriggerFire } } },

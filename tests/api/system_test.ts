@@ -114,8 +114,10 @@ Deno.test("openapi.json is OpenAPI 3.1 with every v1 route, bearer auth and shar
     const docs = await h.app.request("/docs");
     assert.equal(docs.status, 200);
     const html = await docs.text();
-    assert.match(html, /PUT<\/span><code>\/v1\/models\/\{id\}\/files\/\{filename\}/);
+    assert.match(html, /<div id="swagger-ui">/);
+    assert.match(html, /src="\/console\/static\/swagger-ui-bundle.js"/);
     assert.match(html, /id="problem-validation-error"/);
+    assert.match(docs.headers.get("Content-Security-Policy") ?? "", /script-src 'self'(;|$)/);
   } finally {
     await h.close();
   }

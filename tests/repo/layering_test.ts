@@ -68,7 +68,7 @@ async function sourceFiles(): Promise<string[]> {
     for await (const entry of Deno.readDir(join(ROOT, dir))) {
       const path = `${dir}/${entry.name}`;
       if (entry.isDirectory) await walk(path);
-      else if (path.endsWith(".ts")) out.push(path);
+      else if (/\.tsx?$/.test(path)) out.push(path); // .tsx: the console's pages (api/console/)
     }
   };
   for (const root of SOURCE_ROOTS) {
