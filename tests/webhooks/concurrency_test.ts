@@ -66,7 +66,7 @@ for (const engine of ["pglite", "postgres"] as const) {
           name: "d",
           kind: "pairs",
           format: "preferred-rejected",
-          rows: 1,
+          rows: 8, // at least the default rank's pairs: fewer is refused at the fire (422)
           size: 1,
           sha256: "0".repeat(64),
           blobKey: "datasets/d",
