@@ -23,7 +23,7 @@ import type { ApiDeps } from "../deps.ts";
 import type { ApiEnv } from "../env.ts";
 import { ApiError, notFound, validationHook } from "../errors.ts";
 import { requireScope } from "../middleware/auth.ts";
-import { IdParam, jsonLimit, problems } from "./common.ts";
+import { IdParam, jsonLimit, problems, refuseWithoutForward } from "./common.ts";
 import { ARTIFACT_RESPONSES, downloadArtifact } from "./downloads.ts";
 
 const ArtifactParams = IdParam.extend({
@@ -73,6 +73,8 @@ export function checksRoutes(deps: ApiDeps) {
           );
         }
         modelId = edit.modelId;
+        const base = await getModel(db, tenantId, modelId);
+        if (base) refuseWithoutForward(base, "check", "edit_id");
       } else {
         const model = await getModel(db, tenantId, body.model_id!);
         if (!model) throw notFound("model", body.model_id!);
@@ -83,6 +85,7 @@ export function checksRoutes(deps: ApiDeps) {
             `Model '${model.id}' must be ready (finalized): it is ${model.status}`,
           );
         }
+        refuseWithoutForward(model, "check", "model_id");
         modelId = model.id;
       }
       await checkTextsDatasets(db, tenantId, body.params);

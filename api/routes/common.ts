@@ -73,6 +73,23 @@ export function refuseTextsForEdit(dataset: { id: string; kind: string }): void 
 }
 
 /**
+ * Refuses work that runs the model's forward pass (an edit from pairs, a check) on a model whose config the LM
+ * engine cannot run, with the reason finalize recorded (the config field and its value). Models finalized before
+ * `forward` was recorded pass, and the worker refuses them with the same message.
+ */
+export function refuseWithoutForward(
+  model: { id: string; summary: unknown },
+  what: string,
+  path: string,
+): void {
+  const forward = (model.summary as { forward?: { supported: boolean; reason?: string } } | null)?.forward;
+  if (!forward || forward.supported) return;
+  const detail =
+    `Cannot ${what} on model '${model.id}' as profs cannot run its forward pass: ${forward.reason}`;
+  throw new ApiError(422, "validation-error", detail, { errors: [{ path, message: detail }] });
+}
+
+/**
  * Refuses to delete a model or dataset a queued or running job still needs (the job would fail for want of
  * it); finished jobs keep their results and artifacts, so those do not block.
  */

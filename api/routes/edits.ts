@@ -45,7 +45,7 @@ import { createChangeCache } from "../change_cache.ts";
 import { createReadBatcher } from "../read_batcher.ts";
 import { ARTIFACT_RESPONSES, downloadArtifact } from "./downloads.ts";
 import { eventView, streamJobEvents } from "./job_events.ts";
-import { IdParam, jsonLimit, problems, refuseTextsForEdit } from "./common.ts";
+import { IdParam, jsonLimit, problems, refuseTextsForEdit, refuseWithoutForward } from "./common.ts";
 
 /**
  * Most edits whose view GET /v1/edits/{id} keeps between polls: a view with a large result (per-layer spectra
@@ -151,6 +151,8 @@ export function editsRoutes(deps: ApiDeps, changes: JobChanges) {
       const dataset = await getDataset(db, tenantId, body.dataset_id);
       if (!dataset) throw notFound("dataset", body.dataset_id);
       refuseTextsForEdit(dataset);
+      if (dataset.kind !== "embeddings") refuseWithoutForward(model, "edit from pairs", "dataset_id");
+      if (body.params?.check) refuseWithoutForward(model, "check an edit", "params.check");
       const summary = model.summary as ModelSummary;
       const params = {
         ...body.params,

@@ -32,6 +32,7 @@ import {
 } from "../../shared/db/repositories/models.ts";
 import { errorMessage, InputError } from "../../shared/errors.ts";
 import { openModelFolder } from "../../shared/model/folder.ts";
+import { lmFamilyFrom } from "../../shared/model/lm_family.ts";
 import { loadTokenizer } from "../../shared/model/tokenizer.ts";
 import type { ApiDeps } from "../deps.ts";
 import type { ApiEnv } from "../env.ts";
@@ -393,6 +394,7 @@ async function validateFolder(
         // One weight file: the hash taken while it streamed in is the folder's hash; shards need one pass.
         sha256: single?.sha256 ?? await folder.sha256(),
         default_layers: defaultLayers(folder.numLayers),
+        forward: forwardSupport(folder.config, label),
       };
     } finally {
       await folder.close();
@@ -401,6 +403,21 @@ async function validateFolder(
     if (!(error instanceof InputError)) throw error;
     const reason = error.message.replaceAll(dir, label);
     throw new ApiError(422, "invalid-model", reason, { errors: [{ path: "folder", message: reason }] });
+  }
+}
+
+/**
+ * Whether the LM engine can run this config (shared/model/lm_family.ts). A config it cannot run (MoE, another
+ * rope_scaling type, OPT post-LN, …) still finalizes: an edit from precomputed embeddings needs no forward pass.
+ * Edits from pairs and checks are refused at submit with this reason (routes/common.ts `refuseWithoutForward`).
+ */
+function forwardSupport(config: Record<string, unknown>, label: string): ModelSummary["forward"] {
+  try {
+    lmFamilyFrom(config, label);
+    return { supported: true };
+  } catch (error) {
+    if (error instanceof InputError) return { supported: false, reason: error.message };
+    throw error;
   }
 }
 

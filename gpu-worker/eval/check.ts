@@ -17,12 +17,12 @@ import {
 import type { CheckResult, CheckStage } from "../../shared/contracts/check_result.ts";
 import { klDivergenceRows, mean, perplexity, toxicityStats } from "./metrics.ts";
 import { DEFAULT_TOXICITY_THRESHOLD, type ToxicityScorer } from "../../shared/toxicity/scorer.ts";
-import type { Gpt2Runner } from "../lm/gpt2/runner.ts";
+import type { LmRunner } from "../lm/runner.ts";
 
 export type { CheckResult, CheckStage };
 
 /** What a check runs on: GPT-2's runner or the LM runner of any family (gpu-worker/lm/runner.ts). */
-export type CheckedModel = Pick<Gpt2Runner, "generate" | "logProbs" | "logits"> & {
+export type CheckedModel = Pick<LmRunner, "generate" | "logProbs" | "logits"> & {
   readonly config: { vocabSize: number };
 };
 

@@ -10,7 +10,6 @@ import { loadTokenizer } from "../../shared/model/tokenizer.ts";
 import type { EditReport } from "../edit/report.ts";
 import { renderReportHtml } from "../report/html.ts";
 import type { ToxicityScorer } from "../../shared/toxicity/scorer.ts";
-import { createGpt2Runner } from "../lm/gpt2/runner.ts";
 import { lmFamilyFrom } from "../lm/family.ts";
 import { createLmCpuRunner } from "../lm/runner.ts";
 import { createLmWebGpuRunner } from "../lm/webgpu/runner.ts";
@@ -79,9 +78,8 @@ export async function writeReportHtml(
 }
 
 /**
- * A runner that also closes its model folder when disposed (the WebGPU engine streams blocks from it). On webgpu
- * every family, GPT-2 included, runs on the WebGPU LM engine; on the CPU GPT-2 keeps its own runner and the other
- * families run on the CPU LM engine.
+ * A runner that also closes its model folder when disposed (both engines stream blocks from it): every family,
+ * GPT-2 included, on the LM engine of the chosen backend.
  */
 async function openRunner(
   dir: string,
@@ -93,8 +91,6 @@ async function openRunner(
     const tokenizer = await loadTokenizer(dir);
     const runner = backend === "webgpu"
       ? await createLmWebGpuRunner(folderSource(folder), family, tokenizer, { model: `model '${dir}'` })
-      : family.family === "gpt2"
-      ? await createGpt2Runner(folder, { backend, tokenizer })
       : await createLmCpuRunner(folder, family, tokenizer);
     return {
       ...runner,

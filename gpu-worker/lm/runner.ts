@@ -1,26 +1,66 @@
 /**
  * The checks' view of any family on the CPU: pooled embeddings (layer-major), next-token logits, per-token
  * log-probabilities and greedy generation with a KV cache, over texts tokenized with the family's special tokens.
- * The same surface as GPT-2's runner (lm/gpt2/runner.ts), so gpu-worker/eval runs its checks on either.
+ * `LmRunner` is the surface gpu-worker/eval runs its checks on; webgpu/runner.ts gives the same over the WebGPU
+ * engine.
  *
  * Generation, logits and log-probabilities keep the whole model resident as float32 when it fits half the
  * machine's memory, and otherwise stream it from the folder once per forward step (loadLmCpuModel).
  */
-import { openGemm } from "../blas/gemm.ts";
+import { type Gemm, openGemm } from "../blas/gemm.ts";
 import { InputError } from "../../shared/errors.ts";
-import type { Tokenizer } from "../../shared/model/tokenizer.ts";
 import { embedSequences, type LmCpuModel, loadLmCpuModel } from "./cpu/forward.ts";
 import type { LmSource } from "./cpu/weights.ts";
 import type { LmFamily } from "./family.ts";
-import type { BatchOptions, GenerateOptions, Generation, TextLogProbs } from "./gpt2/runner.ts";
+import type { ComputeBackend } from "../runtime/backends.ts";
 import { encodeTexts } from "./tokens.ts";
 
 export const DEFAULT_MAX_TOKENS = 128;
 export const DEFAULT_BATCH_SIZE = 8;
 
+/** The part of shared/model/tokenizer.ts's `Tokenizer` a runner uses. */
+export interface TextTokenizer {
+  encode(text: string): number[];
+  decode(ids: number[]): string;
+  eosTokenId: number | null;
+}
+
+export interface BatchOptions {
+  /** Tokens kept from the start of each text, special tokens included (default 128, capped at the context). */
+  maxTokens?: number;
+  /** Texts per forward pass (logits, log-probs, generation; embedding packs texts by its own row budget). */
+  batchSize?: number;
+  /** Called as the work advances with texts done so far and the total. */
+  onProgress?: (done: number, total: number) => void;
+  signal?: AbortSignal;
+}
+
+export interface GenerateOptions {
+  maxNewTokens: number;
+  /** Stop a sequence at the tokenizer's EOS token (not included in the output). */
+  stopAtEos?: boolean;
+  batchSize?: number;
+  onProgress?: (done: number, total: number) => void;
+  signal?: AbortSignal;
+}
+
+export interface Generation {
+  tokens: number[]; // new tokens only
+  text: string; // decoded new tokens
+}
+
+export interface TextLogProbs {
+  /** log p(token t | tokens < t) for t = 1..n-1 (the first token has no context). */
+  tokenLogProbs: Float32Array;
+  /** Sum of tokenLogProbs; perplexity = exp(−sum / count). */
+  sum: number;
+  count: number;
+}
+
+/** Any family on either backend, as the checks see it. */
 export interface LmRunner {
   readonly config: { numLayers: number; hiddenSize: number; vocabSize: number; maxPositions: number };
-  readonly backend: "cpu";
+  readonly backend: ComputeBackend;
   readonly device: string;
   /** L arrays [N, D]: masked mean of the residual stream after each block (before the final norm). */
   embed(texts: string[], options?: BatchOptions): Promise<Float32Array[]>;
@@ -31,12 +71,14 @@ export interface LmRunner {
   dispose(): void;
 }
 
+// deno-lint-ignore require-await -- async like createLmWebGpuRunner, so callers treat both alike
 export async function createLmCpuRunner(
   source: LmSource,
   family: LmFamily,
-  tokenizer: Pick<Tokenizer, "encode" | "decode" | "eosTokenId">,
-): Promise<LmRunner> {
-  const gemm = openGemm();
+  tokenizer: TextTokenizer,
+  options: { gemm?: Gemm } = {},
+): Promise<LmRunner & { backend: "cpu" }> {
+  const gemm = options.gemm ?? openGemm();
   let model: LmCpuModel | null = null;
   const resident = async () => model ??= await loadLmCpuModel(source, family, gemm);
   const { vocabSize: V } = family;

@@ -40,6 +40,17 @@ export const ModelSummary = z.object({
   tensors: z.int().min(0),
   sha256: z.string().meta({ description: "sha256 over the weight file(s), in index order" }),
   default_layers: LayerRange,
+  forward: z.object({
+    supported: z.boolean(),
+    reason: z.string().optional().meta({
+      description: "why not: the config field and its value the LM engine cannot run",
+      example:
+        "Cannot run model 'm' as 'rope_scaling.rope_type' must be default, linear or llama3: current value is yarn",
+    }),
+  }).optional().meta({
+    description: "whether profs can run the model's forward pass (edits from pairs, checks); an edit from " +
+      "precomputed embeddings needs none. Absent for models finalized before it was recorded.",
+  }),
 }).meta({ id: "ModelSummary" });
 export type ModelSummary = z.infer<typeof ModelSummary>;
 

@@ -22,7 +22,7 @@ import sys
 import time
 
 import torch
-from transformers import GPT2LMHeadModel, PreTrainedTokenizerFast
+from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast
 
 
 def threads() -> int:
@@ -31,21 +31,40 @@ def threads() -> int:
 
 
 def load_model(model_dir):
-    model = GPT2LMHeadModel.from_pretrained(model_dir, torch_dtype=torch.float32)
+    """Any family transformers knows, computed in float32 as profs computes (a BF16 folder is widened)."""
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
     model.eval()
     return model
 
 
+def body(model):
+    """The decoder without its head: GPT-2's `transformer`, Llama's `model`."""
+    return model.transformer if hasattr(model, "transformer") else model.model
+
+
+def blocks_of(model):
+    b = body(model)
+    return b.h if hasattr(b, "h") else b.layers
+
+
+def mlp_output(model, l):
+    """The edited matrix and whether D is its column axis (GPT-2's Conv1D c_proj [4D, D]) or its row axis."""
+    block = blocks_of(model)[l]
+    if hasattr(block.mlp, "c_proj"):
+        return block.mlp.c_proj.weight, True
+    return block.mlp.down_proj.weight, False
+
+
 def pooled_per_block(model, sequences, batch, layers):
     """Masked mean of block l's output for l in `layers`, as {l: [N, D]} in the sequences' order."""
-    blocks = model.transformer.h
+    blocks = blocks_of(model)
     captured = {}
     hooks = [
         blocks[l].register_forward_hook(lambda _m, _i, out, l=l: captured.__setitem__(l, out[0] if isinstance(out, tuple) else out))
         for l in layers
     ]
     order = sorted(range(len(sequences)), key=lambda i: (len(sequences[i]), i))
-    d = model.config.n_embd
+    d = model.config.hidden_size
     out = {l: torch.empty(len(sequences), d) for l in layers}
     try:
         with torch.inference_mode():
@@ -57,7 +76,7 @@ def pooled_per_block(model, sequences, batch, layers):
                 for b, i in enumerate(idx):
                     ids[b, : len(sequences[i])] = torch.tensor(sequences[i])
                     mask[b, : len(sequences[i])] = 1
-                model.transformer(input_ids=ids, attention_mask=mask, use_cache=False)
+                body(model)(input_ids=ids, attention_mask=mask, use_cache=False)
                 weights = mask.unsqueeze(-1).float()
                 for l in layers:
                     pooled = (captured[l] * weights).sum(1) / weights.sum(1)
@@ -89,8 +108,9 @@ def edit(model_dir, pairs_path, out_dir, first, last, rank, max_tokens, batch):
             t = (preferred - rejected) / 2
             t = t - torch.outer(t @ mu, mu)
             v = torch.linalg.svd(t, full_matrices=False).Vh[:rank].T  # [D, k]
-            w = model.transformer.h[l].mlp.c_proj.weight  # [4D, D] (Conv1D)
-            w.copy_((w.double() - (w.double() @ v) @ v.T).float())
+            w, d_last = mlp_output(model, l)  # GPT-2 [4D, D] (Conv1D), else [D, I]
+            wd = w.double()
+            w.copy_((wd - (wd @ v) @ v.T if d_last else wd - v @ (v.T @ wd)).float())
     edited = time.perf_counter()
     model.save_pretrained(out_dir, safe_serialization=True)
     written = time.perf_counter()
@@ -111,7 +131,7 @@ def throughput(model_dir, work_path):
     with open(work_path) as f:
         work = json.load(f)
     model = load_model(model_dir)
-    layers = list(range(model.config.n_layer))
+    layers = list(range(model.config.num_hidden_layers))
     pooled_per_block(model, work["embed"][:2], work["batch"], layers)  # warm up
     start = time.perf_counter()
     pooled_per_block(model, work["embed"], work["batch"], layers)
@@ -119,10 +139,10 @@ def throughput(model_dir, work_path):
     prompts = torch.tensor(work["prompts"], dtype=torch.long)
     with torch.inference_mode():
         model.generate(prompts[:1], attention_mask=torch.ones_like(prompts[:1]), max_new_tokens=1, do_sample=False,
-                       pad_token_id=50256)
+                       pad_token_id=0)
         start = time.perf_counter()
         model.generate(prompts, attention_mask=torch.ones_like(prompts), max_new_tokens=work["new_tokens"],
-                       min_new_tokens=work["new_tokens"], do_sample=False, use_cache=True, pad_token_id=50256)
+                       min_new_tokens=work["new_tokens"], do_sample=False, use_cache=True, pad_token_id=0)
         generate_s = time.perf_counter() - start
     embedded = sum(len(s) for s in work["embed"])
     generated = len(work["prompts"]) * work["new_tokens"]

@@ -8,25 +8,57 @@
  *    same job the PyTorch way (target: profs ≤ 2× its wall).
  * 2. The same edit from the embeddings step 1 saved (`--embeddings`): no forward pass.
  * 3. Embedding tokens/s (batched masked-mean prefill) and greedy-generation tokens/s (KV cache) of the GPT-2
- *    small forward pass, profs cpu engine vs transformers on the same token ids (target: ≥ 0.5× its throughput).
+ *    forward pass, the LM engine on the CPU vs transformers on the same token ids (target: ≥ 0.5× its
+ *    throughput). Both hold the weights in memory: profs' are read once before timing, as PyTorch's model is
+ *    loaded before its clock starts.
+ * 4. The same throughputs on a ~1B Llama-shaped BF16 random model (hidden 2048, 16 layers, 32 heads / 8 kv heads,
+ *    intermediate 5632, vocabulary 32000: TinyLlama's shape), both computing in float32.
  *
  * PROFS_PYTHON names a Python with torch and transformers; without it the reference half is skipped, visibly.
  * PROFS_THREADS sizes both (default: every core). CPU_BENCH_SCALE multiplies the throughput workload.
+ * CPU_BENCH_SHAPE=medium runs parts 1–3 on GPT-2-medium's shape (24 blocks, D = 1024, 16 heads) with the paper's
+ * layers 10:24; CPU_BENCH_PAIRS sets the pairs (default 128); CPU_BENCH_PARTS picks parts (default "1,2,3,4").
  *
  *   PROFS_PYTHON=/work/venv/bin/python deno task bench cpu_vs_torch
+ *   CPU_BENCH_SHAPE=medium CPU_BENCH_PAIRS=500 CPU_BENCH_PARTS=1 PROFS_PYTHON=… deno task bench cpu_vs_torch
  */
 import { join } from "node:path";
 import { openGemm } from "../../gpu-worker/blas/gemm.ts";
-import { createGpt2Runner, type TextTokenizer } from "../../gpu-worker/lm/gpt2/runner.ts";
-import { openModelFolder } from "../../shared/model/folder.ts";
+import type { LmSource } from "../../gpu-worker/lm/cpu/weights.ts";
+import { lmFamilyFrom } from "../../gpu-worker/lm/family.ts";
+import { createLmCpuRunner, type TextTokenizer } from "../../gpu-worker/lm/runner.ts";
+import { type ModelFolder, openModelFolder } from "../../shared/model/folder.ts";
+import { writeRandomLm } from "../fixtures/random_lm.ts";
 import { createRandom } from "../../gpu-worker/profs/random.ts";
 import { writeTinyGpt2 } from "../fixtures/tiny_gpt2.ts";
 
 const PYTHON = Deno.env.get("PROFS_PYTHON");
-const SHAPE = { layers: 12, hidden: 768, heads: 12, positions: 1024 };
-const PAIRS = 128;
-const LAYERS = { from: 5, to: 12 }; // defaultLayers(12)
+const MEDIUM = Deno.env.get("CPU_BENCH_SHAPE") === "medium";
+const SHAPE = MEDIUM
+  ? { layers: 24, hidden: 1024, heads: 16, positions: 1024 }
+  : { layers: 12, hidden: 768, heads: 12, positions: 1024 };
+const SHAPE_NAME = MEDIUM ? "GPT-2-medium" : "GPT-2-small";
+const PAIRS = Number(Deno.env.get("CPU_BENCH_PAIRS") ?? "128");
+const LAYERS = MEDIUM ? { from: 10, to: 24 } : { from: 5, to: 12 }; // the paper's for medium; defaultLayers(12)
 const RANK = 2;
+const PARTS = new Set((Deno.env.get("CPU_BENCH_PARTS") ?? "1,2,3,4").split(",").map(Number));
+const LLAMA_1B = {
+  model_type: "llama",
+  hidden_size: 2048,
+  num_hidden_layers: 16,
+  num_attention_heads: 32,
+  num_key_value_heads: 8,
+  intermediate_size: 5632,
+  vocab_size: 32000,
+  max_position_embeddings: 2048,
+  rms_norm_eps: 1e-5,
+  hidden_act: "silu",
+  rope_theta: 10000,
+  bos_token_id: 1,
+  eos_token_id: 2,
+  tie_word_embeddings: false,
+  torch_dtype: "bfloat16",
+};
 const MAX_TOKENS = 128;
 const BATCH = 8; // the runner's default batch size, used by both sides
 const SCALE = Number(Deno.env.get("CPU_BENCH_SCALE") ?? "1");
@@ -100,6 +132,172 @@ async function python(
 
 const fmt = (x: number, digits = 1) => x.toFixed(digits);
 
+/** Parts 1 and 2: the edit from pairs against the PyTorch script, then the edit from the saved embeddings. */
+async function editParts(dir: string, model: string, pairs: string) {
+  // 1. Edit from pairs, end to end, each in its own process.
+  const embeddings = join(dir, "embeddings.safetensors");
+  const editArgs = ["--model", model, "--rank", String(RANK), "--layers", `${LAYERS.from}:${LAYERS.to}`];
+  const profs = await timed(Deno.execPath(), [
+    "run",
+    "--allow-all",
+    MAIN,
+    "edit",
+    ...editArgs,
+    "--pairs",
+    pairs,
+    "--backend",
+    "cpu",
+    "--max-tokens",
+    String(MAX_TOKENS),
+    "--save-embeddings",
+    embeddings,
+    "--out",
+    join(dir, "profs-out"),
+  ]);
+  const report = JSON.parse(await Deno.readTextFile(join(dir, "profs-out", "report.json")));
+  const s = report.seconds;
+  console.log(
+    `\nedit from ${PAIRS} pairs, layers ${LAYERS.from}:${LAYERS.to}, k=${RANK} (${SHAPE_NAME} shape)`,
+  );
+  console.log(
+    `  profs cpu: ${fmt(profs.seconds)} s wall (process${usageOf(profs)}); report: embed ${
+      fmt(s.embed)
+    } s, subspace ${fmt(s.subspace)} s, write ${fmt(s.write)} s (overlaps subspace), total ${fmt(s.total)} s`,
+  );
+  const torch = await python([
+    "edit",
+    model,
+    pairs,
+    join(dir, "torch-out"),
+    String(LAYERS.from),
+    String(LAYERS.to),
+    String(RANK),
+    String(MAX_TOKENS),
+    String(BATCH),
+  ]);
+  if (torch) {
+    const t = torch.json as Record<string, number>;
+    console.log(
+      `  PyTorch ${torch.json.torch} + transformers (${t.threads} threads): ${fmt(torch.seconds)} s wall ` +
+        `(process, imports included${usageOf(torch)}); in-script: load ${fmt(t.load_s)} s, embed ${
+          fmt(t.embed_s)
+        } s ` +
+        `(${t.tokens} tokens), SVD + projection ${fmt(t.subspace_s)} s, write ${fmt(t.write_s)} s, total ${
+          fmt(t.seconds)
+        } s`,
+    );
+    console.log(
+      `  ratio profs / PyTorch (process walls): ${fmt(profs.seconds / torch.seconds, 2)} (target ≤ 2)` +
+        (profs.cpuSeconds && torch.cpuSeconds
+          ? `; CPU seconds: ${fmt(profs.cpuSeconds / torch.cpuSeconds, 2)}`
+          : ""),
+    );
+  }
+
+  // 2. Edit from the saved embeddings.
+  const fromEmbeddings = await timed(Deno.execPath(), [
+    "run",
+    "--allow-all",
+    MAIN,
+    "edit",
+    ...editArgs,
+    "--embeddings",
+    embeddings,
+    "--backend",
+    "cpu",
+    "--out",
+    join(dir, "profs-emb-out"),
+  ]);
+  const r2 = JSON.parse(await Deno.readTextFile(join(dir, "profs-emb-out", "report.json"))).seconds;
+  console.log(
+    `  profs cpu from embeddings: ${fmt(fromEmbeddings.seconds)} s wall${usageOf(fromEmbeddings)}; subspace ${
+      fmt(r2.subspace)
+    } s, ` +
+      `write ${fmt(r2.write)} s, total ${fmt(r2.total)} s`,
+  );
+}
+
+/** Parts 3 and 4: embedding and greedy-generation tokens/s on the same token ids, profs vs PyTorch. */
+async function throughput(dir: string, model: string, label: string, vocab: number, eos: number) {
+  // 3. Forward-pass throughput on the same token ids.
+  const random = createRandom(7);
+  const ids = (n: number) => Array.from({ length: n }, () => random.int(vocab));
+  const work = {
+    batch: BATCH,
+    embed: Array.from({ length: 64 * SCALE }, (_, i) => ids(16 + (i * 7) % 48)),
+    prompts: Array.from({ length: 8 }, () => ids(16)),
+    new_tokens: 32 * SCALE,
+  };
+  const workFile = join(dir, "work.json");
+  await Deno.writeTextFile(workFile, JSON.stringify(work));
+  const byKey = new Map(
+    [...work.embed, ...work.prompts].map((s, i) => [`t${i}`, s] as [string, number[]]),
+  );
+  const tokenizer: TextTokenizer = {
+    encode: (text) => byKey.get(text)!,
+    decode: (tokens) => tokens.join(" "),
+    eosTokenId: eos,
+  };
+  const folder = await openModelFolder(model);
+  const runner = await createLmCpuRunner(inMemory(folder), lmFamilyFrom(folder.config), tokenizer);
+  const embedKeys = work.embed.map((_, i) => `t${i}`);
+  const promptKeys = work.prompts.map((_, i) => `t${work.embed.length + i}`);
+  await runner.embed(embedKeys.slice(0, 2), { batchSize: BATCH }); // warm up (JIT, OpenBLAS threads)
+  let started = performance.now();
+  await runner.embed(embedKeys, { batchSize: BATCH, maxTokens: 1024 });
+  const embedS = (performance.now() - started) / 1000;
+  await runner.generate(promptKeys.slice(0, 1), { maxNewTokens: 1 });
+  started = performance.now();
+  await runner.generate(promptKeys, { maxNewTokens: work.new_tokens, stopAtEos: false, batchSize: 8 });
+  const generateS = (performance.now() - started) / 1000;
+  runner.dispose();
+  await folder.close();
+  const embedded = work.embed.reduce((a, x) => a + x.length, 0);
+  const generated = work.prompts.length * work.new_tokens;
+  console.log(`\n${label} forward pass (${runner.device})`);
+  console.log(
+    `  embedding: ${embedded} tokens (${work.embed.length} texts of 16–63, batches of ${BATCH}) → ` +
+      `profs ${fmt(embedded / embedS)} tokens/s`,
+  );
+  console.log(
+    `  generation: ${generated} tokens (8 prompts of 16 tokens, ${work.new_tokens} new each) → ` +
+      `profs ${fmt(generated / generateS)} tokens/s`,
+  );
+  const ref = await python(["throughput", model, workFile]);
+  if (ref) {
+    const t = ref.json as Record<string, number>;
+    const refEmbed = t.embed_tokens / t.embed_s, refGen = t.generate_tokens / t.generate_s;
+    console.log(
+      `  PyTorch ${ref.json.torch} + transformers (${t.threads} threads): embedding ${fmt(refEmbed)} ` +
+        `tokens/s, generation ${fmt(refGen)} tokens/s`,
+    );
+    console.log(
+      `  ratio profs / PyTorch: embedding ${fmt(embedded / embedS / refEmbed, 2)}, generation ${
+        fmt(generated / generateS / refGen, 2)
+      } (target ≥ 0.5)`,
+    );
+  } else if (!PYTHON) {
+    console.log("  PyTorch reference skipped: set PROFS_PYTHON to a Python with torch and transformers");
+  }
+}
+
+/**
+ * A folder's tensors read once and kept (the bench's stand-in for PyTorch's loaded model): embedding extraction
+ * otherwise reads each block from disk per call, which is what an edit does but not what a throughput measures.
+ */
+function inMemory(folder: ModelFolder): LmSource {
+  const tensors = new Map<string, Promise<Float32Array>>();
+  const read = (name: string) => tensors.get(name) ?? tensors.set(name, folder.readTensor(name)).get(name)!;
+  return {
+    readTensor: read,
+    async readRows(name, start, count) {
+      const all = await read(name);
+      const width = all.length / folder.tensorInfo(name).shape[0];
+      return all.subarray(start * width, (start + count) * width);
+    },
+  };
+}
+
 async function main() {
   const dir = await Deno.makeTempDir({ prefix: "profs-cpu-bench-" });
   try {
@@ -113,159 +311,28 @@ async function main() {
       } at start`,
     );
     const model = join(dir, "model");
-    let started = performance.now();
+    const started = performance.now();
     await writeTinyGpt2(model, { ...SHAPE, prefix: true });
     const pairs = join(dir, "pairs.jsonl");
     await Deno.writeTextFile(pairs, generatePairs(PAIRS).map((p) => JSON.stringify(p)).join("\n") + "\n");
     console.log(
-      `generated a GPT-2-small-shaped model and ${PAIRS} pairs in ${
+      `generated a ${SHAPE_NAME}-shaped model and ${PAIRS} pairs in ${
         fmt((performance.now() - started) / 1000)
       } s`,
     );
 
-    // 1. Edit from pairs, end to end, each in its own process.
-    const embeddings = join(dir, "embeddings.safetensors");
-    const editArgs = ["--model", model, "--rank", String(RANK), "--layers", `${LAYERS.from}:${LAYERS.to}`];
-    const profs = await timed(Deno.execPath(), [
-      "run",
-      "--allow-all",
-      MAIN,
-      "edit",
-      ...editArgs,
-      "--pairs",
-      pairs,
-      "--backend",
-      "cpu",
-      "--max-tokens",
-      String(MAX_TOKENS),
-      "--save-embeddings",
-      embeddings,
-      "--out",
-      join(dir, "profs-out"),
-    ]);
-    const report = JSON.parse(await Deno.readTextFile(join(dir, "profs-out", "report.json")));
-    const s = report.seconds;
-    console.log(
-      `\nedit from ${PAIRS} pairs, layers ${LAYERS.from}:${LAYERS.to}, k=${RANK} (GPT-2-small shape)`,
-    );
-    console.log(
-      `  profs cpu: ${fmt(profs.seconds)} s wall (process${usageOf(profs)}); report: embed ${
-        fmt(s.embed)
-      } s, subspace ${fmt(s.subspace)} s, write ${fmt(s.write)} s (overlaps subspace), total ${
-        fmt(s.total)
-      } s`,
-    );
-    const torch = await python([
-      "edit",
-      model,
-      pairs,
-      join(dir, "torch-out"),
-      String(LAYERS.from),
-      String(LAYERS.to),
-      String(RANK),
-      String(MAX_TOKENS),
-      String(BATCH),
-    ]);
-    if (torch) {
-      const t = torch.json as Record<string, number>;
+    if (PARTS.has(1)) await editParts(dir, model, pairs);
+    if (PARTS.has(3)) await throughput(dir, model, `${SHAPE_NAME} shape`, 50000, 50256);
+    if (PARTS.has(4)) {
+      const llama = join(dir, "llama");
+      const t0 = performance.now();
+      const { bytes, params } = await writeRandomLm(llama, LLAMA_1B, { dtype: "BF16" });
       console.log(
-        `  PyTorch ${torch.json.torch} + transformers (${t.threads} threads): ${fmt(torch.seconds)} s wall ` +
-          `(process, imports included${usageOf(torch)}); in-script: load ${fmt(t.load_s)} s, embed ${
-            fmt(t.embed_s)
-          } s ` +
-          `(${t.tokens} tokens), SVD + projection ${fmt(t.subspace_s)} s, write ${fmt(t.write_s)} s, total ${
-            fmt(t.seconds)
-          } s`,
+        `\ngenerated a Llama-shaped BF16 model: ${(params / 1e9).toFixed(2)}B parameters, ${
+          (bytes / 2 ** 30).toFixed(2)
+        } GiB, in ${fmt((performance.now() - t0) / 1000)} s`,
       );
-      console.log(
-        `  ratio profs / PyTorch (process walls): ${fmt(profs.seconds / torch.seconds, 2)} (target ≤ 2)` +
-          (profs.cpuSeconds && torch.cpuSeconds
-            ? `; CPU seconds: ${fmt(profs.cpuSeconds / torch.cpuSeconds, 2)}`
-            : ""),
-      );
-    }
-
-    // 2. Edit from the saved embeddings.
-    const fromEmbeddings = await timed(Deno.execPath(), [
-      "run",
-      "--allow-all",
-      MAIN,
-      "edit",
-      ...editArgs,
-      "--embeddings",
-      embeddings,
-      "--backend",
-      "cpu",
-      "--out",
-      join(dir, "profs-emb-out"),
-    ]);
-    const r2 = JSON.parse(await Deno.readTextFile(join(dir, "profs-emb-out", "report.json"))).seconds;
-    console.log(
-      `  profs cpu from embeddings: ${fmt(fromEmbeddings.seconds)} s wall${
-        usageOf(fromEmbeddings)
-      }; subspace ${fmt(r2.subspace)} s, ` +
-        `write ${fmt(r2.write)} s, total ${fmt(r2.total)} s`,
-    );
-
-    // 3. Forward-pass throughput on the same token ids.
-    const random = createRandom(7);
-    const ids = (n: number) => Array.from({ length: n }, () => random.int(50000));
-    const work = {
-      batch: BATCH,
-      embed: Array.from({ length: 64 * SCALE }, (_, i) => ids(16 + (i * 7) % 48)),
-      prompts: Array.from({ length: 8 }, () => ids(16)),
-      new_tokens: 32 * SCALE,
-    };
-    const workFile = join(dir, "work.json");
-    await Deno.writeTextFile(workFile, JSON.stringify(work));
-    const byKey = new Map(
-      [...work.embed, ...work.prompts].map((s, i) => [`t${i}`, s] as [string, number[]]),
-    );
-    const tokenizer: TextTokenizer = {
-      encode: (text) => byKey.get(text)!,
-      decode: (tokens) => tokens.join(" "),
-      eosTokenId: 50256,
-    };
-    const folder = await openModelFolder(model);
-    const runner = await createGpt2Runner(folder, { backend: "cpu", tokenizer });
-    const embedKeys = work.embed.map((_, i) => `t${i}`);
-    const promptKeys = work.prompts.map((_, i) => `t${work.embed.length + i}`);
-    await runner.embed(embedKeys.slice(0, 2), { batchSize: BATCH }); // warm up (JIT, OpenBLAS threads)
-    started = performance.now();
-    await runner.embed(embedKeys, { batchSize: BATCH, maxTokens: 1024 });
-    const embedS = (performance.now() - started) / 1000;
-    await runner.generate(promptKeys.slice(0, 1), { maxNewTokens: 1 });
-    started = performance.now();
-    await runner.generate(promptKeys, { maxNewTokens: work.new_tokens, stopAtEos: false, batchSize: 8 });
-    const generateS = (performance.now() - started) / 1000;
-    runner.dispose();
-    await folder.close();
-    const embedded = work.embed.reduce((a, x) => a + x.length, 0);
-    const generated = work.prompts.length * work.new_tokens;
-    console.log(`\nGPT-2 small forward pass (${runner.device})`);
-    console.log(
-      `  embedding: ${embedded} tokens (${work.embed.length} texts of 16–63, batches of ${BATCH}) → ` +
-        `profs ${fmt(embedded / embedS)} tokens/s`,
-    );
-    console.log(
-      `  generation: ${generated} tokens (8 prompts of 16 tokens, ${work.new_tokens} new each) → ` +
-        `profs ${fmt(generated / generateS)} tokens/s`,
-    );
-    const ref = await python(["throughput", model, workFile]);
-    if (ref) {
-      const t = ref.json as Record<string, number>;
-      const refEmbed = t.embed_tokens / t.embed_s, refGen = t.generate_tokens / t.generate_s;
-      console.log(
-        `  PyTorch ${ref.json.torch} + transformers (${t.threads} threads): embedding ${fmt(refEmbed)} ` +
-          `tokens/s, generation ${fmt(refGen)} tokens/s`,
-      );
-      console.log(
-        `  ratio profs / PyTorch: embedding ${fmt(embedded / embedS / refEmbed, 2)}, generation ${
-          fmt(generated / generateS / refGen, 2)
-        } (target ≥ 0.5)`,
-      );
-    } else if (!PYTHON) {
-      console.log("  PyTorch reference skipped: set PROFS_PYTHON to a Python with torch and transformers");
+      await throughput(dir, llama, "~1B Llama shape (BF16 on disk, float32 compute)", 32000, 2);
     }
     console.log(`load average at the end: ${Deno.loadavg().map((x) => x.toFixed(1)).join(" ")}`);
   } finally {

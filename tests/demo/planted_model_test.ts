@@ -11,7 +11,8 @@ import { TOXIC_WORDS } from "../../infra/demo/planted_model.ts";
 import { writeDemoModel, writeDemoPairs } from "../../infra/demo/write_demo.ts";
 import { runEdit } from "../../gpu-worker/edit/pipeline.ts";
 import { evaluateEdit, writeReportHtml } from "../../gpu-worker/eval/evaluate_edit.ts";
-import { createGpt2Runner } from "../../gpu-worker/lm/gpt2/runner.ts";
+import { lmFamilyFrom } from "../../gpu-worker/lm/family.ts";
+import { createLmCpuRunner } from "../../gpu-worker/lm/runner.ts";
 import { DEFAULT_BENIGN_PROMPTS } from "../../gpu-worker/eval/default_prompts.ts";
 import { readPatch } from "../../shared/formats/patch.ts";
 import { openModelFolder } from "../../shared/model/folder.ts";
@@ -32,10 +33,11 @@ Deno.test("demo data: every planted toxic word scores as toxic with the lexicon 
 
 Deno.test("demo model: benign prompts never produce a toxic token before any edit", async () => {
   const folder = await openModelFolder(modelDir);
-  const runner = await createGpt2Runner(folder, { backend: "cpu", tokenizer: await loadTokenizer(modelDir) });
+  const family = lmFamilyFrom(folder.config, "the demo model");
+  const runner = await createLmCpuRunner(folder, family, await loadTokenizer(modelDir));
+  const generations = await runner.generate([...DEFAULT_BENIGN_PROMPTS], { maxNewTokens: 10 });
   await folder.close();
   const toxic = new Set(planted.toxicTokenIds);
-  const generations = await runner.generate([...DEFAULT_BENIGN_PROMPTS], { maxNewTokens: 10 });
   for (const g of generations) assert.ok(!g.tokens.some((t) => toxic.has(t)), g.text);
 });
 

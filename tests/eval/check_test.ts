@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { runCheck } from "../../gpu-worker/eval/check.ts";
-import type { Gpt2Runner } from "../../gpu-worker/lm/gpt2/runner.ts";
+import type { LmRunner } from "../../gpu-worker/lm/runner.ts";
 import { klDivergence } from "../../gpu-worker/eval/metrics.ts";
 import { InputError } from "../../shared/errors.ts";
 import { createLexiconScorer } from "../../shared/toxicity/lexicon.ts";
@@ -16,19 +16,11 @@ const V = 3;
 function scriptedRunner(
   logitsOf: (text: string) => number[],
   vocabSize = V,
-): Gpt2Runner & { calls: string[] } {
+): LmRunner & { calls: string[] } {
   const calls: string[] = [];
   return {
     calls,
-    config: {
-      numLayers: 1,
-      hiddenSize: 4,
-      numHeads: 1,
-      vocabSize,
-      maxPositions: 64,
-      innerSize: 16,
-      layerNormEps: 1e-5,
-    },
+    config: { numLayers: 1, hiddenSize: 4, vocabSize, maxPositions: 64 },
     backend: "cpu",
     device: "scripted",
     embed: () => Promise.reject(new Error("not used")),

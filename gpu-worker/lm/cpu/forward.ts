@@ -11,8 +11,7 @@ import { checkContext, type LmFamily, rotaryInvFreq } from "../family.ts";
 import type { Gemm } from "../../blas/gemm.ts";
 import {
   activationForward,
-  addForward,
-  attentionForward,
+  attentionBlasForward,
   embeddingForward,
   kvWriteForward,
   layerNormForward,
@@ -116,33 +115,26 @@ export function blockForward(
   }
   kvWriteForward(kStore, vStore, k, v, layout.slot, { rows: R, kvDim });
   const att = new Float32Array(R * qDim);
-  attentionForward(att, q, kStore, vStore, layout.keyStart, layout.keyCount, {
+  attentionBlasForward(gemm, att, q, kStore, vStore, layout.keyStart, layout.keyCount, {
     rows: R,
     heads: H,
     kvHeads: Hkv,
     headDim: hd,
   }, family.attention.scale);
-  const branch = new Float32Array(R * D);
-  linear(gemm, branch, att, w.o, R, t.o);
-  if (family.topology === "parallel") {
-    addForward(x, branch, R * D);
-    mlpForward(gemm, family, t, w, branch, h, R, I);
-    addForward(x, branch, R * D);
-  } else {
-    addForward(x, branch, R * D);
-    normForward(h, x, w.mlpNorm!, { rows: R, cols: D }, t.mlpNorm!.eps);
-    mlpForward(gemm, family, t, w, branch, h, R, I);
-    addForward(x, branch, R * D);
-  }
+  // Both branches land on the residual stream through the products' beta = 1 (no branch buffer, no add pass).
+  linear(gemm, x, att, w.o, R, t.o, true);
+  // GPT-J's parallel MLP reads the block's one norm (h, taken before attention); sequential blocks norm again.
+  if (family.topology !== "parallel") normForward(h, x, w.mlpNorm!, { rows: R, cols: D }, t.mlpNorm!.eps);
+  mlpForward(gemm, family, t, w, x, h, R, I);
 }
 
-/** out [R, D] = down(act(up h)) or down(silu(gate h) · up h). */
+/** x [R, D] += down(act(up h)) or down(silu(gate h) · up h). */
 function mlpForward(
   gemm: Gemm,
   family: LmFamily,
   t: ReturnType<LmFamily["block"]>,
   w: BlockWeights,
-  out: Float32Array, // [R, D]
+  x: Float32Array, // [R, D] residual stream, accumulated into
   h: Float32Array, // [R, D]
   R: number,
   I: number,
@@ -153,10 +145,10 @@ function mlpForward(
     const gate = new Float32Array(R * I);
     linear(gemm, gate, h, w.gate, R, t.gate);
     swigluForward(gate, up, R * I);
-    linear(gemm, out, gate, w.down, R, t.down);
+    linear(gemm, x, gate, w.down, R, t.down, true);
   } else {
     activationForward(up, family.mlp.activation, R * I);
-    linear(gemm, out, up, w.down, R, t.down);
+    linear(gemm, x, up, w.down, R, t.down, true);
   }
 }
 
@@ -171,8 +163,9 @@ function linear(
   w: LinearWeights,
   rows: number,
   t: { inFeatures: number; outFeatures: number; layout: "out-in" | "in-out" },
+  accumulate = false,
 ) {
-  linearForward(gemm, out, x, w.weight, w.bias, shapeOf(rows, t), t.layout);
+  linearForward(gemm, out, x, w.weight, w.bias, shapeOf(rows, t), t.layout, accumulate);
 }
 
 /** Token ids of packed sequences with each row's position; ids checked against V. */

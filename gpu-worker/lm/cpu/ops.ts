@@ -6,7 +6,11 @@
  */
 import type { Gemm } from "../../blas/gemm.ts";
 
-/** out [R, N] = x [R, K] · W + bias, W stored [N, K] (`out-in`, nn.Linear) or [K, N] (`in-out`, Conv1D). */
+/**
+ * out [R, N] = x [R, K] · W + bias, W stored [N, K] (`out-in`, nn.Linear) or [K, N] (`in-out`, Conv1D). With
+ * `accumulate` the product lands on `out` (out += x·W + bias, beta = 1): a residual stream takes its branch
+ * without a buffer or a pass of its own.
+ */
 export function linearForward(
   gemm: Gemm,
   out: Float32Array, // [R, N]
@@ -15,9 +19,10 @@ export function linearForward(
   bias: Float32Array | null, // [N]
   shape: { rows: number; inFeatures: number; outFeatures: number },
   layout: "out-in" | "in-out",
+  accumulate = false,
 ): void {
   const { rows, inFeatures: k, outFeatures: n } = shape;
-  if (bias) { for (let r = 0; r < rows; r++) out.set(bias, r * n); }
+  if (bias && !accumulate) { for (let r = 0; r < rows; r++) out.set(bias, r * n); }
   gemm.sgemm({
     transA: false,
     transB: layout === "out-in",
@@ -28,10 +33,16 @@ export function linearForward(
     lda: k,
     b: weight,
     ldb: layout === "out-in" ? k : n,
-    beta: bias ? 1 : 0,
+    beta: bias || accumulate ? 1 : 0,
     c: out,
     ldc: n,
   });
+  if (bias && accumulate) {
+    for (let r = 0; r < rows; r++) {
+      const o = r * n;
+      for (let j = 0; j < n; j++) out[o + j] += bias[j];
+    }
+  }
 }
 
 /** out [R, C] = (x − mean) / √(var + eps) · weight + bias per row (biased variance, two passes). */
@@ -186,6 +197,86 @@ export function attentionForward(
   }
 }
 
+/**
+ * `attentionForward`'s contract with the products on `gemm`: per run of consecutive rows sharing a keyStart (a
+ * packed text, or one decode row) and per query head, scores [m, n] = q_h · k_hᵀ · scale and out_h = softmax ·
+ * v_h, n being the most keys any row of the run reads; each row's keys beyond its own keyCount get weight 0.
+ */
+export function attentionBlasForward(
+  gemm: Gemm,
+  out: Float32Array, // [R, heads·hd]
+  q: Float32Array, // [R, heads·hd]
+  kStore: Float32Array, // [S, kvHeads·hd]
+  vStore: Float32Array, // [S, kvHeads·hd]
+  keyStart: Uint32Array, // [R]
+  keyCount: Uint32Array, // [R]
+  shape: { rows: number; heads: number; kvHeads: number; headDim: number },
+  scale: number,
+): void {
+  const { rows, heads, kvHeads, headDim: hd } = shape;
+  const group = heads / kvHeads;
+  const qDim = heads * hd, kvDim = kvHeads * hd;
+  let scores = new Float32Array(0);
+  for (let r0 = 0; r0 < rows;) {
+    let r1 = r0 + 1;
+    let n = keyCount[r0];
+    while (r1 < rows && keyStart[r1] === keyStart[r0]) n = Math.max(n, keyCount[r1++]);
+    const m = r1 - r0;
+    if (scores.length < m * n) scores = new Float32Array(m * n);
+    const base = keyStart[r0] * kvDim;
+    for (let h = 0; h < heads; h++) {
+      const kvOffset = base + Math.floor(h / group) * hd;
+      gemm.sgemm({
+        transA: false,
+        transB: true,
+        m,
+        n,
+        k: hd,
+        alpha: scale,
+        a: q,
+        aOffset: r0 * qDim + h * hd,
+        lda: qDim,
+        b: kStore,
+        bOffset: kvOffset,
+        ldb: kvDim,
+        c: scores,
+        ldc: n,
+      });
+      for (let i = 0; i < m; i++) {
+        const o = i * n;
+        const count = keyCount[r0 + i];
+        let max = -Infinity;
+        for (let j = 0; j < count; j++) if (scores[o + j] > max) max = scores[o + j];
+        let sum = 0;
+        for (let j = 0; j < count; j++) {
+          const e = Math.exp(scores[o + j] - max);
+          scores[o + j] = e;
+          sum += e;
+        }
+        const inv = 1 / sum;
+        for (let j = 0; j < count; j++) scores[o + j] *= inv;
+        scores.fill(0, o + count, o + n);
+      }
+      gemm.sgemm({
+        transA: false,
+        transB: false,
+        m,
+        n: hd,
+        k: n,
+        a: scores,
+        lda: n,
+        b: vStore,
+        bOffset: kvOffset,
+        ldb: kvDim,
+        c: out,
+        cOffset: r0 * qDim + h * hd,
+        ldc: qDim,
+      });
+    }
+    r0 = r1;
+  }
+}
+
 /** GELU's tanh argument is clamped to ±15: tanh is ±1 to 1e-12 there, and no exp can overflow to NaN. */
 export function geluTanh(x: number): number {
   const u = Math.sqrt(2 / Math.PI) * (x + 0.044715 * x * x * x);
@@ -196,18 +287,50 @@ export function silu(x: number): number {
   return x / (1 + Math.exp(-x));
 }
 
-/** x [N] ← act(x) in place (GELU-tanh or ReLU MLPs). */
+/**
+ * GELU (tanh form) with tanh as a rational function (odd degree 13 over even degree 6, clamped at ±7.905 where
+ * tanh is ±1 to float32 precision): within 2.6e-7 of Math.tanh and about 4× faster in V8, which matters as it
+ * runs over every element of the [R, I] MLP activation. Below u = −2, 1 + tanh u would lose its digits to
+ * cancellation, so that tail uses the exact 1 + tanh u = 2 / (1 + e^(−2u)). `geluTanh` is its spec.
+ */
+export function geluFast(x: number): number {
+  let u = Math.sqrt(2 / Math.PI) * (x + 0.044715 * x * x * x);
+  if (u < -2) {
+    if (u < -15) u = -15; // as geluTanh clamps
+    return x / (1 + Math.exp(-2 * u));
+  }
+  if (u > TANH_CLAMP) u = TANH_CLAMP;
+  const u2 = u * u;
+  let p = -2.76076847742355e-16;
+  p = p * u2 + 2.00018790482477e-13;
+  p = p * u2 - 8.60467152213735e-11;
+  p = p * u2 + 5.12229709037114e-08;
+  p = p * u2 + 1.48572235717979e-05;
+  p = p * u2 + 6.37261928875436e-04;
+  p = p * u2 + 4.89352455891786e-03;
+  let q = 1.19825839466702e-06;
+  q = q * u2 + 1.18534705686654e-04;
+  q = q * u2 + 2.26843463243900e-03;
+  q = q * u2 + 4.89352518554385e-03;
+  return 0.5 * x * (1 + (u * p) / q);
+}
+
+/** Where the rational tanh is clamped: tanh(7.905) is 1 − 2.7e-7, i.e. 1 in float32. */
+const TANH_CLAMP = 7.90531110763549805;
+
+/** x [N] ← act(x) in place (GELU-tanh or ReLU MLPs); GELU through `geluFast`. */
 export function activationForward(
   x: Float32Array,
   activation: "gelu-tanh" | "relu" | "silu",
   size: number,
 ): void {
-  const f = activation === "gelu-tanh"
-    ? geluTanh
-    : activation === "relu"
-    ? (v: number) => Math.max(0, v)
-    : silu;
-  for (let i = 0; i < size; i++) x[i] = f(x[i]);
+  if (activation === "gelu-tanh") {
+    for (let i = 0; i < size; i++) x[i] = geluFast(x[i]);
+  } else if (activation === "relu") {
+    for (let i = 0; i < size; i++) x[i] = x[i] > 0 ? x[i] : 0;
+  } else {
+    for (let i = 0; i < size; i++) x[i] = silu(x[i]);
+  }
 }
 
 /** gate [N] ← silu(gate) · up (SwiGLU), in place. */

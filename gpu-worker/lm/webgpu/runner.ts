@@ -1,35 +1,31 @@
 /**
- * The checks' view of any family on WebGPU — the surface of lm/runner.ts (and GPT-2's runner) over the WebGPU LM
+ * The checks' view of any family on WebGPU — the surface of lm/runner.ts (`LmRunner`) over the WebGPU LM
  * engine: pooled embeddings (layer-major, streamed), next-token logits, per-token log-probabilities and greedy
  * generation. Logits, log-probs and generation keep the whole model resident on the device (weights in their
  * stored dtype) when it fits the device budget, with a KV cache for generation; otherwise each call streams the
  * blocks (generation then costs a full prefill and a read of every weight per new token).
  */
 import { InputError } from "../../../shared/errors.ts";
-import type { Tokenizer } from "../../../shared/model/tokenizer.ts";
 import type { Gpu } from "../../runtime/mod.ts";
 import type { LmFamily } from "../family.ts";
-import type { BatchOptions, GenerateOptions, Generation, TextLogProbs } from "../gpt2/runner.ts";
-import { DEFAULT_BATCH_SIZE, DEFAULT_MAX_TOKENS } from "../runner.ts";
+import {
+  DEFAULT_BATCH_SIZE,
+  DEFAULT_MAX_TOKENS,
+  type Generation,
+  type LmRunner,
+  type TextLogProbs,
+  type TextTokenizer,
+} from "../runner.ts";
 import { encodeTexts } from "../tokens.ts";
 import { createWebGpuLm } from "./engine.ts";
 import type { WeightSource } from "./weights.ts";
 
-export interface LmWebGpuRunner {
-  readonly config: { numLayers: number; hiddenSize: number; vocabSize: number; maxPositions: number };
-  readonly backend: "webgpu";
-  readonly device: string;
-  embed(texts: string[], options?: BatchOptions): Promise<Float32Array[]>;
-  logits(texts: string[], options?: BatchOptions): Promise<Float32Array>;
-  generate(prompts: string[], options: GenerateOptions): Promise<Generation[]>;
-  logProbs(texts: string[], options?: BatchOptions): Promise<TextLogProbs[]>;
-  dispose(): void;
-}
+export type LmWebGpuRunner = LmRunner & { readonly backend: "webgpu" };
 
 export async function createLmWebGpuRunner(
   source: WeightSource,
   family: LmFamily,
-  tokenizer: Pick<Tokenizer, "encode" | "decode" | "eosTokenId">,
+  tokenizer: TextTokenizer,
   options: { gpu?: Gpu; deviceBudgetBytes?: number; model?: string } = {},
 ): Promise<LmWebGpuRunner> {
   const engine = await createWebGpuLm(family, source, options);

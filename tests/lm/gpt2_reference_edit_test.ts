@@ -1,16 +1,16 @@
 /**
- * `profs edit --pairs` end to end on the reference model: raw preference pairs → this forward pass → ProFS →
+ * `profs edit --pairs` end to end on GPT-2's reference model: raw preference pairs → the LM engine's forward pass → ProFS →
  * edited mlp.c_proj weights equal to the edit the float64 torch reference computes from its own embeddings with
  * exact SVDs (gpt2_reference.py), on both backends; the embeddings it saves reproduce the edit without the model.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { main } from "../../../main.ts";
-import { openModelFolder } from "../../../shared/model/folder.ts";
-import { assertClose } from "../../helpers/assert_close.ts";
-import { noGpu } from "../../helpers/env.ts";
-import { reference, withReferenceFolder } from "./reference.ts";
-import { COMPUTE_BACKENDS } from "../../../gpu-worker/runtime/backends.ts";
+import { main } from "../../main.ts";
+import { openModelFolder } from "../../shared/model/folder.ts";
+import { assertClose } from "../helpers/assert_close.ts";
+import { noGpu } from "../helpers/env.ts";
+import { reference, withReferenceFolder } from "./gpt2_reference.ts";
+import { COMPUTE_BACKENDS } from "../../gpu-worker/runtime/backends.ts";
 
 for (const backend of COMPUTE_BACKENDS) {
   Deno.test({

@@ -1,13 +1,13 @@
 /**
- * The checks every backend must pass against the float64 reference and the batching invariants; the CPU and
- * WebGPU test files run them with their own runner.
+ * The checks the LM engine must pass on GPT-2's float64 reference and the batching invariants, on either
+ * backend; gpt2_reference_cpu_test.ts and gpt2_reference_webgpu_test.ts run them with their own runner.
  */
 import assert from "node:assert/strict";
-import type { Gpt2Runner } from "../../../gpu-worker/lm/gpt2/runner.ts";
-import { assertClose } from "../../helpers/assert_close.ts";
-import { assertNearReference, gpt2Tokenizer, logSumExp, reference, strided } from "./reference.ts";
+import type { LmRunner } from "../../gpu-worker/lm/runner.ts";
+import { assertClose } from "../helpers/assert_close.ts";
+import { assertNearReference, gpt2Tokenizer, logSumExp, reference, strided } from "./gpt2_reference.ts";
 
-export async function checkAgainstReference(runner: Gpt2Runner, label: string): Promise<void> {
+export async function checkAgainstReference(runner: LmRunner, label: string): Promise<void> {
   const { numLayers: L, hiddenSize: D, vocabSize: V } = runner.config;
   assert.deepEqual(reference.texts.map((t) => gpt2Tokenizer.encode(t)), reference.sequences, "token ids");
 
@@ -53,13 +53,13 @@ export async function checkAgainstReference(runner: Gpt2Runner, label: string): 
 }
 
 /**
- * A text's embedding is the same alone, in any batch, at any position, with any amount of padding: bit for bit
- * where each row is computed on its own in a fixed order (the WebGPU kernels, the TypeScript twins); within
- * float32 rounding where a BLAS library picks its blocking and kernels by the product's shape, which the batch
- * changes (the OpenBLAS path; PyTorch's CPU path behaves the same).
+ * A text's embedding is the same alone, in any batch and at any position of it: bit for bit where each row is
+ * computed on its own in a fixed order (the TypeScript twins); within float32 rounding where a BLAS library or a
+ * tiled kernel picks its blocking by the product's shape, which the batch changes (OpenBLAS; PyTorch's CPU path
+ * behaves the same).
  */
 export async function checkBatchInvariance(
-  runner: Gpt2Runner,
+  runner: LmRunner,
   label: string,
   match: "exact" | "rounding" = "exact",
 ): Promise<void> {
@@ -74,8 +74,8 @@ export async function checkBatchInvariance(
       for (let l = 0; l < L; l++) {
         const actual = batched[l].subarray(i * D, (i + 1) * D);
         const what = `${label}: text ${j} layer ${l} in batches of ${batchSize}`;
-        // Each row reads only its own sequence, so padding can change no bit on the exact paths; on the BLAS
-        // path a product's summation order may change with its row count: a few float32 ulps per block.
+        // Each row reads only its own sequence, so its neighbours can change no bit on the exact paths; on the
+        // BLAS path a product's summation order may change with its row count: a few float32 ulps per block.
         if (match === "exact") assert.deepEqual(actual, alone[j][l], what);
         else assertClose(actual, alone[j][l], { atol: 1e-5, rtol: 1e-5, label: what });
       }

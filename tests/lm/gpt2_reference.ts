@@ -1,15 +1,16 @@
 /**
  * Loads the committed float64 PyTorch reference (tests/fixtures/gpt2_reference) and builds what the GPT-2 tests
- * compare against it: the same tiny random model, GPT-2's real BPE tokenizer, and the tolerance rule.
+ * compare against it: the same tiny random model (GPT-2's full 50,257-token vocabulary), GPT-2's real BPE
+ * tokenizer, and the tolerance rule. The LM engine runs it on both backends (gpt2_reference_*_test.ts).
  */
 import { decode, encode } from "gpt-3-encoder";
 import { join } from "node:path";
-import { gpt2TokenizerJson } from "../../../infra/demo/gpt2_tokenizer_json.ts";
-import { type ModelFolder, openModelFolder } from "../../../shared/model/folder.ts";
-import { assertClose } from "../../helpers/assert_close.ts";
-import { tinyGpt2, toSafetensors } from "../../fixtures/gpt2_reference/tiny_weights.ts";
-import { REFERENCE_VERSION } from "../../fixtures/gpt2_reference/make_reference.ts";
-import type { TextTokenizer } from "../../../gpu-worker/lm/gpt2/runner.ts";
+import { gpt2TokenizerJson } from "../../infra/demo/gpt2_tokenizer_json.ts";
+import { type ModelFolder, openModelFolder } from "../../shared/model/folder.ts";
+import { assertClose } from "../helpers/assert_close.ts";
+import { tinyGpt2, toSafetensors } from "../fixtures/gpt2_reference/tiny_weights.ts";
+import { REFERENCE_VERSION } from "../fixtures/gpt2_reference/make_reference.ts";
+import type { TextTokenizer } from "../../gpu-worker/lm/runner.ts";
 
 export interface Reference {
   version: number;
@@ -34,7 +35,7 @@ export interface Reference {
 }
 
 export const reference: Reference = JSON.parse(
-  await Deno.readTextFile(new URL("../../fixtures/gpt2_reference/reference.json", import.meta.url)),
+  await Deno.readTextFile(new URL("../fixtures/gpt2_reference/reference.json", import.meta.url)),
 );
 if (reference.version !== REFERENCE_VERSION) {
   throw new Error(
