@@ -9,6 +9,7 @@ import { DEFAULT_SUBSPACE_PARAMS } from "../profs/backend.ts";
 import { createLogger } from "../../shared/log.ts";
 import { runEdit } from "../edit/pipeline.ts";
 import { directionSides, type EditReport } from "../edit/report.ts";
+import { progressBars, type ProgressSink } from "../../shared/progress.ts";
 
 export const USAGE = `usage: profs edit --model DIR (--pairs FILE | --embeddings FILE) --out DIR [options]
 
@@ -70,6 +71,7 @@ export async function run(args: string[]): Promise<void> {
     seed: values.seed,
     max_tokens: values["max-tokens"],
   });
+  const progress = progressPrinter();
   const outcome = await withInterrupts((signal) =>
     runEdit({
       modelDir: model,
@@ -88,9 +90,9 @@ export async function run(args: string[]): Promise<void> {
       overwrite: values.overwrite ?? false,
       logger: createLogger(),
     }, {
-      onProgress: progressPrinter(),
+      onProgress: progress.update,
       signal,
-    }).catch((error) => {
+    }).finally(progress.end).catch((error) => {
       if (error instanceof Interrupted) {
         throw new Interrupted(error.signal, `${error.message}: the partial output was removed`);
       }
@@ -147,14 +149,21 @@ function maxIterations(value: string | undefined): number | undefined {
   return n;
 }
 
-/** One stderr line per stage change and every ~10% within a stage. */
-function progressPrinter(): (stage: string, done: number, total: number) => void {
+/**
+ * On a terminal, one bar per stage with rate and ETA (shared/progress.ts); otherwise one stderr line per stage
+ * change and every ~10% within a stage, so logs stay short.
+ */
+function progressPrinter(): ProgressSink {
+  if (Deno.stderr.isTerminal()) return progressBars();
   let last = "";
-  return (stage, done, total) => {
-    const step = Math.max(1, Math.ceil(total / 10));
-    const key = `${stage}:${Math.floor(done / step)}`;
-    if (key === last && done !== total) return;
-    last = key;
-    console.error(`[${stage}] ${done}/${total}`);
+  return {
+    end() {},
+    update: (stage, done, total) => {
+      const step = Math.max(1, Math.ceil(total / 10));
+      const key = `${stage}:${Math.floor(done / step)}`;
+      if (key === last && done !== total) return;
+      last = key;
+      console.error(`[${stage}] ${done}/${total}`);
+    },
   };
 }
