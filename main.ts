@@ -29,6 +29,14 @@ const COMMANDS: Record<string, Command> = {
     summary: "apply (or --revert) a patch.safetensors to a model folder",
     load: () => import("./gpu-worker/cli/apply_patch.ts"),
   },
+  generate: {
+    summary: "greedy continuation of a prompt with a model folder, offline, streaming tokens",
+    load: () => import("./gpu-worker/cli/generate.ts"),
+  },
+  check: {
+    summary: "the service's check offline: toxicity, perplexity, KL to --base; check.json + report.html",
+    load: () => import("./gpu-worker/cli/check.ts"),
+  },
   serve: {
     summary: "run the embedded service: API + in-process worker (PGlite unless DATABASE_URL is set)",
     load: () => import("./infra/cli/serve.ts"),
