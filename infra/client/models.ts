@@ -10,6 +10,7 @@ import type { ModelPage as ModelPageSchema, ModelView } from "../../shared/contr
 type ModelPage = z.infer<typeof ModelPageSchema>;
 import { MODEL_FILE_NAME } from "../../shared/contracts/models.ts";
 import { InputError } from "../../shared/errors.ts";
+import { fetchHubModel } from "../../shared/model/hub.ts";
 import { bytes, NO_PROGRESS, type ProgressSink, terminalProgress } from "../../shared/progress.ts";
 import { action, intFlag, operands, parse, service, str } from "./common.ts";
 import { ensureOk, type Http } from "./http.ts";
@@ -20,13 +21,16 @@ export const USAGE = `usage: profs models <upload|list|show|delete> [options]
   profs models upload DIR [--name NAME] [--id MODEL_ID] [--parallel N]
         upload a Hugging Face model folder (*.json, *.safetensors) and finalize it. Resumes: into --id, else
         into a pending model of the same name; files already stored with the same size and sha256 are skipped
+  profs models import ORG/NAME [--revision REV] [--name NAME]
+        fetch the model's files from the Hugging Face Hub (HF_ENDPOINT, HF_TOKEN; cached in the Hub's cache
+        layout under HF_HOME) and upload them as above
   profs models list [--limit N]
   profs models show ID
   profs models delete ID
 
 every command: --json (the API's JSON on stdout). Service: PROFS_URL + PROFS_API_KEY, or \`profs login\``;
 
-const ACTIONS = ["upload", "list", "show", "delete"] as const;
+const ACTIONS = ["upload", "import", "list", "show", "delete"] as const;
 
 export async function run(args: string[]): Promise<void> {
   const p = parse(args, {
@@ -34,6 +38,7 @@ export async function run(args: string[]): Promise<void> {
     id: { type: "string" },
     parallel: { type: "string" },
     limit: { type: "string" },
+    revision: { type: "string" },
   }, USAGE);
   if (!p) return;
   const act = action("models", p.positionals, ACTIONS, USAGE);
@@ -46,6 +51,23 @@ export async function run(args: string[]): Promise<void> {
       parallel: intFlag(p.values.parallel, "--parallel", 1, 16) ?? 3,
       progress: p.json ? NO_PROGRESS : terminalProgress(),
       log: p.json ? () => {} : note,
+    });
+    if (p.json) printJson(model);
+    else console.log(model.id);
+  } else if (act === "import") {
+    const [repo] = operands(p.positionals, ["ORG/NAME"], "import a model");
+    const progress = p.json ? NO_PROGRESS : terminalProgress();
+    const log = p.json ? () => {} : note;
+    const dir = await fetchHubModel(repo, str(p.values.revision) ?? "main", {
+      onProgress: (file, done, total) => progress.update(file, done, total, "B"),
+      log,
+    });
+    progress.end();
+    const model = await uploadModel(api, dir, {
+      name: str(p.values.name) ?? repo,
+      parallel: intFlag(p.values.parallel, "--parallel", 1, 16) ?? 3,
+      progress,
+      log,
     });
     if (p.json) printJson(model);
     else console.log(model.id);

@@ -182,3 +182,54 @@ Deno.test("profs edits cancel cancels a queued edit; a client command without a 
     await Deno.remove(inputs.dir, { recursive: true });
   }
 });
+
+Deno.test("profs models import fetches a Hub repo (HF_ENDPOINT, HF_TOKEN) into the Hub's cache layout and uploads it", async () => {
+  const inputs = await writeInputs();
+  const cache = await Deno.makeTempDir({ prefix: "profs-hf-home-" });
+  const seen: string[] = [];
+  // A folder served in the Hub's URL layout: the revision's file list, then each file under resolve/.
+  const hub = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (request) => {
+    const url = new URL(request.url);
+    seen.push(`${url.pathname} ${request.headers.get("authorization")}`);
+    if (url.pathname === "/api/models/org/tiny/revision/main") {
+      const siblings = [...Deno.readDirSync(inputs.modelDir)].map((e) => ({ rfilename: e.name }));
+      return Response.json({ sha: "abc123", siblings: [...siblings, { rfilename: "sub/ignored.bin" }] });
+    }
+    const file = /^\/org\/tiny\/resolve\/abc123\/([\w.-]+)$/.exec(url.pathname)?.[1];
+    if (!file) return new Response("not found", { status: 404 });
+    return new Response(await Deno.readFile(join(inputs.modelDir, file)));
+  });
+  const s = await serveApi();
+  const saved = {
+    HF_ENDPOINT: Deno.env.get("HF_ENDPOINT"),
+    HF_HOME: Deno.env.get("HF_HOME"),
+    HF_TOKEN: Deno.env.get("HF_TOKEN"),
+  };
+  Deno.env.set("HF_ENDPOINT", `http://127.0.0.1:${hub.addr.port}`);
+  Deno.env.set("HF_HOME", cache);
+  Deno.env.set("HF_TOKEN", "hf_test");
+  try {
+    const model = jsonOf(await ok(s, ["models", "import", "org/tiny", "--json"]));
+    assert.equal(model.status, "ready");
+    assert.equal(model.name, "org/tiny");
+    const snapshot = join(cache, "hub", "models--org--tiny", "snapshots", "abc123");
+    assert.deepEqual(
+      [...Deno.readDirSync(snapshot)].map((e) => e.name).sort(),
+      [...Deno.readDirSync(inputs.modelDir)].map((e) => e.name).sort(),
+    );
+    assert.ok(seen.every((line) => line.endsWith("Bearer hf_test")), "HF_TOKEN is sent");
+    const fetched = seen.length;
+    await ok(s, ["models", "import", "org/tiny", "--name", "again"]);
+    assert.equal(seen.length, fetched + 1, "the second import lists the revision and reads the cache");
+
+    const missing = await profs(s, ["models", "import", "org/nope"]);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /HTTP 404 \(no such repo, revision or file\)/);
+  } finally {
+    for (const [k, v] of Object.entries(saved)) v === undefined ? Deno.env.delete(k) : Deno.env.set(k, v);
+    await s.close();
+    await hub.shutdown();
+    await Deno.remove(cache, { recursive: true });
+    await Deno.remove(inputs.dir, { recursive: true });
+  }
+});
