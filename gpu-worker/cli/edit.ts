@@ -10,10 +10,13 @@ import { createLogger } from "../../shared/log.ts";
 import { runEdit } from "../edit/pipeline.ts";
 import { directionSides, type EditReport } from "../edit/report.ts";
 import { progressBars, type ProgressSink } from "../../shared/progress.ts";
+import { fetchHubModel } from "../../shared/model/hub.ts";
 
 export const USAGE = `usage: profs edit --model DIR (--pairs FILE | --embeddings FILE) --out DIR [options]
 
-  --model DIR              Hugging Face model folder (config.json, tokenizer.json, *.safetensors)
+  --model DIR              Hugging Face model folder (config.json, tokenizer.json, *.safetensors), or a Hub id
+                           ORG/NAME[@REVISION] that is not a local folder: fetched through HF_ENDPOINT
+                           (HF_TOKEN) into the Hub's cache layout under HF_HOME
   --pairs FILE             preference pairs, JSONL (runs the model to embed them)
   --embeddings FILE        precomputed embeddings (safetensors 'preferred'/'rejected' [L, N, D])
   --out DIR                output folder: edited model, README.md, patch.safetensors, report.json (must not
@@ -58,7 +61,7 @@ export async function run(args: string[]): Promise<void> {
     console.log(USAGE);
     return;
   }
-  const model = required(values.model, "--model");
+  const model = await localOrHub(required(values.model, "--model"));
   const out = required(values.out, "--out");
   if ((values.pairs === undefined) === (values.embeddings === undefined)) {
     throw new InputError("Cannot edit as exactly one of '--pairs' and '--embeddings' must be given");
@@ -147,6 +150,22 @@ function maxIterations(value: string | undefined): number | undefined {
     );
   }
   return n;
+}
+
+/** A local folder as given; else an `org/name[@revision]` Hub id, fetched (or found in the cache). */
+async function localOrHub(model: string): Promise<string> {
+  if (await Deno.stat(model).then(() => true, () => false)) return model;
+  const hub = /^([A-Za-z0-9][\w.-]*\/[A-Za-z0-9][\w.-]*)(?:@([\w./-]+))?$/.exec(model);
+  if (!hub) return model; // not a Hub id: the folder check names the missing folder
+  const progress = progressPrinter();
+  try {
+    return await fetchHubModel(hub[1], hub[2] ?? "main", {
+      onProgress: (file, done, total) => progress.update(file, done, total),
+      log: (line) => console.error(line),
+    });
+  } finally {
+    progress.end();
+  }
 }
 
 /**
