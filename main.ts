@@ -7,8 +7,13 @@
  * file only routes. An `InputError` (bad flag, bad file) prints one line and exits 1; `Interrupted` (SIGINT or
  * SIGTERM, after the command removed its partial output) prints one line and exits 128 + the signal's number;
  * anything else is a bug and prints its stack.
+ *
+ * Before any command: `--version`; `--log-format text|json` (anywhere; readable lines or JSON on stderr, by
+ * default text on a terminal); and a private XDG_RUNTIME_DIR when none is set, since Mesa's Vulkan driver
+ * prints "XDG_RUNTIME_DIR is invalid or not set" on every device otherwise.
  */
 import { InputError, Interrupted } from "./shared/errors.ts";
+import { PROFS_VERSION } from "./shared/version.ts";
 
 export interface Command {
   summary: string;
@@ -23,6 +28,14 @@ const COMMANDS: Record<string, Command> = {
   "apply-patch": {
     summary: "apply (or --revert) a patch.safetensors to a model folder",
     load: () => import("./gpu-worker/cli/apply_patch.ts"),
+  },
+  generate: {
+    summary: "greedy continuation of a prompt with a model folder, offline, streaming tokens",
+    load: () => import("./gpu-worker/cli/generate.ts"),
+  },
+  check: {
+    summary: "the service's check offline: toxicity, perplexity, KL to --base; check.json + report.html",
+    load: () => import("./gpu-worker/cli/check.ts"),
   },
   serve: {
     summary: "run the embedded service: API + in-process worker (PGlite unless DATABASE_URL is set)",
@@ -40,9 +53,33 @@ const COMMANDS: Record<string, Command> = {
     summary: "run a webhook dispatcher process that delivers the outbox of DATABASE_URL",
     load: () => import("./gpu-worker/webhooks/cli.ts"),
   },
+  login: {
+    summary: "store the service URL and API key for the client commands (else PROFS_URL + PROFS_API_KEY)",
+    load: () => import("./infra/client/login.ts"),
+  },
+  models: {
+    summary: "client: upload (parallel, resumable), list, show, delete models",
+    load: () => import("./infra/client/models.ts"),
+  },
+  datasets: {
+    summary: "client: upload, list, show, delete datasets (pairs, texts, embeddings)",
+    load: () => import("./infra/client/datasets.ts"),
+  },
+  edits: {
+    summary: "client: create (--follow), list, show, events, cancel, download edits",
+    load: () => import("./infra/client/edits.ts"),
+  },
+  checks: {
+    summary: "client: create (--wait), list, show checks of a model or an edit",
+    load: () => import("./infra/client/checks.ts"),
+  },
+  toxicity: {
+    summary: "client: score texts with the service's toxicity scorer",
+    load: () => import("./infra/client/toxicity.ts"),
+  },
   keys: {
-    summary: "create, list and revoke API keys",
-    load: () => import("./api/cli/keys.ts"),
+    summary: "create, list and revoke API keys (over HTTP when a service is configured, else --local)",
+    load: () => import("./infra/client/keys.ts"),
   },
   migrate: {
     summary: "apply database migrations and exit",
@@ -63,13 +100,19 @@ export function usage(): string {
     "commands:",
     ...lines,
     "",
-    "profs <command> --help for options",
+    "profs <command> --help for options; profs --version; --log-format text|json (stderr logs)",
+    "client commands: PROFS_URL + PROFS_API_KEY (or profs login); --json on each for scripts",
   ]
     .join("\n");
 }
 
-export async function main(args: string[]): Promise<number> {
+export async function main(argv: string[]): Promise<number> {
+  const args = takeLogFormat(argv);
   const [name, ...rest] = args;
+  if (name === "--version" || name === "-V") {
+    console.log(`profs ${PROFS_VERSION} (deno ${Deno.version.deno}, v8 ${Deno.version.v8})`);
+    return 0;
+  }
   if (!name || name === "--help" || name === "-h" || name === "help") {
     console.log(usage());
     return name ? 0 : 1;
@@ -96,6 +139,47 @@ export async function main(args: string[]): Promise<number> {
   }
 }
 
+/** Removes `--log-format X` / `--log-format=X` and passes it on as PROFS_LOG_FORMAT (shared/log.ts reads it). */
+export function takeLogFormat(args: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
+    if (arg === "--") {
+      out.push(...args.slice(i));
+      break;
+    }
+    let value: string | undefined;
+    if (arg === "--log-format") value = args[++i];
+    else if (arg.startsWith("--log-format=")) value = arg.slice("--log-format=".length);
+    else {
+      out.push(arg);
+      continue;
+    }
+    if (value !== "text" && value !== "json") {
+      throw new InputError(
+        `Cannot start as '--log-format' must be text or json: current value is '${value}'`,
+      );
+    }
+    Deno.env.set("PROFS_LOG_FORMAT", value);
+  }
+  return out;
+}
+
+/** A private XDG_RUNTIME_DIR (0700, as the spec asks) when none is set, so Mesa stays quiet. */
+export function ensureRuntimeDir(): void {
+  const current = Deno.env.get("XDG_RUNTIME_DIR");
+  if (current) {
+    try {
+      if (Deno.statSync(current).isDirectory) return;
+    } catch {
+      // missing: make one below
+    }
+  }
+  const dir = Deno.makeTempDirSync({ prefix: "profs-runtime-" });
+  Deno.chmodSync(dir, 0o700);
+  Deno.env.set("XDG_RUNTIME_DIR", dir);
+}
+
 /** node:util parseArgs throws TypeErrors with ERR_PARSE_ARGS_* codes for unknown or malformed flags. */
 function isParseArgsError(error: TypeError): boolean {
   const code = (error as { code?: string }).code;
@@ -103,5 +187,14 @@ function isParseArgsError(error: TypeError): boolean {
 }
 
 if (import.meta.main) {
-  Deno.exit(await main(Deno.args));
+  ensureRuntimeDir();
+  let code: number;
+  try {
+    code = await main(Deno.args);
+  } catch (error) {
+    if (!(error instanceof InputError)) throw error;
+    console.error(`profs: ${error.message}`);
+    code = 1;
+  }
+  Deno.exit(code);
 }

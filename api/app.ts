@@ -16,6 +16,7 @@ import { accessLog } from "./middleware/access_log.ts";
 import { authenticate } from "./middleware/auth.ts";
 import { datasetsRoutes } from "./routes/datasets.ts";
 import { editsRoutes } from "./routes/edits.ts";
+import { keysRoutes } from "./routes/keys.ts";
 import { modelsRoutes } from "./routes/models.ts";
 import { systemRoutes } from "./routes/system.ts";
 import { checksRoutes } from "./routes/checks.ts";
@@ -49,6 +50,7 @@ export function createApp(deps: ApiDeps): OpenAPIHono<ApiEnv> {
   app.route("/v1/toxicity", toxicityRoutes(deps));
   app.route("/v1/webhook-endpoints", webhookEndpointsRoutes(deps));
   app.route("/v1/triggers", triggersRoutes(deps));
+  app.route("/v1/keys", keysRoutes(deps));
 
   app.openAPIRegistry.registerComponent("securitySchemes", "apiKey", {
     type: "http",
@@ -73,6 +75,7 @@ export function createApp(deps: ApiDeps): OpenAPIHono<ApiEnv> {
         { name: "triggers", description: "edit templates started by signed inbound webhooks" },
         { name: "checks", description: "evaluation jobs: toxicity, perplexity and KL of a model or an edit" },
         { name: "toxicity", description: "synchronous toxicity scores for texts (edge checks)" },
+        { name: "keys", description: "API keys: mint, list, revoke (another tenant's need `admin`)" },
         { name: "system", description: "health, readiness and metrics" },
       ],
     });

@@ -12,7 +12,7 @@ import { type ApiKey, apiKeys } from "../../shared/db/schema.ts";
 import { inTenantScope } from "../../shared/db/tenant_scope.ts";
 import { DEFAULT_TENANT, ensureTenant } from "../../shared/db/repositories/tenants.ts";
 import { generateApiKey, hashKey, lookupId, MIN_BOOTSTRAP_KEY_LENGTH, sameHash } from "./api_key_format.ts";
-import { ALL_SCOPES } from "./scopes.ts";
+import { ADMIN_SCOPE, ALL_SCOPES } from "./scopes.ts";
 
 /** Who a valid key speaks for. `keyId` is the key's public id: safe to log. */
 export interface KeyPrincipal {
@@ -90,7 +90,8 @@ export function revokeApiKey(
 }
 
 /**
- * Makes `key` (PROFS_BOOTSTRAP_KEY) valid, with every scope, for the `default` tenant: called at start-up,
+ * Makes `key` (PROFS_BOOTSTRAP_KEY) valid, with every scope and `admin` (it may mint other tenants' keys), for
+ * the `default` tenant: called at start-up,
  * idempotent, and it re-activates the key if it had been revoked (the environment is the operator's word).
  */
 export async function ensureBootstrapKey(db: Db, key: string): Promise<ApiKey> {
@@ -105,7 +106,7 @@ export async function ensureBootstrapKey(db: Db, key: string): Promise<ApiKey> {
     tenantId: tenant.id,
     secretHash: await hashKey(key),
     name: "bootstrap (PROFS_BOOTSTRAP_KEY)",
-    scopes: [ALL_SCOPES],
+    scopes: [ALL_SCOPES, ADMIN_SCOPE],
     revokedAt: null,
   };
   const [apiKey] = await db.insert(apiKeys).values({ publicId: await lookupId(key), ...values })

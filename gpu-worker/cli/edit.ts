@@ -9,10 +9,14 @@ import { DEFAULT_SUBSPACE_PARAMS } from "../profs/backend.ts";
 import { createLogger } from "../../shared/log.ts";
 import { runEdit } from "../edit/pipeline.ts";
 import { directionSides, type EditReport } from "../edit/report.ts";
+import { progressBars, type ProgressSink } from "../../shared/progress.ts";
+import { fetchHubModel } from "../../shared/model/hub.ts";
 
 export const USAGE = `usage: profs edit --model DIR (--pairs FILE | --embeddings FILE) --out DIR [options]
 
-  --model DIR              Hugging Face model folder (config.json, tokenizer.json, *.safetensors)
+  --model DIR              Hugging Face model folder (config.json, tokenizer.json, *.safetensors), or a Hub id
+                           ORG/NAME[@REVISION] that is not a local folder: fetched through HF_ENDPOINT
+                           (HF_TOKEN) into the Hub's cache layout under HF_HOME
   --pairs FILE             preference pairs, JSONL (runs the model to embed them)
   --embeddings FILE        precomputed embeddings (safetensors 'preferred'/'rejected' [L, N, D])
   --out DIR                output folder: edited model, README.md, patch.safetensors, report.json (must not
@@ -57,7 +61,7 @@ export async function run(args: string[]): Promise<void> {
     console.log(USAGE);
     return;
   }
-  const model = required(values.model, "--model");
+  const model = await localOrHub(required(values.model, "--model"));
   const out = required(values.out, "--out");
   if ((values.pairs === undefined) === (values.embeddings === undefined)) {
     throw new InputError("Cannot edit as exactly one of '--pairs' and '--embeddings' must be given");
@@ -70,6 +74,7 @@ export async function run(args: string[]): Promise<void> {
     seed: values.seed,
     max_tokens: values["max-tokens"],
   });
+  const progress = progressPrinter();
   const outcome = await withInterrupts((signal) =>
     runEdit({
       modelDir: model,
@@ -88,9 +93,9 @@ export async function run(args: string[]): Promise<void> {
       overwrite: values.overwrite ?? false,
       logger: createLogger(),
     }, {
-      onProgress: progressPrinter(),
+      onProgress: progress.update,
       signal,
-    }).catch((error) => {
+    }).finally(progress.end).catch((error) => {
       if (error instanceof Interrupted) {
         throw new Interrupted(error.signal, `${error.message}: the partial output was removed`);
       }
@@ -147,14 +152,37 @@ function maxIterations(value: string | undefined): number | undefined {
   return n;
 }
 
-/** One stderr line per stage change and every ~10% within a stage. */
-function progressPrinter(): (stage: string, done: number, total: number) => void {
+/** A local folder as given; else an `org/name[@revision]` Hub id, fetched (or found in the cache). */
+async function localOrHub(model: string): Promise<string> {
+  if (await Deno.stat(model).then(() => true, () => false)) return model;
+  const hub = /^([A-Za-z0-9][\w.-]*\/[A-Za-z0-9][\w.-]*)(?:@([\w./-]+))?$/.exec(model);
+  if (!hub) return model; // not a Hub id: the folder check names the missing folder
+  const progress = progressPrinter();
+  try {
+    return await fetchHubModel(hub[1], hub[2] ?? "main", {
+      onProgress: (file, done, total) => progress.update(file, done, total),
+      log: (line) => console.error(line),
+    });
+  } finally {
+    progress.end();
+  }
+}
+
+/**
+ * On a terminal, one bar per stage with rate and ETA (shared/progress.ts); otherwise one stderr line per stage
+ * change and every ~10% within a stage, so logs stay short.
+ */
+function progressPrinter(): ProgressSink {
+  if (Deno.stderr.isTerminal()) return progressBars();
   let last = "";
-  return (stage, done, total) => {
-    const step = Math.max(1, Math.ceil(total / 10));
-    const key = `${stage}:${Math.floor(done / step)}`;
-    if (key === last && done !== total) return;
-    last = key;
-    console.error(`[${stage}] ${done}/${total}`);
+  return {
+    end() {},
+    update: (stage, done, total) => {
+      const step = Math.max(1, Math.ceil(total / 10));
+      const key = `${stage}:${Math.floor(done / step)}`;
+      if (key === last && done !== total) return;
+      last = key;
+      console.error(`[${stage}] ${done}/${total}`);
+    },
   };
 }

@@ -106,7 +106,11 @@ engineTests(
     await ensureBootstrapKey(db, key);
     const principal = await authenticateApiKey(db, key);
     const defaultTenant = await ensureTenant(db, "default");
-    assert.deepEqual(principal, { tenantId: defaultTenant.id, keyId: await lookupId(key), scopes: ["*"] });
+    assert.deepEqual(principal, {
+      tenantId: defaultTenant.id,
+      keyId: await lookupId(key),
+      scopes: ["*", "admin"],
+    });
     assert.equal((await listApiKeys(db, defaultTenant.id)).length, 1);
 
     await revokeApiKey(db, defaultTenant.id, principal!.keyId);

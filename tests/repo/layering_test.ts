@@ -25,6 +25,7 @@ const FORBIDDEN: [string, string, string][] = [
   ["api/", "gpu-worker/", "the API is HTTP only; it hands work to the worker through the queue"],
   ["api/", "infra/", "the API does not assemble processes"],
   ["gpu-worker/", "api/", "the compute wing talks to the API only through Postgres and the blob store"],
+  ["infra/client/", "gpu-worker/", "the client commands speak HTTP to the service; they compute nothing"],
   ["gpu-worker/", "infra/", "the compute wing does not assemble processes"],
   ["", "tests/", "source never imports tests"],
   ["", "main.ts", "main.ts is the entry point, not a library"],

@@ -19,3 +19,8 @@ export async function findTenantByName(db: Db, name: string): Promise<Tenant | n
   const [tenant] = await db.select().from(tenants).where(eq(tenants.name, name));
   return tenant ?? null;
 }
+
+export async function findTenantById(db: Db, id: string): Promise<Tenant | null> {
+  const [tenant] = await db.select().from(tenants).where(eq(tenants.id, id));
+  return tenant ?? null;
+}
