@@ -7,7 +7,6 @@ import { InputError } from "../../shared/errors.ts";
 import { openModelFolder } from "../../shared/model/folder.ts";
 import { loadTokenizer } from "../../shared/model/tokenizer.ts";
 import { lmFamilyFrom } from "../lm/family.ts";
-import { createGpt2Runner } from "../lm/gpt2/runner.ts";
 import { createLmCpuRunner } from "../lm/runner.ts";
 
 export const USAGE = `usage: profs generate --model DIR [--max-new-tokens N] [--json] PROMPT
@@ -48,9 +47,7 @@ export async function run(args: string[]): Promise<void> {
   try {
     const family = lmFamilyFrom(folder.config, `model '${values.model}'`);
     const tokenizer = await loadTokenizer(values.model);
-    const runner = family.family === "gpt2"
-      ? await createGpt2Runner(folder, { backend: "cpu", tokenizer })
-      : await createLmCpuRunner(folder, family, tokenizer);
+    const runner = await createLmCpuRunner(folder, family, tokenizer);
     try {
       const encoder = new TextEncoder();
       const tokens: number[] = [];
