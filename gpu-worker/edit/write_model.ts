@@ -60,6 +60,8 @@ export interface WrittenModel {
   inputSha256: string;
   /** sha256 over the written weight files, in the same order. */
   outputSha256: string;
+  /** sha256 of each written weight file by name (the same as outputSha256 for a single file). */
+  fileSha256: Record<string, string>;
 }
 
 export async function writeModelFolder(
@@ -109,8 +111,8 @@ export async function writeModelFolder(
       const message = event.data;
       if (message.type === "tensor") hooks.onTensor?.(message.done, message.total);
       else if (message.type === "done") {
-        const { inputSha256, outputSha256 } = message;
-        settle(() => resolve({ inputSha256, outputSha256 }));
+        const { inputSha256, outputSha256, fileSha256 } = message;
+        settle(() => resolve({ inputSha256, outputSha256, fileSha256 }));
       } else if (message.type === "error") fail(new Error(message.message));
       else {
         const bytes = new Uint8Array(message.buffer, 0, message.byteLength);

@@ -22,7 +22,7 @@ export type WriteRequest =
 export type WriteResponse =
   | { type: "transform"; name: string; buffer: ArrayBuffer; byteLength: number }
   | { type: "tensor"; done: number; total: number }
-  | { type: "done"; inputSha256: string; outputSha256: string }
+  | { type: "done"; inputSha256: string; outputSha256: string; fileSha256: Record<string, string> }
   | { type: "error"; message: string };
 
 const COPY_CHUNK_BYTES = 16 << 20;
@@ -59,8 +59,15 @@ async function write(start: Extract<WriteRequest, { type: "start" }>) {
   const outputHash = createHash("sha256");
   const copyBuffer = new Uint8Array(COPY_CHUNK_BYTES); // reused: 1 GB of copies must not become 1 GB of garbage
   let tensorBuffer = new ArrayBuffer(0); // likewise for transformed tensors, grown to the largest
+  const fileSha256: Record<string, string> = {};
   let done = 0;
   for (const path of start.files) {
+    // One weight file: its hash is the output's. Several: each also gets its own stream (for the blob store).
+    const fileHash = start.files.length > 1 ? createHash("sha256") : null;
+    const output = (bytes: Uint8Array) => {
+      outputHash.update(bytes);
+      fileHash?.update(bytes);
+    };
     const reader = await openSafetensors(path);
     try {
       const writer = await createSafetensorsWriter(join(start.outDir, basename(path)), {
@@ -69,7 +76,9 @@ async function write(start: Extract<WriteRequest, { type: "start" }>) {
       });
       const prefix = new Uint8Array(8);
       new DataView(prefix.buffer).setBigUint64(0, BigInt(reader.headerJson.byteLength), true);
-      for (const hash of [inputHash, outputHash]) hash.update(prefix).update(reader.headerJson);
+      inputHash.update(prefix).update(reader.headerJson);
+      output(prefix);
+      output(reader.headerJson);
       try {
         for (const t of reader.header.tensors) {
           const size = t.end - t.begin;
@@ -80,14 +89,14 @@ async function write(start: Extract<WriteRequest, { type: "start" }>) {
             );
             tensorBuffer = await transform(t.name, tensorBuffer, size);
             const bytes = new Uint8Array(tensorBuffer, 0, size);
-            outputHash.update(bytes);
+            output(bytes);
             await writer.write(t.name, bytes);
           } else {
             for (let begin = 0; begin < size; begin += COPY_CHUNK_BYTES) {
               const range = { begin, end: Math.min(size, begin + COPY_CHUNK_BYTES) };
               const chunk = await reader.readBytes(t.name, range, copyBuffer);
               inputHash.update(chunk);
-              outputHash.update(chunk);
+              output(chunk);
               await writer.write(t.name, chunk);
             }
           }
@@ -98,9 +107,12 @@ async function write(start: Extract<WriteRequest, { type: "start" }>) {
         throw error;
       }
       await writer.close();
+      if (fileHash) fileSha256[basename(path)] = fileHash.digest("hex");
     } finally {
       await reader.close();
     }
   }
-  return { inputSha256: inputHash.digest("hex"), outputSha256: outputHash.digest("hex") };
+  const outputSha256 = outputHash.digest("hex");
+  if (start.files.length === 1) fileSha256[basename(start.files[0])] = outputSha256;
+  return { inputSha256: inputHash.digest("hex"), outputSha256, fileSha256 };
 }
