@@ -10,7 +10,7 @@
  * (progress), then `done` or `error`. There is no abort message: the caller terminates the thread. The tensor
  * buffer goes back and forth by transfer, so no tensor is ever copied between threads.
  */
-import { createHash } from "node:crypto";
+import { createHash, type Hash } from "node:crypto";
 import { basename, join } from "node:path";
 import { openSafetensors } from "../../shared/safetensors/reader.ts";
 import { createSafetensorsWriter } from "../../shared/safetensors/writer.ts";
@@ -56,7 +56,9 @@ function transform(name: string, buffer: ArrayBuffer, byteLength: number): Promi
 async function write(start: Extract<WriteRequest, { type: "start" }>) {
   const transformed = new Set(start.transformed);
   const inputHash = createHash("sha256");
-  const outputHash = createHash("sha256");
+  // The output equals the input up to the first transformed tensor: one stream hashes both until then, and the
+  // output's is forked from it there (Hash.copy), so the bytes before it are hashed once, not twice.
+  let outputHash: Hash | null = null;
   const copyBuffer = new Uint8Array(COPY_CHUNK_BYTES); // reused: 1 GB of copies must not become 1 GB of garbage
   let tensorBuffer = new ArrayBuffer(0); // likewise for transformed tensors, grown to the largest
   const fileSha256: Record<string, string> = {};
@@ -65,7 +67,7 @@ async function write(start: Extract<WriteRequest, { type: "start" }>) {
     // One weight file: its hash is the output's. Several: each also gets its own stream (for the blob store).
     const fileHash = start.files.length > 1 ? createHash("sha256") : null;
     const output = (bytes: Uint8Array) => {
-      outputHash.update(bytes);
+      outputHash?.update(bytes);
       fileHash?.update(bytes);
     };
     const reader = await openSafetensors(path);
@@ -83,6 +85,7 @@ async function write(start: Extract<WriteRequest, { type: "start" }>) {
         for (const t of reader.header.tensors) {
           const size = t.end - t.begin;
           if (transformed.has(t.name)) {
+            outputHash ??= inputHash.copy();
             if (tensorBuffer.byteLength < size) tensorBuffer = new ArrayBuffer(size);
             inputHash.update(
               await reader.readBytes(t.name, undefined, new Uint8Array(tensorBuffer, 0, size)),
@@ -112,7 +115,8 @@ async function write(start: Extract<WriteRequest, { type: "start" }>) {
       await reader.close();
     }
   }
-  const outputSha256 = outputHash.digest("hex");
+  const inputSha256 = inputHash.digest("hex");
+  const outputSha256 = outputHash?.digest("hex") ?? inputSha256;
   if (start.files.length === 1) fileSha256[basename(start.files[0])] = outputSha256;
-  return { inputSha256: inputHash.digest("hex"), outputSha256, fileSha256 };
+  return { inputSha256, outputSha256, fileSha256 };
 }
