@@ -298,6 +298,7 @@ export async function runEdit(options: EditOptions, hooks: EditHooks = {}): Prom
     subspacesDone = true;
     if (lastWritten) onProgress?.("writing", ...(lastWritten as [number, number]));
     const written = await writing;
+    log.info("model written", { threadSeconds: written.seconds });
     patchLayers.sort((a, b) => a.layer - b.layer);
     const target = model.architecture.mlpOutput;
     // The copy hashed what it read: weights replaced since the check above are refused too.

@@ -22,8 +22,22 @@ export type WriteRequest =
 export type WriteResponse =
   | { type: "transform"; name: string; buffer: ArrayBuffer; byteLength: number }
   | { type: "tensor"; done: number; total: number }
-  | { type: "done"; inputSha256: string; outputSha256: string; fileSha256: Record<string, string> }
+  | {
+    type: "done";
+    inputSha256: string;
+    outputSha256: string;
+    fileSha256: Record<string, string>;
+    seconds: WriteSeconds;
+  }
   | { type: "error"; message: string };
+
+/** Where the thread's time went: reading, hashing, writing, and waiting for the calling thread's transforms. */
+export interface WriteSeconds {
+  read: number;
+  hash: number;
+  write: number;
+  waiting: number;
+}
 
 const COPY_CHUNK_BYTES = 16 << 20;
 
@@ -62,6 +76,13 @@ async function write(start: Extract<WriteRequest, { type: "start" }>) {
   const copyBuffer = new Uint8Array(COPY_CHUNK_BYTES); // reused: 1 GB of copies must not become 1 GB of garbage
   let tensorBuffer = new ArrayBuffer(0); // likewise for transformed tensors, grown to the largest
   const fileSha256: Record<string, string> = {};
+  const seconds: WriteSeconds = { read: 0, hash: 0, write: 0, waiting: 0 };
+  /** Adds the time since `since` to `part`; returns now. */
+  const clock = (part: keyof WriteSeconds, since: number) => {
+    const now = performance.now();
+    seconds[part] += (now - since) / 1000;
+    return now;
+  };
   let done = 0;
   for (const path of start.files) {
     // One weight file: its hash is the output's. Several: each also gets its own stream (for the blob store).
@@ -87,20 +108,29 @@ async function write(start: Extract<WriteRequest, { type: "start" }>) {
           if (transformed.has(t.name)) {
             outputHash ??= inputHash.copy();
             if (tensorBuffer.byteLength < size) tensorBuffer = new ArrayBuffer(size);
-            inputHash.update(
-              await reader.readBytes(t.name, undefined, new Uint8Array(tensorBuffer, 0, size)),
-            );
+            let at = performance.now();
+            const stored = await reader.readBytes(t.name, undefined, new Uint8Array(tensorBuffer, 0, size));
+            at = clock("read", at);
+            inputHash.update(stored);
+            at = clock("hash", at);
             tensorBuffer = await transform(t.name, tensorBuffer, size);
+            at = clock("waiting", at);
             const bytes = new Uint8Array(tensorBuffer, 0, size);
             output(bytes);
+            at = clock("hash", at);
             await writer.write(t.name, bytes);
+            clock("write", at);
           } else {
             for (let begin = 0; begin < size; begin += COPY_CHUNK_BYTES) {
               const range = { begin, end: Math.min(size, begin + COPY_CHUNK_BYTES) };
+              let at = performance.now();
               const chunk = await reader.readBytes(t.name, range, copyBuffer);
+              at = clock("read", at);
               inputHash.update(chunk);
               output(chunk);
+              at = clock("hash", at);
               await writer.write(t.name, chunk);
+              clock("write", at);
             }
           }
           post({ type: "tensor", done: ++done, total: start.totalTensors });
@@ -118,5 +148,5 @@ async function write(start: Extract<WriteRequest, { type: "start" }>) {
   const inputSha256 = inputHash.digest("hex");
   const outputSha256 = outputHash?.digest("hex") ?? inputSha256;
   if (start.files.length === 1) fileSha256[basename(start.files[0])] = outputSha256;
-  return { inputSha256, outputSha256, fileSha256 };
+  return { inputSha256, outputSha256, fileSha256, seconds };
 }
