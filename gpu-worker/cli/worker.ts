@@ -10,20 +10,53 @@ import { openDatabase } from "../../shared/db/index.ts";
 import { InputError } from "../../shared/errors.ts";
 import { createLogger } from "../../shared/log.ts";
 import { parseBackendName } from "../profs/select.ts";
-import { startWorker } from "../worker/worker.ts";
+import { startWorker, type WorkerOptions } from "../worker/worker.ts";
 import { checkJobSeconds } from "../worker/jobs/time_limit.ts";
 
-export const USAGE = `usage: profs worker [options]
-
-Claims jobs from DATABASE_URL (a Postgres server shared with the API) until stopped (SIGINT/SIGTERM).
-
-  --backend B          auto | webgpu | cpu (default auto)
+/** The options a worker takes, shared by `profs worker` and `profs serve` (whose worker runs in-process). */
+export const WORKER_OPTIONS_USAGE =
+  `  --backend B          auto | webgpu | cpu (default auto: webgpu on a hardware adapter, else cpu)
   --lease-ms N         lease length; a job whose worker stops heartbeating is retried after it (default 60000)
   --heartbeat-ms N     heartbeat period, also how fast a cancel is seen (default lease / 4)
   --poll-ms N          wait between empty polls of the queue (default 1000)
   --work-dir DIR       scratch space for running jobs (default the system temp directory)
   --max-job-seconds S  stop and fail a job that runs longer (default PROFS_JOB_MAX_SECONDS, else sized from
-                       the job: 1800 s + 60 s per edited block + 2 s per pair (max_pairs) + 900 s with check)
+                       the job: 1800 s + 60 s per edited block + 2 s per pair (max_pairs) + 900 s with check)`;
+
+/** `parseArgs` options for WORKER_OPTIONS_USAGE. */
+export const WORKER_OPTIONS = {
+  backend: { type: "string" },
+  "lease-ms": { type: "string" },
+  "heartbeat-ms": { type: "string" },
+  "poll-ms": { type: "string" },
+  "work-dir": { type: "string" },
+  "max-job-seconds": { type: "string" },
+} as const;
+
+export type WorkerSettings = Pick<
+  WorkerOptions,
+  "backend" | "leaseMs" | "heartbeatMs" | "pollMs" | "workDir" | "maxJobSeconds"
+>;
+
+/** The worker's settings from parsed WORKER_OPTIONS values; throws an InputError naming a bad flag. */
+export function workerSettings(values: Partial<Record<keyof typeof WORKER_OPTIONS, string>>): WorkerSettings {
+  return {
+    backend: parseBackendName(values.backend ?? "auto"),
+    leaseMs: milliseconds(values["lease-ms"], "--lease-ms"),
+    heartbeatMs: milliseconds(values["heartbeat-ms"], "--heartbeat-ms"),
+    pollMs: milliseconds(values["poll-ms"], "--poll-ms"),
+    workDir: values["work-dir"],
+    maxJobSeconds: values["max-job-seconds"] === undefined
+      ? undefined
+      : checkJobSeconds(Number(values["max-job-seconds"]), "--max-job-seconds", values["max-job-seconds"]),
+  };
+}
+
+export const USAGE = `usage: profs worker [options]
+
+Claims jobs from DATABASE_URL (a Postgres server shared with the API) until stopped (SIGINT/SIGTERM).
+
+${WORKER_OPTIONS_USAGE}
 
 environment:
   DATABASE_URL         postgres://… (required: the embedded database belongs to 'profs serve')
@@ -35,15 +68,7 @@ environment:
 export async function run(args: string[]): Promise<void> {
   const { values } = parseArgs({
     args,
-    options: {
-      backend: { type: "string" },
-      "lease-ms": { type: "string" },
-      "heartbeat-ms": { type: "string" },
-      "poll-ms": { type: "string" },
-      "work-dir": { type: "string" },
-      "max-job-seconds": { type: "string" },
-      help: { type: "boolean", short: "h" },
-    },
+    options: { ...WORKER_OPTIONS, help: { type: "boolean", short: "h" } },
     strict: true,
     allowPositionals: false,
   });
@@ -58,16 +83,7 @@ export async function run(args: string[]): Promise<void> {
         "database runs its worker inside 'profs serve'): it is unset",
     );
   }
-  const settings = {
-    backend: parseBackendName(values.backend ?? "auto"),
-    leaseMs: milliseconds(values["lease-ms"], "--lease-ms"),
-    heartbeatMs: milliseconds(values["heartbeat-ms"], "--heartbeat-ms"),
-    pollMs: milliseconds(values["poll-ms"], "--poll-ms"),
-    workDir: values["work-dir"],
-    maxJobSeconds: values["max-job-seconds"] === undefined
-      ? undefined
-      : checkJobSeconds(Number(values["max-job-seconds"]), "--max-job-seconds", values["max-job-seconds"]),
-  };
+  const settings = workerSettings(values);
   const logger = createLogger({ fields: { service: "worker" } });
   const database = await openDatabase({ url });
   const blobs = await openBlobStore(blobStoreConfigFromEnv());

@@ -105,6 +105,8 @@ export interface EditOutcome {
   report: EditReport;
   /** Files written inside outDir: weights, model card, patch, report. */
   files: string[];
+  /** sha256 of the files hashed while they were written (the weight files), by name. */
+  fileSha256: Record<string, string>;
 }
 
 export const PATCH_FILE = "patch.safetensors";
@@ -296,6 +298,7 @@ export async function runEdit(options: EditOptions, hooks: EditHooks = {}): Prom
     subspacesDone = true;
     if (lastWritten) onProgress?.("writing", ...(lastWritten as [number, number]));
     const written = await writing;
+    log.info("model written", { threadSeconds: written.seconds });
     patchLayers.sort((a, b) => a.layer - b.layer);
     const target = model.architecture.mlpOutput;
     // The copy hashed what it read: weights replaced since the check above are refused too.
@@ -363,7 +366,7 @@ export async function runEdit(options: EditOptions, hooks: EditHooks = {}): Prom
     await publish(tmpDir, options.outDir, options.overwrite ?? false);
     log.info("edit finished", { out: options.outDir, seconds: report.seconds.total });
     const files = [...Deno.readDirSync(options.outDir)].map((e) => e.name).sort();
-    return { outDir: options.outDir, report, files };
+    return { outDir: options.outDir, report, files, fileSha256: written.fileSha256 };
   } catch (error) {
     await Deno.remove(tmpDir, { recursive: true }).catch(() => {});
     if (options.saveEmbeddings) await Deno.remove(options.saveEmbeddings).catch(() => {});

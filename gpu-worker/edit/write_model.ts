@@ -15,7 +15,7 @@ import type { ModelFolder } from "../../shared/model/folder.ts";
 import { INDEX_FILE } from "../../shared/model/folder.ts";
 import type { Matrix } from "../profs/backend.ts";
 import { type FloatDType, fromFloat32, isFloatDType, toFloat32 } from "../../shared/safetensors/dtype.ts";
-import type { WriteRequest, WriteResponse } from "./write_thread.ts";
+import type { WriteRequest, WriteResponse, WriteSeconds } from "./write_thread.ts";
 
 /** A reusable float32 buffer, grown to the largest F16/BF16 tensor transformed. */
 class Scratch {
@@ -60,6 +60,10 @@ export interface WrittenModel {
   inputSha256: string;
   /** sha256 over the written weight files, in the same order. */
   outputSha256: string;
+  /** sha256 of each written weight file by name (the same as outputSha256 for a single file). */
+  fileSha256: Record<string, string>;
+  /** Where the writing thread's time went. */
+  seconds: WriteSeconds;
 }
 
 export async function writeModelFolder(
@@ -109,8 +113,8 @@ export async function writeModelFolder(
       const message = event.data;
       if (message.type === "tensor") hooks.onTensor?.(message.done, message.total);
       else if (message.type === "done") {
-        const { inputSha256, outputSha256 } = message;
-        settle(() => resolve({ inputSha256, outputSha256 }));
+        const { inputSha256, outputSha256, fileSha256, seconds } = message;
+        settle(() => resolve({ inputSha256, outputSha256, fileSha256, seconds }));
       } else if (message.type === "error") fail(new Error(message.message));
       else {
         const bytes = new Uint8Array(message.buffer, 0, message.byteLength);

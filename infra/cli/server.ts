@@ -20,12 +20,26 @@ import { composeService, type Service, type ServiceOptions } from "../compose.ts
 export interface ServerFlags {
   port: number;
   host: string;
+  /** values of the command's own string options (`extra`) */
+  extra: Record<string, string | undefined>;
 }
 
-export function parseServerFlags(command: string, args: string[], defaultHost: string): ServerFlags | null {
+/** A command's own string options beside --port and --host (`profs serve`: the worker's), with their usage. */
+export interface ExtraFlags {
+  options: Record<string, { type: "string" }>;
+  usage: string;
+}
+
+export function parseServerFlags(
+  command: string,
+  args: string[],
+  defaultHost: string,
+  extra: ExtraFlags = { options: {}, usage: "" },
+): ServerFlags | null {
   const { values } = parseArgs({
     args,
     options: {
+      ...extra.options,
       port: { type: "string", default: Deno.env.get("PORT") ?? "8080" },
       host: { type: "string", default: defaultHost },
       help: { type: "boolean", short: "h", default: false },
@@ -33,9 +47,10 @@ export function parseServerFlags(command: string, args: string[], defaultHost: s
   });
   if (values.help) {
     console.log(
-      `usage: profs ${command} [--port N] [--host ADDRESS]\n\n` +
+      `usage: profs ${command} [--port N] [--host ADDRESS]${extra.usage ? " [options]" : ""}\n\n` +
         `  --port N          port to listen on (default $PORT or 8080; 0 picks a free one)\n` +
-        `  --host ADDRESS    address to bind (default ${defaultHost})\n`,
+        `  --host ADDRESS    address to bind (default ${defaultHost})\n` +
+        (extra.usage ? `${extra.usage}\n` : ""),
     );
     return null;
   }
@@ -45,7 +60,12 @@ export function parseServerFlags(command: string, args: string[], defaultHost: s
       `Cannot listen as '--port' must be a whole number from 0 to 65535: current value is ${values.port}`,
     );
   }
-  return { port, host: values.host };
+  const own = Object.fromEntries(
+    Object.keys(extra.options).map((
+      name,
+    ) => [name, (values as Record<string, unknown>)[name] as string | undefined]),
+  );
+  return { port, host: values.host as string, extra: own };
 }
 
 export function loggerFromEnv(): Logger {

@@ -4,7 +4,8 @@
  *   models/<model id>/<file name>                     uploaded model files (a model's folder is its prefix)
  *   datasets/<blob id>/pairs.jsonl | texts.jsonl | embeddings.safetensors
  *   embeddings/<blob id>/embeddings.safetensors       embeddings a worker computed and cached
- *   edits/<job id>/a<attempt>-<lease token prefix>/…  an edit attempt's outputs (published on success only)
+ *   edits/<job id>/a<attempt>-<lease token prefix>/…  an edit attempt's outputs (published on success only;
+ *                                                     `out/<file>` when written in place, shared/blobs/in_place.ts)
  *   checks/<job id>/a<attempt>-<lease token prefix>/… a check attempt's outputs
  *
  * Everything is found again through the database (model files, datasets, artifacts and the embedding cache

@@ -90,7 +90,7 @@ Deno.test("profs serve: prints its URL, serves with the bootstrap key, survives 
   }
 });
 
-Deno.test("profs api refuses to start without DATABASE_URL, naming the fix", async () => {
+Deno.test("profs api refuses to start without DATABASE_URL, naming the fix; serve refuses a bad worker option", async () => {
   const result = await new Deno.Command(Deno.execPath(), {
     args: ["run", "--allow-all", MAIN, "api", "--port", "0"],
     env: { DATABASE_URL: "" },
@@ -106,6 +106,20 @@ Deno.test("profs api refuses to start without DATABASE_URL, naming the fix", asy
   }).output();
   assert.equal(bad.code, 1);
   assert.match(new TextDecoder().decode(bad.stderr), /'--port' must be a whole number/);
+  for (
+    const [args, message] of [
+      [["--backend", "cuda"], /'--backend' must be auto, cpu or webgpu: current value is 'cuda'/],
+      [["--max-job-seconds", "0"], /--max-job-seconds/],
+    ] as const
+  ) {
+    const refused = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "--allow-all", MAIN, "serve", "--port", "0", ...args],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.equal(refused.code, 1, `serve ${args.join(" ")}`);
+    assert.match(new TextDecoder().decode(refused.stderr), message);
+  }
 });
 
 Deno.test({

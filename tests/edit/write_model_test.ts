@@ -2,6 +2,7 @@
  * writeModelFolder: the weight files stream out in another thread while transforms run on the calling thread,
  * possibly waiting on work that finishes later (as the edit pipeline's subspaces do).
  */
+import { createHash } from "node:crypto";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { writeModelFolder } from "../../gpu-worker/edit/write_model.ts";
@@ -53,6 +54,11 @@ for (const { dtype, shards } of [{ dtype: "F32", shards: 1 }, { dtype: "BF16", s
       const copy = await openModelFolder(out);
       assert.equal(written.outputSha256, await copy.sha256());
       await copy.close();
+      // Each written file's own sha256 too (what the blob store records when a job publishes it in place).
+      for (const file of model.weightFiles) {
+        const own = createHash("sha256").update(await Deno.readFile(join(out, file))).digest("hex");
+        assert.equal(written.fileSha256[file], own, `${file}: its own sha256`);
+      }
       for (const file of model.weightFiles) {
         const before = model.reader(file);
         const after = await openSafetensors(join(out, file));

@@ -1,9 +1,13 @@
 /**
  * One attempt of an edit job: the job's model and dataset as local files → `runEdit` (the very pipeline of
- * `profs edit`, in its own thread) into the attempt's scratch directory → with `check`, the evaluation of base
- * and edited model (in its own thread too) and report.html → every output file uploaded under an attempt-private
- * blob prefix. The caller publishes them (artifact rows) in the transaction that marks the job succeeded, so a crash
- * at any point leaves no visible artifact; a stale prefix is only ever garbage, removed by the next success.
+ * `profs edit`, in its own thread) → with `check`, the evaluation of base and edited model (in its own thread
+ * too) and report.html → every output file a blob under an attempt-private prefix. The caller publishes them
+ * (artifact rows) in the transaction that marks the job succeeded, so a crash at any point leaves no visible
+ * artifact; a stale prefix is only ever garbage, removed by the next success.
+ *
+ * With a local blob store the edit writes straight into that prefix (`<prefix>/out/`, shared/blobs/in_place.ts)
+ * and publishing only makes the files durable: the weights are never copied a second time, and their sha256 is
+ * the one the writing thread computed on the way. With S3 the edit writes to scratch and each file is uploaded.
  *
  * Embeddings are cached per (model sha256, dataset sha256, pooling, max_tokens): a pairs dataset embedded whole
  * (rows ≤ max_pairs, so nothing was sampled away) is stored once, and later edits with any rank, layer range or
@@ -11,6 +15,7 @@
  */
 import { join } from "node:path";
 import { localBlob } from "../../../shared/blobs/folder.ts";
+import { adoptInPlace, inPlaceFolder } from "../../../shared/blobs/in_place.ts";
 import { newEmbeddingsKey, parentPrefix } from "../../../shared/blobs/keys.ts";
 import type { BlobStore } from "../../../shared/blobs/store.ts";
 import { EditParams } from "../../../shared/contracts/edit_params.ts";
@@ -104,7 +109,12 @@ export async function runEditJob(run: JobRun): Promise<JobOutput> {
     }
   }
 
-  const outDir = join(scratch, "out");
+  // In place: `<prefix>/out` (runEdit's partial folder `out.partial-…` beside it is in the prefix too, so a
+  // failed or abandoned attempt's deletePrefix removes both).
+  const outPrefix = `${run.blobPrefix}/out`;
+  const inPlace = inPlaceFolder(blobs, outPrefix);
+  const outDir = inPlace ?? join(scratch, "out");
+  if (inPlace) await Deno.mkdir(inPlaceFolder(blobs, run.blobPrefix)!, { recursive: true });
   const outcome = await runInThread("edit", {
     modelDir,
     outDir,
@@ -156,8 +166,12 @@ export async function runEditJob(run: JobRun): Promise<JobOutput> {
   const files = outcome.files;
   for (const [i, name] of files.entries()) {
     run.signal.throwIfAborted();
-    const file = await Deno.open(join(outDir, name), { read: true });
-    const info = await blobs.put(`${run.blobPrefix}/${name}`, file.readable);
+    let info;
+    if (inPlace) info = await adoptInPlace(blobs, `${outPrefix}/${name}`, outcome.fileSha256[name]);
+    else {
+      const file = await Deno.open(join(outDir, name), { read: true });
+      info = await blobs.put(`${run.blobPrefix}/${name}`, file.readable);
+    }
     artifacts.push({
       name,
       blobKey: info.key,

@@ -1,0 +1,276 @@
+/**
+ * The same edit three ways, in one run (issue 24): `profs edit` (the CLI), a job on `profs api` + `profs worker`
+ * (Postgres server, shared blob directory) and a job on `profs serve` (the embedded service: PGlite, in-process
+ * worker). The model is a generated GPT-2-medium-shaped folder (~1.35 GB F32, registered as a server-side
+ * folder), the input uploaded embeddings
+ * (500 pairs), layers 10:24, k = 2, backend cpu (PROFS_BENCH_BACKEND to change). For each: wall time (a job's
+ * from submit to `succeeded` as the API reports it, uploads excluded), when each stage was first seen, and the
+ * peak RSS of each process (the CLI's high-water mark; for the API, worker and server the largest RSS sampled
+ * every 100 ms while the job ran).
+ *
+ *   deno task bench hosted          (targets: job wall ≤ 1.2× the CLI's; serve's RSS during a job ≤ 600 MB)
+ *
+ * The worker run needs a Postgres server: TEST_DATABASE_URL (a database is created beside it and dropped), else
+ * postgres://postgres@127.0.0.1:5432/postgres; without one it is skipped.
+ */
+import { join } from "node:path";
+import postgres from "postgres";
+import { writeSyntheticEmbeddings } from "../fixtures/synthetic_embeddings.ts";
+import { writeTinyGpt2 } from "../fixtures/tiny_gpt2.ts";
+
+const MAIN = new URL("../../main.ts", import.meta.url).pathname;
+const BACKEND = Deno.env.get("PROFS_BENCH_BACKEND") ?? "cpu";
+const SHAPE = { layers: 24, hidden: 1024, heads: 16, positions: 1024 };
+const PAIRS = 500;
+const LAYERS = { from: 10, to: 24 };
+const RANK = 2;
+const KEY = "bench-bootstrap-key-0123456789-abcdefghij";
+
+function rssMb(pid: number, field: "VmRSS" | "VmHWM"): number {
+  try {
+    const match = new RegExp(`${field}:\\s+(\\d+) kB`).exec(Deno.readTextFileSync(`/proc/${pid}/status`));
+    return match ? Number(match[1]) / 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** Largest RSS of each process while `during` runs, sampled every 100 ms. */
+async function sampled<T>(pids: Record<string, number>, during: () => Promise<T>) {
+  const peak: Record<string, number> = Object.fromEntries(Object.keys(pids).map((k) => [k, 0]));
+  const timer = setInterval(() => {
+    for (const [name, pid] of Object.entries(pids)) peak[name] = Math.max(peak[name], rssMb(pid, "VmRSS"));
+  }, 100);
+  try {
+    return { value: await during(), peak };
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+function spawn(args: string[], env: Record<string, string>) {
+  return new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-all", MAIN, ...args],
+    env: { PROFS_LOG_LEVEL: "warn", ...env },
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+}
+
+/** Reads the child's stdout until it prints its URL ("listening on URL"). */
+async function listening(child: Deno.ChildProcess): Promise<string> {
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let out = "";
+  while (!/listening on (\S+)/.test(out)) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error(`server exited before listening: ${out}`);
+    out += value;
+  }
+  (async () => {
+    while (!(await reader.read()).done) { /* drain */ }
+  })();
+  return /listening on (\S+)/.exec(out)![1];
+}
+
+async function call(base: string, path: string, init: RequestInit = {}): Promise<Response> {
+  return await fetch(`${base}${path}`, {
+    ...init,
+    headers: { Authorization: `Bearer ${KEY}`, ...(init.headers ?? {}) },
+  });
+}
+
+async function ok(response: Response, what: string): Promise<Record<string, unknown>> {
+  if (response.status >= 300) throw new Error(`${what}: ${response.status} ${await response.text()}`);
+  return await response.json();
+}
+
+/**
+ * Registers the model folder (a server-side path under PROFS_MODEL_ROOTS: validated and hashed once, read in
+ * place) and uploads the embeddings; returns their ids. (Uploading 1.35 GB over HTTP on the loaded 2-core
+ * machine ran at about 1 MB/s, so the model is registered, not uploaded: the job reads it the same way.)
+ */
+async function register(base: string, modelDir: string, embeddings: string) {
+  const model = await ok(
+    await call(base, "/v1/models", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ name: "medium", path: modelDir }),
+    }),
+    "register model",
+  );
+  const dataset = await ok(
+    await call(base, "/v1/datasets?name=emb&kind=embeddings", {
+      method: "POST",
+      body: await Deno.readFile(embeddings),
+    }),
+    "embeddings",
+  );
+  return { modelId: model.id as string, datasetId: dataset.id as string };
+}
+
+/** Submits the edit and polls it to the end; returns wall seconds and when each stage was first seen. */
+async function runJob(base: string, ids: { modelId: string; datasetId: string }) {
+  const started = performance.now();
+  const edit = await ok(
+    await call(base, "/v1/edits", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({
+        model_id: ids.modelId,
+        dataset_id: ids.datasetId,
+        params: { layers: LAYERS, rank: RANK },
+      }),
+    }),
+    "submit",
+  );
+  const stages: Record<string, number> = {};
+  for (;;) {
+    const view = await ok(await call(base, `/v1/edits/${edit.id}`), "poll") as {
+      status: string;
+      progress: { stage: string } | null;
+      error: unknown;
+    };
+    const at = (performance.now() - started) / 1000;
+    if (view.progress) stages[view.progress.stage] ??= Number(at.toFixed(1));
+    if (view.status === "succeeded") return { seconds: at, stages };
+    if (view.status === "failed" || view.status === "canceled") {
+      throw new Error(`edit ${view.status}: ${JSON.stringify(view.error)}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+async function stop(child: Deno.ChildProcess) {
+  try {
+    child.kill("SIGTERM");
+  } catch { /* gone */ }
+  await child.status;
+}
+
+const fmt = (peak: Record<string, number>) =>
+  Object.entries(peak).map(([k, v]) => `${k} ${v.toFixed(0)} MiB`).join(", ");
+
+const dir = await Deno.makeTempDir({ prefix: "profs-hosted-bench-" });
+try {
+  const modelDir = join(dir, "model");
+  await writeTinyGpt2(modelDir, { ...SHAPE, prefix: true });
+  const embeddings = join(dir, "embeddings.safetensors");
+  await writeSyntheticEmbeddings(embeddings, {
+    layers: SHAPE.layers,
+    pairs: PAIRS,
+    hidden: SHAPE.hidden,
+    noise: 0.3,
+  });
+  const modelMb = (await Deno.stat(join(modelDir, "model.safetensors"))).size / 2 ** 20;
+  console.log(
+    `model ${modelMb.toFixed(0)} MiB, ${PAIRS} pairs as embeddings, layers ${LAYERS.from}:${LAYERS.to}, ` +
+      `k=${RANK}, backend ${BACKEND}; load average ${Deno.loadavg().map((l) => l.toFixed(1)).join(" ")}`,
+  );
+
+  // 1. The CLI.
+  const cliStarted = performance.now();
+  const cli = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-all",
+      MAIN,
+      "edit",
+      "--model",
+      modelDir,
+      "--embeddings",
+      embeddings,
+      "--out",
+      join(dir, "cli-out"),
+      "--layers",
+      `${LAYERS.from}:${LAYERS.to}`,
+      "--rank",
+      String(RANK),
+      "--backend",
+      BACKEND,
+    ],
+    stdout: "null",
+    stderr: "inherit",
+  }).spawn();
+  let cliPeak = 0;
+  const cliTimer = setInterval(() => cliPeak = Math.max(cliPeak, rssMb(cli.pid, "VmHWM")), 100);
+  const cliStatus = await cli.status;
+  clearInterval(cliTimer);
+  if (!cliStatus.success) throw new Error("profs edit failed");
+  const cliSeconds = (performance.now() - cliStarted) / 1000;
+  const report = JSON.parse(await Deno.readTextFile(join(dir, "cli-out", "report.json")));
+  console.log(
+    `profs edit: ${cliSeconds.toFixed(1)} s wall (report: ${JSON.stringify(report.seconds)}), ` +
+      `peak RSS ${cliPeak.toFixed(0)} MiB`,
+  );
+  await Deno.remove(join(dir, "cli-out"), { recursive: true });
+
+  // 2. profs api + profs worker on a Postgres server.
+  const serverUrl = Deno.env.get("TEST_DATABASE_URL") || "postgres://postgres@127.0.0.1:5432/postgres";
+  const dbName = `profs_hosted_bench_${crypto.randomUUID().slice(0, 8)}`;
+  const admin = postgres(serverUrl, { max: 1, onnotice: () => {} });
+  let haveServer = true;
+  try {
+    await admin.unsafe(`CREATE DATABASE ${dbName}`);
+  } catch (error) {
+    haveServer = false;
+    console.log(`profs worker skipped: no Postgres server at ${serverUrl} (${(error as Error).message})`);
+  }
+  if (haveServer) {
+    const url = new URL(serverUrl);
+    url.pathname = `/${dbName}`;
+    const env = {
+      DATABASE_URL: url.href,
+      PROFS_DATA_DIR: join(dir, "scaled"),
+      PROFS_BOOTSTRAP_KEY: KEY,
+      PROFS_MODEL_ROOTS: dir,
+    };
+    const api = spawn(["api", "--port", "0", "--host", "127.0.0.1"], env);
+    let worker: Deno.ChildProcess | null = null;
+    try {
+      const base = await listening(api);
+      worker = spawn(["worker", "--backend", BACKEND, "--poll-ms", "100"], env);
+      const ids = await register(base, modelDir, embeddings);
+      const { value, peak } = await sampled({ api: api.pid, worker: worker.pid }, () => runJob(base, ids));
+      console.log(
+        `profs worker job: ${value.seconds.toFixed(1)} s wall (${
+          (value.seconds / cliSeconds).toFixed(2)
+        }× the ` +
+          `CLI), stages first seen at (s): ${JSON.stringify(value.stages)}; peak RSS during the job: ${
+            fmt(peak)
+          }`,
+      );
+    } finally {
+      if (worker) await stop(worker);
+      await stop(api);
+      await admin.unsafe(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`).catch(() => {});
+    }
+  }
+  await admin.end();
+
+  // 3. profs serve (embedded).
+  const serve = spawn(["serve", "--port", "0", "--backend", BACKEND, "--poll-ms", "100"], {
+    DATABASE_URL: "",
+    PROFS_DATA_DIR: join(dir, "embedded"),
+    PROFS_BOOTSTRAP_KEY: KEY,
+    PROFS_MODEL_ROOTS: dir,
+  });
+  try {
+    const base = await listening(serve);
+    const ids = await register(base, modelDir, embeddings);
+    const before = rssMb(serve.pid, "VmRSS");
+    const { value, peak } = await sampled({ serve: serve.pid }, () => runJob(base, ids));
+    console.log(
+      `profs serve job: ${value.seconds.toFixed(1)} s wall (${
+        (value.seconds / cliSeconds).toFixed(2)
+      }× the ` +
+        `CLI), stages first seen at (s): ${JSON.stringify(value.stages)}; RSS ${
+          before.toFixed(0)
+        } MiB before ` +
+        `the job, peak during it: ${fmt(peak)}`,
+    );
+  } finally {
+    await stop(serve);
+  }
+} finally {
+  await Deno.remove(dir, { recursive: true });
+}
