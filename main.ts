@@ -24,6 +24,10 @@ const COMMANDS: Record<string, Command> = {
     summary: "apply (or --revert) a patch.safetensors to a model folder",
     load: () => import("./gpu-worker/cli/apply_patch.ts"),
   },
+  "export-lora": {
+    summary: "write a patch.safetensors as a PEFT LoRA adapter of its base model",
+    load: () => import("./gpu-worker/cli/export_lora.ts"),
+  },
   serve: {
     summary: "run the embedded service: API + in-process worker (PGlite unless DATABASE_URL is set)",
     load: () => import("./infra/cli/serve.ts"),

@@ -38,6 +38,11 @@ export const EditParams = z.strictObject({
   seed: z.int().min(0).max(EDIT_LIMITS.seed).default(EDIT_DEFAULTS.seed),
   max_tokens: z.int().min(1).max(EDIT_LIMITS.max_tokens).default(EDIT_DEFAULTS.max_tokens)
     .meta({ description: "texts are truncated to this many tokens before embedding" }),
+  base_model: z.string().min(1).max(200).regex(/^[^\s/][^\s]*$/).optional().meta({
+    description: "the base model's hub id (e.g. `openai-community/gpt2`) for the model card's and LoRA " +
+      "adapter's `base_model`, when the model folder's own card (base_model) and config (_name_or_path) do not " +
+      "name it",
+  }),
   check: z.boolean().optional().meta({
     description: "after the edit, check base and edited model (toxicity, perplexity, KL): figures in " +
       "`result.metrics`, charts in the report.html artifact",
