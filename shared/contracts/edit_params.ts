@@ -48,6 +48,22 @@ export const EditParams = z.strictObject({
       "`result.metrics`, charts in the report.html artifact",
   }),
 }).meta({ id: "EditParams" });
+/**
+ * The parameters as the API shows them on an edit (output): every default applied and `layers` resolved, so
+ * every field but the optional flags is required — while `EditParams` (input) keeps defaulted fields optional
+ * for clients generated from the document.
+ */
+export const EditParamsView = z.object({
+  layers: LayerRange,
+  rank: z.int(),
+  centering: z.boolean(),
+  max_pairs: z.int(),
+  seed: z.int(),
+  max_tokens: z.int(),
+  base_model: z.string().optional(),
+  check: z.boolean().optional(),
+}).meta({ id: "EditParamsView" });
+
 /** Validated parameters with defaults applied (`layers` may still be absent). */
 export type EditParams = z.infer<typeof EditParams>;
 /** What a client may send: every field optional. */
