@@ -142,9 +142,26 @@ export function completeDocument(doc: Doc, options: { publicUrl?: string } = {})
       }
     }
   }
+  for (const name of INPUT_SCHEMAS) optionalDefaults(doc.components.schemas[name]);
   doc.webhooks = { ...doc.webhooks, ...outboundWebhooks() };
   doc.components.schemas.WebhookEvent = WEBHOOK_EVENT_SCHEMA;
   return doc;
+}
+
+/**
+ * Request-only schemas whose defaulted fields a client may omit. openapi-typescript (by default,
+ * `defaultNonNullable`) makes a property with a `default` required, so `{"rank": 2}` would not type-check: the
+ * default moves into the description, where generators leave the field optional.
+ */
+const INPUT_SCHEMAS = ["EditParams"];
+
+function optionalDefaults(schema: Doc | undefined): void {
+  for (const property of Object.values<Doc>(schema?.properties ?? {})) {
+    if (!("default" in property)) continue;
+    const note = `default ${JSON.stringify(property.default)}`;
+    property.description = property.description ? `${property.description} (${note})` : note;
+    delete property.default;
+  }
 }
 
 function problem(doc: Doc, description: string): Doc {
