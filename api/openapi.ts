@@ -34,7 +34,6 @@ const HEADERS: Doc = {
     enum: ["true"],
   }),
   WWWAuthenticate: H("`Bearer` challenge (RFC 6750)"),
-  Allow: H("the methods the path supports"),
 };
 
 const ref = (name: string) => ({ $ref: `#/components/headers/${name}` });
@@ -222,6 +221,7 @@ function outboundWebhooks(): Doc {
       operationId: operationIdOf("on", type.replace(".", "-")),
       summary: `${type}: sent to endpoints subscribed to it`,
       tags: ["webhooks"],
+      security: [], // authenticated by the webhook-signature header, not an API key
       parameters: [param("WebhookId"), param("WebhookTimestamp"), param("WebhookSignature")],
       requestBody: {
         required: true,
