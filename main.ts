@@ -37,6 +37,10 @@ const COMMANDS: Record<string, Command> = {
     summary: "the service's check offline: toxicity, perplexity, KL to --base; check.json + report.html",
     load: () => import("./gpu-worker/cli/check.ts"),
   },
+  "export-lora": {
+    summary: "write a patch.safetensors as a PEFT LoRA adapter of its base model",
+    load: () => import("./gpu-worker/cli/export_lora.ts"),
+  },
   serve: {
     summary: "run the embedded service: API + in-process worker (PGlite unless DATABASE_URL is set)",
     load: () => import("./infra/cli/serve.ts"),

@@ -10,7 +10,8 @@ import type { ApiDeps } from "./deps.ts";
 import { consoleRoutes } from "./console/routes.tsx";
 import { withRequestExamples } from "./openapi_examples.ts";
 import type { ApiEnv } from "./env.ts";
-import { errorHandler, notFoundHandler, validationHook } from "./errors.ts";
+import { errorHandler, notFoundHandler, problemResponse, validationHook } from "./errors.ts";
+import { completeDocument } from "./openapi.ts";
 import { createRequestMetrics } from "./metrics.ts";
 import { accessLog } from "./middleware/access_log.ts";
 import { authenticate } from "./middleware/auth.ts";
@@ -36,7 +37,14 @@ export function createApp(deps: ApiDeps): OpenAPIHono<ApiEnv> {
   app.use(requestId({ limitLength: 128 }));
   app.use(accessLog(deps.logger, metrics));
   app.onError(errorHandler(deps.logger));
-  app.notFound(notFoundHandler);
+  // A known path with a method it does not route → 405 with Allow (RFC 9110 §15.5.6); unknown paths → 404.
+  app.notFound((c) => {
+    const allowed = allowedMethods(app, c.req.path);
+    if (allowed.length === 0) return notFoundHandler(c);
+    return problemResponse(c, 405, "method-not-allowed", `${c.req.path} allows ${allowed.join(", ")}`, {
+      headers: { Allow: allowed.join(", ") },
+    });
+  });
 
   app.route("/", systemRoutes(deps, metrics));
 
@@ -58,27 +66,33 @@ export function createApp(deps: ApiDeps): OpenAPIHono<ApiEnv> {
     description: "an API key (`deno task profs keys create --tenant NAME`, or PROFS_BOOTSTRAP_KEY)",
   });
   const document = () =>
-    app.getOpenAPI31Document({
-      openapi: "3.1.0",
-      info: {
-        title: "profs API",
-        version: API_VERSION,
-        description:
-          "Remove toxicity from language models by editing their weights with ProFS: upload a model " +
-          "and preference pairs, start an edit, download the edited model.",
-      },
-      tags: [
-        { name: "models", description: "Hugging Face model folders: upload or register, then finalize" },
-        { name: "datasets", description: "preference pairs (JSONL) or precomputed embeddings" },
-        { name: "edits", description: "ProFS edit jobs, their progress and artifacts" },
-        { name: "webhooks", description: "signed event notifications to your URLs, with a delivery log" },
-        { name: "triggers", description: "edit templates started by signed inbound webhooks" },
-        { name: "checks", description: "evaluation jobs: toxicity, perplexity and KL of a model or an edit" },
-        { name: "toxicity", description: "synchronous toxicity scores for texts (edge checks)" },
-        { name: "keys", description: "API keys: mint, list, revoke (another tenant's need `admin`)" },
-        { name: "system", description: "health, readiness and metrics" },
-      ],
-    });
+    completeDocument(
+      app.getOpenAPI31Document({
+        openapi: "3.1.0",
+        info: {
+          title: "profs API",
+          version: API_VERSION,
+          description:
+            "Remove toxicity from language models by editing their weights with ProFS: upload a model " +
+            "and preference pairs, start an edit, download the edited model.",
+        },
+        tags: [
+          { name: "models", description: "Hugging Face model folders: upload or register, then finalize" },
+          { name: "datasets", description: "preference pairs (JSONL) or precomputed embeddings" },
+          { name: "edits", description: "ProFS edit jobs, their progress and artifacts" },
+          { name: "webhooks", description: "signed event notifications to your URLs, with a delivery log" },
+          { name: "triggers", description: "edit templates started by signed inbound webhooks" },
+          {
+            name: "checks",
+            description: "evaluation jobs: toxicity, perplexity and KL of a model or an edit",
+          },
+          { name: "toxicity", description: "synchronous toxicity scores for texts (edge checks)" },
+          { name: "keys", description: "API keys: mint, list, revoke (another tenant's need `admin`)" },
+          { name: "system", description: "health, readiness and metrics" },
+        ],
+      }) as unknown as Record<string, unknown>,
+      { publicUrl: Deno.env.get("PROFS_PUBLIC_URL") || undefined },
+    );
   let cached: ReturnType<typeof document> | undefined;
   const openapi = () => cached ??= withRequestExamples(document());
   app.get("/openapi.json", (c) => c.json(openapi()));
@@ -86,4 +100,18 @@ export function createApp(deps: ApiDeps): OpenAPIHono<ApiEnv> {
   // to load them (the pages call the API with the key the user enters).
   app.route("/", consoleRoutes());
   return app;
+}
+
+/** The methods routed for `path` (HEAD with GET, as hono answers it), from the app's route table. */
+function allowedMethods(app: OpenAPIHono<ApiEnv>, path: string): string[] {
+  const methods = new Set<string>();
+  for (const route of app.routes) {
+    if (route.method === "ALL") continue; // middleware, not a route
+    const pattern = new RegExp(
+      "^" + route.path.replace(/[.+?^${}()|[\]\\]/g, "\\$&").replace(/:[^/]+/g, "[^/]+") + "/?$",
+    );
+    if (pattern.test(path)) methods.add(route.method);
+  }
+  if (methods.has("GET")) methods.add("HEAD");
+  return [...methods].sort();
 }

@@ -8,10 +8,10 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { Progress } from "../../shared/contracts/edits.ts";
 import { getArtifact, getJob, listArtifacts, listJobs } from "../../shared/db/repositories/jobs.ts";
-import { getModel } from "../../shared/db/repositories/models.ts";
 import type { Db, Job } from "../../shared/db/index.ts";
 import { CHECK_DATASETS, type CheckDatasetParam, CheckParams } from "../../shared/contracts/checks.ts";
 import { getDataset } from "../../shared/db/repositories/datasets.ts";
+import { getModel } from "../../shared/db/repositories/models.ts";
 import {
   CheckCreate,
   type CheckJobResult,
@@ -19,6 +19,7 @@ import {
   CheckPage,
   CheckView,
 } from "../../shared/contracts/check_api.ts";
+import { readyModel } from "./prepare_edit.ts";
 import type { ApiDeps } from "../deps.ts";
 import type { ApiEnv } from "../env.ts";
 import { ApiError, notFound, validationHook } from "../errors.ts";
@@ -76,15 +77,7 @@ export function checksRoutes(deps: ApiDeps) {
         const base = await getModel(db, tenantId, modelId);
         if (base) refuseWithoutForward(base, "check", "edit_id");
       } else {
-        const model = await getModel(db, tenantId, body.model_id!);
-        if (!model) throw notFound("model", body.model_id!);
-        if (model.status !== "ready") {
-          throw new ApiError(
-            409,
-            "conflict",
-            `Model '${model.id}' must be ready (finalized): it is ${model.status}`,
-          );
-        }
+        const model = await readyModel(db, tenantId, body.model_id!);
         refuseWithoutForward(model, "check", "model_id");
         modelId = model.id;
       }

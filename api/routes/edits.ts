@@ -5,7 +5,6 @@
 import { createHash } from "node:crypto";
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import type { Context, TypedResponse } from "hono";
-import { checkEditFitsData, resolveLayers } from "../../shared/contracts/edit_params.ts";
 import {
   EditCreate,
   EditListQuery,
@@ -15,8 +14,6 @@ import {
   JobEventList,
   Progress,
 } from "../../shared/contracts/edits.ts";
-import type { ModelSummary } from "../../shared/contracts/models.ts";
-import { embeddingsMisfit } from "../../shared/formats/embeddings.ts";
 import {
   type Artifact,
   type Db,
@@ -26,7 +23,6 @@ import {
   type Job,
   type JobChanges,
 } from "../../shared/db/index.ts";
-import { getDataset } from "../../shared/db/repositories/datasets.ts";
 import {
   getArtifact,
   getJob,
@@ -35,8 +31,7 @@ import {
   listJobEvents,
   listJobs,
 } from "../../shared/db/repositories/jobs.ts";
-import { getModel } from "../../shared/db/repositories/models.ts";
-import { InputError } from "../../shared/errors.ts";
+import { prepareEdit } from "./prepare_edit.ts";
 import type { ApiDeps } from "../deps.ts";
 import type { ApiEnv } from "../env.ts";
 import { ApiError, notFound, validationHook } from "../errors.ts";
@@ -45,7 +40,7 @@ import { createChangeCache } from "../change_cache.ts";
 import { createReadBatcher } from "../read_batcher.ts";
 import { ARTIFACT_RESPONSES, downloadArtifact } from "./downloads.ts";
 import { eventView, streamJobEvents } from "./job_events.ts";
-import { IdParam, jsonLimit, problems, refuseTextsForEdit, refuseWithoutForward } from "./common.ts";
+import { IdParam, jsonLimit, problems } from "./common.ts";
 
 /**
  * Most edits whose view GET /v1/edits/{id} keeps between polls: a view with a large result (per-layer spectra
@@ -139,34 +134,18 @@ export function editsRoutes(deps: ApiDeps, changes: JobChanges) {
       const { tenantId } = c.get("principal");
       const body = c.req.valid("json");
       const key = c.req.valid("header")["idempotency-key"];
-      const model = await getModel(db, tenantId, body.model_id);
-      if (!model) throw notFound("model", body.model_id);
-      if (model.status !== "ready") {
-        throw new ApiError(
-          409,
-          "conflict",
-          `Model '${model.id}' must be ready (finalized): it is ${model.status}`,
-        );
-      }
-      const dataset = await getDataset(db, tenantId, body.dataset_id);
-      if (!dataset) throw notFound("dataset", body.dataset_id);
-      refuseTextsForEdit(dataset);
-      if (dataset.kind !== "embeddings") refuseWithoutForward(model, "edit from pairs", "dataset_id");
-      if (body.params?.check) refuseWithoutForward(model, "check an edit", "params.check");
-      const summary = model.summary as ModelSummary;
-      const params = {
-        ...body.params,
-        layers: fieldError("params.layers", () => resolveLayers(body.params, summary.num_layers)),
-      };
-      checkEmbeddingsFit(dataset.metadata as Record<string, unknown>, dataset.kind, summary);
-      fieldError("params.rank", () => checkEditFitsData(params, dataset, summary.hidden_size));
-      const input = { tenantId, kind: "edit" as const, params, modelId: model.id, datasetId: dataset.id };
+      const input = await prepareEdit(db, tenantId, body);
       if (key === undefined) {
         return c.json(await editView(db, await queue.enqueue(db, input)), 201);
       }
       const requestHash = createHash("sha256")
         .update(
-          JSON.stringify({ route: "POST /v1/edits", model_id: model.id, dataset_id: dataset.id, params }),
+          JSON.stringify({
+            route: "POST /v1/edits",
+            model_id: input.modelId,
+            dataset_id: input.datasetId,
+            params: input.params,
+          }),
         )
         .digest("hex");
       try {
@@ -338,35 +317,6 @@ async function findEdit(db: Db, tenantId: string, id: string): Promise<Job> {
   const job = await getJob(db, tenantId, id);
   if (!job || job.kind !== "edit") throw notFound("edit", id);
   return job;
-}
-
-function fieldError<T>(path: string, fn: () => T): T {
-  try {
-    return fn();
-  } catch (error) {
-    if (!(error instanceof InputError)) throw error;
-    throw new ApiError(422, "validation-error", error.message, {
-      errors: [{ path, message: error.message }],
-    });
-  }
-}
-
-/** Precomputed embeddings must fit the model (shared/formats/embeddings.ts's rule, on the dataset's metadata). */
-function checkEmbeddingsFit(metadata: Record<string, unknown>, kind: string, model: ModelSummary): void {
-  if (kind !== "embeddings") return;
-  const problems = embeddingsMisfit({
-    numLayers: Number(metadata.num_layers),
-    hiddenSize: Number(metadata.hidden_size),
-    modelSha256: typeof metadata.model_sha256 === "string" ? metadata.model_sha256 : undefined,
-  }, { numLayers: model.num_layers, hiddenSize: model.hidden_size, sha256: model.sha256 });
-  if (problems.length) {
-    const detail = `Cannot edit with these embeddings as they must come from this model: ${
-      problems.join("; ")
-    }`;
-    throw new ApiError(422, "validation-error", detail, {
-      errors: [{ path: "dataset_id", message: detail }],
-    });
-  }
 }
 
 function seconds(from: Date | null, to: Date | null): number | null {

@@ -8,15 +8,13 @@
  *   started instead of starting another (202 either way, `replayed` tells which).
  */
 import { createRoute, OpenAPIHono } from "@hono/zod-openapi";
-import { checkEditFitsData, EditParams, resolveLayers } from "../../shared/contracts/edit_params.ts";
-import type { ModelSummary } from "../../shared/contracts/models.ts";
+import { EditParams } from "../../shared/contracts/edit_params.ts";
 import { pageOf, PageQuery } from "../../shared/contracts/pagination.ts";
 import type { Db } from "../../shared/db/database.ts";
 import type { Trigger } from "../../shared/db/schema.ts";
 import { getDataset } from "../../shared/db/repositories/datasets.ts";
 import { getJob } from "../../shared/db/repositories/jobs.ts";
 import { getModel } from "../../shared/db/repositories/models.ts";
-import { InputError } from "../../shared/errors.ts";
 import {
   TriggerCreate,
   TriggerFire,
@@ -35,6 +33,7 @@ import {
   ReplayedWithoutJobError,
 } from "../../shared/db/repositories/webhooks.ts";
 import { generateSecret, verifyWebhook, WebhookSignatureError } from "../../shared/webhooks/signature.ts";
+import { prepareEdit } from "./prepare_edit.ts";
 import type { ApiDeps } from "../deps.ts";
 import type { ApiEnv } from "../env.ts";
 import { ApiError, fieldErrors, notFound, validationHook } from "../errors.ts";
@@ -205,7 +204,7 @@ export function triggerFireRoutes(deps: ApiDeps, options: TriggerRouteOptions = 
     const fire = parseFireBody(body);
     try {
       const { jobId, replayed } = await fireTriggerOnce(db, trigger, webhookId, at, async (tx) => {
-        const input = await prepareEdit(tx, trigger, fire);
+        const input = await prepareFire(tx, trigger, fire);
         return (await queue.enqueue(tx, input)).id;
       });
       const job = await getJob(db, trigger.tenantId, jobId);
@@ -246,18 +245,9 @@ function parseFireBody(text: string): TriggerFire {
 }
 
 /** The same checks as POST /v1/edits, on the template merged with the call's dataset and parameter overrides. */
-async function prepareEdit(tx: Db, trigger: Trigger, fire: TriggerFire) {
+async function prepareFire(tx: Db, trigger: Trigger, fire: TriggerFire) {
   const template = TriggerTemplate.parse(trigger.template);
   const tenantId = trigger.tenantId;
-  const model = await getModel(tx, tenantId, template.model_id);
-  if (!model) throw notFound("model", template.model_id);
-  if (model.status !== "ready") {
-    throw new ApiError(
-      409,
-      "conflict",
-      `Model '${model.id}' must be ready (finalized): it is ${model.status}`,
-    );
-  }
   const datasetId = fire.dataset_id ?? template.dataset_id;
   if (datasetId === undefined) {
     throw new ApiError(
@@ -269,9 +259,6 @@ async function prepareEdit(tx: Db, trigger: Trigger, fire: TriggerFire) {
       },
     );
   }
-  const dataset = await getDataset(tx, tenantId, datasetId);
-  if (!dataset) throw notFound("dataset", datasetId);
-  refuseTextsForEdit(dataset);
   const merged = EditParams.safeParse({ ...template.params, ...fire.params });
   if (!merged.success) {
     const errors = fieldErrors(merged.error, "params");
@@ -282,30 +269,11 @@ async function prepareEdit(tx: Db, trigger: Trigger, fire: TriggerFire) {
       { errors },
     );
   }
-  let layers;
-  try {
-    layers = resolveLayers(merged.data, (model.summary as ModelSummary).num_layers);
-  } catch (error) {
-    if (!(error instanceof InputError)) throw error;
-    throw new ApiError(422, "validation-error", error.message, {
-      errors: [{ path: "params.layers", message: error.message }],
-    });
-  }
-  try {
-    checkEditFitsData(merged.data, dataset, (model.summary as ModelSummary).hidden_size);
-  } catch (error) {
-    if (!(error instanceof InputError)) throw error;
-    throw new ApiError(422, "validation-error", error.message, {
-      errors: [{ path: "params.rank", message: error.message }],
-    });
-  }
-  return {
-    tenantId,
-    kind: "edit" as const,
-    params: { ...merged.data, layers },
-    modelId: model.id,
-    datasetId: dataset.id,
-  };
+  return await prepareEdit(tx, tenantId, {
+    model_id: template.model_id,
+    dataset_id: datasetId,
+    params: merged.data,
+  });
 }
 
 export function triggerView(row: Trigger): TriggerView {

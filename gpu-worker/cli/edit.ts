@@ -31,6 +31,9 @@ export const USAGE = `usage: profs edit --model DIR (--pairs FILE | --embeddings
   --backend B              auto | webgpu | cpu (default auto)
   --max-iterations N       cap on the subspace iteration's steps per block; hitting it fails the edit (default ${DEFAULT_SUBSPACE_PARAMS.maxIterations})
   --save-embeddings FILE   also write the embeddings computed from --pairs
+  --lora-out DIR           also write the edit as a PEFT LoRA adapter folder (must not exist)
+  --base-model NAME        the base model's hub id for the model card and adapter config, when neither the base
+                           folder's README.md (base_model) nor its config.json (_name_or_path) names it
 
 SIGINT/SIGTERM stop the edit and remove its partial output (exit code 130/143).`;
 
@@ -51,6 +54,8 @@ export async function run(args: string[]): Promise<void> {
       backend: { type: "string" },
       "max-iterations": { type: "string" },
       "save-embeddings": { type: "string" },
+      "lora-out": { type: "string" },
+      "base-model": { type: "string" },
       overwrite: { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },
@@ -90,6 +95,8 @@ export async function run(args: string[]): Promise<void> {
       backend: parseBackendName(values.backend ?? "auto"),
       maxIterations: maxIterations(values["max-iterations"]),
       saveEmbeddings: values["save-embeddings"],
+      loraOut: values["lora-out"],
+      baseModel: values["base-model"],
       overwrite: values.overwrite ?? false,
       logger: createLogger(),
     }, {

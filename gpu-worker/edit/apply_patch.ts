@@ -63,7 +63,7 @@ export async function applyPatch(options: ApplyPatchOptions): Promise<ApplyPatch
       }
       const name = model.mlpOutputName(layer.layer);
       const [rows, cols] = model.tensorInfo(name).shape;
-      checkShapes(layer.basis, layer.removed, rows, cols, meta.orientation, meta.rank, name, refuse);
+      checkPatchShapes(layer.basis, layer.removed, rows, cols, meta.orientation, meta.rank, name, refuse);
       const sign = options.revert ? 1 : -1;
       transforms.set(
         name,
@@ -89,7 +89,8 @@ export async function applyPatch(options: ApplyPatchOptions): Promise<ApplyPatch
   }
 }
 
-function checkShapes(
+/** The patch's basis and removed part fit the model tensor `name` [rows, cols]. */
+export function checkPatchShapes(
   basis: Matrix,
   removed: Matrix,
   rows: number,

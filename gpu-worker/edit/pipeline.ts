@@ -13,7 +13,7 @@
  * could wait on another thread or on a device is raced against the abort signal, so an aborted edit settles.
  */
 import { statfs } from "node:fs/promises";
-import { dirname, join, relative, resolve } from "node:path";
+import { basename, dirname, join, relative, resolve } from "node:path";
 import { type BackendName, openBackend } from "../profs/select.ts";
 import {
   checkPairsForRank,
@@ -34,8 +34,8 @@ import {
   selectRows,
   writeEmbeddings,
 } from "../../shared/formats/embeddings.ts";
-import { type PatchLayer, writePatch } from "../../shared/formats/patch.ts";
-import { type ModelFolder, openModelFolder } from "../../shared/model/folder.ts";
+import { type PatchLayer, type PatchMetadata, writePatch } from "../../shared/formats/patch.ts";
+import { hashFiles, type ModelFolder, openModelFolder } from "../../shared/model/folder.ts";
 import { loadTokenizer } from "../../shared/model/tokenizer.ts";
 import { type Logger, silentLogger } from "../../shared/log.ts";
 import {
@@ -56,7 +56,8 @@ import {
   toxicProjections,
 } from "./report.ts";
 import { untilAborted } from "../../shared/abort.ts";
-import { modelCard } from "./model_card.ts";
+import { lineageOf, modelCard } from "./model_card.ts";
+import { writeLoraAdapter } from "./lora.ts";
 import { writeModelFolder } from "./write_model.ts";
 import type { ComputeBackend } from "../runtime/backends.ts";
 
@@ -89,6 +90,21 @@ export interface EditOptions {
    * either way.
    */
   modelSha256?: string;
+  /**
+   * The data as the user gave it, for the report and card (the worker: the dataset's id and sha256, and "pairs"
+   * with `embeddingsCache: "hit"` when it passes cached embeddings of a pairs dataset). Without it the input
+   * file is hashed and named by its base name.
+   */
+  provenance?: {
+    kind: "pairs" | "embeddings";
+    datasetId: string;
+    sha256: string;
+    embeddingsCache?: "hit" | "miss";
+  };
+  /** Also write the edit as a PEFT LoRA adapter folder here (must not exist). */
+  loraOut?: string;
+  /** The base model's hub id for the cards and adapter config when its card and config do not name it. */
+  baseModel?: string;
   /** Free bytes on the filesystem holding `path` (default: statfs); tests pass a fake. */
   freeBytes?: (path: string) => Promise<number>;
 }
@@ -130,6 +146,7 @@ export async function runEdit(options: EditOptions, hooks: EditHooks = {}): Prom
   }
   if (!options.overwrite) await assertAbsent(options.outDir, "--out");
   if (options.saveEmbeddings) await assertAbsent(options.saveEmbeddings, "--save-embeddings");
+  if (options.loraOut) await assertAbsent(options.loraOut, "--lora-out");
   const rank = options.rank ?? EDIT_DEFAULTS.rank;
   const maxPairs = options.maxPairs ?? EDIT_DEFAULTS.max_pairs;
   const seed = options.seed ?? EDIT_DEFAULTS.seed;
@@ -150,6 +167,7 @@ export async function runEdit(options: EditOptions, hooks: EditHooks = {}): Prom
   let embeddings: EmbeddingsFile | undefined;
   let backend: ProfsBackend | undefined;
   const ownsBackend = typeof options.backend !== "object";
+  let loraTmp: string | undefined;
   try {
     // The data before the model: a missing or malformed file, or fewer usable pairs than the rank, is refused
     // before anything model-sized is read.
@@ -161,8 +179,7 @@ export async function runEdit(options: EditOptions, hooks: EditHooks = {}): Prom
       indices = sampleIndices(embeddings.numPairs, maxPairs, seed);
       checkPairsForRank({ rank, available: embeddings.numPairs, maxPairs, source: "the embeddings" });
       sourceInfo = {
-        kind: "embeddings",
-        path: options.embeddingsFile,
+        ...await provenance(options, options.embeddingsFile, "embeddings"),
         pairsAvailable: embeddings.numPairs,
         pairsUsed: indices.length,
       };
@@ -179,8 +196,7 @@ export async function runEdit(options: EditOptions, hooks: EditHooks = {}): Prom
         source: "the pairs file",
       });
       sourceInfo = {
-        kind: "pairs",
-        path: options.pairsFile!,
+        ...await provenance(options, options.pairsFile!, "pairs"),
         pairsAvailable: data.pairs.length,
         pairsUsed: pairs.length,
         format: data.format,
@@ -311,18 +327,16 @@ export async function runEdit(options: EditOptions, hooks: EditHooks = {}): Prom
         hiddenSize: model.hiddenSize,
       }, { modelSha256: written.inputSha256, pooling: POOLING, maxTokens });
     }
-    await writePatch(join(tmpDir, PATCH_FILE), {
-      metadata: {
-        family: model.architecture.family,
-        baseModelSha256: written.inputSha256,
-        editedModelSha256: written.outputSha256,
-        target,
-        orientation: model.architecture.orientation,
-        rank,
-        layers: patchLayers.map((l) => l.layer),
-      },
-      layers: patchLayers,
-    });
+    const patchMetadata: PatchMetadata = {
+      family: model.architecture.family,
+      baseModelSha256: written.inputSha256,
+      editedModelSha256: written.outputSha256,
+      target,
+      orientation: model.architecture.orientation,
+      rank,
+      layers: patchLayers.map((l) => l.layer),
+    };
+    await writePatch(join(tmpDir, PATCH_FILE), { metadata: patchMetadata, layers: patchLayers });
     const layerReports = byLayer.map((s, i) =>
       layerReport(layers.from + i, open.mlpOutputName(layers.from + i), s, directions[i])
     );
@@ -360,15 +374,22 @@ export async function runEdit(options: EditOptions, hooks: EditHooks = {}): Prom
         total: (performance.now() - started) / 1000,
       },
     };
-    await Deno.writeTextFile(join(tmpDir, CARD_FILE), modelCard(report, target));
+    const lineage = await lineageOf(model.dir, model.config, options.baseModel);
+    await Deno.writeTextFile(join(tmpDir, CARD_FILE), modelCard(report, target, lineage));
     await Deno.writeTextFile(join(tmpDir, REPORT_FILE), JSON.stringify(report, null, 2) + "\n");
     signal?.throwIfAborted();
+    if (options.loraOut) {
+      loraTmp = `${options.loraOut}.partial-${crypto.randomUUID().slice(0, 8)}`;
+      await writeLoraAdapter(loraTmp, { metadata: patchMetadata, layers: patchLayers }, lineage);
+    }
     await publish(tmpDir, options.outDir, options.overwrite ?? false);
+    if (loraTmp) await Deno.rename(loraTmp, options.loraOut!);
     log.info("edit finished", { out: options.outDir, seconds: report.seconds.total });
     const files = [...Deno.readDirSync(options.outDir)].map((e) => e.name).sort();
     return { outDir: options.outDir, report, files, fileSha256: written.fileSha256 };
   } catch (error) {
     await Deno.remove(tmpDir, { recursive: true }).catch(() => {});
+    if (loraTmp) await Deno.remove(loraTmp, { recursive: true }).catch(() => {});
     if (options.saveEmbeddings) await Deno.remove(options.saveEmbeddings).catch(() => {});
     throw error;
   } finally {
@@ -376,6 +397,24 @@ export async function runEdit(options: EditOptions, hooks: EditHooks = {}): Prom
     await model?.close();
     if (ownsBackend) backend?.dispose();
   }
+}
+
+/** The report's source: as the caller states it (the worker), else the file's sha256 and base name. */
+async function provenance(
+  options: EditOptions,
+  file: string,
+  kind: "pairs" | "embeddings",
+): Promise<Pick<EditReport["source"], "kind" | "sha256" | "datasetId" | "file" | "embeddingsCache">> {
+  const p = options.provenance;
+  if (p) {
+    return {
+      kind: p.kind,
+      sha256: p.sha256,
+      datasetId: p.datasetId,
+      ...(p.embeddingsCache ? { embeddingsCache: p.embeddingsCache } : {}),
+    };
+  }
+  return { kind, sha256: await hashFiles([file]), file: basename(file) };
 }
 
 /** Runs the model over both sides of the pairs in one call (shared batches) and splits per layer. */

@@ -66,9 +66,20 @@ export interface EditReport {
     tolerance: number;
     maxIterations: number;
   };
+  /**
+   * The edit's data as the user gave it, by content, never by path: `kind` is what the user supplied (a pairs
+   * dataset stays "pairs" when its embeddings came from the cache, with `embeddingsCache: "hit"`).
+   */
   source: {
     kind: "pairs" | "embeddings";
-    path: string;
+    /** sha256 of the pairs JSONL or embeddings safetensors the user supplied. */
+    sha256: string;
+    /** The service's dataset id. */
+    datasetId?: string;
+    /** The file's base name (the command line; never a folder path). */
+    file?: string;
+    /** Service edits from pairs: whether the embeddings came from the cache. */
+    embeddingsCache?: "hit" | "miss";
     pairsAvailable: number;
     pairsUsed: number;
     format?: string;

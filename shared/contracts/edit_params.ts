@@ -38,11 +38,32 @@ export const EditParams = z.strictObject({
   seed: z.int().min(0).max(EDIT_LIMITS.seed).default(EDIT_DEFAULTS.seed),
   max_tokens: z.int().min(1).max(EDIT_LIMITS.max_tokens).default(EDIT_DEFAULTS.max_tokens)
     .meta({ description: "texts are truncated to this many tokens before embedding" }),
+  base_model: z.string().min(1).max(200).regex(/^[^\s/][^\s]*$/).optional().meta({
+    description: "the base model's hub id (e.g. `openai-community/gpt2`) for the model card's and LoRA " +
+      "adapter's `base_model`, when the model folder's own card (base_model) and config (_name_or_path) do not " +
+      "name it",
+  }),
   check: z.boolean().optional().meta({
     description: "after the edit, check base and edited model (toxicity, perplexity, KL): figures in " +
       "`result.metrics`, charts in the report.html artifact",
   }),
 }).meta({ id: "EditParams" });
+/**
+ * The parameters as the API shows them on an edit (output): every default applied and `layers` resolved, so
+ * every field but the optional flags is required — while `EditParams` (input) keeps defaulted fields optional
+ * for clients generated from the document.
+ */
+export const EditParamsView = z.object({
+  layers: LayerRange,
+  rank: z.int(),
+  centering: z.boolean(),
+  max_pairs: z.int(),
+  seed: z.int(),
+  max_tokens: z.int(),
+  base_model: z.string().optional(),
+  check: z.boolean().optional(),
+}).meta({ id: "EditParamsView" });
+
 /** Validated parameters with defaults applied (`layers` may still be absent). */
 export type EditParams = z.infer<typeof EditParams>;
 /** What a client may send: every field optional. */

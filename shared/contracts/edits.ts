@@ -5,7 +5,7 @@
  * lease may expire and put a running job back to queued with attempts + 1.
  */
 import { z } from "zod";
-import { EditParams } from "./edit_params.ts";
+import { EditParams, EditParamsView } from "./edit_params.ts";
 import { pageOf, PageQuery } from "./pagination.ts";
 
 export const JOB_STATUSES = ["queued", "running", "succeeded", "failed", "canceled"] as const;
@@ -91,7 +91,7 @@ export const EditView = z.object({
   status: JobStatus,
   model_id: z.string().nullable().meta({ description: "null once the model was deleted" }),
   dataset_id: z.string().nullable().meta({ description: "null once the dataset was deleted" }),
-  params: EditParams,
+  params: EditParamsView,
   progress: Progress.nullable(),
   attempts: z.int().min(0),
   max_attempts: z.int().min(1),

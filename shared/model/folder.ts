@@ -225,7 +225,8 @@ function checkMlpOutputs(folder: ModelFolder): void {
   }
 }
 
-async function hashFiles(paths: string[]): Promise<string> {
+/** sha256 of the files' bytes in order, streamed (8 MiB at a time). */
+export async function hashFiles(paths: string[]): Promise<string> {
   const hash = createHash("sha256");
   const chunk = new Uint8Array(8 << 20);
   for (const path of paths) {

@@ -42,8 +42,11 @@ export async function loadTokenizer(dir: string): Promise<Tokenizer> {
     .find((id) => id !== undefined) ?? null;
   return {
     encode: (text) => tokenizer.encode(text, { add_special_tokens: false }).ids,
+    // No tokens decode to "" (a greedy continuation whose first token is end-of-text); the library throws on [].
     decode: (ids) =>
-      tokenizer.decode(ids, { skip_special_tokens: false, clean_up_tokenization_spaces: false }),
+      ids.length === 0
+        ? ""
+        : tokenizer.decode(ids, { skip_special_tokens: false, clean_up_tokenization_spaces: false }),
     idToToken: (id) => tokenizer.id_to_token(id) ?? null,
     eosTokenId,
     vocabSize: maxId + 1,

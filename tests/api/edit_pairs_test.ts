@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { jobs } from "../../shared/db/schema.ts";
 import { generateMessageId, signWebhook } from "../../shared/webhooks/signature.ts";
 import { createHarness, type Harness, json } from "./harness.ts";
-import { pairsJsonl, tinyModelFiles } from "./fixtures.ts";
+import { f32, pairsJsonl, safetensorsBytes, tinyModelFiles } from "./fixtures.ts";
 
 function post(h: Harness, path: string, body: unknown) {
   return h.app.request(path, {
@@ -146,6 +146,49 @@ Deno.test("a trigger fired with fewer pairs than the rank → 422 naming params.
       body,
     });
     await assertRankProblem(fired, /needs at least 2 usable pairs/);
+    assert.equal(await jobCount(h), 0);
+  } finally {
+    await h.close();
+  }
+});
+
+Deno.test("a trigger fired with embeddings of the wrong shape → 422 naming dataset_id, as POST /v1/edits; no job", async () => {
+  const h = await createHarness();
+  try {
+    const model = await readyModel(h);
+    const tensor = (name: string) => ({
+      name,
+      dtype: "F32" as const,
+      shape: [1, 4, model.hiddenSize + 1], // one block and D + 1 columns: from no model of this shape
+      data: f32(Array.from({ length: 4 * (model.hiddenSize + 1) }, (_, i) => Math.sin(i))),
+    });
+    const d = await h.app.request("/v1/datasets?name=emb&kind=embeddings", {
+      method: "POST",
+      headers: h.keyA,
+      body: safetensorsBytes([tensor("preferred"), tensor("rejected")]),
+    });
+    assert.equal(d.status, 201);
+    const dataset = String((await json(d)).id);
+    const direct = await post(h, "/v1/edits", { model_id: model.id, dataset_id: dataset });
+    const created = await post(h, "/v1/triggers", {
+      name: "t",
+      template: { model_id: model.id, dataset_id: dataset },
+    });
+    const trigger = await json(created) as { id: string; secret: string };
+    const signed = await signWebhook({ id: generateMessageId(), timestamp: new Date(), body: "" }, [
+      trigger.secret,
+    ]);
+    const fired = await h.app.request(`/v1/triggers/${trigger.id}/fire`, {
+      method: "POST",
+      headers: { ...signed, "content-type": "application/json" },
+      body: "",
+    });
+    for (const response of [direct, fired]) {
+      const body = await json(response);
+      assert.equal(response.status, 422, JSON.stringify(body));
+      assert.match(String(body.detail), /must come from this model/);
+      assert.deepEqual((body.errors as { path: string }[]).map((e) => e.path), ["dataset_id"]);
+    }
     assert.equal(await jobCount(h), 0);
   } finally {
     await h.close();

@@ -46,3 +46,8 @@ Deno.test("a folder without tokenizer.json is a clear error", async () => {
   globalThis.addEventListener("unload", () => Deno.removeSync(empty, { recursive: true }));
   await assert.rejects(loadTokenizer(empty), /must contain tokenizer.json/);
 });
+
+Deno.test("decode([]) is the empty string (a continuation whose first greedy token is end-of-text)", async () => {
+  const tokenizer = await loadTokenizer(dir);
+  assert.equal(tokenizer.decode([]), "");
+});

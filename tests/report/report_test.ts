@@ -67,7 +67,8 @@ const report: EditReport = {
   },
   source: {
     kind: "pairs",
-    path: "pairs.jsonl",
+    sha256: "0".repeat(64),
+    file: "pairs.jsonl",
     pairsAvailable: 96,
     pairsUsed: 96,
     format: "preferred-rejected",

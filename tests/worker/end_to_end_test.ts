@@ -60,7 +60,8 @@ Deno.test("an edit submitted over HTTP is run by the worker and downloads byte f
       maxTokens: PARAMS.max_tokens,
       backend: "cpu",
     });
-    assert.deepEqual(edit.artifacts.map((a) => a.name).sort(), cli.files);
+    // The service adds the edit as a LoRA adapter, one tar of the adapter folder.
+    assert.deepEqual(edit.artifacts.map((a) => a.name).sort(), [...cli.files, "lora.tar"].sort());
     // README.md and report.json carry times and paths; everything else must be identical.
     for (const name of cli.files.filter((f) => f !== "README.md" && f !== "report.json")) {
       const served = await download(s, edit.artifacts.find((a) => a.name === name)!.url);
@@ -71,6 +72,15 @@ Deno.test("an edit submitted over HTTP is run by the worker and downloads byte f
       await download(s, edit.artifacts.find((a) => a.name === "report.json")!.url),
     ));
     assert.deepEqual(report.layers, cli.report.layers);
+    // Provenance by content and id, never a server path; the source as the user gave it.
+    assert.deepEqual(
+      Object.keys(report.source).sort(),
+      ["datasetId", "embeddingsCache", "format", "kind", "pairsAvailable", "pairsUsed", "sha256"],
+    );
+    assert.equal(report.source.datasetId, datasetId);
+    assert.equal(report.source.embeddingsCache, "miss");
+    assert.equal(report.source.sha256, cli.report.source.sha256);
+    assert.ok(!JSON.stringify(report.source).includes("/"), "no path in report.json's source");
     assert.equal(report.editedModelSha256, cli.report.editedModelSha256);
     // GET /v1/edits/{id}'s result is the report's: spectra, explained variance, top tokens of each direction.
     assert.deepEqual(
@@ -104,7 +114,7 @@ Deno.test("an edit submitted over HTTP is run by the worker and downloads byte f
     const card = new TextDecoder().decode(
       await download(s, edit.artifacts.find((a) => a.name === "README.md")!.url),
     );
-    assert.match(card, /^---\ntags:/);
+    assert.match(card, /^---\n[\s\S]*^library_name: transformers$[\s\S]*^pipeline_tag: text-generation$/m);
     assert.ok(card.includes(`| Base model sha256 | \`${report.model.sha256}\` |`));
     assert.ok(card.includes(`| Edited model sha256 | \`${cli.report.editedModelSha256}\` |`));
     assert.ok(card.includes(`| Rank per block | ${PARAMS.rank} |`));
@@ -154,6 +164,12 @@ Deno.test("a second edit of the same model and dataset reads cached embeddings a
     assert.equal(logs.filter((l) => l.includes("embeddings from cache")).length, 1);
     const stages = (await events(s, second.id)).filter((e) => e.type === "progress").map((e) => e.data.stage);
     assert.ok(!stages.includes("embedding"), `no forward pass on a cache hit: ${stages}`);
+    // A cache hit is still an edit from the pairs the user gave, said so in report.json.
+    const secondReport = JSON.parse(new TextDecoder().decode(
+      await download(s, second.artifacts.find((a) => a.name === "report.json")!.url),
+    ));
+    assert.equal(secondReport.source.kind, "pairs");
+    assert.equal(secondReport.source.embeddingsCache, "hit");
     const weights = (e: typeof first) => e.artifacts.find((a) => a.name === "model.safetensors")!.sha256;
     assert.equal(weights(second), weights(first));
 

@@ -30,6 +30,7 @@ import type { EditStage } from "../../edit/pipeline.ts";
 import { resolveDataset, resolveModel } from "./inputs.ts";
 import { evaluationMetrics, REPORT_HTML_FILE, writeReportHtml } from "../../eval/evaluate_edit.ts";
 import { runInThread } from "./run_in_thread.ts";
+import { LORA_TAR_FILE, writeTarOfFolder } from "../../edit/lora.ts";
 import type { ComputeBackend } from "../../runtime/backends.ts";
 
 export interface JobRun {
@@ -57,6 +58,7 @@ const CONTENT_TYPES: Record<string, string> = {
   ".md": "text/markdown; charset=utf-8",
   ".html": "text/html; charset=utf-8",
   ".safetensors": "application/octet-stream",
+  ".tar": "application/x-tar",
 };
 
 export async function runEditJob(run: JobRun): Promise<JobOutput> {
@@ -83,6 +85,7 @@ export async function runEditJob(run: JobRun): Promise<JobOutput> {
   let pairsFile: string | undefined;
   let embeddingsFile: string | undefined;
   let saveEmbeddings: string | undefined;
+  let embeddingsCache: "hit" | "miss" | undefined;
   const cacheKey = model.sha256 === null ? null : {
     modelSha256: model.sha256,
     datasetSha256: dataset.sha256,
@@ -101,7 +104,9 @@ export async function runEditJob(run: JobRun): Promise<JobOutput> {
         "cached embeddings",
       );
       run.logger.info("embeddings from cache", { job: job.id, blob: cached.blobKey });
+      embeddingsCache = "hit";
     } else {
+      embeddingsCache = "miss";
       pairsFile = datasetFile;
       if (cacheKey && dataset.rows <= params.max_pairs) {
         saveEmbeddings = join(scratch, "embeddings.safetensors");
@@ -128,6 +133,10 @@ export async function runEditJob(run: JobRun): Promise<JobOutput> {
     maxTokens: params.max_tokens,
     backend: run.backend,
     saveEmbeddings,
+    loraOut: join(scratch, "lora"),
+    baseModel: params.base_model,
+    // The report names the data as the user gave it (a pairs dataset stays pairs on a cache hit), never a path.
+    provenance: { kind: dataset.kind, datasetId: dataset.id, sha256: dataset.sha256, embeddingsCache },
     modelSha256: model.sha256 ?? undefined, // finalized: embeddings are checked against it without hashing first
   }, { signal: run.signal, onProgress: run.onProgress, logger: run.logger }).catch((error) => {
     throw hideLocalPaths(error, [[modelDir, `model '${model.id}'`], [
@@ -161,6 +170,10 @@ export async function runEditJob(run: JobRun): Promise<JobOutput> {
     outcome.files.push(REPORT_HTML_FILE);
     metrics = evaluationMetrics(evaluation);
   }
+
+  // The edit as a PEFT LoRA adapter, one artifact: `tar xf lora.tar` gives the adapter folder `lora/`.
+  await writeTarOfFolder(join(outDir, LORA_TAR_FILE), join(scratch, "lora"), "lora");
+  outcome.files.push(LORA_TAR_FILE);
 
   const artifacts: ArtifactInput[] = [];
   const files = outcome.files;
