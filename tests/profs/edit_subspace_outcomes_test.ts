@@ -146,10 +146,7 @@ Deno.test("a rank above the data's effective rank is a warning in report.json an
   const card = await Deno.readTextFile(join(out, "README.md"));
   for (const w of report.warnings!) assert.ok(card.includes(`- ${w}`), `model card lacks: ${w}`);
   const html = renderReportHtml({ report });
-  assert.match(
-    html,
-    /<h2>Warnings<\/h2><ul><li>block 2: rank 4 is above the data&#39;s effective rank 2|<h2>Warnings<\/h2><ul><li>block 2: rank 4 is above the data's effective rank 2/,
-  );
+  assert.match(html, /<h2>Warnings<\/h2><ul><li>block 2: rank 4 is above the data&#39;s effective rank 2/);
   const result = editResult(report);
   assert.deepEqual(result.warnings, report.warnings);
   assert.deepEqual(result.layers.map((l) => l.effective_rank), [2, 2]);
