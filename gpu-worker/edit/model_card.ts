@@ -188,6 +188,9 @@ export function modelCard(report: EditReport, target: string, lineage: Lineage):
     ? `\`${src.file}\` (${src.kind})`
     : src.kind;
   const cache = src.embeddingsCache === "hit" ? "; embeddings from the cache" : "";
+  const warnings = report.warnings?.length
+    ? `\n## Warnings\n\n${report.warnings.map((w) => `- ${w}`).join("\n")}\n`
+    : "";
   return `${frontMatter(lineage, "finetune")}
 # ProFS-edited ${report.model.family} model
 
@@ -222,7 +225,7 @@ ${rows.join("\n")}
 A singular vector's sign is arbitrary: the side marked **toxic** is the one the rejected texts point to (the sign
 of mean(x⁻ − x⁺)·v over the block's pairs), so its tokens are those the removed component raised; "+" and "−"
 name the sign of the tokens' unembedding · v.
-
+${warnings}
 ## Undo or reproduce
 
 \`patch.safetensors\` holds each block's basis and the removed part. With profs:

@@ -13,29 +13,24 @@
  * could wait on another thread or on a device is raced against the abort signal, so an aborted edit settles.
  */
 import { statfs } from "node:fs/promises";
-import { basename, dirname, join, relative, resolve } from "node:path";
+import { dirname, join, relative, resolve } from "node:path";
 import { type BackendName, openBackend } from "../profs/select.ts";
 import {
-  checkPairsForRank,
   checkRankForHiddenSize,
   EDIT_DEFAULTS,
   type LayerRange,
   resolveLayers,
 } from "../../shared/contracts/edit_params.ts";
-import { readPreferenceFile } from "../../shared/formats/preference.ts";
-import { sampleIndices } from "./sample.ts";
 import { ConvergenceError, DiskSpaceError, InputError } from "../../shared/errors.ts";
 import {
   checkEmbeddingsForModel,
   checkEmbeddingsSha256,
   type EmbeddingsFile,
-  openEmbeddings,
   POOLING,
-  selectRows,
   writeEmbeddings,
 } from "../../shared/formats/embeddings.ts";
 import { type PatchLayer, type PatchMetadata, writePatch } from "../../shared/formats/patch.ts";
-import { hashFiles, type ModelFolder, openModelFolder } from "../../shared/model/folder.ts";
+import { type ModelFolder, openModelFolder } from "../../shared/model/folder.ts";
 import { loadTokenizer } from "../../shared/model/tokenizer.ts";
 import { type Logger, silentLogger } from "../../shared/log.ts";
 import {
@@ -59,7 +54,7 @@ import { untilAborted } from "../../shared/abort.ts";
 import { lineageOf, modelCard } from "./model_card.ts";
 import { writeLoraAdapter } from "./lora.ts";
 import { writeModelFolder } from "./write_model.ts";
-import type { ComputeBackend } from "../runtime/backends.ts";
+import { layerSource, type Provenance, readEditData } from "./edit_data.ts";
 
 export interface EditOptions {
   modelDir: string;
@@ -95,12 +90,7 @@ export interface EditOptions {
    * with `embeddingsCache: "hit"` when it passes cached embeddings of a pairs dataset). Without it the input
    * file is hashed and named by its base name.
    */
-  provenance?: {
-    kind: "pairs" | "embeddings";
-    datasetId: string;
-    sha256: string;
-    embeddingsCache?: "hit" | "miss";
-  };
+  provenance?: Provenance;
   /** Also write the edit as a PEFT LoRA adapter folder here (must not exist). */
   loraOut?: string;
   /** The base model's hub id for the cards and adapter config when its card and config do not name it. */
@@ -128,9 +118,6 @@ export interface EditOutcome {
 export const PATCH_FILE = "patch.safetensors";
 export const REPORT_FILE = "report.json";
 export const CARD_FILE = "README.md";
-
-/** Per-layer pooled embeddings of the sampled pairs: preferred, rejected [N, D]. */
-type LayerSource = (layer: number) => Promise<{ preferred: Matrix; rejected: Matrix }>;
 
 export async function runEdit(options: EditOptions, hooks: EditHooks = {}): Promise<EditOutcome> {
   const started = performance.now();
@@ -171,37 +158,15 @@ export async function runEdit(options: EditOptions, hooks: EditHooks = {}): Prom
   try {
     // The data before the model: a missing or malformed file, or fewer usable pairs than the rank, is refused
     // before anything model-sized is read.
-    let pairs: { preferred: string; rejected: string }[] | undefined;
-    let indices: number[];
-    let sourceInfo: EditReport["source"];
-    if (options.embeddingsFile !== undefined) {
-      embeddings = await openEmbeddings(options.embeddingsFile);
-      indices = sampleIndices(embeddings.numPairs, maxPairs, seed);
-      checkPairsForRank({ rank, available: embeddings.numPairs, maxPairs, source: "the embeddings" });
-      sourceInfo = {
-        ...await provenance(options, options.embeddingsFile, "embeddings"),
-        pairsAvailable: embeddings.numPairs,
-        pairsUsed: indices.length,
-      };
-    } else {
-      const data = await readPreferenceFile(options.pairsFile!);
-      indices = sampleIndices(data.pairs.length, maxPairs, seed);
-      pairs = indices.map((i) => data.pairs[i]);
-      checkPairsForRank({
-        rank,
-        available: data.pairs.length,
-        maxPairs,
-        // A pair with the same text on both sides has a zero difference: it adds nothing to T's rank.
-        identical: pairs.filter((p) => p.preferred === p.rejected).length,
-        source: "the pairs file",
-      });
-      sourceInfo = {
-        ...await provenance(options, options.pairsFile!, "pairs"),
-        pairsAvailable: data.pairs.length,
-        pairsUsed: pairs.length,
-        format: data.format,
-      };
-    }
+    const data = await readEditData({
+      pairsFile: options.pairsFile,
+      embeddingsFile: options.embeddingsFile,
+      rank,
+      maxPairs,
+      seed,
+      provenance: options.provenance,
+    });
+    embeddings = data.embeddings;
     signal?.throwIfAborted();
 
     model = await openModelFolder(options.modelDir); // headers only
@@ -226,19 +191,10 @@ export async function runEdit(options: EditOptions, hooks: EditHooks = {}): Prom
     log.info("edit started", { model: model.dir, layers, rank, backend: backend.name, backendReason });
 
     const embedStarted = performance.now();
-    let source: LayerSource;
-    let computed: { preferred: Matrix; rejected: Matrix }[] | undefined;
-    if (embeddings) {
-      const file = embeddings;
-      source = async (layer) => {
-        const { preferred, rejected } = await file.readLayer(layer);
-        return { preferred: selectRows(preferred, indices), rejected: selectRows(rejected, indices) };
-      };
-    } else {
-      const perLayer = await untilAborted(embedPairs(model, pairs!, maxTokens, backend.name, hooks), signal);
-      computed = perLayer;
-      source = (layer) => Promise.resolve(perLayer[layer]);
-    }
+    const { source, computed } = await untilAborted(
+      layerSource(data, model, { maxTokens, backend: backend.name, signal, onProgress }),
+      signal,
+    );
     const embedSeconds = (performance.now() - embedStarted) / 1000;
 
     // The model streams out (another thread copies and hashes it) while this thread computes the subspaces, in
@@ -362,7 +318,7 @@ export async function runEdit(options: EditOptions, hooks: EditHooks = {}): Prom
         tolerance: subspaceParams.tolerance,
         maxIterations: subspaceParams.maxIterations,
       },
-      source: sourceInfo,
+      source: data.source,
       backend: backend.name,
       backendReason,
       layers: layerReports,
@@ -397,48 +353,6 @@ export async function runEdit(options: EditOptions, hooks: EditHooks = {}): Prom
     await model?.close();
     if (ownsBackend) backend?.dispose();
   }
-}
-
-/** The report's source: as the caller states it (the worker), else the file's sha256 and base name. */
-async function provenance(
-  options: EditOptions,
-  file: string,
-  kind: "pairs" | "embeddings",
-): Promise<Pick<EditReport["source"], "kind" | "sha256" | "datasetId" | "file" | "embeddingsCache">> {
-  const p = options.provenance;
-  if (p) {
-    return {
-      kind: p.kind,
-      sha256: p.sha256,
-      datasetId: p.datasetId,
-      ...(p.embeddingsCache ? { embeddingsCache: p.embeddingsCache } : {}),
-    };
-  }
-  return { kind, sha256: await hashFiles([file]), file: basename(file) };
-}
-
-/** Runs the model over both sides of the pairs in one call (shared batches) and splits per layer. */
-async function embedPairs(
-  model: ModelFolder,
-  pairs: { preferred: string; rejected: string }[],
-  maxTokens: number,
-  backend: ComputeBackend,
-  hooks: EditHooks,
-): Promise<{ preferred: Matrix; rejected: Matrix }[]> {
-  const { embedTexts } = await import("../lm/embed.ts");
-  const n = pairs.length;
-  const d = model.hiddenSize;
-  const texts = [...pairs.map((p) => p.preferred), ...pairs.map((p) => p.rejected)];
-  const perLayer = await embedTexts(model, texts, {
-    maxTokens,
-    backend,
-    signal: hooks.signal,
-    onProgress: (done, total) => hooks.onProgress?.("embedding", done, total),
-  });
-  return perLayer.map((all) => ({
-    preferred: { rows: n, cols: d, data: all.slice(0, n * d) },
-    rejected: { rows: n, cols: d, data: all.slice(n * d, 2 * n * d) },
-  }));
 }
 
 /** The layers in the order their edited tensors are stored (e.g. h.10 … h.19 before h.2 … in sorted files). */

@@ -24,6 +24,11 @@ export function renderReportHtml(page: ReportPage): string {
   const sections: string[] = [];
   sections.push(`<h1>${escapeXml(title)}</h1>`);
   sections.push(summarySection(report));
+  if (report.warnings?.length) {
+    sections.push(
+      `<h2>Warnings</h2><ul>${report.warnings.map((w) => `<li>${escapeXml(w)}</li>`).join("")}</ul>`,
+    );
+  }
   if (evaluation?.before || evaluation?.after) sections.push(evaluationSection(evaluation));
   if (report.layers.length > 0) {
     sections.push(spectrumSection(report.layers), tokensSection(report.layers, page.tokensPerDirection ?? 8));

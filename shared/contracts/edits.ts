@@ -57,11 +57,22 @@ export const LayerResult = z.object({
       description: "per removed direction, the sign of unembedding · v on its toxic side (null: the data " +
         "points to neither side; top_tokens are then the + side)",
     }),
+  effective_rank: z.int().min(0).optional()
+    .meta({
+      description:
+        "singular values of T_l above its noise floor (σ₁·max(N, D)·2⁻²³); a rank above it removes " +
+        "arbitrary directions (see `warnings`)",
+    }),
 }).meta({ id: "LayerResult" });
 export type LayerResult = z.infer<typeof LayerResult>;
 
 export const EditResult = z.object({
   layers: z.array(LayerResult),
+  warnings: z.array(z.string()).optional()
+    .meta({
+      description:
+        "what the edit did not fail on but you should know, e.g. a rank above a block's effective rank",
+    }),
   num_pairs: z.int().min(0).optional(),
   model_sha256: z.string().optional(),
   metrics: z.record(z.string(), z.number()).optional()

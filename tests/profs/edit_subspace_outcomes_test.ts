@@ -12,6 +12,8 @@ import { ConvergenceError } from "../../shared/errors.ts";
 import { classifyJobError } from "../../gpu-worker/worker/jobs/job_error.ts";
 import { deserializeError, serializeError } from "../../gpu-worker/worker/jobs/thread_messages.ts";
 import type { EditReport } from "../../gpu-worker/edit/report.ts";
+import { renderReportHtml } from "../../gpu-worker/report/html.ts";
+import { editResult } from "../../gpu-worker/worker/jobs/edit_job.ts";
 import { writeSyntheticEmbeddings } from "../fixtures/synthetic_embeddings.ts";
 import { writeTinyGpt2 } from "../fixtures/tiny_gpt2.ts";
 
@@ -140,6 +142,14 @@ Deno.test("a rank above the data's effective rank is a warning in report.json an
   );
   const lines = stderr.filter((line) => line.startsWith("warning: "));
   assert.deepEqual(lines, report.warnings!.map((w) => `warning: ${w}`));
+  // The same lines in the model card, report.html and the service's job result.
+  const card = await Deno.readTextFile(join(out, "README.md"));
+  for (const w of report.warnings!) assert.ok(card.includes(`- ${w}`), `model card lacks: ${w}`);
+  const html = renderReportHtml({ report });
+  assert.match(html, /<h2>Warnings<\/h2><ul><li>block 2: rank 4 is above the data&#39;s effective rank 2/);
+  const result = editResult(report);
+  assert.deepEqual(result.warnings, report.warnings);
+  assert.deepEqual(result.layers.map((l) => l.effective_rank), [2, 2]);
 });
 
 Deno.test("an edit within the data's rank has no warnings and records its effective rank", async () => {
@@ -154,4 +164,6 @@ Deno.test("an edit within the data's rank has no warnings and records its effect
   });
   assert.deepEqual(outcome.report.warnings, []);
   assert.equal(outcome.report.layers[0].effectiveRank, 2);
+  assert.equal(editResult(outcome.report).warnings, undefined);
+  assert.ok(!(await Deno.readTextFile(join(out, "README.md"))).includes("## Warnings"));
 });

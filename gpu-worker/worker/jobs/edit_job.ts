@@ -228,7 +228,9 @@ export function editResult(report: EditReport): EditResult {
         const first = directionSides(d)[0];
         return first.toxic ? first.sign : null;
       }),
+      effective_rank: layer.effectiveRank,
     })),
+    warnings: report.warnings?.length ? report.warnings : undefined,
     num_pairs: report.source.pairsUsed,
     model_sha256: report.model.sha256,
   };
