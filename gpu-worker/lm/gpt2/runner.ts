@@ -14,7 +14,8 @@ import type { ComputeBackend } from "../../runtime/backends.ts";
 
 /** The part of shared/model/tokenizer.ts's `Tokenizer` the runner uses. */
 export interface TextTokenizer {
-  encode(text: string): number[];
+  /** with `maxTokens`: at most that many ids, from a bounded prefix (shared/model/tokenizer.ts) */
+  encode(text: string, maxTokens?: number): number[];
   decode(ids: number[]): string;
   eosTokenId: number | null;
 }
@@ -97,7 +98,7 @@ export function runnerOver(engine: Gpt2Engine, tokenizer: TextTokenizer): Gpt2Ru
     }
     const limit = Math.min(maxTokens, config.maxPositions);
     return texts.map((text, i) => {
-      const ids = tokenizer.encode(text).slice(0, limit);
+      const ids = tokenizer.encode(text, limit).slice(0, limit);
       if (ids.length === 0) throw new InputError(`Cannot ${what} as text ${i} has no tokens`);
       for (const id of ids) {
         if (id < 0 || id >= V) {
@@ -231,7 +232,7 @@ export function runnerOver(engine: Gpt2Engine, tokenizer: TextTokenizer): Gpt2Ru
     const eos = tokenizer.eosTokenId;
     // GPT-2 starts an empty prompt from <|endoftext|>, its document separator.
     const sequences = prompts.map((p, i) => {
-      const ids = tokenizer.encode(p);
+      const ids = tokenizer.encode(p, config.maxPositions + 1);
       if (ids.length > 0) return ids;
       if (eos === null) throw new InputError(`Cannot generate from prompt ${i} as it has no tokens`);
       return [eos];
