@@ -21,6 +21,11 @@ export interface ApiConfig {
    * single text can make a worker tokenize megabytes
    */
   maxLineBytes: number;
+  /**
+   * cap on a safetensors upload's JSON header (bytes), read from its first 8 bytes: a longer header is refused
+   * before any of it is buffered (the format's reference allows 100 MB; real models need a few hundred KB)
+   */
+  maxHeaderBytes: number;
   /** cap on one precomputed-embeddings upload (bytes); streamed to disk, never held in memory */
   maxEmbeddingsBytes: number;
   /** absolute directories under which a server-side model folder may be registered; empty: none may */
@@ -48,12 +53,13 @@ export const DEFAULT_CONFIG: ApiConfig = {
   // A preference text or a prompt is a few hundred tokens at most (max_tokens ≤ 4096 at ~4 bytes a token).
   maxLineBytes: 1024 ** 2,
   maxEmbeddingsBytes: 16 * GiB,
+  maxHeaderBytes: 16 * 1024 ** 2,
   modelRoots: [],
 };
 
 /**
  * Limits from the environment: PROFS_MAX_JSON_BYTES, PROFS_MAX_MODEL_FILE_BYTES, PROFS_MAX_PAIRS_BYTES,
- * PROFS_MAX_LINE_BYTES, PROFS_MAX_EMBEDDINGS_BYTES,
+ * PROFS_MAX_LINE_BYTES, PROFS_MAX_EMBEDDINGS_BYTES, PROFS_MAX_HEADER_BYTES,
  * PROFS_MODEL_ROOTS (a list separated like PATH, by ':').
  */
 export function configFromEnv(env: (name: string) => string | undefined = (n) => Deno.env.get(n)): ApiConfig {
@@ -74,6 +80,7 @@ export function configFromEnv(env: (name: string) => string | undefined = (n) =>
     maxPairsBytes: bytes("PROFS_MAX_PAIRS_BYTES", DEFAULT_CONFIG.maxPairsBytes),
     maxLineBytes: bytes("PROFS_MAX_LINE_BYTES", DEFAULT_CONFIG.maxLineBytes),
     maxEmbeddingsBytes: bytes("PROFS_MAX_EMBEDDINGS_BYTES", DEFAULT_CONFIG.maxEmbeddingsBytes),
+    maxHeaderBytes: bytes("PROFS_MAX_HEADER_BYTES", DEFAULT_CONFIG.maxHeaderBytes),
     modelRoots: (env("PROFS_MODEL_ROOTS") ?? "").split(":").filter(Boolean),
   };
 }

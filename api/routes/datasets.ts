@@ -111,7 +111,9 @@ export function datasetsRoutes(deps: ApiDeps) {
       }
 
       const info = await store(() =>
-        deps.blobs.put(key, body.pipeThrough(safetensorsValidator(name, declared)), { maxBytes: cap })
+        deps.blobs.put(key, body.pipeThrough(safetensorsValidator(name, declared, deps.config)), {
+          maxBytes: cap,
+        })
       );
       let embeddings: EmbeddingsInfo;
       try {

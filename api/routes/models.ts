@@ -162,7 +162,7 @@ export function modelsRoutes(deps: ApiDeps) {
         }
         let body = c.req.raw.body ?? ReadableStream.from<Uint8Array>([]);
         if (filename.endsWith(".safetensors")) {
-          body = body.pipeThrough(safetensorsValidator(filename, declared));
+          body = body.pipeThrough(safetensorsValidator(filename, declared, deps.config));
         }
         return await deps.blobs.put(key, body, { maxBytes: cap });
       });
