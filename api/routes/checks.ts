@@ -6,6 +6,7 @@
  * Checks use the `edits:*` scopes: they read models and edits and queue work like an edit does.
  */
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import { pgText } from "../../shared/contracts/text.ts";
 import { Progress } from "../../shared/contracts/edits.ts";
 import { getArtifact, getJob, listArtifacts, listJobs } from "../../shared/db/repositories/jobs.ts";
 import { getModel } from "../../shared/db/repositories/models.ts";
@@ -27,7 +28,7 @@ import { IdParam, jsonLimit, problems } from "./common.ts";
 import { ARTIFACT_RESPONSES, downloadArtifact } from "./downloads.ts";
 
 const ArtifactParams = IdParam.extend({
-  name: z.string().meta({ param: { name: "name", in: "path" }, example: "report.html" }),
+  name: pgText(z.string()).meta({ param: { name: "name", in: "path" }, example: "report.html" }),
 });
 
 export function checksRoutes(deps: ApiDeps) {
