@@ -35,8 +35,8 @@ export function checksRoutes(deps: ApiDeps) {
   const app = new OpenAPIHono<ApiEnv>({ defaultHook: validationHook });
   const { db } = deps.database;
   const queue = deps.queue;
-  const read = requireScope("edits:read");
-  const write = requireScope("edits:write");
+  const read = requireScope("checks:read");
+  const write = requireScope("checks:write");
 
   app.openapi(
     createRoute({
