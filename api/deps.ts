@@ -16,6 +16,16 @@ export interface ApiConfig {
    * validated, so this bounds an upload's memory (about twice this)
    */
   maxPairsBytes: number;
+  /**
+   * cap on one JSONL line (UTF-8 bytes): a longer line is refused (422 naming it) and never held whole, so no
+   * single text can make a worker tokenize megabytes
+   */
+  maxLineBytes: number;
+  /**
+   * cap on a safetensors upload's JSON header (bytes), read from its first 8 bytes: a longer header is refused
+   * before any of it is buffered (the format's reference allows 100 MB; real models need a few hundred KB)
+   */
+  maxHeaderBytes: number;
   /** cap on one precomputed-embeddings upload (bytes); streamed to disk, never held in memory */
   maxEmbeddingsBytes: number;
   /** absolute directories under which a server-side model folder may be registered; empty: none may */
@@ -40,13 +50,16 @@ export const DEFAULT_CONFIG: ApiConfig = {
   maxModelFileBytes: 64 * GiB,
   // ProFS uses at most EDIT_LIMITS.max_pairs (100k) pairs; 256 MiB of JSONL holds several times that.
   maxPairsBytes: 256 * 1024 ** 2,
+  // A preference text or a prompt is a few hundred tokens at most (max_tokens ≤ 4096 at ~4 bytes a token).
+  maxLineBytes: 1024 ** 2,
   maxEmbeddingsBytes: 16 * GiB,
+  maxHeaderBytes: 16 * 1024 ** 2,
   modelRoots: [],
 };
 
 /**
  * Limits from the environment: PROFS_MAX_JSON_BYTES, PROFS_MAX_MODEL_FILE_BYTES, PROFS_MAX_PAIRS_BYTES,
- * PROFS_MAX_EMBEDDINGS_BYTES,
+ * PROFS_MAX_LINE_BYTES, PROFS_MAX_EMBEDDINGS_BYTES, PROFS_MAX_HEADER_BYTES,
  * PROFS_MODEL_ROOTS (a list separated like PATH, by ':').
  */
 export function configFromEnv(env: (name: string) => string | undefined = (n) => Deno.env.get(n)): ApiConfig {
@@ -65,7 +78,9 @@ export function configFromEnv(env: (name: string) => string | undefined = (n) =>
     maxJsonBytes: bytes("PROFS_MAX_JSON_BYTES", DEFAULT_CONFIG.maxJsonBytes),
     maxModelFileBytes: bytes("PROFS_MAX_MODEL_FILE_BYTES", DEFAULT_CONFIG.maxModelFileBytes),
     maxPairsBytes: bytes("PROFS_MAX_PAIRS_BYTES", DEFAULT_CONFIG.maxPairsBytes),
+    maxLineBytes: bytes("PROFS_MAX_LINE_BYTES", DEFAULT_CONFIG.maxLineBytes),
     maxEmbeddingsBytes: bytes("PROFS_MAX_EMBEDDINGS_BYTES", DEFAULT_CONFIG.maxEmbeddingsBytes),
+    maxHeaderBytes: bytes("PROFS_MAX_HEADER_BYTES", DEFAULT_CONFIG.maxHeaderBytes),
     modelRoots: (env("PROFS_MODEL_ROOTS") ?? "").split(":").filter(Boolean),
   };
 }

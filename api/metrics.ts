@@ -34,11 +34,23 @@ export interface RequestMetrics {
   render(): string;
 }
 
+/**
+ * The methods that get their own label; any other (a client may send any token) counts as `OTHER`, so no
+ * request can add a series. Routes are bounded the same way by their caller: the matched route's pattern, or
+ * `unmatched`, never the request's path.
+ */
+const KNOWN_METHODS = new Set(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]);
+
+export function methodLabel(method: string): string {
+  return KNOWN_METHODS.has(method) ? method : "OTHER";
+}
+
 export function createRequestMetrics(): RequestMetrics {
   const counts = new Map<string, number>();
   const latencies = new Map<string, Histogram>();
   return {
-    observe(method, route, status, seconds) {
+    observe(rawMethod, route, status, seconds) {
+      const method = methodLabel(rawMethod);
       const key = labels({ method, route, status: String(status) });
       counts.set(key, (counts.get(key) ?? 0) + 1);
       const hKey = labels({ method, route });

@@ -6,6 +6,7 @@
  * Checks use the `edits:*` scopes: they read models and edits and queue work like an edit does.
  */
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import { pgText } from "../../shared/contracts/text.ts";
 import { Progress } from "../../shared/contracts/edits.ts";
 import { getArtifact, getJob, listArtifacts, listJobs } from "../../shared/db/repositories/jobs.ts";
 import type { Db, Job } from "../../shared/db/index.ts";
@@ -28,15 +29,15 @@ import { IdParam, jsonLimit, problems, refuseWithoutForward } from "./common.ts"
 import { ARTIFACT_RESPONSES, downloadArtifact } from "./downloads.ts";
 
 const ArtifactParams = IdParam.extend({
-  name: z.string().meta({ param: { name: "name", in: "path" }, example: "report.html" }),
+  name: pgText(z.string()).meta({ param: { name: "name", in: "path" }, example: "report.html" }),
 });
 
 export function checksRoutes(deps: ApiDeps) {
   const app = new OpenAPIHono<ApiEnv>({ defaultHook: validationHook });
   const { db } = deps.database;
   const queue = deps.queue;
-  const read = requireScope("edits:read");
-  const write = requireScope("edits:write");
+  const read = requireScope("checks:read");
+  const write = requireScope("checks:write");
 
   app.openapi(
     createRoute({

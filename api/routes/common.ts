@@ -1,5 +1,6 @@
 /** Pieces every resource sub-app uses: id parameters, problem responses for the OpenAPI document, body caps. */
 import { z } from "@hono/zod-openapi";
+import { pgText } from "../../shared/contracts/text.ts";
 import type { MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { PROBLEM_CONTENT_TYPE, ProblemDetails } from "../../shared/contracts/problem.ts";
@@ -10,7 +11,7 @@ import { and, eq, inArray, or, sql } from "drizzle-orm";
 import { CHECK_DATASETS } from "../../shared/contracts/checks.ts";
 import { type Db, jobs } from "../../shared/db/index.ts";
 
-export const IdParam = z.object({ id: z.string().meta({ param: { name: "id", in: "path" } }) });
+export const IdParam = z.object({ id: pgText(z.string()).meta({ param: { name: "id", in: "path" } }) });
 
 const PROBLEM_DESCRIPTIONS: Record<number, string> = {
   400: "malformed request (e.g. invalid JSON)",

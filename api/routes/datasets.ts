@@ -23,6 +23,7 @@ import {
   getDataset,
   listDatasets,
 } from "../../shared/db/repositories/datasets.ts";
+import { LineSplitter, LineTooLong } from "../../shared/formats/line_splitter.ts";
 import { PreferenceParser } from "../../shared/formats/preference.ts";
 import { TextsParser } from "../../shared/formats/texts.ts";
 import { InputError } from "../../shared/errors.ts";
@@ -88,7 +89,11 @@ export function datasetsRoutes(deps: ApiDeps) {
       const key = newDatasetKey(FILE_NAMES[kind]);
 
       if (kind !== "embeddings") {
-        const check = jsonlValidator(name, kind === "pairs" ? pairsParser(name) : textsParser(name));
+        const check = jsonlValidator(
+          name,
+          kind === "pairs" ? pairsParser(name) : textsParser(name),
+          deps.config.maxLineBytes,
+        );
         const info = await store(() =>
           deps.blobs.put(key, body.pipeThrough(check.stream), { maxBytes: cap })
         );
@@ -106,7 +111,9 @@ export function datasetsRoutes(deps: ApiDeps) {
       }
 
       const info = await store(() =>
-        deps.blobs.put(key, body.pipeThrough(safetensorsValidator(name, declared)), { maxBytes: cap })
+        deps.blobs.put(key, body.pipeThrough(safetensorsValidator(name, declared, deps.config)), {
+          maxBytes: cap,
+        })
       );
       let embeddings: EmbeddingsInfo;
       try {
@@ -261,24 +268,36 @@ function textsParser(source: string): JsonlParser {
 /**
  * Passes the bytes through and feeds them, line by line, to a shared/formats parser. Each line is fed on its own so
  * one bad line does not hide the next ones: the stream fails at its end with every bad line (up to
- * MAX_REPORTED_LINES), which makes the blob store drop the temporary file.
+ * MAX_REPORTED_LINES), which makes the blob store drop the temporary file. Lines come from the shared
+ * LineSplitter (linear in the input); one over `maxLineBytes` is a bad line, dropped as it streams.
  */
-function jsonlValidator(source: string, parser: JsonlParser) {
+function jsonlValidator(source: string, parser: JsonlParser, maxLineBytes: number) {
   const decoder = new TextDecoder("utf-8", { fatal: true });
+  const lines = new LineSplitter({ maxLineBytes });
   const bad: FieldError[] = [];
   let badCount = 0;
-  let carry = "";
   let lineNo = 0;
   let outcome: { format: string; rows: number } | null = null;
 
-  const feed = (line: string) => {
+  const refuse = (message: string) => {
+    badCount++;
+    if (bad.length < MAX_REPORTED_LINES) bad.push({ path: `line ${lineNo}`, message });
+  };
+  const feed = (line: string | LineTooLong) => {
     lineNo++;
+    if (line instanceof LineTooLong) {
+      // The parser still counts the line (as a blank one), so its line numbers stay the upload's.
+      parser.push("\n");
+      return refuse(
+        `Cannot read '${source}' as line ${lineNo} must be at most ${maxLineBytes} bytes ` +
+          `(PROFS_MAX_LINE_BYTES): it has ${line.bytes}`,
+      );
+    }
     try {
       parser.push(line + "\n");
     } catch (error) {
       if (!(error instanceof InputError)) throw error;
-      badCount++;
-      if (bad.length < MAX_REPORTED_LINES) bad.push({ path: `line ${lineNo}`, message: error.message });
+      refuse(error.message);
     }
   };
   const decode = (chunk?: Uint8Array) => {
@@ -293,14 +312,12 @@ function jsonlValidator(source: string, parser: JsonlParser) {
 
   const stream = new TransformStream<Uint8Array, Uint8Array>({
     transform(chunk, controller) {
-      const lines = (carry + decode(chunk)).split("\n");
-      carry = lines.pop()!;
-      for (const line of lines) feed(line);
+      for (const line of lines.push(decode(chunk))) feed(line);
       controller.enqueue(chunk);
     },
     flush() {
-      const rest = carry + decode();
-      if (rest.length > 0) feed(rest);
+      for (const line of lines.push(decode())) feed(line);
+      for (const line of lines.end()) feed(line);
       if (badCount > 0) throw new BadLinesError(bad, badCount);
       outcome = parser.finish();
     },

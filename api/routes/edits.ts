@@ -4,6 +4,7 @@
  */
 import { createHash } from "node:crypto";
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import { pgText } from "../../shared/contracts/text.ts";
 import type { Context, TypedResponse } from "hono";
 import {
   EditCreate,
@@ -57,7 +58,7 @@ interface CachedEdit {
 }
 
 const IdempotencyHeader = z.object({
-  "idempotency-key": z.string().min(1).max(255).optional().meta({
+  "idempotency-key": pgText(z.string().min(1).max(255)).optional().meta({
     description: "a client-chosen key: repeating the request with the same key returns the same job",
   }),
 });
@@ -73,7 +74,7 @@ const EventsQuery = z.object({
 });
 
 const ArtifactParams = IdParam.extend({
-  name: z.string().meta({ param: { name: "name", in: "path" }, example: "patch.safetensors" }),
+  name: pgText(z.string()).meta({ param: { name: "name", in: "path" }, example: "patch.safetensors" }),
 });
 
 export function editsRoutes(deps: ApiDeps, changes: JobChanges) {

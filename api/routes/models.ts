@@ -6,6 +6,7 @@
 import { realpath } from "node:fs/promises";
 import { isAbsolute, resolve, sep } from "node:path";
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import { pgText } from "../../shared/contracts/text.ts";
 import { defaultLayers } from "../../shared/contracts/edit_params.ts";
 import {
   MODEL_FILE_NAME,
@@ -45,7 +46,10 @@ import { declaredLength, IdParam, jsonLimit, problems, refuseWhileInUse } from "
 const MAX_JSON_FILE_BYTES = 64 * 1024 * 1024;
 
 const FileParams = IdParam.extend({
-  filename: z.string().meta({ param: { name: "filename", in: "path" }, example: "model.safetensors" }),
+  filename: pgText(z.string()).meta({
+    param: { name: "filename", in: "path" },
+    example: "model.safetensors",
+  }),
 });
 
 export function modelsRoutes(deps: ApiDeps) {
@@ -163,7 +167,7 @@ export function modelsRoutes(deps: ApiDeps) {
         }
         let body = c.req.raw.body ?? ReadableStream.from<Uint8Array>([]);
         if (filename.endsWith(".safetensors")) {
-          body = body.pipeThrough(safetensorsValidator(filename, declared));
+          body = body.pipeThrough(safetensorsValidator(filename, declared, deps.config));
         }
         return await deps.blobs.put(key, body, { maxBytes: cap });
       });

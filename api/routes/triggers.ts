@@ -50,8 +50,9 @@ export function triggersRoutes(deps: ApiDeps) {
   const app = new OpenAPIHono<ApiEnv>({ defaultHook: validationHook });
   const { db } = deps.database;
   // Creating a trigger lets signed calls start edits later, so it needs the right to start edits now.
-  const write = [requireScope("webhooks:write"), requireScope("edits:write")] as const;
-  const read = requireScope("webhooks:read");
+  // A trigger starts edits, so creating one needs edits:write as well.
+  const write = [requireScope("triggers:write"), requireScope("edits:write")] as const;
+  const read = requireScope("triggers:read");
   const security = [{ apiKey: [] }];
   const tags = ["triggers"];
 

@@ -5,6 +5,7 @@
  * error; response bodies are never stored), and a message can be replayed.
  */
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import { pgText } from "../../shared/contracts/text.ts";
 import { pageOf, PageQuery } from "../../shared/contracts/pagination.ts";
 import type { WebhookEndpoint } from "../../shared/db/schema.ts";
 import { resolveDestination, type ResolveHost } from "../../shared/webhooks/destination.ts";
@@ -37,7 +38,7 @@ import { IdParam, iso, jsonLimit, problems } from "./common.ts";
 const EndpointPage = pageOf(WebhookEndpointView, "WebhookEndpointPage");
 const DeliveryPage = pageOf(DeliveryView, "WebhookDeliveryPage");
 const DeliveryParams = IdParam.extend({
-  delivery_id: z.string().meta({ param: { name: "delivery_id", in: "path" } }),
+  delivery_id: pgText(z.string()).meta({ param: { name: "delivery_id", in: "path" } }),
 });
 
 export interface WebhookRouteOptions extends Partial<WebhookConfig> {

@@ -2,20 +2,30 @@
  * Validates a safetensors file while it streams through, so a bad upload is refused before (or while) its
  * gigabytes are written, and never renamed into place. The checks are shared/safetensors' header rules; this
  * only feeds them from a stream: the 8-byte length, the JSON header, then a byte count that must land exactly
- * on the end of the last tensor (a shorter stream is truncated, a longer one has trailing bytes).
+ * on the end of the last tensor (a shorter stream is truncated, a longer one has trailing bytes). A header
+ * over `maxHeaderBytes` is refused from the 8-byte length, before any of it is buffered; a big header within the
+ * cap is parsed off the event loop (shared/safetensors/header_thread.ts).
  *
  * `declaredSize` is the request's Content-Length when it sent one; without it (chunked uploads) the data size is
  * the end of the last tensor named in the header and the count is checked against that.
  */
-import { headerLength, parseHeader } from "../../shared/safetensors/header.ts";
+import { headerLength } from "../../shared/safetensors/header.ts";
+import { parseHeaderOffThread } from "../../shared/safetensors/header_thread.ts";
 import { InputError } from "../../shared/errors.ts";
+
+export interface SafetensorsLimits {
+  /** cap on the JSON header (bytes), checked on the first 8 bytes: a longer one is refused before it is read */
+  maxHeaderBytes: number;
+}
 
 export function safetensorsValidator(
   source: string,
   declaredSize: number | null,
+  limits: SafetensorsLimits,
 ): TransformStream<Uint8Array, Uint8Array> {
   let seen = 0;
-  // Chunks before the end of the header, kept until it is complete (joined once, not per chunk).
+  // Chunks before the end of the header, kept until it is complete (joined once, not per chunk); at most
+  // 8 + maxHeaderBytes plus one chunk.
   let head: Uint8Array[] = [];
   let headSize = 0;
   let headerBytes = -1;
@@ -32,25 +42,28 @@ export function safetensorsValidator(
     return all;
   };
 
-  const absorbHead = (chunk: Uint8Array) => {
+  const absorbHead = async (chunk: Uint8Array) => {
     head.push(chunk);
     headSize += chunk.byteLength;
     if (headerBytes < 0 && headSize >= 8) {
-      headerBytes = headerLength(join().subarray(0, 8), declaredSize ?? Number.MAX_SAFE_INTEGER, source);
+      headerBytes = headerLength(join().subarray(0, 8), declaredSize ?? Number.MAX_SAFE_INTEGER, source, {
+        bytes: limits.maxHeaderBytes,
+        name: "PROFS_MAX_HEADER_BYTES",
+      });
     }
     if (headerBytes >= 0 && headSize >= 8 + headerBytes) {
-      const json = join().subarray(8, 8 + headerBytes);
-      const dataBytes = declaredSize !== null ? declaredSize - 8 - headerBytes : lastTensorEnd(json);
-      parseHeader(json, dataBytes, source);
-      expectedTotal = 8 + headerBytes + dataBytes;
+      const json = join().slice(8, 8 + headerBytes);
       head = [];
+      const declaredData = declaredSize !== null ? declaredSize - 8 - headerBytes : null;
+      const { dataBytes } = await parseHeaderOffThread(json, declaredData, source);
+      expectedTotal = 8 + headerBytes + dataBytes;
     }
   };
 
   return new TransformStream({
-    transform(chunk, controller) {
+    async transform(chunk, controller) {
       seen += chunk.byteLength;
-      if (expectedTotal < 0) absorbHead(chunk);
+      if (expectedTotal < 0) await absorbHead(chunk);
       if (expectedTotal >= 0 && seen > expectedTotal) {
         throw new InputError(
           `Cannot store '${source}' as a safetensors file must end with its last tensor: ` +
@@ -69,21 +82,4 @@ export function safetensorsValidator(
       }
     },
   });
-}
-
-/** End of the last tensor's data as the header declares it; 0 when unreadable (parseHeader then says why). */
-function lastTensorEnd(json: Uint8Array): number {
-  try {
-    const parsed = JSON.parse(new TextDecoder().decode(json)) as Record<string, { data_offsets?: unknown }>;
-    let end = 0;
-    for (const [name, entry] of Object.entries(parsed)) {
-      const offsets = entry?.data_offsets;
-      if (name !== "__metadata__" && Array.isArray(offsets) && Number.isSafeInteger(offsets[1])) {
-        end = Math.max(end, offsets[1] as number);
-      }
-    }
-    return end;
-  } catch {
-    return 0;
-  }
 }

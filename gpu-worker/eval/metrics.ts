@@ -2,6 +2,7 @@
  * The numbers a check reports, as pure functions: toxicity of scored continuations, perplexity from token
  * log-probabilities, and KL divergence between next-token distributions. Accumulation is float64.
  */
+import { InputError } from "../../shared/errors.ts";
 
 export interface ToxicityStats {
   /** Mean score over texts. */
@@ -37,7 +38,13 @@ export function perplexity(
     sum += t.sum;
     tokens += t.count;
   }
-  if (tokens === 0) throw new RangeError("perplexity needs at least one predicted token");
+  if (tokens === 0) {
+    // The texts are the tenant's (a check's held-out set): one token each predicts nothing.
+    throw new InputError(
+      "Cannot compute perplexity as the held-out texts must give at least one predicted token (a text of two " +
+        `or more tokens): the ${texts.length} text${texts.length === 1 ? "" : "s"} give none`,
+    );
+  }
   return { value: Math.exp(-sum / tokens), tokens };
 }
 

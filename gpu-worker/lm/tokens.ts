@@ -8,7 +8,7 @@ import { InputError } from "../../shared/errors.ts";
 import type { Tokenizer } from "../../shared/model/tokenizer.ts";
 import type { LmFamily } from "./family.ts";
 
-/** The ids of each text, truncated to `maxTokens` (special tokens included). */
+/** The ids of each text, truncated to `maxTokens` (special tokens included); only a bounded prefix is tokenized. */
 export function encodeTexts(
   tokenizer: Pick<Tokenizer, "encode">,
   family: Pick<LmFamily, "prependTokens" | "vocabSize">,
@@ -21,7 +21,7 @@ export function encodeTexts(
     );
   }
   return texts.map((text, i) => {
-    const ids = [...family.prependTokens, ...tokenizer.encode(text)].slice(0, maxTokens);
+    const ids = [...family.prependTokens, ...tokenizer.encode(text, maxTokens)].slice(0, maxTokens);
     if (ids.length === 0) throw new InputError(`Cannot tokenize text ${i} as it has no tokens`);
     for (const id of ids) {
       if (id >= family.vocabSize) {

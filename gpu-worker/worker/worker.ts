@@ -240,7 +240,7 @@ export function startWorker(options: WorkerOptions): Worker {
         error: classified.message,
         retryable: classified.retryable,
       });
-      const fields = { outcome, code: classified.code, error: classified.message };
+      const fields = { outcome, code: classified.code, error: classified.detail };
       if (classified.code === "bad_input") jobLog.info("job failed on its input", fields);
       else {jobLog.error("attempt failed", {
           ...fields,

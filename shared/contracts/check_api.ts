@@ -5,6 +5,7 @@
  * `texts` datasets they name, else the built-in sets (gpu-worker/eval/default_prompts.ts).
  */
 import { z } from "zod";
+import { pgText } from "./text.ts";
 import { CheckParams } from "./checks.ts";
 import { JobError, JobStatus, Progress } from "./edits.ts";
 import { pageOf, PageQuery } from "./pagination.ts";
@@ -13,8 +14,8 @@ import { CheckResult } from "./check_result.ts";
 const CheckOptions = CheckParams.omit({ edit_id: true });
 
 export const CheckCreate = z.strictObject({
-  model_id: z.string().min(1).max(100).optional().meta({ description: "check this ready model" }),
-  edit_id: z.string().min(1).max(100).optional()
+  model_id: pgText(z.string().min(1).max(100)).optional().meta({ description: "check this ready model" }),
+  edit_id: pgText(z.string().min(1).max(100)).optional()
     .meta({ description: "check this succeeded edit's model against its base model" }),
   params: CheckOptions.default(CheckOptions.parse({})),
 }).refine((b) => (b.model_id === undefined) !== (b.edit_id === undefined), {

@@ -6,9 +6,10 @@
  * (gpu-worker/eval/default_prompts.ts).
  */
 import { z } from "zod";
+import { pgText } from "./text.ts";
 
 const textsDataset = (use: string) =>
-  z.string().min(1).max(100).optional()
+  pgText(z.string().min(1).max(100)).optional()
     .meta({ description: `a \`texts\` dataset: ${use} (default the built-in set)` });
 
 /** The check's dataset parameters, with the role of each (error messages and the worker name them). */
@@ -20,7 +21,7 @@ export const CHECK_DATASETS = {
 export type CheckDatasetParam = keyof typeof CHECK_DATASETS;
 
 export const CheckParams = z.strictObject({
-  edit_id: z.string().min(1).max(100).optional()
+  edit_id: pgText(z.string().min(1).max(100)).optional()
     .meta({ description: "a succeeded edit of the model: check its output against the base model" }),
   max_new_tokens: z.int().min(1).max(256).default(10)
     .meta({ description: "greedy tokens generated per challenge prompt" }),

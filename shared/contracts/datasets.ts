@@ -3,13 +3,14 @@
  * texts (JSONL) for checks' prompts and held-out texts.
  */
 import { z } from "zod";
+import { pgText } from "./text.ts";
 import { pageOf } from "./pagination.ts";
 
 export const DatasetKind = z.enum(["pairs", "embeddings", "texts"]).meta({ id: "DatasetKind" });
 export type DatasetKind = z.infer<typeof DatasetKind>;
 
 export const DatasetUploadQuery = z.object({
-  name: z.string().trim().min(1).max(200),
+  name: pgText(z.string().trim().min(1).max(200)),
   kind: DatasetKind.default("pairs").meta({
     description: "pairs: JSONL, one preference pair per line; embeddings: safetensors with `preferred` and " +
       '`rejected` float32 [L, N, D]; texts: JSONL, one {"text": "..."} per line (a check\'s prompts or ' +

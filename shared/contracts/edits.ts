@@ -5,6 +5,7 @@
  * lease may expire and put a running job back to queued with attempts + 1.
  */
 import { z } from "zod";
+import { pgText } from "./text.ts";
 import { EditParams, EditParamsView } from "./edit_params.ts";
 import { pageOf, PageQuery } from "./pagination.ts";
 
@@ -14,8 +15,8 @@ export type JobStatus = z.infer<typeof JobStatus>;
 export const TERMINAL_STATUSES: readonly JobStatus[] = ["succeeded", "failed", "canceled"];
 
 export const EditCreate = z.strictObject({
-  model_id: z.string().min(1).max(100),
-  dataset_id: z.string().min(1).max(100),
+  model_id: pgText(z.string().min(1).max(100)),
+  dataset_id: pgText(z.string().min(1).max(100)),
   params: EditParams.default(EditParams.parse({})),
 }).meta({ id: "EditCreate" });
 export type EditCreate = z.infer<typeof EditCreate>;

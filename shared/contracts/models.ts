@@ -1,5 +1,6 @@
 /** Models as the API shows them: an uploaded or registered Hugging Face folder and its validation summary. */
 import { z } from "zod";
+import { pgText } from "./text.ts";
 import { LayerRange } from "./edit_params.ts";
 import { pageOf } from "./pagination.ts";
 
@@ -15,8 +16,8 @@ export type ModelStatus = z.infer<typeof ModelStatus>;
 export const MODEL_FILE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
 export const ModelCreate = z.strictObject({
-  name: z.string().trim().min(1).max(200),
-  path: z.string().min(1).max(4096).optional().meta({
+  name: pgText(z.string().trim().min(1).max(200)),
+  path: pgText(z.string().min(1).max(4096)).optional().meta({
     description:
       "register a folder already on the server instead of uploading; it must lie under one of the " +
       "configured roots (PROFS_MODEL_ROOTS)",

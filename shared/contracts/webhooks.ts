@@ -3,19 +3,20 @@
  * from them). Secrets appear only in the responses that create or rotate them.
  */
 import { z } from "zod";
+import { pgText } from "./text.ts";
 import { EditParams } from "./edit_params.ts";
 import { WEBHOOK_EVENT_TYPES } from "../webhooks/events.ts";
 
 export const WebhookEventType = z.enum(WEBHOOK_EVENT_TYPES).meta({ id: "WebhookEventType" });
 
 export const WebhookEndpointCreate = z.strictObject({
-  url: z.string().min(1).max(2048).meta({
+  url: pgText(z.string().min(1).max(2048)).meta({
     description: "http(s) URL that receives POSTs; must be public (or covered by PROFS_WEBHOOK_ALLOWLIST)",
     example: "https://hooks.example.com/profs",
   }),
   events: z.array(WebhookEventType).min(1).max(WEBHOOK_EVENT_TYPES.length)
     .refine((events) => new Set(events).size === events.length, { message: "events must not repeat" }),
-  description: z.string().max(500).default(""),
+  description: pgText(z.string().max(500)).default(""),
 }).meta({ id: "WebhookEndpointCreate" });
 
 export const WebhookEndpointView = z.object({
@@ -64,14 +65,14 @@ export const DeliveryView = z.object({
 export type DeliveryView = z.infer<typeof DeliveryView>;
 
 export const TriggerTemplate = z.strictObject({
-  model_id: z.string().min(1).max(100),
-  dataset_id: z.string().min(1).max(100).optional()
+  model_id: pgText(z.string().min(1).max(100)),
+  dataset_id: pgText(z.string().min(1).max(100)).optional()
     .meta({ description: "default dataset; a fire may name another" }),
   params: EditParams.default(EditParams.parse({})),
 }).meta({ id: "TriggerTemplate" });
 
 export const TriggerCreate = z.strictObject({
-  name: z.string().min(1).max(200),
+  name: pgText(z.string().min(1).max(200)),
   template: TriggerTemplate,
 }).meta({ id: "TriggerCreate" });
 

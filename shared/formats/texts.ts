@@ -5,6 +5,7 @@
  */
 import { InputError } from "../errors.ts";
 import { JsonlObjects } from "./line_splitter.ts";
+import { pgTextProblem } from "../contracts/text.ts";
 
 /** Incremental parser: feed text chunks as they arrive, then `finish()` for the texts. */
 export class TextsParser {
@@ -37,6 +38,8 @@ export class TextsParser {
       );
     }
     if (text.trim() === "") throw this.#error("'text' must not be empty");
+    const problem = pgTextProblem(text);
+    if (problem) throw this.#error(`'text' ${problem}`);
     this.#texts.push(text);
   }
 

@@ -7,8 +7,11 @@ import { join } from "node:path";
 import { InputError } from "../errors.ts";
 
 export interface Tokenizer {
-  /** Token ids of `text`, without special tokens added (GPT-2 adds none anyway). */
-  encode(text: string): number[];
+  /**
+   * Token ids of `text`, without special tokens added (GPT-2 adds none anyway). With `maxTokens`, at most that
+   * many, from a bounded prefix of the text (`boundedPrefix`): the work and memory do not grow with the text.
+   */
+  encode(text: string, maxTokens?: number): number[];
   decode(ids: number[]): string;
   /** The vocabulary piece of `id` (e.g. `<0x2C>`, `Ġthe`), or null when the id is unknown. */
   idToToken(id: number): string | null;
@@ -16,6 +19,29 @@ export interface Tokenizer {
   eosTokenId: number | null;
   /** Number of ids, added tokens included. */
   vocabSize: number;
+}
+
+/**
+ * Characters tokenized per wanted token. Tokens of real text average about 4 characters; the longest pieces of
+ * common vocabularies (runs of spaces or of one character) stay under 64. A text needing more than this per
+ * token is one no model reads usefully, and tokenizing all of it could take gigabytes (one 50 MB line did).
+ */
+export const MAX_CHARS_PER_TOKEN = 64;
+
+/**
+ * The part of `text` worth tokenizing for its first `maxTokens` tokens: the whole text when it is at most
+ * maxTokens × MAX_CHARS_PER_TOKEN characters, else a prefix that long, cut back to the last whitespace in its
+ * second half when there is one (a pre-token boundary for byte-level BPE and metaspace tokenizers, so the
+ * tokens before the cut are the whole text's), and never between the halves of a surrogate pair.
+ */
+export function boundedPrefix(text: string, maxTokens: number): string {
+  const bound = Math.max(1, maxTokens) * MAX_CHARS_PER_TOKEN;
+  if (text.length <= bound) return text;
+  for (let i = bound; i > bound / 2; i--) {
+    if (/\s/.test(text[i])) return text.slice(0, i);
+  }
+  const code = text.charCodeAt(bound - 1);
+  return text.slice(0, code >= 0xd800 && code <= 0xdbff ? bound - 1 : bound);
 }
 
 const EOS_CANDIDATES = ["<|endoftext|>", "</s>", "<|end_of_text|>", "<eos>"];
@@ -41,7 +67,13 @@ export async function loadTokenizer(dir: string): Promise<Tokenizer> {
     .map((token) => tokenizer.token_to_id(token))
     .find((id) => id !== undefined) ?? null;
   return {
-    encode: (text) => tokenizer.encode(text, { add_special_tokens: false }).ids,
+    encode: (text, maxTokens) =>
+      maxTokens === undefined
+        ? tokenizer.encode(text, { add_special_tokens: false }).ids
+        : tokenizer.encode(boundedPrefix(text, maxTokens), { add_special_tokens: false }).ids.slice(
+          0,
+          maxTokens,
+        ),
     // No tokens decode to "" (a greedy continuation whose first token is end-of-text); the library throws on [].
     decode: (ids) =>
       ids.length === 0

@@ -27,14 +27,23 @@ export interface SafetensorsHeader {
   dataStart: number;
 }
 
-/** Reads n from the first 8 bytes and checks it against the cap and the file size. */
-export function headerLength(prefix: Uint8Array, fileSize: number, source: string): number {
+/**
+ * Reads n from the first 8 bytes and checks it against the cap and the file size. `cap` is the reference's
+ * 100 MB unless a caller sets a smaller one (the API: PROFS_MAX_HEADER_BYTES), `capName` says where it is set.
+ */
+export function headerLength(
+  prefix: Uint8Array,
+  fileSize: number,
+  source: string,
+  cap: { bytes: number; name?: string } = { bytes: MAX_HEADER_BYTES },
+): number {
   if (prefix.byteLength < 8 || fileSize < 8) {
     throw invalid(source, "it must start with an 8-byte header length", `the file has ${fileSize} bytes`);
   }
   const n = new DataView(prefix.buffer, prefix.byteOffset, 8).getBigUint64(0, true);
-  if (n > BigInt(MAX_HEADER_BYTES)) {
-    throw invalid(source, `its header must be at most ${MAX_HEADER_BYTES} bytes`, `header length is ${n}`);
+  if (n > BigInt(cap.bytes)) {
+    const where = cap.name ? ` (${cap.name})` : "";
+    throw invalid(source, `its header must be at most ${cap.bytes} bytes${where}`, `header length is ${n}`);
   }
   if (8n + n > BigInt(fileSize)) {
     throw invalid(
@@ -116,6 +125,23 @@ export function parseHeader(json: Uint8Array, dataBytes: number, source: string)
     throw invalid(source, `it must ${rule}`, `tensors need ${offset} data bytes, the file has ${dataBytes}`);
   }
   return { metadata, tensors, dataStart: 8 + json.byteLength };
+}
+
+/** End of the last tensor's data as the header declares it; 0 when unreadable (parseHeader then says why). */
+export function lastTensorEnd(json: Uint8Array): number {
+  try {
+    const parsed = JSON.parse(new TextDecoder().decode(json)) as Record<string, { data_offsets?: unknown }>;
+    let end = 0;
+    for (const [name, entry] of Object.entries(parsed)) {
+      const offsets = entry?.data_offsets;
+      if (name !== "__metadata__" && Array.isArray(offsets) && Number.isSafeInteger(offsets[1])) {
+        end = Math.max(end, offsets[1] as number);
+      }
+    }
+    return end;
+  } catch {
+    return 0;
+  }
 }
 
 /** Element count × dtype bits / 8, with the reference's overflow and alignment checks. */

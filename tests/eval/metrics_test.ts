@@ -6,6 +6,17 @@ import {
   perplexity,
   toxicityStats,
 } from "../../gpu-worker/eval/metrics.ts";
+import { classifyJobError } from "../../gpu-worker/worker/jobs/job_error.ts";
+import { InputError } from "../../shared/errors.ts";
+
+function catchError(f: () => unknown): unknown {
+  try {
+    f();
+  } catch (error) {
+    return error;
+  }
+  throw new Error("expected a throw");
+}
 
 Deno.test("toxicityStats: mean, and share at or above the threshold", () => {
   const stats = toxicityStats([0, 0.5, 0.75, 0.1], 0.5);
@@ -23,7 +34,13 @@ Deno.test("perplexity: a uniform model over V tokens has perplexity V; texts poo
   const pooled = perplexity([{ sum: 0, count: 1 }, { sum: -3 * Math.log(8), count: 3 }]);
   assert.ok(Math.abs(pooled.value - Math.exp((3 * Math.log(8)) / 4)) < 1e-12);
   assert.equal(pooled.tokens, 4);
-  assert.throws(() => perplexity([]), RangeError);
+  // held-out texts of one token each predict nothing: the tenant's input, typed as such where it is found, so
+  // the job fails at once instead of being retried as an internal error
+  assert.throws(() => perplexity([{ sum: 0, count: 0 }]), InputError);
+  assert.equal(
+    classifyJobError(catchError(() => perplexity([{ sum: 0, count: 0 }]))).code,
+    "bad_input",
+  );
 });
 
 Deno.test("logSumExp is stable for large logits", () => {

@@ -10,6 +10,7 @@ Deno.test("classifyJobError: the user's input fails at once with their message",
   assert.deepEqual(c, {
     code: "bad_input",
     message: "Cannot read dataset 'x' as line 2 must be JSON",
+    detail: "Cannot read dataset 'x' as line 2 must be JSON",
     retryable: false,
   });
 });
@@ -78,5 +79,17 @@ Deno.test("classifyJobError: a worker's full disk is retried (the machine's prob
     assert.equal(c.code, "no_disk_space");
     assert.equal(c.retryable, true);
     assert.match(c.message, /disk was too full .* must have 1\.00 GiB free/);
+  }
+});
+
+Deno.test("classifyJobError: an internal error's message shows the tenant no SQL, lease token or server path", () => {
+  const leaked = new Error(
+    `Failed query: update "jobs" set "result" = $1 where ("jobs"."lease_token" = 'f3a9c1d2-lease') ` +
+      `params: /var/lib/profs/blobs/jobs/123/out.safetensors`,
+  );
+  for (const error of [leaked, new KernelError("gram", leaked.message)]) {
+    const c = classifyJobError(error);
+    assert.doesNotMatch(c.message, /update|jobs"|lease|f3a9c1d2|\/var\/lib/, c.message);
+    assert.match(c.detail, /f3a9c1d2/, "the worker's log keeps the whole message");
   }
 });

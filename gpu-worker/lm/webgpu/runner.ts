@@ -98,7 +98,7 @@ export async function createLmWebGpuRunner(
       const eos = tokenizer.eosTokenId;
       // An empty prompt starts from the family's first special token, else (GPT-2 style) from end-of-text.
       const ids = prompts.map((p, i) => {
-        const s = [...family.prependTokens, ...tokenizer.encode(p)];
+        const s = [...family.prependTokens, ...tokenizer.encode(p, family.maxPositions + 1)];
         if (s.length > 0) return s;
         if (eos === null) throw new InputError(`Cannot generate from prompt ${i} as it has no tokens`);
         return [eos];
