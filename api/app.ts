@@ -37,10 +37,11 @@ export function createApp(deps: ApiDeps): OpenAPIHono<ApiEnv> {
   app.use(requestId({ limitLength: 128 }));
   app.use(accessLog(deps.logger, metrics));
   app.onError(errorHandler(deps.logger));
-  // A known path with a method it does not route → 405 with Allow (RFC 9110 §15.5.6); unknown paths → 404.
+  // A known path with a method it does not route → 405 with Allow (RFC 9110 §15.5.6); unknown paths, and a
+  // routed method whose handler found nothing (e.g. a static file by an unknown name), → 404.
   app.notFound((c) => {
     const allowed = allowedMethods(app, c.req.path);
-    if (allowed.length === 0) return notFoundHandler(c);
+    if (allowed.length === 0 || allowed.includes(c.req.method)) return notFoundHandler(c);
     return problemResponse(c, 405, "method-not-allowed", `${c.req.path} allows ${allowed.join(", ")}`, {
       headers: { Allow: allowed.join(", ") },
     });

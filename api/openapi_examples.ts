@@ -44,6 +44,9 @@ export const REQUEST_EXAMPLES: Record<string, Record<string, unknown>> = {
     },
   },
   "post /v1/triggers/{id}/fire": { "application/json": { params: { rank: 4 } } },
+  "post /v1/keys": {
+    "application/json": { tenant: "acme", name: "ci pipeline", scopes: ["edits:read", "edits:write"] },
+  },
 };
 
 /** The document with each listed operation's request body example set (a copy; the input is not changed). */

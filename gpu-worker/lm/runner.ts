@@ -20,7 +20,8 @@ export const DEFAULT_BATCH_SIZE = 8;
 
 /** The part of shared/model/tokenizer.ts's `Tokenizer` a runner uses. */
 export interface TextTokenizer {
-  encode(text: string): number[];
+  /** With `maxTokens`, tokenizes only a bounded prefix (a poison text costs what a short one does). */
+  encode(text: string, maxTokens?: number): number[];
   decode(ids: number[]): string;
   eosTokenId: number | null;
 }
