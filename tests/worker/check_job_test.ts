@@ -207,7 +207,7 @@ Deno.test("a check the model cannot run fails once, with the user's error from t
     assert.equal(done.attempt, 1, "the user's error is not retried");
     assert.match(
       done.error!,
-      /^Cannot generate as prompt tokens \+ 'maxNewTokens' must be at most n_positions/,
+      /^Cannot run the model over \d+ tokens as a text must have at most 32 tokens \(the model's positions\)/,
     );
   } finally {
     await worker.stop();

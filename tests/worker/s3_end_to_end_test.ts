@@ -62,7 +62,8 @@ Deno.test("with the S3 blob store, an uploaded model is finalized, edited by the
       maxTokens: PARAMS.max_tokens,
       backend: "cpu",
     });
-    assert.deepEqual(edit.artifacts.map((a) => a.name).sort(), cli.files);
+    // The service adds the edit as a LoRA adapter, one tar of the adapter folder.
+    assert.deepEqual(edit.artifacts.map((a) => a.name).sort(), [...cli.files, "lora.tar"].sort());
     // README.md and report.json carry times and paths; everything else must be identical.
     for (const name of cli.files.filter((f) => f !== "README.md" && f !== "report.json")) {
       const served = await download(s, edit.artifacts.find((a) => a.name === name)!.url);
