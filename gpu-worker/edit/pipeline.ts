@@ -41,15 +41,7 @@ import {
   type SubspaceParams,
 } from "../profs/backend.ts";
 import { applyRemoved } from "../profs/cpu/projection.ts";
-import {
-  type EditReport,
-  layerReport,
-  markToxicSides,
-  REPORT_FORMAT,
-  subspaceWarnings,
-  topTokens,
-  toxicProjections,
-} from "./report.ts";
+import { assembleReport, type EditReport, markToxicSides, topTokens, toxicProjections } from "./report.ts";
 import { untilAborted } from "../../shared/abort.ts";
 import { lineageOf, modelCard } from "./model_card.ts";
 import { writeLoraAdapter } from "./lora.ts";
@@ -293,21 +285,9 @@ export async function runEdit(options: EditOptions, hooks: EditHooks = {}): Prom
       layers: patchLayers.map((l) => l.layer),
     };
     await writePatch(join(tmpDir, PATCH_FILE), { metadata: patchMetadata, layers: patchLayers });
-    const layerReports = byLayer.map((s, i) =>
-      layerReport(layers.from + i, open.mlpOutputName(layers.from + i), s, directions[i])
-    );
-    for (const warning of subspaceWarnings(layerReports)) log.warn(warning);
-    const report: EditReport = {
-      format: REPORT_FORMAT,
-      createdAt: new Date().toISOString(),
-      model: {
-        sha256: written.inputSha256,
-        family: model.architecture.family,
-        numLayers: model.numLayers,
-        hiddenSize: model.hiddenSize,
-        weightFiles: model.weightFiles,
-      },
-      editedModelSha256: written.outputSha256,
+    const report = assembleReport({
+      model: open,
+      written,
       params: {
         layers,
         rank,
@@ -321,15 +301,16 @@ export async function runEdit(options: EditOptions, hooks: EditHooks = {}): Prom
       source: data.source,
       backend: backend.name,
       backendReason,
-      layers: layerReports,
-      warnings: subspaceWarnings(layerReports),
+      subspaces: byLayer,
+      directions,
       seconds: {
         embed: embedSeconds,
         subspace: subspaceSeconds,
         write: (performance.now() - writeStarted) / 1000,
         total: (performance.now() - started) / 1000,
       },
-    };
+    });
+    for (const warning of report.warnings ?? []) log.warn(warning);
     const lineage = await lineageOf(model.dir, model.config, options.baseModel);
     await Deno.writeTextFile(join(tmpDir, CARD_FILE), modelCard(report, target, lineage));
     await Deno.writeTextFile(join(tmpDir, REPORT_FILE), JSON.stringify(report, null, 2) + "\n");

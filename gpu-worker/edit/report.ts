@@ -94,6 +94,48 @@ export interface EditReport {
   seconds: { embed: number; subspace: number; write: number; total: number };
 }
 
+/**
+ * report.json from what the pipeline measured: the model's identity, the parameters, the data as the user gave
+ * it, the backend, per block its subspace and the tokens of each removed direction, the warnings they raise
+ * (subspaceWarnings), and the stage timings.
+ */
+export function assembleReport(o: {
+  model: ModelFolder;
+  written: { inputSha256: string; outputSha256: string };
+  params: EditReport["params"];
+  source: EditReport["source"];
+  backend: ComputeBackend;
+  backendReason?: string;
+  /** Index layer − params.layers.from. */
+  subspaces: LayerSubspace[];
+  directions: DirectionTokens[][];
+  seconds: EditReport["seconds"];
+}): EditReport {
+  const from = o.params.layers.from;
+  const layers = o.subspaces.map((s, i) =>
+    layerReport(from + i, o.model.mlpOutputName(from + i), s, o.directions[i])
+  );
+  return {
+    format: REPORT_FORMAT,
+    createdAt: new Date().toISOString(),
+    model: {
+      sha256: o.written.inputSha256,
+      family: o.model.architecture.family,
+      numLayers: o.model.numLayers,
+      hiddenSize: o.model.hiddenSize,
+      weightFiles: o.model.weightFiles,
+    },
+    editedModelSha256: o.written.outputSha256,
+    params: o.params,
+    source: o.source,
+    backend: o.backend,
+    backendReason: o.backendReason,
+    layers,
+    warnings: subspaceWarnings(layers),
+    seconds: o.seconds,
+  };
+}
+
 export function layerReport(
   layer: number,
   tensor: string,
