@@ -73,7 +73,12 @@ Deno.test("a ConvergenceError from the compute thread fails a job at once with i
   assert.ok(thrown instanceof ConvergenceError);
   // The worker runs runEdit in a thread; the error crosses it serialized, then decides the job's fate.
   const classified = classifyJobError(deserializeError(serializeError(thrown)));
-  assert.deepEqual(classified, { code: "bad_input", message: thrown.message, retryable: false });
+  const { code, message, retryable } = classified;
+  assert.deepEqual({ code, message, retryable }, {
+    code: "bad_input",
+    message: thrown.message,
+    retryable: false,
+  });
   assert.match(classified.message, /of block 3 as .* within 1 iterations: the residual/);
 });
 
