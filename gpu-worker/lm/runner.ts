@@ -72,6 +72,30 @@ export interface LmRunner {
   dispose(): void;
 }
 
+/**
+ * Runs `each` over batches of indices (in order), with progress, the signal checked and a macrotask turn between
+ * batches (both engines' runners).
+ */
+export async function inBatches(
+  n: number,
+  options: { batchSize?: number; onProgress?: (done: number, total: number) => void; signal?: AbortSignal },
+  each: (indices: number[]) => Promise<void>,
+) {
+  const size = options.batchSize ?? DEFAULT_BATCH_SIZE;
+  if (!Number.isInteger(size) || size < 1) {
+    throw new InputError(
+      `Cannot run the model as 'batchSize' must be a positive integer: current value is ${size}`,
+    );
+  }
+  for (let start = 0; start < n; start += size) {
+    options.signal?.throwIfAborted();
+    const indices = Array.from({ length: Math.min(size, n - start) }, (_, i) => start + i);
+    await each(indices);
+    options.onProgress?.(start + indices.length, n);
+    await new Promise((resolve) => setTimeout(resolve, 0));
+  }
+}
+
 // deno-lint-ignore require-await -- async like createLmWebGpuRunner, so callers treat both alike
 export async function createLmCpuRunner(
   source: LmSource,
@@ -85,27 +109,6 @@ export async function createLmCpuRunner(
   const { vocabSize: V } = family;
   const tokens = (texts: string[], maxTokens = DEFAULT_MAX_TOKENS) =>
     encodeTexts(tokenizer, family, texts, Math.min(maxTokens, family.maxPositions));
-
-  /** Runs `each` over batches of indices (in order), with progress and a macrotask turn between batches. */
-  async function inBatches(
-    n: number,
-    options: { batchSize?: number; onProgress?: (done: number, total: number) => void; signal?: AbortSignal },
-    each: (indices: number[]) => Promise<void>,
-  ) {
-    const size = options.batchSize ?? DEFAULT_BATCH_SIZE;
-    if (!Number.isInteger(size) || size < 1) {
-      throw new InputError(
-        `Cannot run the model as 'batchSize' must be a positive integer: current value is ${size}`,
-      );
-    }
-    for (let start = 0; start < n; start += size) {
-      options.signal?.throwIfAborted();
-      const indices = Array.from({ length: Math.min(size, n - start) }, (_, i) => start + i);
-      await each(indices);
-      options.onProgress?.(start + indices.length, n);
-      await new Promise((resolve) => setTimeout(resolve, 0));
-    }
-  }
 
   return {
     config: family,

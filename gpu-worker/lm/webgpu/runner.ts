@@ -9,9 +9,9 @@ import { InputError } from "../../../shared/errors.ts";
 import type { Gpu } from "../../runtime/mod.ts";
 import type { LmFamily } from "../family.ts";
 import {
-  DEFAULT_BATCH_SIZE,
   DEFAULT_MAX_TOKENS,
   type Generation,
+  inBatches,
   type LmRunner,
   type TextLogProbs,
   type TextTokenizer,
@@ -32,26 +32,6 @@ export async function createLmWebGpuRunner(
   const V = family.vocabSize;
   const tokens = (texts: string[], maxTokens = DEFAULT_MAX_TOKENS) =>
     encodeTexts(tokenizer, family, texts, Math.min(maxTokens, family.maxPositions));
-
-  /** Runs `each` over batches of indices in order, with progress and the signal checked between batches. */
-  async function inBatches(
-    n: number,
-    o: { batchSize?: number; onProgress?: (done: number, total: number) => void; signal?: AbortSignal },
-    each: (indices: number[]) => Promise<void>,
-  ) {
-    const size = o.batchSize ?? DEFAULT_BATCH_SIZE;
-    if (!Number.isInteger(size) || size < 1) {
-      throw new InputError(
-        `Cannot run the model as 'batchSize' must be a positive integer: current value is ${size}`,
-      );
-    }
-    for (let start = 0; start < n; start += size) {
-      o.signal?.throwIfAborted();
-      const indices = Array.from({ length: Math.min(size, n - start) }, (_, i) => start + i);
-      await each(indices);
-      o.onProgress?.(start + indices.length, n);
-    }
-  }
 
   return {
     config: family,
