@@ -107,8 +107,8 @@ const PUBLIC = new Set(["GET /healthz", "GET /readyz", "GET /metrics", "POST /v1
 
 export function completeDocument(doc: Doc, options: { publicUrl?: string } = {}): Doc {
   doc.servers = [{ url: options.publicUrl ?? "/", description: "this server" }];
-  // The repository has no licence file yet: say so rather than invent one (the lead picks the licence).
-  doc.info.license = { name: "UNLICENSED" };
+  // The project's licence (LICENSE at the repository's root, package.json's "license").
+  doc.info.license = { name: "Apache 2.0", identifier: "Apache-2.0" };
   doc.components ??= {};
   doc.components.headers = { ...doc.components.headers, ...HEADERS };
   doc.components.parameters = { ...doc.components.parameters, ...PARAMETERS };
