@@ -26,6 +26,8 @@ export interface Inputs {
   modelFiles: { name: string; bytes: Uint8Array<ArrayBuffer> }[];
   pairs: string;
   prompts: string;
+  /** the body of the README.md among modelFiles (whose front matter names acme/tiny-gpt2, licence mit) */
+  baseCardBody: string;
   /** where the webhook receiver listens */
   receiverUrl: string;
   /** the requests the receiver got so far */
@@ -212,6 +214,18 @@ export async function lifecycle(inputs: Inputs): Promise<void> {
   }
   const lora = edit.artifacts.find((a) => a.name === "lora.tar");
   assert.ok(lora, "the LoRA adapter is an artifact");
+  // The model card, pushed to a hub as it is, shows the base model and its licence, and keeps the base's card.
+  const card = await client.GET("/v1/edits/{id}/artifacts/{name}", {
+    params: { path: { id, name: "README.md" } },
+    parseAs: "text",
+  });
+  const front = /^---\\n([\\s\\S]*?)\\n---\\n/.exec(card.data ?? "")?.[1] ?? "";
+  assert.match(front, /^base_model: "?acme\\/tiny-gpt2"?$/m);
+  assert.match(front, /^base_model_relation: finetune$/m);
+  assert.match(front, /^license: "?mit"?$/m);
+  assert.match(front, /^library_name: transformers$/m);
+  assert.match(front, /^pipeline_tag: text-generation$/m);
+  assert.ok(card.data?.endsWith(inputs.baseCardBody), "the base card's body follows profs' section");
 
   // A check of the edit, with the uploaded prompts; while it runs, a trigger fires a second edit, canceled
   // while it waits (the worker runs one job at a time).

@@ -54,6 +54,11 @@ Deno.test("a client generated from /openapi.json type-checks and drives the whol
     const checks: Promise<{ problems: string[]; covered?: string }>[] = [];
     const modelDir = join(dir, "model");
     await writeTinyGpt2(modelDir, { layers: 2, hidden: 24 });
+    const baseCardBody = "# Tiny GPT-2\n\nA test model of acme's.\n";
+    await Deno.writeTextFile(
+      join(modelDir, "README.md"),
+      `---\nlicense: mit\nbase_model: acme/tiny-gpt2\nlanguage:\n- en\n---\n\n${baseCardBody}`,
+    );
     const program = await import(join(dir, "program.ts"));
     await program.lifecycle({
       baseUrl: h.url,
@@ -71,6 +76,7 @@ Deno.test("a client generated from /openapi.json type-checks and drives the whol
       prompts: ["the weather today is", "my neighbour said"].map((text) => JSON.stringify({ text })).join(
         "\n",
       ),
+      baseCardBody,
       receiverUrl: receiver.url,
       received: () => receiver.requests,
       waitFor: <T>(probe: () => Promise<T | false | undefined>, what: string) =>
