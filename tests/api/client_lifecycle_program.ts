@@ -228,17 +228,16 @@ export async function lifecycle(inputs: Inputs): Promise<void> {
   assert.ok(card.data?.endsWith(inputs.baseCardBody), "the base card's body follows profs' section");
 
   // A check of the edit, with the uploaded prompts; while it runs, a trigger fires a second edit, canceled
-  // while it waits (the worker runs one job at a time).
+  // while it waits (the worker claims jobs oldest first, one at a time).
+  const trigger = await client.POST("/v1/triggers", {
+    body: { name: "nightly", template: { model_id, dataset_id, params: { rank: 1 } } },
+  });
+  assert.ok(trigger.data, JSON.stringify(trigger.error));
   const check = await client.POST("/v1/checks", {
     body: { edit_id: id, params: { max_new_tokens: 2, max_tokens: 16, challenge_dataset_id: prompts_id } },
   });
   assert.equal(check.response.status, 201, JSON.stringify(check.error));
   const checkId = check.data!.id;
-
-  const trigger = await client.POST("/v1/triggers", {
-    body: { name: "nightly", template: { model_id, dataset_id, params: { rank: 1 } } },
-  });
-  assert.ok(trigger.data, JSON.stringify(trigger.error));
   const fire = (messageId: string) => {
     const payload = JSON.stringify({ params: { max_tokens: 8 } });
     const timestamp = new Date();
@@ -257,12 +256,15 @@ export async function lifecycle(inputs: Inputs): Promise<void> {
   const fired = await fire("msg_1");
   assert.equal(fired.response.status, 202, JSON.stringify(fired.error));
   assert.equal(fired.data?.replayed, false);
-  const replayed = await fire("msg_1");
-  assert.deepEqual([replayed.data?.replayed, replayed.data?.edit_id], [true, fired.data?.edit_id]);
   const canceled = await client.POST("/v1/edits/{id}/cancel", {
     params: { path: { id: fired.data!.edit_id } },
   });
-  assert.equal(canceled.data?.status, "canceled", JSON.stringify(canceled));
+  assert.equal(canceled.data?.status, "canceled", JSON.stringify(canceled.data ?? canceled.error));
+  const replayed = await fire("msg_1");
+  assert.deepEqual(
+    [replayed.data?.replayed, replayed.data?.edit_id, replayed.data?.status],
+    [true, fired.data?.edit_id, "canceled"],
+  );
   const finished = await client.POST("/v1/edits/{id}/cancel", { params: { path: { id } } });
   assert.equal(finished.response.status, 409, "a succeeded edit has nothing to cancel");
   assert.ok((await client.GET("/v1/triggers")).data?.data.some((t) => t.id === trigger.data!.id));
