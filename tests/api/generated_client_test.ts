@@ -109,3 +109,51 @@ Deno.test("a client generated from /openapi.json type-checks and drives the whol
     await receiver.close();
   }
 });
+
+Deno.test("the document checker flags an undeclared status, header, content type or body, and a bad webhook", async () => {
+  const h = await createHarness();
+  try {
+    const checker = openApiChecker(await json(await h.app.request("/openapi.json")));
+    const url = "http://profs.test/v1/edits/e1";
+    const answer = (status: number, body: string, headers: Record<string, string>) =>
+      checker.checkResponse("GET", url, new Response(body, { status, headers }));
+    const problem = JSON.stringify({
+      type: "/docs#problem-not-found",
+      title: "Not Found",
+      status: 404,
+      detail: "no edit e1",
+      request_id: "r",
+    });
+    const ok = await answer(404, problem, {
+      "Content-Type": "application/problem+json",
+      "X-Request-Id": "r",
+    });
+    assert.deepEqual(ok, { problems: [], covered: "GET /v1/edits/{id} 404" });
+    const cases: [Promise<{ problems: string[] }>, RegExp][] = [
+      [answer(418, problem, { "Content-Type": "application/problem+json" }), /status not declared/],
+      [
+        answer(404, problem, { "Content-Type": "application/problem+json", "X-Secret": "1" }),
+        /header x-secret is sent but not declared/,
+      ],
+      [answer(404, problem, { "Content-Type": "text/plain" }), /Content-Type text\/plain is not declared/],
+      [
+        answer(200, JSON.stringify({ id: 1 }), { "Content-Type": "application/json" }),
+        /body .* must have required/,
+      ],
+      [checker.checkResponse("PATCH", url, new Response(null, { status: 405 })), /no such operation/],
+    ];
+    for (const [check, expected] of cases) assert.match((await check).problems.join("\n"), expected);
+    const event = JSON.stringify({ type: "edit.succeeded", timestamp: "yesterday", data: {} });
+    const webhook = checker.checkWebhook(
+      "edit.succeeded",
+      new Headers({ "content-type": "application/json" }),
+      event,
+    )
+      .join("\n");
+    assert.match(webhook, /required header webhook-signature is missing/);
+    assert.match(webhook, /timestamp must match format "date-time"/);
+    assert.match(webhook, /data must have required property 'id'/);
+  } finally {
+    await h.close();
+  }
+});
