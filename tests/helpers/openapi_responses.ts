@@ -8,7 +8,7 @@
  * `checkResponse` returns the mismatches as sentences (empty: the exchange fits the document).
  */
 // deno-lint-ignore-file no-explicit-any
-import Ajv2020 from "@redocly/ajv/dist/2020.js";
+import Ajv2020 from "ajv/dist/2020.js";
 
 type Doc = Record<string, any>;
 
