@@ -1,11 +1,12 @@
-/// <reference lib="deno.worker" />
 /**
- * The body of a compute thread (a Web Worker started by run_in_thread.ts): runs one task of thread_messages.ts
- * (an edit, an edit's evaluation, a model's check) off the worker's event loop, so heartbeats, cancellation and —
- * in `profs serve` — the API keep running however long a synchronous compute step takes. Message in: the task,
- * once. Messages out: `progress`, `log`, then `done` or `error`. There is no abort message: the worker
- * terminates the thread.
+ * The body of a compute thread (a `node:worker_threads` thread with a heap cap, started by run_in_thread.ts):
+ * runs one task of thread_messages.ts (an edit, an edit's evaluation, a model's check) off the worker's event
+ * loop, so heartbeats, cancellation and — in `profs serve` — the API keep running however long a synchronous
+ * compute step takes. Message in: the task, once. Messages out: a `tick` every second while the event loop
+ * turns (the watchdog's sign of life), `progress`, `log`, then `done` or `error`. There is no abort message:
+ * the worker terminates the thread.
  */
+import { parentPort } from "node:worker_threads";
 import { runEdit } from "../../edit/pipeline.ts";
 import { checkModel, evaluateEdit } from "../../eval/evaluate_edit.ts";
 import type { LogFields, Logger, LogLevel } from "../../../shared/log.ts";
@@ -18,7 +19,9 @@ import {
   type ThreadResponse,
 } from "./thread_messages.ts";
 
-const post = (message: ThreadResponse) => self.postMessage(message);
+const port = parentPort!;
+const post = (message: ThreadResponse) => port.postMessage(message);
+setInterval(() => post({ type: "tick" }), 1_000);
 
 function threadLogger(base: LogFields = {}): Logger {
   const emit = (level: LogLevel) => (msg: string, fields: LogFields = {}) =>
@@ -60,10 +63,10 @@ function compute(request: ThreadRequest): Promise<ComputeTasks[ComputeKind]["out
   }
 }
 
-self.onmessage = async (event: MessageEvent<ThreadRequest>) => {
+port.once("message", async (request: ThreadRequest) => {
   try {
-    post({ type: "done", output: await compute(event.data) });
+    post({ type: "done", output: await compute(request) });
   } catch (error) {
     post({ type: "error", error: serializeError(error) });
   }
-};
+});
