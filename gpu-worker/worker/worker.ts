@@ -82,6 +82,11 @@ export interface WorkerOptions {
    * set, else sized from the job (jobs/time_limit.ts).
    */
   maxJobSeconds?: number | ((job: Job) => number);
+  /**
+   * The compute threads' memory budget in MiB (default PROFS_WORKER_MEMORY_MB, else 2048) and how long a silent
+   * thread may go before it counts as dead (default 30 s): jobs/run_in_thread.ts.
+   */
+  thread?: { memoryMb?: number; silenceMs?: number };
 }
 
 export interface Worker {
@@ -191,6 +196,7 @@ export function startWorker(options: WorkerOptions): Worker {
           backend: backend!,
           signal: controller.signal,
           onProgress: progress.report,
+          thread: options.thread ?? {},
         }),
         controller.signal,
       );

@@ -8,10 +8,12 @@
  * The thread runs under a memory budget: its JavaScript heap is capped (`node:worker_threads` resource limits,
  * PROFS_WORKER_MEMORY_MB), so a job that would grow it without bound ends the thread, not the worker process (a
  * Web Worker's out-of-memory aborts the whole process). Deno reports a thread that hit its cap while running
- * synchronous code as ERR_WORKER_OUT_OF_MEMORY — a `CapacityError` here — but one that hit it inside a callback
- * ends silently; a watchdog catches that: a live thread posts a tick every second when idle and uses CPU time
- * when busy, so `silenceMs` with neither means it is gone (`ThreadLostError`, a lost attempt). The promise
- * settles on the thread's answer, its crash, its exit, the watchdog, an unreadable message or the signal.
+ * synchronous module code as ERR_WORKER_OUT_OF_MEMORY; one that hit it inside a callback has its JavaScript
+ * ended while its event loop goes on, which the thread's ticker notices (compute_thread.ts) — either way a
+ * `CapacityError` naming the budget. A watchdog catches a thread that is gone some other way: a live thread posts
+ * a tick every second when idle and uses CPU time when busy, so `silenceMs` with neither means it is gone
+ * (`ThreadLostError`, a lost attempt). The promise settles on the thread's answer, its crash, its exit, the
+ * heap cap, the watchdog, an unreadable message or the signal.
  */
 import { Worker as NodeWorker } from "node:worker_threads";
 import { CapacityError } from "../../../shared/errors.ts";
@@ -67,7 +69,11 @@ export function runInThread<K extends ComputeKind>(
     const onAbort = () => settle(() => reject(signal!.reason));
     signal?.addEventListener("abort", onAbort, { once: true });
     const watchdog = setInterval(async () => {
-      const usage = await thread.cpuUsage().catch(() => null);
+      // A thread ended by its heap cap may never answer: no answer within the period is no CPU time.
+      const usage = await Promise.race([
+        thread.cpuUsage().catch(() => null),
+        new Promise<null>((resolve) => setTimeout(() => resolve(null), WATCH_MS / 2)),
+      ]);
       const used = usage ? usage.user + usage.system : cpu;
       if (cpu >= 0 && used > cpu) heard = performance.now();
       cpu = used;
@@ -88,22 +94,25 @@ export function runInThread<K extends ComputeKind>(
     thread.on("message", (message: ThreadResponse) => {
       heard = performance.now();
       if (message.type === "tick") return;
+      if (message.type === "heap_limit") return settle(() => reject(overBudget()));
       if (message.type === "progress") {
         onProgress?.(message.stage as ComputeTasks[K]["stage"], message.done, message.total);
       } else if (message.type === "log") logger[message.level](message.msg, message.fields);
       else if (message.type === "done") settle(() => resolve(message.output as ComputeTasks[K]["output"]));
       else settle(() => reject(deserializeError(message.error)));
     });
+    const overBudget = () =>
+      new CapacityError(
+        "worker_memory",
+        `Cannot finish the ${kind} task as its compute thread must stay within its memory budget of ` +
+          `${memoryMb} MiB (PROFS_WORKER_MEMORY_MB): use fewer pairs ('max_pairs'), shorter texts ` +
+          `('max_tokens') or a smaller dataset`,
+      );
     thread.on("error", (error: Error & { code?: string }) => {
       settle(() =>
         reject(
           error.code === "ERR_WORKER_OUT_OF_MEMORY"
-            ? new CapacityError(
-              "worker_memory",
-              `Cannot finish the ${kind} task as its compute thread must stay within its memory budget of ` +
-                `${memoryMb} MiB (PROFS_WORKER_MEMORY_MB): use fewer pairs ('max_pairs'), shorter texts ` +
-                `('max_tokens') or a smaller dataset`,
-            )
+            ? overBudget()
             : new ThreadLostError(kind, `crashed: ${error.message}`, { cause: error }),
         )
       );

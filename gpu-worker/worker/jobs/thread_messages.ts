@@ -53,6 +53,8 @@ export type ThreadRequest = { [K in ComputeKind]: { kind: K; input: ComputeTasks
 export type ThreadResponse =
   /** Sent every second while the thread's event loop turns: the watchdog's sign of life (run_in_thread.ts). */
   | { type: "tick" }
+  /** The thread's heap reached its cap (PROFS_WORKER_MEMORY_MB) and its task was ended: a capacity error. */
+  | { type: "heap_limit" }
   | { type: "progress"; stage: ComputeTasks[ComputeKind]["stage"]; done: number; total: number }
   | { type: "log"; level: LogLevel; msg: string; fields: LogFields }
   | { type: "done"; output: ComputeTasks[ComputeKind]["output"] }
