@@ -52,10 +52,10 @@ async function assertAlive(ws: Worker[]): Promise<void> {
   assert.deepEqual(states, ["alive", "alive"]);
 }
 
-async function scenario(
+function scenario(
   name: string,
   fn: (t: { s: Served; modelId: string; poisonId: string; goodId: string }) => Promise<void>,
-) {
+): void {
   for (const engine of ["pglite", "postgres"] as const) {
     Deno.test({
       name: `${name} [${engine}]`,
