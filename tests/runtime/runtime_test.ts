@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { gpuAdapter, noGpu } from "../helpers/env.ts";
 import { acquireGpu, DeviceLostError, Gpu, KernelError, packUniform } from "../../gpu-worker/runtime/mod.ts";
+import { CapacityError } from "../../shared/errors.ts";
 
 const SCALE = /* wgsl */ `
 override FACTOR: f32 = 1.0;
@@ -157,5 +158,24 @@ Deno.test({
       // The device still works after both errors.
       const x = gpu.upload(Float32Array.of(1, 2, 3));
       assert.deepEqual([...(await gpu.read([{ buffer: x, length: 3 }]))[0]], [1, 2, 3]);
+    }),
+});
+
+Deno.test({
+  name: "a buffer past the adapter's limit is a CapacityError (device_buffer) naming the size and the limit",
+  ignore: noGpu(),
+  fn: () =>
+    withGpu(async (gpu) => {
+      const max = Math.min(gpu.adapter.limits.maxBufferSize, gpu.adapter.limits.maxStorageBufferBindingSize);
+      assert.throws(
+        () => gpu.storage(max + 16, "activations"),
+        (error: unknown) =>
+          error instanceof CapacityError && error.resource === "device_buffer" &&
+          error.message.includes(`${max + 16} bytes for 'activations'`) &&
+          error.message.includes(`at most ${max} bytes`),
+      );
+      // Allocations within the limit pass their out-of-memory scopes: the next read reports nothing.
+      const x = gpu.upload(Float32Array.of(4, 5));
+      assert.deepEqual([...(await gpu.read([{ buffer: x, length: 2 }]))[0]], [4, 5]);
     }),
 });
