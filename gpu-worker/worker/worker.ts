@@ -83,7 +83,7 @@ export interface WorkerOptions {
    */
   maxJobSeconds?: number | ((job: Job) => number);
   /**
-   * The compute threads' memory budget in MiB (default PROFS_WORKER_MEMORY_MB, else 2048) and how long a silent
+   * The compute threads' memory budget in MiB (default PROFS_WORKER_MEMORY_MB, else 4096) and how long a silent
    * thread may go before it counts as dead (default 30 s): jobs/run_in_thread.ts.
    */
   thread?: { memoryMb?: number; silenceMs?: number };

@@ -140,6 +140,7 @@ export async function runEditJob(run: JobRun): Promise<JobOutput> {
     // The report names the data as the user gave it (a pairs dataset stays pairs on a cache hit), never a path.
     provenance: { kind: dataset.kind, datasetId: dataset.id, sha256: dataset.sha256, embeddingsCache },
     modelSha256: model.sha256 ?? undefined, // finalized: embeddings are checked against it without hashing first
+    memoryMb: run.thread.memoryMb,
   }, { signal: run.signal, onProgress: run.onProgress, logger: run.logger, ...run.thread }).catch((error) => {
     throw hideLocalPaths(error, [[modelDir, `model '${model.id}'`], [
       datasetFile,

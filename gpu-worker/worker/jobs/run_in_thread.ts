@@ -26,14 +26,14 @@ import {
   type ThreadResponse,
 } from "./thread_messages.ts";
 import { ThreadLostError } from "./thread_lost.ts";
-import { workerMemoryMb } from "./worker_memory.ts";
+import { workerMemoryMb } from "../../runtime/memory_budget.ts";
 
 export interface ThreadHooks<K extends ComputeKind> {
   signal?: AbortSignal;
   onProgress?: (stage: ComputeTasks[K]["stage"], done: number, total: number) => void;
   /** Receives the thread's log lines. */
   logger: Logger;
-  /** The thread's JavaScript heap cap in MiB; default PROFS_WORKER_MEMORY_MB (worker_memory.ts). */
+  /** The thread's JavaScript heap cap in MiB; default PROFS_WORKER_MEMORY_MB (runtime/memory_budget.ts). */
   memoryMb?: number;
   /** How long a thread may send nothing and use no CPU time before it counts as gone; default 30 s. */
   silenceMs?: number;
