@@ -137,3 +137,40 @@ scenario(
     }
   },
 );
+
+scenario(
+  "a job whose compute thread dies twice fails as the user's error after two lost attempts, both workers live on",
+  async ({ s, modelId, goodId }) => {
+    // A watchdog that hears no sign of life within 1 ms ends each thread within a second of its start: two
+    // dead threads, as a native crash or a silent death would leave them.
+    const ws = ["w1", "w2"].map((owner) =>
+      startWorker({
+        db: s.database.db,
+        blobs: s.blobs,
+        logger: createLogger({ write: () => {} }),
+        owner,
+        backend: "cpu",
+        pollMs: 20,
+        heartbeatMs: 100,
+        leaseMs: 10_000,
+        progressIntervalMs: 0,
+        thread: { silenceMs: 1 },
+      })
+    );
+    try {
+      const edit = await submitEdit(s, { model_id: modelId, dataset_id: goodId, params: PARAMS });
+      const done = await pollEdit(s, edit.id, undefined, 120_000);
+      assert.equal(done.status, "failed");
+      assert.equal(done.attempts, 2, "the second lost attempt ends it: no third");
+      assert.match(done.error!.message, /^Cannot run the job as it stopped 2 workers/);
+      assert.match(done.error!.message, new RegExp(`its dataset '${goodId}'.*PROFS_WORKER_MEMORY_MB`));
+      const lost = (await events(s, edit.id)).filter((e) =>
+        (e.data as { lost?: unknown }).lost !== undefined
+      );
+      assert.deepEqual(lost.map((e) => e.type), ["retrying", "failed"]);
+      await assertAlive(ws);
+    } finally {
+      await Promise.all(ws.map((w) => w.stop()));
+    }
+  },
+);
