@@ -97,7 +97,7 @@ export async function layerSource(
     backend: ComputeBackend;
     signal?: AbortSignal;
     onProgress?: (stage: "embedding", done: number, total: number) => void;
-    /** The memory budget the embeddings must fit (runtime/memory_budget.ts; default PROFS_WORKER_MEMORY_MB). */
+    /** The memory budget in MiB the embeddings must fit (runtime/memory_budget.ts); unset: not checked. */
     memoryMb?: number;
   },
 ): Promise<{ source: LayerSource; computed?: { preferred: Matrix; rejected: Matrix }[] }> {
@@ -147,12 +147,14 @@ async function embedPairs(
   const n = pairs.length;
   const d = model.hiddenSize;
   // Both sides at every block, then split per side: twice 2·N·L·D floats at the peak.
-  checkMemoryBudget(
-    2 * 2 * n * model.numLayers * d * 4,
-    `the embeddings of ${n} pairs (${model.numLayers} blocks × hidden size ${d})`,
-    "use fewer pairs ('max_pairs')",
-    o.memoryMb,
-  );
+  if (o.memoryMb !== undefined) {
+    checkMemoryBudget(
+      2 * 2 * n * model.numLayers * d * 4,
+      `the embeddings of ${n} pairs (${model.numLayers} blocks × hidden size ${d})`,
+      "use fewer pairs ('max_pairs')",
+      o.memoryMb,
+    );
+  }
   const texts = [...pairs.map((p) => p.preferred), ...pairs.map((p) => p.rejected)];
   const perLayer = await embedTexts(model, texts, {
     maxTokens: o.maxTokens,

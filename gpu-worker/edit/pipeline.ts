@@ -89,7 +89,8 @@ export interface EditOptions {
   baseModel?: string;
   /**
    * The memory budget in MiB that input-sized arrays (the pooled embeddings) must fit, checked before they are
-   * allocated; default PROFS_WORKER_MEMORY_MB, else 4096 (runtime/memory_budget.ts).
+   * allocated (runtime/memory_budget.ts): the worker passes PROFS_WORKER_MEMORY_MB; unset (the CLI, whose user
+   * owns the machine) nothing is checked.
    */
   memoryMb?: number;
   /** Free bytes on the filesystem holding `path` (default: statfs); tests pass a fake. */

@@ -2,9 +2,10 @@
  * The compute memory budget, PROFS_WORKER_MEMORY_MB (default 4096 MiB): a worker's compute thread runs with its
  * JavaScript heap capped at it (strings, parsed JSON, a tokenizer's tables: worker/jobs/run_in_thread.ts), and
  * the arrays that grow with a job's input rather than with its model — the pooled embeddings of every pair at
- * every block — are checked against it before they are allocated (`checkMemoryBudget`), so a job too large for
- * the worker fails as the user's `CapacityError` naming the input and the limit instead of taking the process
- * down. Weights are the model's size, bounded by the model folder the worker was given, and are not counted.
+ * every block — are checked against it by a worker before they are allocated (`checkMemoryBudget`; the CLI,
+ * whose user owns the machine, does not check), so a job too large for the worker fails as the user's
+ * `CapacityError` naming the input and the limit instead of taking the process down. Weights are the model's
+ * size, bounded by the model folder the worker was given, and are not counted.
  */
 import { CapacityError, InputError } from "../../shared/errors.ts";
 

@@ -30,6 +30,7 @@ import type { EditStage } from "../../edit/pipeline.ts";
 import { resolveDataset, resolveModel } from "./inputs.ts";
 import { evaluationMetrics, REPORT_HTML_FILE, writeReportHtml } from "../../eval/evaluate_edit.ts";
 import { runInThread } from "./run_in_thread.ts";
+import { workerMemoryMb } from "../../runtime/memory_budget.ts";
 import { LORA_TAR_FILE, writeTarOfFolder } from "../../edit/lora.ts";
 import type { ComputeBackend } from "../../runtime/backends.ts";
 
@@ -140,7 +141,7 @@ export async function runEditJob(run: JobRun): Promise<JobOutput> {
     // The report names the data as the user gave it (a pairs dataset stays pairs on a cache hit), never a path.
     provenance: { kind: dataset.kind, datasetId: dataset.id, sha256: dataset.sha256, embeddingsCache },
     modelSha256: model.sha256 ?? undefined, // finalized: embeddings are checked against it without hashing first
-    memoryMb: run.thread.memoryMb,
+    memoryMb: run.thread.memoryMb ?? workerMemoryMb(),
   }, { signal: run.signal, onProgress: run.onProgress, logger: run.logger, ...run.thread }).catch((error) => {
     throw hideLocalPaths(error, [[modelDir, `model '${model.id}'`], [
       datasetFile,
