@@ -7,6 +7,8 @@
  *   advice (fewer pairs, shorter texts) instead of being retried.
  * - The worker's disk is too full for the output (`DiskSpaceError`, an InputError in the CLI): the machine's
  *   problem, not the job's — retried, maybe on another worker.
+ * - The Hugging Face Hub could not be reached or answered 5xx (`HubUnavailableError`, an import): retried; the
+ *   message (the Hub's address and status, no secret) is shown.
  * - The GPU device was lost (driver reset, another process took the device): transient, retried on a fresh device.
  * - Anything else (a database or disk hiccup, a bug) is retried with backoff up to the job's attempt limit.
  *
@@ -15,6 +17,7 @@
  * worker's log only (`detail`).
  */
 import { DiskSpaceError, InputError } from "../../../shared/errors.ts";
+import { HubUnavailableError } from "../../../shared/model/hub.ts";
 import { DeviceLostError, KernelError } from "../../runtime/errors.ts";
 
 export type JobErrorCode =
@@ -22,6 +25,7 @@ export type JobErrorCode =
   | "no_disk_space"
   | "out_of_memory"
   | "device_lost"
+  | "hub_unavailable"
   | "gpu_error"
   | "internal";
 
@@ -49,6 +53,14 @@ export function classifyJobError(error: unknown): ClassifiedError {
     };
   }
   if (error instanceof InputError) return { code: "bad_input", message: detail, detail, retryable: false };
+  if (error instanceof HubUnavailableError) {
+    return {
+      code: "hub_unavailable",
+      message: `${detail}; the import will be retried`,
+      detail,
+      retryable: true,
+    };
+  }
   if (error instanceof DeviceLostError) {
     return {
       code: "device_lost",
