@@ -1,6 +1,7 @@
 /**
  * `profs generate --model DIR "prompt"`: greedy continuation of a prompt with a model folder, offline, printed
- * token by token as it is produced (one decode step per token, so the text streams).
+ * as the engine produces each token (the runner's `onToken`: one generation with its KV cache, the prompt
+ * tokenized once; lm/text_stream.ts emits only complete characters).
  */
 import { parseArgs } from "node:util";
 import { InputError } from "../../shared/errors.ts";
@@ -8,6 +9,7 @@ import { openModelFolder } from "../../shared/model/folder.ts";
 import { loadTokenizer } from "../../shared/model/tokenizer.ts";
 import { lmFamilyFrom } from "../lm/family.ts";
 import { createLmCpuRunner } from "../lm/runner.ts";
+import { createTextStream } from "../lm/text_stream.ts";
 
 export const USAGE = `usage: profs generate --model DIR [--max-new-tokens N] [--json] PROMPT
 
@@ -50,21 +52,16 @@ export async function run(args: string[]): Promise<void> {
     const runner = await createLmCpuRunner(folder, family, tokenizer);
     try {
       const encoder = new TextEncoder();
-      const tokens: number[] = [];
-      let text = "";
-      // One greedy step per call on the prompt plus the text so far, so each token reaches the terminal as soon
-      // as it exists. The text is re-tokenized each step: where BPE would segment the joined text differently
-      // from the generated tokens the continuation can differ from a one-call greedy run (the test pins the
-      // tiny model's case); the runner has no per-token callback yet.
-      for (let i = 0; i < max; i++) {
-        const [step] = await runner.generate([prompt + text], { maxNewTokens: 1, stopAtEos: true });
-        if (step.tokens.length === 0) break;
-        tokens.push(step.tokens[0]);
-        const decoded = tokenizer.decode(tokens);
-        const piece = decoded.slice(text.length);
-        text = decoded;
-        if (!values.json) await Deno.stdout.write(encoder.encode(piece));
-      }
+      const stream = createTextStream(tokenizer);
+      const show = (piece: string) => {
+        if (piece && !values.json) Deno.stdout.writeSync(encoder.encode(piece));
+      };
+      const [{ tokens, text }] = await runner.generate([prompt], {
+        maxNewTokens: max,
+        stopAtEos: true,
+        onToken: (_, token) => show(stream.push(token)),
+      });
+      show(stream.end());
       if (values.json) console.log(JSON.stringify({ prompt, text, tokens }));
       else console.log();
     } finally {

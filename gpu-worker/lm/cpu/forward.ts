@@ -362,8 +362,16 @@ export interface LmCpuModel {
   lastLogits(sequences: number[][]): Promise<Float32Array>;
   /** Per sequence: log p(s[t+1] | s[..t]) for t = 0..len−2. */
   logProbs(sequences: number[][]): Promise<Float32Array[]>;
-  /** `maxNewTokens` greedy tokens per prompt (stops a prompt at `stopAt` when given, not included). */
-  generate(prompts: number[][], maxNewTokens: number, stopAt?: number | null): Promise<number[][]>;
+  /**
+   * `maxNewTokens` greedy tokens per prompt (stops a prompt at `stopAt` when given, not included); `onToken`
+   * hears each token as it is picked.
+   */
+  generate(
+    prompts: number[][],
+    maxNewTokens: number,
+    stopAt?: number | null,
+    onToken?: (sequence: number, token: number) => void,
+  ): Promise<number[][]>;
 }
 
 export interface ModelOptions {
@@ -531,7 +539,7 @@ export async function loadLmCpuModel(
       let offset = 0;
       return sequences.map((s) => all.slice(offset, offset += s.length - 1));
     },
-    async generate(prompts, maxNewTokens, stopAt = null) {
+    async generate(prompts, maxNewTokens, stopAt = null, onToken) {
       const capacity = Math.max(1, ...prompts.map((p) => p.length)) + maxNewTokens;
       checkContext(family, capacity);
       const seqs = packed(family, prompts);
@@ -560,6 +568,7 @@ export async function loadLmCpuModel(
           for (let t = 1; t < V; t++) if (logits[a * V + t] > logits[a * V + best]) best = t;
           if (stopAt !== null && best === stopAt) return;
           out[i].push(best);
+          onToken?.(i, best);
           if (out[i].length < maxNewTokens) {
             still.push(i);
             next.push(best);

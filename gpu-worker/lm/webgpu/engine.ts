@@ -93,8 +93,15 @@ export interface WebGpuLm {
    * device budget, or without one) and a KV cache: one prefill, then one batch per token. Otherwise each step
    * re-runs the prompts and the tokens so far streaming the blocks: steps × (a prefill + reading every weight).
    * With `eos`, a sequence stops at that token (not included) and generation ends when every sequence has.
+   * `onToken` hears each token as it is picked (every sequence, every step: the runner's `tokenReporter` drops a
+   * sequence's `eos` and what follows).
    */
-  generate(prompts: number[][], steps: number, eos?: number | null): Promise<number[][]>;
+  generate(
+    prompts: number[][],
+    steps: number,
+    eos?: number | null,
+    onToken?: (sequence: number, token: number) => void,
+  ): Promise<number[][]>;
   /**
    * Keeps every weight on the device from now on (checks: many logits, log-probs and generation calls), when it
    * fits the device budget; false (and nothing loaded) when it does not. Embedding runs stay layer-major either way.
@@ -691,7 +698,12 @@ export async function createWebGpuLm(
    * one batch per new token for every sequence at once (embed → blocks → final norm → head), reading back
    * only the logits of B rows.
    */
-  async function generateCached(prompts: number[][], steps: number, eos: number | null): Promise<number[][]> {
+  async function generateCached(
+    prompts: number[][],
+    steps: number,
+    eos: number | null,
+    onToken?: (sequence: number, token: number) => void,
+  ): Promise<number[][]> {
     const B = prompts.length;
     const Tp = Math.max(...prompts.map((p) => p.length));
     const C = Tp + steps;
@@ -756,6 +768,7 @@ export async function createWebGpuLm(
             let best = 0;
             for (let v = 1; v < V; v++) if (logits[b * V + v] > logits[b * V + best]) best = v;
             ids.push(best);
+            onToken?.(b, best);
           });
         } finally {
           g.release();
@@ -890,7 +903,7 @@ export async function createWebGpuLm(
       let offset = 0;
       return texts.map((ids) => all.slice(offset, offset += ids.length - 1));
     },
-    async generate(prompts, steps, eos = null) {
+    async generate(prompts, steps, eos = null, onToken) {
       checkTexts(prompts);
       if (!(Number.isInteger(steps) && steps >= 0)) {
         throw new RangeError(
@@ -906,7 +919,7 @@ export async function createWebGpuLm(
       const budget = options.deviceBudgetBytes;
       if (resident || budget === undefined || residentBytes() + cache + activations <= budget) {
         await engine.loadResident();
-        return generateCached(prompts, steps, eos);
+        return generateCached(prompts, steps, eos, onToken);
       }
       // The model does not fit: stream the blocks, re-running the prompts and the tokens so far at each step.
       const seqs = prompts.map((p) => [...p]);
@@ -916,6 +929,7 @@ export async function createWebGpuLm(
           let best = 0;
           for (let v = 1; v < V; v++) if (logits[n * V + v] > logits[n * V + best]) best = v;
           ids.push(best);
+          onToken?.(n, best);
         });
       }
       return untilEos(seqs, prompts, eos);
