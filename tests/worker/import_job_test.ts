@@ -10,11 +10,12 @@ import { join } from "node:path";
 import { createHash } from "node:crypto";
 import { main } from "../../main.ts";
 import { startWorker, type Worker } from "../../gpu-worker/worker/worker.ts";
-import { listJobEvents } from "../../shared/db/repositories/jobs.ts";
+import { getJob, listJobEvents } from "../../shared/db/repositories/jobs.ts";
 import { silentLogger } from "../../shared/log.ts";
 import { writeTinyGpt2 } from "../fixtures/tiny_gpt2.ts";
 import { serveHub, withEnv } from "../helpers/hub_server.ts";
 import { waitFor } from "../helpers/wait_for.ts";
+import { noPostgres, testDatabaseUrl } from "../helpers/env.ts";
 import { serveApi, type Served } from "./harness.ts";
 
 interface ModelBody {
@@ -35,7 +36,7 @@ interface ModelBody {
   } | null;
 }
 
-async function setup(): Promise<
+async function setup(url?: string): Promise<
   { dir: string; sharded: string; single: string; s: Served; worker: Worker; close(): Promise<void> }
 > {
   const dir = await Deno.makeTempDir({ prefix: "profs-import-test-" });
@@ -43,7 +44,7 @@ async function setup(): Promise<
   const single = join(dir, "single");
   await writeTinyGpt2(sharded, { layers: 2, hidden: 24, shards: 2 });
   await writeTinyGpt2(single, { layers: 2, hidden: 24, seed: 3 });
-  const s = await serveApi();
+  const s = await serveApi({ url });
   const worker = startWorker({
     db: s.database.db,
     blobs: s.blobs,
@@ -86,8 +87,18 @@ async function settled(s: Served, id: string): Promise<ModelBody> {
 
 const sha256 = async (path: string) => createHash("sha256").update(await Deno.readFile(path)).digest("hex");
 
-Deno.test("POST /v1/models {source: {hub}}: a worker imports shards + index, config and tokenizer; the model is ready", async () => {
-  const t = await setup();
+for (const target of [{ db: "pglite", url: undefined }, { db: "postgres", url: testDatabaseUrl }]) {
+  Deno.test({
+    name:
+      `POST /v1/models {source: {hub}} (${target.db}): a worker imports shards + index, config and tokenizer; ` +
+      "the model is ready",
+    ignore: target.db === "postgres" && noPostgres(),
+    fn: () => importsShardedRepo(target.url),
+  });
+}
+
+async function importsShardedRepo(url: string | undefined) {
+  const t = await setup(url);
   const hub = serveHub({ "org/tiny": { dir: t.sharded, sha: "c0ffee", revisions: ["main", "v2"] } });
   try {
     await withEnv({ HF_ENDPOINT: hub.url, HF_TOKEN: undefined }, async () => {
@@ -129,7 +140,7 @@ Deno.test("POST /v1/models {source: {hub}}: a worker imports shards + index, con
     await hub.shutdown();
     await t.close();
   }
-});
+}
 
 Deno.test("Hub import failures: a missing repo, a gated repo without HF_TOKEN, truncated safetensors → the reason on the model", async () => {
   const t = await setup();
@@ -246,5 +257,21 @@ Deno.test("profs models import ORG/NAME --follow: the service imports it and the
     console.error = error;
     await hub.shutdown();
     await t.close();
+  }
+});
+
+Deno.test("DELETE /v1/models/{id} of a model still importing cancels its import and deletes it", async () => {
+  const s = await serveApi(); // no worker: the import stays queued
+  try {
+    const created = await importModel(s, { source: { hub: "org/tiny" } });
+    const view = await created.json() as ModelBody;
+    assert.equal(view.import?.status, "queued");
+    const deleted = await s.call(`/v1/models/${view.id}`, { method: "DELETE" });
+    assert.equal(deleted.status, 204, await deleted.clone().text());
+    assert.equal((await s.call(`/v1/models/${view.id}`)).status, 404);
+    const job = await getJob(s.database.db, s.tenantA, view.import!.job_id);
+    assert.equal(job?.status, "canceled");
+  } finally {
+    await s.close();
   }
 });
