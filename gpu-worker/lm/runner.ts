@@ -7,6 +7,7 @@
  * Generation, logits and log-probabilities keep the whole model resident as float32 when it fits half the
  * machine's memory, and otherwise stream it from the folder once per forward step (loadLmCpuModel).
  */
+import { greedyPick, type SamplingOptions, samplingPick, type TokenPick } from "./sampling.ts";
 import { type Gemm, openGemm } from "../blas/gemm.ts";
 import { InputError } from "../../shared/errors.ts";
 import { embedSequences, type LmCpuModel, loadLmCpuModel } from "./cpu/forward.ts";
@@ -45,6 +46,8 @@ export interface GenerateOptions {
    * are not reported): the tokens reported for a prompt are exactly its `Generation.tokens`.
    */
   onToken?: (prompt: number, token: number) => void;
+  /** Sample instead of the greedy pick (lm/sampling.ts: temperature, top-k, top-p, seed). */
+  sampling?: SamplingOptions;
   batchSize?: number;
   onProgress?: (done: number, total: number) => void;
   signal?: AbortSignal;
@@ -107,6 +110,7 @@ export type EngineGenerate = (
   steps: number,
   eos: number | null,
   onToken?: (row: number, token: number) => void,
+  pick?: TokenPick,
 ) => Promise<number[][]>;
 
 /**
@@ -136,6 +140,8 @@ export async function generateWith(
     return [eos];
   });
   const stop = stopAtEos ? eos : null;
+  // One generator per call: the same seed, prompts and batch size draw the same tokens.
+  const pick = options.sampling ? samplingPick(options.sampling) : greedyPick;
   const out: Generation[] = [];
   await inBatches(prompts.length, options, async (indices) => {
     const generated = await engine(
@@ -143,6 +149,7 @@ export async function generateWith(
       maxNewTokens,
       stop,
       tokenReporter(indices, stop, options.onToken),
+      pick,
     );
     for (const g of generated) out.push({ tokens: g, text: tokenizer.decode(g) });
   });

@@ -16,6 +16,7 @@
  * Padding rows (past a text's length) are computed and ignored: causal attention never lets a real row see them
  * and the masked mean skips them.
  */
+import { greedyPick, type TokenPick } from "../sampling.ts";
 import { InputError } from "../../../shared/errors.ts";
 import { toFloat32 } from "../../../shared/safetensors/dtype.ts";
 import { encodeActivation } from "../../kernels/activation.ts";
@@ -94,13 +95,14 @@ export interface WebGpuLm {
    * re-runs the prompts and the tokens so far streaming the blocks: steps × (a prefill + reading every weight).
    * With `eos`, a sequence stops at that token (not included) and generation ends when every sequence has.
    * `onToken` hears each token as it is picked (every sequence, every step: the runner's `tokenReporter` drops a
-   * sequence's `eos` and what follows).
+   * sequence's `eos` and what follows); `pick` chooses it from the logits (default greedy, lm/sampling.ts).
    */
   generate(
     prompts: number[][],
     steps: number,
     eos?: number | null,
     onToken?: (sequence: number, token: number) => void,
+    pick?: TokenPick,
   ): Promise<number[][]>;
   /**
    * Keeps every weight on the device from now on (checks: many logits, log-probs and generation calls), when it
@@ -702,7 +704,8 @@ export async function createWebGpuLm(
     prompts: number[][],
     steps: number,
     eos: number | null,
-    onToken?: (sequence: number, token: number) => void,
+    onToken: ((sequence: number, token: number) => void) | undefined,
+    pick: TokenPick,
   ): Promise<number[][]> {
     const B = prompts.length;
     const Tp = Math.max(...prompts.map((p) => p.length));
@@ -765,8 +768,7 @@ export async function createWebGpuLm(
           const logits = await headLogits(batch, outHead, picked, B, g);
           peak = Math.max(peak, held.bytes + weights.bytes + resident!.weights.bytes + g.bytes);
           seqs.forEach((ids, b) => {
-            let best = 0;
-            for (let v = 1; v < V; v++) if (logits[b * V + v] > logits[b * V + best]) best = v;
+            const best = pick(logits, b * V, V);
             ids.push(best);
             onToken?.(b, best);
           });
@@ -903,7 +905,7 @@ export async function createWebGpuLm(
       let offset = 0;
       return texts.map((ids) => all.slice(offset, offset += ids.length - 1));
     },
-    async generate(prompts, steps, eos = null, onToken) {
+    async generate(prompts, steps, eos = null, onToken, pick = greedyPick) {
       checkTexts(prompts);
       if (!(Number.isInteger(steps) && steps >= 0)) {
         throw new RangeError(
@@ -919,15 +921,14 @@ export async function createWebGpuLm(
       const budget = options.deviceBudgetBytes;
       if (resident || budget === undefined || residentBytes() + cache + activations <= budget) {
         await engine.loadResident();
-        return generateCached(prompts, steps, eos, onToken);
+        return generateCached(prompts, steps, eos, onToken, pick);
       }
       // The model does not fit: stream the blocks, re-running the prompts and the tokens so far at each step.
       const seqs = prompts.map((p) => [...p]);
       for (let s = 0; s < steps && !finished(seqs, prompts, eos); s++) {
         const logits = await engine.lastLogits(seqs);
         seqs.forEach((ids, n) => {
-          let best = 0;
-          for (let v = 1; v < V; v++) if (logits[n * V + v] > logits[n * V + best]) best = v;
+          const best = pick(logits, n * V, V);
           ids.push(best);
           onToken?.(n, best);
         });
