@@ -141,8 +141,8 @@ export async function followImport(
     }
     if (model.status === "invalid" || job === null || ["failed", "canceled"].includes(job.status)) {
       progress.end();
-      const why = job?.error ?? model.errors.join("; ") ?? model.status;
-      throw new InputError(`Cannot import model '${id}' (${job?.hub ?? model.name}): ${why || job?.status}`);
+      const why = job?.error || model.errors.join("; ") || `the import is ${job?.status ?? "gone"}`;
+      throw new InputError(`Cannot import model '${id}' (${job?.hub ?? model.name}): ${why}`);
     }
     await new Promise((resolve) => setTimeout(resolve, pollMs));
   }
