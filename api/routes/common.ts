@@ -7,7 +7,7 @@ import { PROBLEM_CONTENT_TYPE, ProblemDetails } from "../../shared/contracts/pro
 import type { ApiDeps } from "../deps.ts";
 import type { ApiEnv } from "../env.ts";
 import { ApiError } from "../errors.ts";
-import { and, eq, inArray, or, sql } from "drizzle-orm";
+import { and, eq, inArray, ne, or, sql } from "drizzle-orm";
 import { CHECK_DATASETS } from "../../shared/contracts/checks.ts";
 import { type Db, jobs } from "../../shared/db/index.ts";
 
@@ -99,6 +99,8 @@ export async function refuseWhileInUse(
   tenantId: string,
   what: "model" | "dataset",
   id: string,
+  /** a job that does not count (a model's own import, canceled by the delete) */
+  except?: string,
 ): Promise<void> {
   // A dataset is an edit's `dataset_id`, or a check's texts named in its params.
   const uses = what === "model" ? eq(jobs.modelId, id) : or(
@@ -109,6 +111,7 @@ export async function refuseWhileInUse(
     eq(jobs.tenantId, tenantId),
     uses,
     inArray(jobs.status, ["queued", "running"]),
+    except === undefined ? undefined : ne(jobs.id, except),
   )).limit(1);
   if (busy) {
     throw new ApiError(

@@ -32,7 +32,7 @@ import type { ApiDeps } from "../deps.ts";
 import type { ApiEnv } from "../env.ts";
 import { ApiError, notFound, validationHook } from "../errors.ts";
 import { requireScope } from "../middleware/auth.ts";
-import { safetensorsValidator } from "../uploads/safetensors_stream.ts";
+import { safetensorsValidator } from "../../shared/safetensors/stream_validator.ts";
 import { declaredLength, IdParam, problems, refuseWhileInUse } from "./common.ts";
 
 /** A 422 lists at most this many bad lines (the count of all of them is in the detail). */

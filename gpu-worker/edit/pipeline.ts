@@ -328,7 +328,7 @@ export async function runEdit(options: EditOptions, hooks: EditHooks = {}): Prom
     await Deno.writeTextFile(join(tmpDir, REPORT_FILE), JSON.stringify(report, null, 2) + "\n");
     signal?.throwIfAborted();
     if (options.loraOut) {
-      loraTmp = `${options.loraOut}.partial-${crypto.randomUUID().slice(0, 8)}`;
+      loraTmp = `${options.loraOut.replace(/\/+$/, "")}.partial-${crypto.randomUUID().slice(0, 8)}`;
       await writeLoraAdapter(loraTmp, { metadata: patchMetadata, layers: patchLayers }, lineage);
     }
     await publish(tmpDir, options.outDir, options.overwrite ?? false);
@@ -392,7 +392,7 @@ async function checkOverwrite(options: EditOptions): Promise<void> {
 
 /** Creates `OUT.partial-xxxxxxxx` beside `OUT`; a missing or read-only parent is the user's error, said now. */
 async function makePartialDir(outDir: string): Promise<string> {
-  const tmpDir = `${outDir}.partial-${crypto.randomUUID().slice(0, 8)}`;
+  const tmpDir = `${outDir.replace(/\/+$/, "")}.partial-${crypto.randomUUID().slice(0, 8)}`;
   try {
     await Deno.mkdir(tmpDir);
   } catch (error) {

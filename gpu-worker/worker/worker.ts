@@ -40,6 +40,7 @@ import { notifyJobFinished } from "../../shared/webhooks/events.ts";
 import { type BackendName, decideBackend } from "../profs/select.ts";
 import { runCheckJob } from "./jobs/check_job.ts";
 import { type JobOutput, type JobRun, runEditJob } from "./jobs/edit_job.ts";
+import { runImportJob } from "./jobs/import_job.ts";
 import { classifyJobError } from "./jobs/job_error.ts";
 import { createProgressReporter } from "./jobs/progress.ts";
 import {
@@ -98,7 +99,7 @@ export interface Worker {
 
 type Handler = (run: JobRun) => Promise<JobOutput>;
 
-const HANDLERS: Record<JobKind, Handler> = { edit: runEditJob, check: runCheckJob };
+const HANDLERS: Record<JobKind, Handler> = { edit: runEditJob, check: runCheckJob, import: runImportJob };
 
 /** Why a running attempt was aborted (the AbortSignal's reason). */
 class CancelRequested extends Error {
@@ -293,7 +294,7 @@ function jobTimeLimit(
     source: job.kind === "edit"
       ? `the default: ${baseSeconds} s + ${perLayerSeconds} s per block + ${perPairSeconds} s per pair ` +
         `(max_pairs) + ${checkSeconds} s with check`
-      : `the default: ${baseSeconds} s + ${checkSeconds} s for a check`,
+      : `the default: ${baseSeconds} s + ${checkSeconds} s for a ${job.kind}`,
   });
 }
 

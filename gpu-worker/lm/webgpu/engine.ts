@@ -16,6 +16,7 @@
  * Padding rows (past a text's length) are computed and ignored: causal attention never lets a real row see them
  * and the masked mean skips them.
  */
+import { greedyPick, type TokenPick } from "../sampling.ts";
 import { CapacityError, InputError } from "../../../shared/errors.ts";
 import { toFloat32 } from "../../../shared/safetensors/dtype.ts";
 import { encodeActivation } from "../../kernels/activation.ts";
@@ -93,8 +94,16 @@ export interface WebGpuLm {
    * device budget, or without one) and a KV cache: one prefill, then one batch per token. Otherwise each step
    * re-runs the prompts and the tokens so far streaming the blocks: steps × (a prefill + reading every weight).
    * With `eos`, a sequence stops at that token (not included) and generation ends when every sequence has.
+   * `onToken` hears each token as it is picked (every sequence, every step: the runner's `tokenReporter` drops a
+   * sequence's `eos` and what follows); `pick` chooses it from the logits (default greedy, lm/sampling.ts).
    */
-  generate(prompts: number[][], steps: number, eos?: number | null): Promise<number[][]>;
+  generate(
+    prompts: number[][],
+    steps: number,
+    eos?: number | null,
+    onToken?: (sequence: number, token: number) => void,
+    pick?: TokenPick,
+  ): Promise<number[][]>;
   /**
    * Keeps every weight on the device from now on (checks: many logits, log-probs and generation calls), when it
    * fits the device budget; false (and nothing loaded) when it does not. Embedding runs stay layer-major either way.
@@ -692,7 +701,13 @@ export async function createWebGpuLm(
    * one batch per new token for every sequence at once (embed → blocks → final norm → head), reading back
    * only the logits of B rows.
    */
-  async function generateCached(prompts: number[][], steps: number, eos: number | null): Promise<number[][]> {
+  async function generateCached(
+    prompts: number[][],
+    steps: number,
+    eos: number | null,
+    onToken: ((sequence: number, token: number) => void) | undefined,
+    pick: TokenPick,
+  ): Promise<number[][]> {
     const B = prompts.length;
     const Tp = Math.max(...prompts.map((p) => p.length));
     const C = Tp + steps;
@@ -754,9 +769,9 @@ export async function createWebGpuLm(
           const logits = await headLogits(batch, outHead, picked, B, g);
           peak = Math.max(peak, held.bytes + weights.bytes + resident!.weights.bytes + g.bytes);
           seqs.forEach((ids, b) => {
-            let best = 0;
-            for (let v = 1; v < V; v++) if (logits[b * V + v] > logits[b * V + best]) best = v;
+            const best = pick(logits, b * V, V);
             ids.push(best);
+            onToken?.(b, best);
           });
         } finally {
           g.release();
@@ -891,7 +906,7 @@ export async function createWebGpuLm(
       let offset = 0;
       return texts.map((ids) => all.slice(offset, offset += ids.length - 1));
     },
-    async generate(prompts, steps, eos = null) {
+    async generate(prompts, steps, eos = null, onToken, pick = greedyPick) {
       checkTexts(prompts);
       if (!(Number.isInteger(steps) && steps >= 0)) {
         throw new RangeError(
@@ -907,16 +922,16 @@ export async function createWebGpuLm(
       const budget = options.deviceBudgetBytes;
       if (resident || budget === undefined || residentBytes() + cache + activations <= budget) {
         await engine.loadResident();
-        return generateCached(prompts, steps, eos);
+        return generateCached(prompts, steps, eos, onToken, pick);
       }
       // The model does not fit: stream the blocks, re-running the prompts and the tokens so far at each step.
       const seqs = prompts.map((p) => [...p]);
       for (let s = 0; s < steps && !finished(seqs, prompts, eos); s++) {
         const logits = await engine.lastLogits(seqs);
         seqs.forEach((ids, n) => {
-          let best = 0;
-          for (let v = 1; v < V; v++) if (logits[n * V + v] > logits[n * V + best]) best = v;
+          const best = pick(logits, n * V, V);
           ids.push(best);
+          onToken?.(n, best);
         });
       }
       return untilEos(seqs, prompts, eos);

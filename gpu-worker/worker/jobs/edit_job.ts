@@ -46,7 +46,11 @@ export interface JobRun {
   /** The compute backend this worker resolved (auto → webgpu when an adapter exists). */
   backend: ComputeBackend;
   signal: AbortSignal;
-  onProgress: (stage: EditStage | "publishing" | "evaluating", done: number, total: number) => void;
+  onProgress: (
+    stage: EditStage | "publishing" | "evaluating" | "downloading" | "validating",
+    done: number,
+    total: number,
+  ) => void;
   /** The compute threads' memory budget and watchdog (run_in_thread.ts). */
   thread: { memoryMb?: number; silenceMs?: number };
 }
