@@ -81,7 +81,7 @@ export async function writeReportHtml(
  * A runner that also closes its model folder when disposed (both engines stream blocks from it): every family,
  * GPT-2 included, on the LM engine of the chosen backend.
  */
-async function openRunner(
+export async function openRunner(
   dir: string,
   backend: ComputeBackend,
 ): Promise<CheckedModel & { dispose(): void }> {
