@@ -26,7 +26,8 @@ const COMMANDS: Record<string, Command> = {
     load: () => import("./gpu-worker/cli/edit.ts"),
   },
   tune: {
-    summary: "search layers, rank and centering for the best margin-vs-KL edit; writes it with tune.json + report.html",
+    summary:
+      "search layers, rank and centering for the best margin-vs-KL edit; writes it with tune.json + report.html",
     load: () => import("./gpu-worker/cli/tune.ts"),
   },
   "apply-patch": {

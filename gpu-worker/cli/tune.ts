@@ -88,7 +88,9 @@ export async function run(args: string[]): Promise<void> {
   });
   const objective = values.objective ?? "margin";
   if (objective !== "margin" && objective !== "toxicity") {
-    throw new InputError(`Cannot tune as '--objective' must be margin or toxicity: current value is '${objective}'`);
+    throw new InputError(
+      `Cannot tune as '--objective' must be margin or toxicity: current value is '${objective}'`,
+    );
   }
   let layerRanges: LayerRange[] | undefined;
   if (values["layers-grid"] !== undefined) {
@@ -142,7 +144,9 @@ export function summary(doc: TuneDocument, outDir: string): string {
     `searched ${doc.trials.length} of ${doc.search.candidates} candidates (${
       fmt(doc.search.trialsPerSecond)
     } trials/s${doc.search.resumed ? `, ${doc.search.resumed} resumed` : ""})`,
-    `chose layers ${c.layers.from}:${c.layers.to}, rank ${c.rank}, centering ${c.centering ? "on" : "off"}: ` +
+    `chose layers ${c.layers.from}:${c.layers.to}, rank ${c.rank}, centering ${
+      c.centering ? "on" : "off"
+    }: ` +
     `margin gain ${fmt(c.margin.gain)} nats/token (held-out accuracy ${fmt(100 * doc.base.accuracy)}% → ${
       fmt(100 * c.margin.accuracy)
     }%), KL ${fmt(c.kl)} nats, perplexity ${fmt(doc.base.perplexity)} → ${fmt(c.perplexity)}`,
@@ -173,7 +177,9 @@ function number(value: string | undefined, flag: string): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
   if (value.trim() === "" || !Number.isFinite(n) || n < 0) {
-    throw new InputError(`Cannot tune as '${flag}' must be a non-negative number: current value is '${value}'`);
+    throw new InputError(
+      `Cannot tune as '${flag}' must be a non-negative number: current value is '${value}'`,
+    );
   }
   return n;
 }

@@ -210,7 +210,9 @@ export function scatterChart(options: ScatterChartOptions): string {
     `<line x1="${margin.left}" y1="${margin.top + plotH}" x2="${margin.left + plotW}" y2="${
       margin.top + plotH
     }" stroke="#333"/>`,
-    `<line x1="${margin.left}" y1="${margin.top}" x2="${margin.left}" y2="${margin.top + plotH}" stroke="#333"/>`,
+    `<line x1="${margin.left}" y1="${margin.top}" x2="${margin.left}" y2="${
+      margin.top + plotH
+    }" stroke="#333"/>`,
   ];
   for (const t of linearTicks(x0, x1)) {
     parts.push(
@@ -224,14 +226,18 @@ export function scatterChart(options: ScatterChartOptions): string {
   }
   for (const t of linearTicks(y0, y1)) {
     parts.push(
-      `<line x1="${margin.left - 4}" y1="${fmt(py(t))}" x2="${margin.left}" y2="${fmt(py(t))}" stroke="#333"/>`,
-      `<text x="${margin.left - 6}" y="${fmt(py(t) + 4)}" text-anchor="end" font-size="10">${tickLabel(t)}</text>`,
+      `<line x1="${margin.left - 4}" y1="${fmt(py(t))}" x2="${margin.left}" y2="${
+        fmt(py(t))
+      }" stroke="#333"/>`,
+      `<text x="${margin.left - 6}" y="${fmt(py(t) + 4)}" text-anchor="end" font-size="10">${
+        tickLabel(t)
+      }</text>`,
     );
   }
   parts.push(
-    `<text x="${margin.left + plotW / 2}" y="${margin.top + plotH + 32}" text-anchor="middle" font-size="11">${
-      escapeXml(options.xLabel)
-    }</text>`,
+    `<text x="${margin.left + plotW / 2}" y="${
+      margin.top + plotH + 32
+    }" text-anchor="middle" font-size="11">${escapeXml(options.xLabel)}</text>`,
     `<text x="14" y="${margin.top + plotH / 2}" font-size="11" transform="rotate(-90 14 ${
       margin.top + plotH / 2
     })" text-anchor="middle">${escapeXml(options.yLabel)}</text>`,
@@ -252,7 +258,9 @@ export function scatterChart(options: ScatterChartOptions): string {
         onLine.has(p.key) ? COLORS[1] : COLORS[0]
       }" fill-opacity="0.75" data-key="${escapeXml(p.key)}" data-x="${p.x}" data-y="${p.y}"${
         onLine.has(p.key) ? ' data-role="front"' : ""
-      }><title>${escapeXml(`${p.label ?? p.key}: ${formatNumber(p.x)}, ${formatNumber(p.y)}`)}</title></circle>`,
+      }><title>${
+        escapeXml(`${p.label ?? p.key}: ${formatNumber(p.x)}, ${formatNumber(p.y)}`)
+      }</title></circle>`,
     );
   }
   const h = options.highlight === undefined ? undefined : byKey.get(options.highlight);

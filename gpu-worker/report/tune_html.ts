@@ -24,7 +24,10 @@ export function tuneSections(doc: TuneDocument): string[] {
   });
   const c = doc.chosen.trial;
   const summary: string[][] = [
-    ["chosen", `layers ${c.layers.from}:${c.layers.to}, rank ${c.rank}, centering ${c.centering ? "on" : "off"}`],
+    [
+      "chosen",
+      `layers ${c.layers.from}:${c.layers.to}, rank ${c.rank}, centering ${c.centering ? "on" : "off"}`,
+    ],
     ["rule", doc.rule.text],
     [
       "chosen point",
@@ -58,7 +61,9 @@ export function tuneSections(doc: TuneDocument): string[] {
   if (defaultTrial) {
     summary.push([
       "default parameters",
-      `${doc.defaultKey}: margin gain ${formatNumber(defaultTrial.margin.gain)}, KL ${formatNumber(defaultTrial.kl)}`,
+      `${doc.defaultKey}: margin gain ${formatNumber(defaultTrial.margin.gain)}, KL ${
+        formatNumber(defaultTrial.kl)
+      }`,
     ]);
   }
   const front = new Set(doc.front);

@@ -64,7 +64,9 @@ export function candidates(o: {
   seed: number;
 }): Candidate[] {
   if (!Number.isInteger(o.maxRank) || o.maxRank < 1) {
-    throw new InputError(`Cannot tune as '--max-rank' must be a positive integer: current value is ${o.maxRank}`);
+    throw new InputError(
+      `Cannot tune as '--max-rank' must be a positive integer: current value is ${o.maxRank}`,
+    );
   }
   if (o.ranges.length === 0 || o.centering.length === 0) {
     throw new InputError("Cannot tune as there must be at least one layer range and one centering setting");

@@ -69,7 +69,10 @@ export function chooseTrial(trials: readonly Scored[], o: { maxKl?: number; obje
   const best = [...reaching].sort((a, b) => a.kl - b.kl || b.gain - a.gain || tieBreak(a, b))[0];
   return {
     key: best.key,
-    rule: `the smallest KL to the base among the trials reaching ≥ ${GAIN_SHARE * 100}% of the best ${o.objective}` +
+    rule:
+      `the smallest KL to the base among the trials reaching ≥ ${
+        GAIN_SHARE * 100
+      }% of the best ${o.objective}` +
       ` (${formatGain(top)})`,
     threshold: { gain: bar },
   };

@@ -30,7 +30,9 @@ export function leadingColumns(basis: Matrix, k: number): Matrix {
   }
   if (k === basis.cols) return basis;
   const data = new Float32Array(basis.rows * k);
-  for (let r = 0; r < basis.rows; r++) data.set(basis.data.subarray(r * basis.cols, r * basis.cols + k), r * k);
+  for (let r = 0; r < basis.rows; r++) {
+    data.set(basis.data.subarray(r * basis.cols, r * basis.cols + k), r * k);
+  }
   return { rows: basis.rows, cols: k, data };
 }
 
@@ -65,7 +67,9 @@ export async function nestedSubspaces(
     full,
     basis(layer, centering, k) {
       const subspace = full.get(`${layer}/c${centering ? 1 : 0}`);
-      if (!subspace) throw new RangeError(`no subspace was computed for block ${layer}, centering ${centering}`);
+      if (!subspace) {
+        throw new RangeError(`no subspace was computed for block ${layer}, centering ${centering}`);
+      }
       return leadingColumns(subspace.basis, k);
     },
   };

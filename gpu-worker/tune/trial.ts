@@ -89,7 +89,9 @@ export async function measure(
       batchSize,
       signal,
     });
-    const scores = (await inputs.scorer.score(generations.map((g) => g.text), { signal })).map((s) => s.score);
+    const scores = (await inputs.scorer.score(generations.map((g) => g.text), { signal })).map((s) =>
+      s.score
+    );
     const stats = toxicityStats(scores, inputs.threshold ?? DEFAULT_TOXICITY_THRESHOLD);
     toxicity = { mean: stats.mean, shareToxic: stats.shareToxic };
   }

@@ -32,7 +32,14 @@ import { type Candidate, candidateKey, candidates, defaultRanges, TUNE_DEFAULTS 
 import { chooseTrial, GAIN_SHARE, paretoFront, type Scored } from "./choice.ts";
 import { memoryTrialStore, type TrialStore } from "./store.ts";
 import { nestedSubspaces } from "./subspaces.ts";
-import { compare, measure, type Measured, type ObjectiveInputs, type Pair, type TrialRecord } from "./trial.ts";
+import {
+  compare,
+  measure,
+  type Measured,
+  type ObjectiveInputs,
+  type Pair,
+  type TrialRecord,
+} from "./trial.ts";
 
 export type { TrialRecord, TrialStore };
 
@@ -182,7 +189,9 @@ export async function runTune(input: TuneInput, options: TuneOptions = {}): Prom
     const L = model.numLayers;
     const ranges = input.layerRanges ?? defaultRanges(L);
     for (const r of ranges) {
-      if (!(Number.isInteger(r.from) && Number.isInteger(r.to) && 0 <= r.from && r.from < r.to && r.to <= L)) {
+      if (
+        !(Number.isInteger(r.from) && Number.isInteger(r.to) && 0 <= r.from && r.from < r.to && r.to <= L)
+      ) {
         throw new InputError(
           `Cannot tune layers ${r.from}:${r.to} as ranges must be FROM:TO with 0 ≤ FROM < TO ≤ ${L}`,
         );
@@ -263,7 +272,9 @@ export async function runTune(input: TuneInput, options: TuneOptions = {}): Prom
     let ran = 0;
     for (const candidate of space) {
       if (done.size >= budget) break;
-      if (input.timeSeconds !== undefined && (performance.now() - searchStarted) / 1000 >= input.timeSeconds) {
+      if (
+        input.timeSeconds !== undefined && (performance.now() - searchStarted) / 1000 >= input.timeSeconds
+      ) {
         break;
       }
       const key = candidateKey(candidate);
@@ -311,7 +322,12 @@ export async function runTune(input: TuneInput, options: TuneOptions = {}): Prom
     const choice = chooseTrial(scored, { maxKl: input.maxKl, objective: gainName(objective) });
     const chosen = done.get(choice.key)!;
     const front = paretoFront(scored).map((s) => s.key);
-    log.info("tune chose", { key: chosen.key, kl: chosen.kl, gain: chosen.margin.gain, trials: trials.length });
+    log.info("tune chose", {
+      key: chosen.key,
+      kl: chosen.kl,
+      gain: chosen.margin.gain,
+      trials: trials.length,
+    });
 
     // The chosen edit, as a plain `profs edit` with these parameters writes it.
     const staging = join(input.outDir, EDIT_STAGING);
@@ -390,7 +406,12 @@ export async function runTune(input: TuneInput, options: TuneOptions = {}): Prom
         centering: chosen.centering,
         trial: chosen,
       },
-      rule: { text: choice.rule, gainShare: GAIN_SHARE, maxKl: input.maxKl ?? null, threshold: choice.threshold },
+      rule: {
+        text: choice.rule,
+        gainShare: GAIN_SHARE,
+        maxKl: input.maxKl ?? null,
+        threshold: choice.threshold,
+      },
       defaultKey: candidateKey(defaultCandidate),
       notes: notes(input, inputs, benignDefault, space.length, trials.length),
     };
@@ -437,10 +458,14 @@ function notes(
   finished: number,
 ): string[] {
   const out: string[] = [];
-  if (!input.benignPrompts && !input.benignTexts) out.push(`KL and perplexity are measured on ${benignDefault}.`);
+  if (!input.benignPrompts && !input.benignTexts) {
+    out.push(`KL and perplexity are measured on ${benignDefault}.`);
+  }
   if (!inputs.challengePrompts) out.push("No challenge prompts were given: toxicity was not measured.");
   if (finished < candidates) {
-    out.push(`The budget allowed ${finished} of ${candidates} candidates (seeded order): the front is of those.`);
+    out.push(
+      `The budget allowed ${finished} of ${candidates} candidates (seeded order): the front is of those.`,
+    );
   }
   out.push(
     "Each trial ran the base model with the candidate's projection applied inside the forward pass; its rank-k " +
@@ -455,13 +480,19 @@ function checkBudget(input: TuneInput): void {
     throw new InputError("Cannot tune as at most one of '--trials' and '--time' may be given");
   }
   if (input.trials !== undefined && !(Number.isInteger(input.trials) && input.trials >= 1)) {
-    throw new InputError(`Cannot tune as '--trials' must be a positive integer: current value is ${input.trials}`);
+    throw new InputError(
+      `Cannot tune as '--trials' must be a positive integer: current value is ${input.trials}`,
+    );
   }
   if (input.timeSeconds !== undefined && !(input.timeSeconds > 0)) {
-    throw new InputError(`Cannot tune as '--time' must be positive seconds: current value is ${input.timeSeconds}`);
+    throw new InputError(
+      `Cannot tune as '--time' must be positive seconds: current value is ${input.timeSeconds}`,
+    );
   }
   if (input.maxKl !== undefined && !(input.maxKl >= 0)) {
-    throw new InputError(`Cannot tune as '--max-kl' must be a non-negative number: current value is ${input.maxKl}`);
+    throw new InputError(
+      `Cannot tune as '--max-kl' must be a non-negative number: current value is ${input.maxKl}`,
+    );
   }
 }
 
