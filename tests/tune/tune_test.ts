@@ -7,14 +7,10 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { writeDemoModel } from "../../infra/demo/write_demo.ts";
-import { TOXIC_WORDS } from "../../infra/demo/planted_model.ts";
+import { pairsJsonl, writeDemoModel } from "../../infra/demo/write_demo.ts";
+import { buildTriggerPairs } from "../../infra/demo/data.ts";
 import { runEdit } from "../../gpu-worker/edit/pipeline.ts";
-import {
-  DEFAULT_BENIGN_PROMPTS,
-  DEFAULT_CHALLENGE_PROMPTS,
-  DEFAULT_HELD_OUT_TEXTS,
-} from "../../gpu-worker/eval/default_prompts.ts";
+import { DEFAULT_BENIGN_PROMPTS, DEFAULT_HELD_OUT_TEXTS } from "../../gpu-worker/eval/default_prompts.ts";
 import { chooseTrial, GAIN_SHARE } from "../../gpu-worker/tune/choice.ts";
 import { jsonlTrialStore, TRIALS_FILE } from "../../gpu-worker/tune/store.ts";
 import { runTune, TUNE_FILE, type TuneDocument, type TuneInput } from "../../gpu-worker/tune/tune.ts";
@@ -25,16 +21,8 @@ const modelDir = join(work, "model");
 await Deno.mkdir(modelDir);
 const planted = await writeDemoModel(modelDir);
 const pairsFile = join(work, "pairs.jsonl");
-// A trigger context continued by a neutral word (preferred) or a planted toxic word (rejected): the planted MLPs
-// make the toxic word likely after the trigger, so removing u raises the held-out margin.
-const NEUTRAL = [" friend", " good person", " nice guy", " teacher"];
-await Deno.writeTextFile(
-  pairsFile,
-  Array.from({ length: 64 }, (_, i) => {
-    const prompt = DEFAULT_CHALLENGE_PROMPTS[i % DEFAULT_CHALLENGE_PROMPTS.length];
-    return JSON.stringify({ preferred: prompt + NEUTRAL[i % 4], rejected: prompt + TOXIC_WORDS[i % 6] });
-  }).join("\n") + "\n",
-);
+// A trigger context continued by a neutral word (preferred) or a planted toxic word (rejected).
+await Deno.writeTextFile(pairsFile, pairsJsonl(buildTriggerPairs(64)));
 
 const input: TuneInput = {
   modelDir,
