@@ -154,10 +154,6 @@ export interface TuneResult {
 const EDIT_STAGING = ".edit";
 
 export async function runTune(input: TuneInput, options: TuneOptions = {}): Promise<TuneResult> {
-  const started = performance.now();
-  const log = options.logger ?? silentLogger;
-  const { signal, onProgress } = options;
-  const store = options.store ?? memoryTrialStore();
   const maxRank = input.maxRank ?? TUNE_DEFAULTS.maxRank;
   const seed = input.seed ?? EDIT_DEFAULTS.seed;
   const maxPairs = input.maxPairs ?? EDIT_DEFAULTS.max_pairs;
@@ -171,8 +167,42 @@ export async function runTune(input: TuneInput, options: TuneOptions = {}): Prom
       "Cannot tune for toxicity as it needs challenge prompts ('--prompts') and a toxicity scorer",
     );
   }
-  await prepareOutDir(input.outDir, input.overwrite ?? false);
+  // Created once the inputs are checked; removed again if this run fails before recording anything in it.
+  const createdOut = await prepareOutDir(input.outDir, input.overwrite ?? false);
+  try {
+    return await search(input, options, {
+      maxRank,
+      seed,
+      maxPairs,
+      maxTokens,
+      holdout,
+      objective,
+      centering,
+    });
+  } catch (error) {
+    if (createdOut) await Deno.remove(input.outDir).catch(() => {}); // only if still empty
+    throw error;
+  }
+}
 
+async function search(
+  input: TuneInput,
+  options: TuneOptions,
+  settings: {
+    maxRank: number;
+    seed: number;
+    maxPairs: number;
+    maxTokens: number;
+    holdout: number;
+    objective: "margin" | "toxicity";
+    centering: boolean[];
+  },
+): Promise<TuneResult> {
+  const started = performance.now();
+  const log = options.logger ?? silentLogger;
+  const { signal, onProgress } = options;
+  const store = options.store ?? memoryTrialStore();
+  const { maxRank, seed, maxPairs, maxTokens, holdout, objective, centering } = settings;
   onProgress?.({ stage: "loading_model", done: 0, total: 1 });
   const data = await readEditData({ pairsFile: input.pairsFile, rank: maxRank, maxPairs, seed, holdout });
   if (data.heldOut.length === 0) {
@@ -504,13 +534,13 @@ function nonEmpty(texts: string[] | undefined, what: string): string[] | undefin
 }
 
 /**
- * The output folder: created when absent; an existing one may hold this search's trial store (a resume) but not a
- * finished tune, unless `overwrite`.
+ * The output folder: created when absent (true); an existing one may hold this search's trial store (a resume)
+ * but not a finished tune, unless `overwrite`.
  */
-async function prepareOutDir(outDir: string, overwrite: boolean): Promise<void> {
+async function prepareOutDir(outDir: string, overwrite: boolean): Promise<boolean> {
   try {
     await Deno.mkdir(outDir);
-    return;
+    return true;
   } catch (error) {
     if (!(error instanceof Deno.errors.AlreadyExists)) {
       if (error instanceof Deno.errors.NotFound || error instanceof Deno.errors.PermissionDenied) {
@@ -532,6 +562,7 @@ async function prepareOutDir(outDir: string, overwrite: boolean): Promise<void> 
       `Cannot write to '--out' as it holds a finished tune ('${TUNE_FILE}'): use a new folder or '--overwrite'`,
     );
   }
+  return false;
 }
 
 function range(from: number, to: number): number[] {

@@ -59,13 +59,20 @@ try {
       const total = (performance.now() - started) / 1000;
       const at = (stage: string) => ((stages.get(stage) ?? performance.now()) - started) / 1000;
       console.log(
-        `${shape.label}, ${backend}: ${document.search.ran} trials in ${document.search.seconds.toFixed(1)} s = ` +
-          `${document.search.trialsPerSecond.toFixed(3)} trials/s (of ${document.search.candidates} candidates); ` +
-          `set-up before the first trial ${at("baseline").toFixed(1)} s (embedding + ${
-            document.search.layerRanges.length > 0 ? "one rank-8 decomposition per block and centering" : ""
-          }), base measured in ${(at("trials") - at("baseline")).toFixed(1)} s, the chosen edit written in ${
-            (total - at("editing")).toFixed(1)
-          } s; total ${total.toFixed(1)} s; load average ${loadavg()}`,
+        `${shape.label}, ${backend}: ${document.search.ran} trials in ${
+          document.search.seconds.toFixed(1)
+        } s = ` +
+          `${
+            document.search.trialsPerSecond.toFixed(3)
+          } trials/s (of ${document.search.candidates} candidates); ` +
+          `set-up before the first trial ${
+            at("baseline").toFixed(1)
+          } s (embedding, one rank-8 decomposition ` +
+          `per block and centering), base measured in ${
+            (at("trials") - at("baseline")).toFixed(1)
+          } s, the chosen edit written in ${(total - at("editing")).toFixed(1)} s; total ${
+            total.toFixed(1)
+          } s; load average ${loadavg()}`,
       );
     }
   }
