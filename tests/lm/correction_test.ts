@@ -98,6 +98,46 @@ for (const variant of ["gpt2", "llama-gqa", "opt", "gptj"]) {
   });
 }
 
+Deno.test("corrected runs resume from the stored model's residual stream at the first corrected block, bit for bit", async () => {
+  const root = await Deno.makeTempDir({ prefix: "profs-correction-prefix-" });
+  try {
+    const base = FIXTURES + "llama-gqa";
+    const pairs = join(root, "pairs.jsonl");
+    await writePairs(pairs);
+    const out = join(root, "edited");
+    await runEdit({
+      modelDir: base,
+      outDir: out,
+      pairsFile: pairs,
+      layers: { from: 1, to: 2 },
+      rank: 3,
+      backend: "cpu",
+    });
+    const { basis } = (await readPatch(join(out, "patch.safetensors"))).layers[0];
+    const first = { rows: basis.rows, cols: 1, data: basis.data.filter((_, i) => i % 3 === 0) };
+    const warm = await openRunner(base, "cpu");
+    const cold = await openRunner(base, "cpu");
+    const edited = await openRunner(out, "cpu");
+    try {
+      warm.setCorrection({ layers: [{ layer: 1, basis: first }] });
+      await warm.logits(TEXTS); // keeps block 1's input for these texts
+      await warm.logProbs(TEXTS);
+      warm.setCorrection({ layers: [{ layer: 1, basis }] }); // starts at block 1 again: resumes there
+      cold.setCorrection({ layers: [{ layer: 1, basis }] });
+      assert.deepEqual(await warm.logits(TEXTS), await cold.logits(TEXTS));
+      const [w, c] = [await warm.logProbs(TEXTS), await cold.logProbs(TEXTS)];
+      w.forEach((t, i) => assert.deepEqual(t.tokenLogProbs, c[i].tokenLogProbs));
+      close(await warm.logits(TEXTS), await edited.logits(TEXTS), "resumed logits vs the edited model");
+    } finally {
+      warm.dispose();
+      cold.dispose();
+      edited.dispose();
+    }
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
 Deno.test("a correction whose basis does not fit the model is refused with the block named", async () => {
   const runner = await openRunner(FIXTURES + "gpt2", "cpu");
   try {

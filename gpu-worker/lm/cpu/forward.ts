@@ -386,6 +386,8 @@ export interface ModelOptions {
   maxResidentBytes?: number;
 }
 
+/** Most bytes of residual streams kept for corrected runs to resume from (loadLmCpuModel's prefix cache). */
+const PREFIX_BYTES = 256 << 20;
 /** Rows of the head per streamed product: 4,096 rows of a 4,096-wide head are 64 MiB of float32. */
 const HEAD_CHUNK_ROWS = 4096;
 /** Rows whose logits are formed at once for log-probabilities: bounds [rows, V] (64 × 128k × 4 B = 32 MiB). */
@@ -439,6 +441,14 @@ export async function loadLmCpuModel(
   }
   const invFreq = family.positions.kind === "rotary" ? rotaryInvFreq(family.positions) : null;
   let corrected = new Map<number, Matrix>();
+  let firstCorrected = 0; // blocks before it run as stored, whatever the correction
+  /**
+   * With a correction, the residual stream entering its first corrected block f is the stored model's: kept per
+   * batch of fresh sequences (by their ids and positions) and f, so the next correction starting at f resumes
+   * there instead of running blocks 0..f−1 again (a tune's trials run the same texts). Bounded by PREFIX_BYTES.
+   */
+  const prefixes = new Map<string, Float32Array>();
+  let prefixBytes = 0;
 
   /** Runs rows through every block and returns the final-normed states of `wanted` rows [n, D]. */
   async function run(
@@ -446,16 +456,25 @@ export async function loadLmCpuModel(
     layout: RowLayout,
     store: KvStore,
     wanted: Uint32Array,
+    fresh = false, // the rows are whole sequences from position 0 (no earlier context in the store)
   ): Promise<Float32Array> {
+    const f = fresh ? firstCorrected : 0;
+    const key = f > 0 ? `${f}|${ids.join(",")}|${layout.pos.join(",")}` : "";
+    const cached = f > 0 ? prefixes.get(key) : undefined;
     let x: Float32Array;
-    if (embed) {
+    if (cached) x = cached.slice();
+    else if (embed) {
       x = new Float32Array(layout.rows * D);
       const p = family.positions.kind === "learned"
         ? { table: positions!, pos: layout.pos, offset: family.positions.offset }
         : null;
       embeddingForward(x, ids, embed, p, { rows: layout.rows, dim: D });
     } else x = await embedRows(source, family, ids, layout.pos);
-    for (let l = 0; l < L; l++) {
+    for (let l = cached ? f : 0; l < L; l++) {
+      if (l === f && f > 0 && !cached && prefixBytes + x.byteLength <= PREFIX_BYTES) {
+        prefixes.set(key, x.slice());
+        prefixBytes += x.byteLength;
+      }
       const w = blocks[l] ?? await loadBlock(source, family, l); // streamed: read, used, dropped
       blockForward(gemm, family, l, w, x, layout, store.k[l], store.v[l], invFreq, corrected.get(l) ?? null);
     }
@@ -516,11 +535,12 @@ export async function loadLmCpuModel(
     resident,
     setCorrection(correction) {
       corrected = correctionByLayer(correction, family);
+      firstCorrected = corrected.size > 0 ? Math.min(...corrected.keys()) : 0;
     },
     async lastLogits(sequences) {
       const { seqs, layout, store } = prefill(sequences);
       const last = Uint32Array.from(sequences, (_, i) => seqs.starts[i] + seqs.counts[i] - 1);
-      return await logitsOf(await run(seqs.ids, layout, store, last), sequences.length);
+      return await logitsOf(await run(seqs.ids, layout, store, last, true), sequences.length);
     },
     async logProbs(sequences) {
       const { seqs, layout, store } = prefill(sequences);
@@ -532,7 +552,7 @@ export async function loadLmCpuModel(
           targets.push(s[t + 1]);
         }
       });
-      const h = await run(seqs.ids, layout, store, Uint32Array.from(rows));
+      const h = await run(seqs.ids, layout, store, Uint32Array.from(rows), true);
       const all = new Float32Array(rows.length);
       for (let first = 0; first < rows.length; first += LOGIT_ROWS) {
         const n = Math.min(LOGIT_ROWS, rows.length - first);
