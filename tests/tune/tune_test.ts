@@ -150,6 +150,14 @@ Deno.test("tune.json and report.html show every trial, the front and the chosen 
   assert.ok(html.includes("<h2>Trials</h2>"));
 });
 
+Deno.test("a trial store of another search (other seed) is refused before any model work", async () => {
+  await assert.rejects(
+    runTune({ ...input, outDir: join(work, "other-seed"), seed: 5 }, { store }),
+    /trial store holds trials of another search/,
+  );
+  assert.ok(!await Deno.stat(join(work, "other-seed")).then(() => true, () => false));
+});
+
 Deno.test("a finished tune is not overwritten, and budget flags are checked before any work", async () => {
   await assert.rejects(runTune(input, { store }), /holds a finished tune/);
   await assert.rejects(
