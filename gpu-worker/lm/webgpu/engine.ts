@@ -210,6 +210,14 @@ export async function createWebGpuLm(
   let peak = 0;
   let corrected = new Map<number, DeviceCorrection>();
   let correctionRank = 1; // the widest corrected basis (the z scratch's width)
+  /**
+   * With a correction, every chunk's residual stream entering the first corrected block f is the stored model's:
+   * kept on the device per group of texts (their ids) and f, so the next correction starting at f resumes there
+   * instead of embedding and running blocks 0..f−1 again (a tune's trials run the same texts). At most
+   * PREFIX_BYTES; released with the engine.
+   */
+  const prefixes = new Map<string, GPUBuffer[]>();
+  let prefixBytes = 0;
   /** The whole model on the device once `loadResident` (or a generation that fits) has put it there. */
   let resident: {
     weights: DeviceWeights;
@@ -292,9 +300,27 @@ export async function createWebGpuLm(
         const g = new Held();
         try {
           const chunks = group.map((plan) => materialize(plan, texts, g));
-          await embedTokens(texts, chunks, g);
+          const f = want.logits && corrected.size > 0 ? Math.min(...corrected.keys()) : 0;
+          const key = f > 0
+            ? `${f}|${group.map((c) => c.texts.map((n) => texts[n].join(",")).join(";")).join("|")}`
+            : "";
+          const cached = f > 0 ? prefixes.get(key) : undefined;
+          if (cached) {
+            const batch = gpu.batch("resume");
+            chunks.forEach((c, i) => batch.copy(cached[i], c.x, c.rows * D * 4));
+            await batch.submit();
+          } else await embedTokens(texts, chunks, g);
           const groupTexts = group.reduce((n, c) => n + c.texts.length, 0);
-          for (let l = 0; l < L; l++) {
+          for (let l = cached ? f : 0; l < L; l++) {
+            const bytes = chunks.reduce((sum, c) => sum + c.rows * D * 4, 0);
+            if (l === f && f > 0 && !cached && prefixBytes + bytes <= PREFIX_BYTES) {
+              const copies = chunks.map((c) => gpu.storage(c.rows * D * 4, `prefix ${f}`));
+              const batch = gpu.batch("keep prefix");
+              chunks.forEach((c, i) => batch.copy(c.x, copies[i], c.rows * D * 4));
+              await batch.submit();
+              prefixes.set(key, copies);
+              prefixBytes += bytes;
+            }
             want.signal?.throwIfAborted();
             const w = resident?.blocks[l] ?? await weights.block(family, l);
             peak = Math.max(peak, held.bytes + g.bytes + weights.bytes + (resident?.weights.bytes ?? 0));
@@ -974,6 +1000,8 @@ export async function createWebGpuLm(
     dispose() {
       for (const c of corrected.values()) gpu.release(c.basis);
       corrected.clear();
+      for (const buffers of prefixes.values()) gpu.release(...buffers);
+      prefixes.clear();
       resident?.weights.release();
       resident = null;
       if (owned) gpu.dispose();
@@ -981,6 +1009,9 @@ export async function createWebGpuLm(
   };
   return engine;
 }
+
+/** Most bytes of residual streams kept on the device for corrected runs to resume from. */
+const PREFIX_BYTES = 256 << 20;
 
 /** Every sequence has produced `eos` after its prompt (never, without one). */
 function finished(seqs: number[][], prompts: number[][], eos: number | null): boolean {
