@@ -45,6 +45,7 @@ import { assembleReport, type EditReport, markToxicSides, topTokens, toxicProjec
 import { untilAborted } from "../../shared/abort.ts";
 import { lineageOf, modelCard } from "./model_card.ts";
 import { writeLoraAdapter } from "./lora.ts";
+import { measureHeldOutMargin } from "../eval/margin_of_edit.ts";
 import { writeModelFolder } from "./write_model.ts";
 import { layerSource, type Provenance, readEditData } from "./edit_data.ts";
 
@@ -54,6 +55,16 @@ export interface EditOptions {
   /** Exactly one of `pairsFile` (JSONL) and `embeddingsFile` (safetensors). */
   pairsFile?: string;
   embeddingsFile?: string;
+  /**
+   * The pairs `embeddingsFile` was computed from, row for row (the worker's embeddings cache): their texts let an
+   * edit from embeddings hold pairs out and measure the margin as the edit from the pairs would.
+   */
+  embeddingsPairsFile?: string;
+  /**
+   * Share of the sampled pairs held out from the subspace to measure the preference margin of base and edited
+   * model (default EDIT_DEFAULTS.holdout; 0: none, every sampled pair finds the subspace).
+   */
+  holdout?: number;
   /** Half-open block range; default ⌊5L/12⌋:L. */
   layers?: LayerRange;
   rank?: number;
@@ -97,7 +108,7 @@ export interface EditOptions {
   freeBytes?: (path: string) => Promise<number>;
 }
 
-export type EditStage = "loading_model" | "embedding" | "svd" | "writing";
+export type EditStage = "loading_model" | "embedding" | "svd" | "writing" | "margin";
 
 export interface EditHooks {
   onProgress?: (stage: EditStage, done: number, total: number) => void;
@@ -136,6 +147,7 @@ export async function runEdit(options: EditOptions, hooks: EditHooks = {}): Prom
   const maxPairs = options.maxPairs ?? EDIT_DEFAULTS.max_pairs;
   const seed = options.seed ?? EDIT_DEFAULTS.seed;
   const maxTokens = options.maxTokens ?? EDIT_DEFAULTS.max_tokens;
+  const holdout = options.holdout ?? EDIT_DEFAULTS.holdout;
   const subspaceParams: SubspaceParams = {
     rank,
     centering: options.centering ?? EDIT_DEFAULTS.centering,
@@ -159,9 +171,11 @@ export async function runEdit(options: EditOptions, hooks: EditHooks = {}): Prom
     const data = await readEditData({
       pairsFile: options.pairsFile,
       embeddingsFile: options.embeddingsFile,
+      embeddingsPairsFile: options.embeddingsPairsFile,
       rank,
       maxPairs,
       seed,
+      holdout,
       provenance: options.provenance,
     });
     embeddings = data.embeddings;
@@ -191,6 +205,7 @@ export async function runEdit(options: EditOptions, hooks: EditHooks = {}): Prom
     const embedStarted = performance.now();
     const { source, computed } = await untilAborted(
       layerSource(data, model, {
+        all: options.saveEmbeddings !== undefined,
         maxTokens,
         backend: backend.name,
         signal,
@@ -297,6 +312,11 @@ export async function runEdit(options: EditOptions, hooks: EditHooks = {}): Prom
       layers: patchLayers.map((l) => l.layer),
     };
     await writePatch(join(tmpDir, PATCH_FILE), { metadata: patchMetadata, layers: patchLayers });
+    const marginStarted = performance.now();
+    const margin = data.heldOut.length === 0 ? undefined : await measureHeldOutMargin(
+      { baseDir: model.dir, editedDir: tmpDir, backend: backend.name, pairs: data.heldOut, maxTokens },
+      { signal, onProgress: (done, total) => onProgress?.("margin", done, total) },
+    );
     const report = assembleReport({
       model: open,
       written,
@@ -307,6 +327,7 @@ export async function runEdit(options: EditOptions, hooks: EditHooks = {}): Prom
         maxPairs,
         seed,
         maxTokens: embeddings ? embeddings.metadata.maxTokens ?? null : maxTokens,
+        holdout,
         tolerance: subspaceParams.tolerance,
         maxIterations: subspaceParams.maxIterations,
       },
@@ -315,10 +336,18 @@ export async function runEdit(options: EditOptions, hooks: EditHooks = {}): Prom
       backendReason,
       subspaces: byLayer,
       directions,
+      heldOut: {
+        share: holdout,
+        pairs: data.heldOut.length,
+        rows: data.split.heldOut,
+        ...(margin ?? {}),
+        ...(data.split.skipped ? { skipped: data.split.skipped } : {}),
+      },
       seconds: {
         embed: embedSeconds,
         subspace: subspaceSeconds,
-        write: (performance.now() - writeStarted) / 1000,
+        write: (marginStarted - writeStarted) / 1000,
+        margin: (performance.now() - marginStarted) / 1000,
         total: (performance.now() - started) / 1000,
       },
     });

@@ -70,6 +70,9 @@ export async function createLmWebGpuRunner(
     async generate(prompts, o) {
       return await generateWith(tokenizer, family, prompts, o, engine.generate);
     },
+    setCorrection(correction) {
+      engine.setCorrection(correction);
+    },
     dispose() {
       engine.dispose();
     },
