@@ -20,14 +20,25 @@ const KEEPALIVE_MS = 15_000;
 
 export function streamJobEvents(
   c: Context<ApiEnv>,
-  o: { db: Db; changes: JobChanges; tenantId: string; jobId: string; lastEventId: number },
+  o: {
+    db: Db;
+    changes: JobChanges;
+    tenantId: string;
+    jobId: string;
+    lastEventId: number;
+    /** gives the tenant's stream slot back (api/stream_limiter.ts): when the stream ends or the client leaves */
+    release: () => void;
+  },
 ): Response {
   const { db, changes, tenantId, lastEventId } = o;
   const job = { id: o.jobId };
   return streamSSE(c, async (stream) => {
     // Set by the feed when the job changes; cleared before each read so no change is missed in between.
     const changed = changes.signal(job.id);
-    stream.onAbort(() => changed.close());
+    stream.onAbort(() => {
+      changed.close();
+      o.release();
+    });
     try {
       let after = Number.isSafeInteger(lastEventId) && lastEventId > 0 ? lastEventId : 0;
       let lastWrite = Date.now();
@@ -59,10 +70,12 @@ export function streamJobEvents(
           await stream.write(": keep-alive\n\n");
           lastWrite = Date.now();
         }
-        await changed.wait(changes.live ? FEED_TRUST_MS : EVENTS_POLL_MS);
+        // Jittered, so streams opened together do not read together every FEED_TRUST_MS.
+        await changed.wait(changes.live ? FEED_TRUST_MS * (0.5 + Math.random() / 2) : EVENTS_POLL_MS);
       }
     } finally {
       changed.close();
+      o.release();
     }
   });
 }

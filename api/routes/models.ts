@@ -22,15 +22,16 @@ import { modelFileKey, modelPrefix } from "../../shared/blobs/keys.ts";
 import { BlobTooLargeError } from "../../shared/blobs/store.ts";
 import type { Db, Model } from "../../shared/db/index.ts";
 import {
+  claimModelFile,
+  completeModelFile,
   createModel,
-  deleteModel,
   getModel,
   listModelFiles,
   listModels,
   markModelReady,
-  putModelFile,
   updateModel,
 } from "../../shared/db/repositories/models.ts";
+import { deleteUnlessInUse } from "../../shared/db/repositories/in_use.ts";
 import { errorMessage, InputError } from "../../shared/errors.ts";
 import { openModelFolder } from "../../shared/model/folder.ts";
 import { lmFamilyFrom } from "../../shared/model/lm_family.ts";
@@ -40,7 +41,8 @@ import type { ApiEnv } from "../env.ts";
 import { ApiError, notFound, validationHook } from "../errors.ts";
 import { requireScope } from "../middleware/auth.ts";
 import { safetensorsValidator } from "../uploads/safetensors_stream.ts";
-import { declaredLength, IdParam, jsonLimit, problems, refuseWhileInUse } from "./common.ts";
+import { isDiskSpace } from "../uploads/owned_blob.ts";
+import { declaredLength, IdParam, inUseConflict, jsonLimit, problems } from "./common.ts";
 
 /** Small JSON files of a model folder are parsed before they are stored; tokenizer.json of big vocabularies is ~20 MB. */
 const MAX_JSON_FILE_BYTES = 64 * 1024 * 1024;
@@ -99,7 +101,9 @@ export function modelsRoutes(deps: ApiDeps) {
       description:
         "The body is the file's bytes (`curl -T file`). It is hashed and size-checked while streaming; " +
         "a .safetensors file is validated as it arrives and a .json file must parse. The file appears only when " +
-        "complete and valid; a failed upload stores nothing. Uploading a file again replaces it.",
+        "complete and valid; a failed upload stores nothing. Uploading a file again replaces it; uploads of the same " +
+        "file are serialised (the recorded sha256 and size are always of the bytes stored), and one that waits " +
+        "more than a second for another is a 409. A full disk is a 507.",
       security: [{ apiKey: [] }],
       middleware: [write] as const,
       request: {
@@ -111,7 +115,7 @@ export function modelsRoutes(deps: ApiDeps) {
       },
       responses: {
         201: { description: "stored", content: { "application/json": { schema: ModelFile } } },
-        ...problems(401, 403, 404, 409, 413, 422),
+        ...problems(401, 403, 404, 409, 413, 422, 507),
       },
     }),
     async (c) => {
@@ -153,6 +157,10 @@ export function modelsRoutes(deps: ApiDeps) {
         : deps.config.maxModelFileBytes;
       if (declared !== null && declared > cap) throw tooLarge(cap);
       const key = modelFileKey(model.id, filename);
+      // One writer per file: the staged bytes' hash and size are claimed on the file's row before they are
+      // renamed under the key, and marked complete only while that claim is still this upload's.
+      const claim = (staged: { size: number; sha256: string }) =>
+        claimFile(db, tenantId, model.id, { filename, blobKey: key, ...staged });
       const info = await storeUpload(async () => {
         if (isJson) {
           const text = await readCapped(c.req.raw.body, cap);
@@ -163,25 +171,29 @@ export function modelsRoutes(deps: ApiDeps) {
               `Cannot store '${filename}' as it must be valid JSON: ${errorMessage(error)}`,
             );
           }
-          return await deps.blobs.put(key, new TextEncoder().encode(text), { maxBytes: cap });
+          return await deps.blobs.put(key, new TextEncoder().encode(text), {
+            maxBytes: cap,
+            beforePublish: claim,
+          });
         }
         let body = c.req.raw.body ?? ReadableStream.from<Uint8Array>([]);
         if (filename.endsWith(".safetensors")) {
           body = body.pipeThrough(safetensorsValidator(filename, declared, deps.config));
         }
-        return await deps.blobs.put(key, body, { maxBytes: cap });
+        return await deps.blobs.put(key, body, { maxBytes: cap, beforePublish: claim });
       });
-      const row = await putModelFile(db, tenantId, model.id, {
+      const row = await completeModelFile(db, tenantId, model.id, {
         filename,
-        blobKey: key,
         size: info.size,
         sha256: info.sha256,
-        status: "complete",
       });
       if (!row) {
-        // The model was deleted while its file streamed in: drop the orphaned blob.
-        await deps.blobs.delete(key);
-        throw notFound("model", id);
+        if (!await getModel(db, tenantId, model.id)) {
+          // The model was deleted while its file streamed in: drop the orphaned blob.
+          await deps.blobs.delete(key);
+          throw notFound("model", id);
+        }
+        throw overtaken(filename, id);
       }
       return c.json({ name: filename, size: info.size, sha256: info.sha256 }, 201);
     },
@@ -305,16 +317,53 @@ export function modelsRoutes(deps: ApiDeps) {
     async (c) => {
       const { tenantId } = c.get("principal");
       const { id } = c.req.valid("param");
-      const model = await getModel(db, tenantId, id);
-      if (!model) throw notFound("model", id);
-      await refuseWhileInUse(db, tenantId, "model", model.id);
-      if (!await deleteModel(db, tenantId, id)) throw notFound("model", id);
-      await deps.blobs.deletePrefix(modelPrefix(id));
+      const outcome = await deleteUnlessInUse(db, tenantId, "model", id);
+      if (!outcome) throw notFound("model", id);
+      if ("busy" in outcome) throw inUseConflict("model", id, outcome.busy);
+      // A crash before this leaves the files unreferenced: the blob janitor removes them after its grace period.
+      await deps.blobs.deletePrefix(modelPrefix(outcome.deleted.id));
       return c.body(null, 204);
     },
   );
 
   return app;
+}
+
+/**
+ * How long a claim on a model file (between its row saying `uploading` and the bytes being renamed under the
+ * key: milliseconds) holds off another writer before it counts as abandoned by a process that died.
+ */
+const FILE_CLAIM_STALE_MS = 60_000;
+/** How often, and how far apart, an upload retries a claim another upload of the same file holds. */
+const FILE_CLAIM_TRIES = 40;
+const FILE_CLAIM_WAIT_MS = 25;
+
+/**
+ * Claims a model file for the staged bytes (shared/db `claimModelFile`): waits out another upload's claim on the
+ * same file for up to a second (uploads of one file are serialised), then 409; 404 when the model is gone.
+ */
+async function claimFile(
+  db: Db,
+  tenantId: string,
+  modelId: string,
+  file: { filename: string; blobKey: string; size: number; sha256: string },
+): Promise<void> {
+  for (let attempt = 1;; attempt++) {
+    const claimed = await claimModelFile(db, tenantId, modelId, file, FILE_CLAIM_STALE_MS);
+    if (claimed === null) throw notFound("model", modelId);
+    if (claimed !== "busy") return;
+    if (attempt >= FILE_CLAIM_TRIES) throw overtaken(file.filename, modelId);
+    await new Promise((resolve) => setTimeout(resolve, FILE_CLAIM_WAIT_MS));
+  }
+}
+
+function overtaken(filename: string, modelId: string): ApiError {
+  return new ApiError(
+    409,
+    "conflict",
+    `Cannot store '${filename}' of model '${modelId}' as another upload of the same file is being stored: ` +
+      `upload it again once that one has finished`,
+  );
 }
 
 function tooLarge(cap: number): ApiError {
@@ -327,6 +376,7 @@ async function storeUpload<T>(put: () => Promise<T>): Promise<T> {
     return await put();
   } catch (error) {
     if (error instanceof BlobTooLargeError) throw tooLarge(error.maxBytes);
+    if (isDiskSpace(error)) throw error;
     if (error instanceof InputError) throw new ApiError(422, "invalid-upload", error.message);
     throw error;
   }
