@@ -282,8 +282,16 @@ export function editsRoutes(deps: ApiDeps, changes: JobChanges, streams: StreamL
     async (c) => {
       const { tenantId } = c.get("principal");
       const { id } = c.req.valid("param");
-      const job = await findEdit(db, tenantId, id);
       const wantsSse = (c.req.header("Accept") ?? "").includes("text/event-stream");
+      // A stream's slot is taken before anything is read, so a tenant at its cap costs no database round trip.
+      const release = wantsSse ? streams.open(tenantId, `an event stream of edit '${id}'`) : () => {};
+      let job: Job;
+      try {
+        job = await findEdit(db, tenantId, id);
+      } catch (error) {
+        release();
+        throw error;
+      }
       if (!wantsSse) {
         const { after, limit } = c.req.valid("query");
         const events = await listJobEvents(db, tenantId, job.id, { afterId: after, limit: limit + 1 });
@@ -294,7 +302,6 @@ export function editsRoutes(deps: ApiDeps, changes: JobChanges, streams: StreamL
         );
       }
       const lastEventId = Number(c.req.header("Last-Event-ID") ?? c.req.valid("query").after ?? 0);
-      const release = streams.open(tenantId, `an event stream of edit '${job.id}'`);
       return streamJobEvents(c, { db, changes, tenantId, jobId: job.id, lastEventId, release });
     },
   );

@@ -42,6 +42,7 @@ import { ApiError, notFound, validationHook } from "../errors.ts";
 import { requireScope } from "../middleware/auth.ts";
 import { safetensorsValidator } from "../uploads/safetensors_stream.ts";
 import { isDiskSpace } from "../uploads/owned_blob.ts";
+import { createKeyedQueue } from "../uploads/keyed_queue.ts";
 import { declaredLength, IdParam, inUseConflict, jsonLimit, problems } from "./common.ts";
 
 /** Small JSON files of a model folder are parsed before they are stored; tokenizer.json of big vocabularies is ~20 MB. */
@@ -59,6 +60,7 @@ export function modelsRoutes(deps: ApiDeps) {
   const { db } = deps.database;
   const read = requireScope("models:read");
   const write = requireScope("models:write");
+  const publishQueue = createKeyedQueue();
 
   app.openapi(
     createRoute({
@@ -102,8 +104,8 @@ export function modelsRoutes(deps: ApiDeps) {
         "The body is the file's bytes (`curl -T file`). It is hashed and size-checked while streaming; " +
         "a .safetensors file is validated as it arrives and a .json file must parse. The file appears only when " +
         "complete and valid; a failed upload stores nothing. Uploading a file again replaces it; uploads of the same " +
-        "file are serialised (the recorded sha256 and size are always of the bytes stored), and one that waits " +
-        "more than a second for another is a 409. A full disk is a 507.",
+        "file are serialised (the recorded sha256 and size are always of the bytes stored); one that waits more " +
+        "than 3 s for another API process's upload of the file is a 409. A full disk is a 507.",
       security: [{ apiKey: [] }],
       middleware: [write] as const,
       request: {
@@ -157,45 +159,53 @@ export function modelsRoutes(deps: ApiDeps) {
         : deps.config.maxModelFileBytes;
       if (declared !== null && declared > cap) throw tooLarge(cap);
       const key = modelFileKey(model.id, filename);
-      // One writer per file: the staged bytes' hash and size are claimed on the file's row before they are
-      // renamed under the key, and marked complete only while that claim is still this upload's.
-      const claim = (staged: { size: number; sha256: string }) =>
-        claimFile(db, tenantId, model.id, { filename, blobKey: key, ...staged });
-      const info = await storeUpload(async () => {
-        if (isJson) {
-          const text = await readCapped(c.req.raw.body, cap);
-          try {
-            JSON.parse(text);
-          } catch (error) {
-            throw new InputError(
-              `Cannot store '${filename}' as it must be valid JSON: ${errorMessage(error)}`,
-            );
+      // One writer per file: once its bytes are staged, an upload waits for this process's earlier uploads of
+      // the file, claims the file's row with the staged hash and size before they are renamed under the key, and
+      // marks it complete only while that claim is still its own.
+      const held: { release?: () => void } = {};
+      const claim = async (staged: { size: number; sha256: string }) => {
+        held.release = await publishQueue(key);
+        await claimFile(db, tenantId, model.id, { filename, blobKey: key, ...staged });
+      };
+      try {
+        const info = await storeUpload(async () => {
+          if (isJson) {
+            const text = await readCapped(c.req.raw.body, cap);
+            try {
+              JSON.parse(text);
+            } catch (error) {
+              throw new InputError(
+                `Cannot store '${filename}' as it must be valid JSON: ${errorMessage(error)}`,
+              );
+            }
+            return await deps.blobs.put(key, new TextEncoder().encode(text), {
+              maxBytes: cap,
+              beforePublish: claim,
+            });
           }
-          return await deps.blobs.put(key, new TextEncoder().encode(text), {
-            maxBytes: cap,
-            beforePublish: claim,
-          });
+          let body = c.req.raw.body ?? ReadableStream.from<Uint8Array>([]);
+          if (filename.endsWith(".safetensors")) {
+            body = body.pipeThrough(safetensorsValidator(filename, declared, deps.config));
+          }
+          return await deps.blobs.put(key, body, { maxBytes: cap, beforePublish: claim });
+        });
+        const row = await completeModelFile(db, tenantId, model.id, {
+          filename,
+          size: info.size,
+          sha256: info.sha256,
+        });
+        if (!row) {
+          if (!await getModel(db, tenantId, model.id)) {
+            // The model was deleted while its file streamed in: drop the orphaned blob.
+            await deps.blobs.delete(key);
+            throw notFound("model", id);
+          }
+          throw overtaken(filename, id);
         }
-        let body = c.req.raw.body ?? ReadableStream.from<Uint8Array>([]);
-        if (filename.endsWith(".safetensors")) {
-          body = body.pipeThrough(safetensorsValidator(filename, declared, deps.config));
-        }
-        return await deps.blobs.put(key, body, { maxBytes: cap, beforePublish: claim });
-      });
-      const row = await completeModelFile(db, tenantId, model.id, {
-        filename,
-        size: info.size,
-        sha256: info.sha256,
-      });
-      if (!row) {
-        if (!await getModel(db, tenantId, model.id)) {
-          // The model was deleted while its file streamed in: drop the orphaned blob.
-          await deps.blobs.delete(key);
-          throw notFound("model", id);
-        }
-        throw overtaken(filename, id);
+        return c.json({ name: filename, size: info.size, sha256: info.sha256 }, 201);
+      } finally {
+        held.release?.();
       }
-      return c.json({ name: filename, size: info.size, sha256: info.sha256 }, 201);
     },
   );
 
@@ -334,13 +344,15 @@ export function modelsRoutes(deps: ApiDeps) {
  * key: milliseconds) holds off another writer before it counts as abandoned by a process that died.
  */
 const FILE_CLAIM_STALE_MS = 60_000;
-/** How often, and how far apart, an upload retries a claim another upload of the same file holds. */
-const FILE_CLAIM_TRIES = 40;
-const FILE_CLAIM_WAIT_MS = 25;
+/**
+ * How long an upload waits out another process's claim on the same file (retrying with growing pauses, 10 ms to
+ * 320 ms) before it answers 409.
+ */
+const FILE_CLAIM_WAIT_MS = 3_000;
 
 /**
- * Claims a model file for the staged bytes (shared/db `claimModelFile`): waits out another upload's claim on the
- * same file for up to a second (uploads of one file are serialised), then 409; 404 when the model is gone.
+ * Claims a model file for the staged bytes (shared/db `claimModelFile`): waits out another process's claim on
+ * the same file for up to FILE_CLAIM_WAIT_MS, then 409; 404 when the model is gone.
  */
 async function claimFile(
   db: Db,
@@ -348,12 +360,13 @@ async function claimFile(
   modelId: string,
   file: { filename: string; blobKey: string; size: number; sha256: string },
 ): Promise<void> {
-  for (let attempt = 1;; attempt++) {
+  const deadline = Date.now() + FILE_CLAIM_WAIT_MS;
+  for (let pause = 10;; pause = Math.min(2 * pause, 320)) {
     const claimed = await claimModelFile(db, tenantId, modelId, file, FILE_CLAIM_STALE_MS);
     if (claimed === null) throw notFound("model", modelId);
     if (claimed !== "busy") return;
-    if (attempt >= FILE_CLAIM_TRIES) throw overtaken(file.filename, modelId);
-    await new Promise((resolve) => setTimeout(resolve, FILE_CLAIM_WAIT_MS));
+    if (Date.now() + pause > deadline) throw overtaken(file.filename, modelId);
+    await new Promise((resolve) => setTimeout(resolve, pause));
   }
 }
 
