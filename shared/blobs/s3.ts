@@ -227,14 +227,24 @@ export async function createS3BlobStore(options: S3BlobStoreOptions): Promise<Bl
     }
   }
 
-  /** Aborts this store's multipart uploads started before `before` (their parts cost storage until then). */
+  /**
+   * Aborts this store's multipart uploads started before `before` (their parts cost storage until then); 0 on a
+   * server that cannot list them (501).
+   */
   async function sweepStaging(before: Date): Promise<number> {
     let aborted = 0;
     let marker: { key: string; id: string } | null = null;
     do {
       const query: Record<string, string> = { uploads: "", prefix: options.prefix };
       if (marker) Object.assign(query, { "key-marker": marker.key, "upload-id-marker": marker.id });
-      const text = await (await request("GET", "", { query })).text();
+      const response = await request("GET", "", { query }, [501]);
+      // A server without ListMultipartUploads (s3rver, some S3-compatible stores): its own lifecycle rules must
+      // abort incomplete uploads; nothing to sweep from here.
+      if (response.status === 501) {
+        await response.body?.cancel();
+        return aborted;
+      }
+      const text = await response.text();
       for (const upload of text.match(/<Upload>[\s\S]*?<\/Upload>/g) ?? []) {
         const [name] = xmlValues(upload, "Key");
         const [uploadId] = xmlValues(upload, "UploadId");

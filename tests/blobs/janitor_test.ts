@@ -8,6 +8,8 @@ import { runJanitor } from "../../infra/janitor.ts";
 import { createHarness, type Harness, json, storedKeys } from "../api/harness.ts";
 import { pairsJsonl } from "../api/fixtures.ts";
 import { recordOrRemove } from "../../api/uploads/owned_blob.ts";
+import { createS3BlobStore } from "../../shared/blobs/s3.ts";
+import { startS3rver } from "../helpers/s3rver.ts";
 
 const HOUR = 3_600_000;
 
@@ -111,5 +113,35 @@ Deno.test("write-then-insert: a failed insert removes the blob it was recording"
     assert.equal(await h.blobs.exists(kept.key), true);
   } finally {
     await h.close();
+  }
+});
+
+Deno.test("the janitor on an S3 store (s3rver): an unreferenced object goes, a dataset's object stays", async () => {
+  const s3 = await startS3rver();
+  try {
+    const blobs = await createS3BlobStore(s3.options("j/"));
+    const h = await createHarness({ blobs });
+    try {
+      const uploaded = await h.app.request("/v1/datasets?name=pairs", {
+        method: "POST",
+        headers: h.keyA,
+        body: pairsJsonl(4),
+      });
+      assert.equal(uploaded.status, 201);
+      const [owned] = await storedKeys(h);
+      const orphan =
+        (await blobs.put(`datasets/${crypto.randomUUID()}/pairs.jsonl`, new TextEncoder().encode("x")))
+          .key;
+      // S3's Last-Modified has whole seconds: let both be in the past of a zero grace period.
+      await new Promise((resolve) => setTimeout(resolve, 1100));
+      const report = await runJanitor({ db: h.database.db, blobs, graceMs: 0 });
+      assert.equal(report.blobs, 1);
+      assert.deepEqual(await storedKeys(h), [owned]);
+      assert.equal(await blobs.exists(orphan), false);
+    } finally {
+      await h.close();
+    }
+  } finally {
+    await s3.close();
   }
 });
