@@ -4,7 +4,9 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { runJanitor } from "../../infra/janitor.ts";
+import { janitorOptionsFromEnv, runJanitor, startJanitor } from "../../infra/janitor.ts";
+import { silentLogger } from "../../shared/log.ts";
+import { waitFor } from "../helpers/wait_for.ts";
 import { createHarness, type Harness, json, storedKeys } from "../api/harness.ts";
 import { pairsJsonl } from "../api/fixtures.ts";
 import { recordOrRemove } from "../../api/uploads/owned_blob.ts";
@@ -143,5 +145,38 @@ Deno.test("the janitor on an S3 store (s3rver): an unreferenced object goes, a d
     }
   } finally {
     await s3.close();
+  }
+});
+
+Deno.test("a running service's janitor passes on its interval; the environment sets grace and interval", async () => {
+  assert.deepEqual(janitorOptionsFromEnv(() => undefined), { graceMs: 3_600_000, intervalMs: 600_000 });
+  assert.deepEqual(
+    janitorOptionsFromEnv((n) =>
+      ({ PROFS_JANITOR_GRACE_SECONDS: "120", PROFS_JANITOR_INTERVAL_SECONDS: "0" })[n]
+    ),
+    { graceMs: 120_000, intervalMs: 0 },
+  );
+  assert.throws(
+    () => janitorOptionsFromEnv((n) => n === "PROFS_JANITOR_GRACE_SECONDS" ? "5" : undefined),
+    /PROFS_JANITOR_GRACE_SECONDS must be a number of seconds of at least 60: current value is 5/,
+  );
+  const h = await createHarness();
+  try {
+    const stale = await plantStaging(h, crypto.randomUUID(), 2 * HOUR);
+    const janitor = startJanitor({
+      db: h.database.db,
+      blobs: h.blobs,
+      options: { graceMs: HOUR, intervalMs: 50 },
+      logger: silentLogger,
+    });
+    try {
+      await waitFor(() => !Deno.readDirSync(join(h.blobDir, ".tmp")).some((e) => e.name === stale), {
+        message: "the periodic pass removing the stale staging file",
+      });
+    } finally {
+      await janitor.stop();
+    }
+  } finally {
+    await h.close();
   }
 });

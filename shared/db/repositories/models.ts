@@ -70,16 +70,6 @@ export function updateModel(db: Db, tenantId: string, id: string, patch: ModelPa
   });
 }
 
-/** Deletes the model and its file rows (the caller removes the blobs); false when the tenant has no such model. */
-export function deleteModel(db: Db, tenantId: string, id: string): Promise<boolean> {
-  if (!isUuid(id)) return Promise.resolve(false);
-  return inTenantScope(db, tenantId, async (tx) => {
-    const deleted = await tx.delete(models).where(and(eq(models.tenantId, tenantId), eq(models.id, id)))
-      .returning({ id: models.id });
-    return deleted.length > 0;
-  });
-}
-
 /**
  * Inserts or replaces the row of one file of a model and puts the model back to `pending` with no summary (its
  * folder changed, so it must be validated again); null when the tenant has no such model. Runs holding the
