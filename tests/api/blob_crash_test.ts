@@ -60,8 +60,15 @@ async function createModel(url: string): Promise<string> {
   return (await r.json()).id;
 }
 
-/** Uploads datasets and model files back to back until the process dies; how many answered 201. */
-async function uploadUntilKilled(url: string, modelId: string): Promise<number> {
+/**
+ * Uploads datasets and model files back to back until the process dies; how many answered 201. `onStored` hears
+ * each 201 (the count so far).
+ */
+async function uploadUntilKilled(
+  url: string,
+  modelId: string,
+  onStored: (n: number) => void,
+): Promise<number> {
   let stored = 0;
   for (let i = 0;; i++) {
     try {
@@ -77,7 +84,7 @@ async function uploadUntilKilled(url: string, modelId: string): Promise<number> 
           body: JSON.stringify({ i, pad: "x".repeat(2000 * (i % 5)) }),
         });
       await r.body?.cancel();
-      if (r.status === 201) stored++;
+      if (r.status === 201) onStored(++stored);
     } catch {
       return stored; // the connection died with the process
     }
@@ -118,16 +125,22 @@ Deno.test("kill -9 mid-upload and at random steps of uploads, then the janitor: 
       "the killed upload's staging file",
     );
 
-    // 2. Random moments: uploads back to back, the process killed after 50–600 ms, three times.
+    // 2. Random moments: uploads back to back, the process killed 0–40 ms after a random number (1–6) of them
+    // completed, so the kill lands somewhere in the next one (streaming, renaming, claiming or inserting), three
+    // times. Counting completions rather than wall time keeps the rounds alike on a loaded machine.
     let stored = 0;
     for (let round = 0; round < 3; round++) {
       ({ child, url } = await startApi(dataDir));
-      const uploads = uploadUntilKilled(url, modelId);
-      await new Promise((resolve) => setTimeout(resolve, 50 + Math.random() * 550));
+      const target = 1 + Math.floor(Math.random() * 6);
+      let reached!: () => void;
+      const enough = new Promise<void>((resolve) => reached = resolve);
+      const uploads = uploadUntilKilled(url, modelId, (n) => n >= target && reached());
+      await enough;
+      await new Promise((resolve) => setTimeout(resolve, Math.random() * 40));
       await kill9(child);
       stored += await uploads;
     }
-    assert(stored > 0, "some uploads completed between the kills");
+    assert(stored >= 3, "uploads completed between the kills");
 
     // 3. The janitor, with no grace period, over what the kills left.
     const database = await openDatabase({ dataDir, migrate: false });
