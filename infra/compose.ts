@@ -7,8 +7,8 @@
  *
  * The caller opens the database and the blob store (it knows where they live: the environment for the CLIs, a
  * memory database for the demo and tests); the service owns them from then on and `close()` releases everything
- * in order: the worker first (a running attempt is handed back for a retry), the dispatcher, the HTTP server,
- * then the database.
+ * in order: the worker first (a running attempt is handed back for a retry), the janitor, the dispatcher, the
+ * HTTP server, then the database.
  */
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import { createApp } from "../api/app.ts";
@@ -22,6 +22,7 @@ import { createJobQueue, type JobQueue, type JobQueueOptions } from "../shared/d
 import type { Logger } from "../shared/log.ts";
 import { type WebhookConfig, webhookConfigFromEnv } from "../shared/webhooks/config.ts";
 import { notifyJobFinished } from "../shared/webhooks/events.ts";
+import { type JanitorOptions, startJanitor } from "./janitor.ts";
 
 export interface ServiceOptions {
   database: Database;
@@ -44,6 +45,8 @@ export interface ServiceOptions {
    * (shared/webhooks/config.ts), read once here.
    */
   webhooks?: WebhookConfig;
+  /** Run the blob janitor (infra/janitor.ts) in this process on this schedule; omit for none. */
+  janitor?: JanitorOptions;
 }
 
 export interface Service {
@@ -87,6 +90,10 @@ export async function composeService(options: ServiceOptions): Promise<Service> 
       const { startWebhookDispatcher } = await import("../gpu-worker/webhooks/cli.ts");
       const dispatcher = startWebhookDispatcher(database, logger, { config: webhooks });
       stops.unshift(() => dispatcher.stop());
+    }
+    if (options.janitor) {
+      const janitor = startJanitor({ db: database.db, blobs, options: options.janitor, logger });
+      stops.unshift(() => janitor.stop());
     }
     if (options.worker) {
       const { startWorker } = await import("../gpu-worker/worker/worker.ts");

@@ -26,15 +26,16 @@ import { BlobTooLargeError } from "../../shared/blobs/store.ts";
 import type { Db, Job, Model } from "../../shared/db/index.ts";
 import { latestModelJob } from "../../shared/db/repositories/jobs.ts";
 import {
+  claimModelFile,
+  completeModelFile,
   createModel,
-  deleteModel,
   getModel,
   listModelFiles,
   listModels,
   markModelReady,
-  putModelFile,
   updateModel,
 } from "../../shared/db/repositories/models.ts";
+import { deleteUnlessInUse } from "../../shared/db/repositories/in_use.ts";
 import { errorMessage, InputError } from "../../shared/errors.ts";
 import { summarizeModelFolder } from "../../shared/model/summary.ts";
 import type { ApiDeps } from "../deps.ts";
@@ -42,7 +43,9 @@ import type { ApiEnv } from "../env.ts";
 import { ApiError, notFound, validationHook } from "../errors.ts";
 import { requireScope } from "../middleware/auth.ts";
 import { safetensorsValidator } from "../../shared/safetensors/stream_validator.ts";
-import { declaredLength, IdParam, jsonLimit, problems, refuseWhileInUse } from "./common.ts";
+import { isDiskSpace } from "../uploads/owned_blob.ts";
+import { createKeyedQueue } from "../uploads/keyed_queue.ts";
+import { declaredLength, IdParam, inUseConflict, jsonLimit, problems } from "./common.ts";
 
 /** Small JSON files of a model folder are parsed before they are stored; tokenizer.json of big vocabularies is ~20 MB. */
 const MAX_JSON_FILE_BYTES = 64 * 1024 * 1024;
@@ -59,6 +62,7 @@ export function modelsRoutes(deps: ApiDeps) {
   const { db } = deps.database;
   const read = requireScope("models:read");
   const write = requireScope("models:write");
+  const publishQueue = createKeyedQueue();
 
   app.openapi(
     createRoute({
@@ -123,7 +127,9 @@ export function modelsRoutes(deps: ApiDeps) {
       description:
         "The body is the file's bytes (`curl -T file`). It is hashed and size-checked while streaming; " +
         "a .safetensors file is validated as it arrives and a .json file must parse. The file appears only when " +
-        "complete and valid; a failed upload stores nothing. Uploading a file again replaces it.",
+        "complete and valid; a failed upload stores nothing. Uploading a file again replaces it; uploads of the same " +
+        "file are serialised (the recorded sha256 and size are always of the bytes stored); one that waits more " +
+        "than 3 s for another API process's upload of the file is a 409. A full disk is a 507.",
       security: [{ apiKey: [] }],
       middleware: [write] as const,
       request: {
@@ -135,7 +141,7 @@ export function modelsRoutes(deps: ApiDeps) {
       },
       responses: {
         201: { description: "stored", content: { "application/json": { schema: ModelFile } } },
-        ...problems(401, 403, 404, 409, 413, 422),
+        ...problems(401, 403, 404, 409, 413, 422, 507),
       },
     }),
     async (c) => {
@@ -184,37 +190,53 @@ export function modelsRoutes(deps: ApiDeps) {
         : deps.config.maxModelFileBytes;
       if (declared !== null && declared > cap) throw tooLarge(cap);
       const key = modelFileKey(model.id, filename);
-      const info = await storeUpload(async () => {
-        if (isJson) {
-          const text = await readCapped(c.req.raw.body, cap);
-          try {
-            JSON.parse(text);
-          } catch (error) {
-            throw new InputError(
-              `Cannot store '${filename}' as it must be valid JSON: ${errorMessage(error)}`,
-            );
+      // One writer per file: once its bytes are staged, an upload waits for this process's earlier uploads of
+      // the file, claims the file's row with the staged hash and size before they are renamed under the key, and
+      // marks it complete only while that claim is still its own.
+      const held: { release?: () => void } = {};
+      const claim = async (staged: { size: number; sha256: string }) => {
+        held.release = await publishQueue(key);
+        await claimFile(db, tenantId, model.id, { filename, blobKey: key, ...staged });
+      };
+      try {
+        const info = await storeUpload(async () => {
+          if (isJson) {
+            const text = await readCapped(c.req.raw.body, cap);
+            try {
+              JSON.parse(text);
+            } catch (error) {
+              throw new InputError(
+                `Cannot store '${filename}' as it must be valid JSON: ${errorMessage(error)}`,
+              );
+            }
+            return await deps.blobs.put(key, new TextEncoder().encode(text), {
+              maxBytes: cap,
+              beforePublish: claim,
+            });
           }
-          return await deps.blobs.put(key, new TextEncoder().encode(text), { maxBytes: cap });
+          let body = c.req.raw.body ?? ReadableStream.from<Uint8Array>([]);
+          if (filename.endsWith(".safetensors")) {
+            body = body.pipeThrough(safetensorsValidator(filename, declared, deps.config));
+          }
+          return await deps.blobs.put(key, body, { maxBytes: cap, beforePublish: claim });
+        });
+        const row = await completeModelFile(db, tenantId, model.id, {
+          filename,
+          size: info.size,
+          sha256: info.sha256,
+        });
+        if (!row) {
+          if (!await getModel(db, tenantId, model.id)) {
+            // The model was deleted while its file streamed in: drop the orphaned blob.
+            await deps.blobs.delete(key);
+            throw notFound("model", id);
+          }
+          throw overtaken(filename, id);
         }
-        let body = c.req.raw.body ?? ReadableStream.from<Uint8Array>([]);
-        if (filename.endsWith(".safetensors")) {
-          body = body.pipeThrough(safetensorsValidator(filename, declared, deps.config));
-        }
-        return await deps.blobs.put(key, body, { maxBytes: cap });
-      });
-      const row = await putModelFile(db, tenantId, model.id, {
-        filename,
-        blobKey: key,
-        size: info.size,
-        sha256: info.sha256,
-        status: "complete",
-      });
-      if (!row) {
-        // The model was deleted while its file streamed in: drop the orphaned blob.
-        await deps.blobs.delete(key);
-        throw notFound("model", id);
+        return c.json({ name: filename, size: info.size, sha256: info.sha256 }, 201);
+      } finally {
+        held.release?.();
       }
-      return c.json({ name: filename, size: info.size, sha256: info.sha256 }, 201);
     },
   );
 
@@ -345,19 +367,61 @@ export function modelsRoutes(deps: ApiDeps) {
       const model = await getModel(db, tenantId, id);
       if (!model) throw notFound("model", id);
       // Its own import does not hold a model: canceled here, its worker stops at the next heartbeat and any
-      // file it still stores finds no model (and is dropped with the prefix below).
+      // file it still stores finds no model (and is dropped with the prefix below, or by the blob janitor).
       const imported = await latestModelJob(db, tenantId, model.id, "import");
       if (imported && (imported.status === "queued" || imported.status === "running")) {
         await deps.queue.requestCancel(db, tenantId, imported.id);
       }
-      await refuseWhileInUse(db, tenantId, "model", model.id, imported?.id);
-      if (!await deleteModel(db, tenantId, id)) throw notFound("model", id);
-      await deps.blobs.deletePrefix(modelPrefix(id));
+      const outcome = await deleteUnlessInUse(db, tenantId, "model", id, imported?.id);
+      if (!outcome) throw notFound("model", id);
+      if ("busy" in outcome) throw inUseConflict("model", id, outcome.busy);
+      // A crash before this leaves the files unreferenced: the blob janitor removes them after its grace period.
+      await deps.blobs.deletePrefix(modelPrefix(outcome.deleted.id));
       return c.body(null, 204);
     },
   );
 
   return app;
+}
+
+/**
+ * How long a claim on a model file (between its row saying `uploading` and the bytes being renamed under the
+ * key: milliseconds) holds off another writer before it counts as abandoned by a process that died.
+ */
+const FILE_CLAIM_STALE_MS = 60_000;
+/**
+ * How long an upload waits out another process's claim on the same file (retrying with growing pauses, 10 ms to
+ * 320 ms) before it answers 409.
+ */
+const FILE_CLAIM_WAIT_MS = 3_000;
+
+/**
+ * Claims a model file for the staged bytes (shared/db `claimModelFile`): waits out another process's claim on
+ * the same file for up to FILE_CLAIM_WAIT_MS, then 409; 404 when the model is gone.
+ */
+async function claimFile(
+  db: Db,
+  tenantId: string,
+  modelId: string,
+  file: { filename: string; blobKey: string; size: number; sha256: string },
+): Promise<void> {
+  const deadline = Date.now() + FILE_CLAIM_WAIT_MS;
+  for (let pause = 10;; pause = Math.min(2 * pause, 320)) {
+    const claimed = await claimModelFile(db, tenantId, modelId, file, FILE_CLAIM_STALE_MS);
+    if (claimed === null) throw notFound("model", modelId);
+    if (claimed !== "busy") return;
+    if (Date.now() + pause > deadline) throw overtaken(file.filename, modelId);
+    await new Promise((resolve) => setTimeout(resolve, pause));
+  }
+}
+
+function overtaken(filename: string, modelId: string): ApiError {
+  return new ApiError(
+    409,
+    "conflict",
+    `Cannot store '${filename}' of model '${modelId}' as another upload of the same file is being stored: ` +
+      `upload it again once that one has finished`,
+  );
 }
 
 function tooLarge(cap: number): ApiError {
@@ -370,6 +434,7 @@ async function storeUpload<T>(put: () => Promise<T>): Promise<T> {
     return await put();
   } catch (error) {
     if (error instanceof BlobTooLargeError) throw tooLarge(error.maxBytes);
+    if (isDiskSpace(error)) throw error;
     if (error instanceof InputError) throw new ApiError(422, "invalid-upload", error.message);
     throw error;
   }
