@@ -31,17 +31,20 @@ export async function createLocalBlobStore(root: string): Promise<BlobStore> {
     const target = pathOf(key);
     const maxBytes = options.maxBytes ?? Infinity;
     const tmp = join(tmpDir, crypto.randomUUID());
-    const hash = createHash("sha256");
+    const hash = options.sha256 ? null : createHash("sha256");
+    options.sha256?.catch(() => {}); // awaited once the body was read; a rejection before that is not unhandled
     let size = 0;
+    let sha256: string;
     const file = await Deno.open(tmp, { write: true, createNew: true });
     try {
       const stream = body instanceof Uint8Array ? ReadableStream.from([body]) : body;
       for await (const chunk of stream) {
         size += chunk.byteLength;
         if (size > maxBytes) throw new BlobTooLargeError(maxBytes);
-        hash.update(chunk);
+        hash?.update(chunk);
         await writeAll(file, chunk);
       }
+      sha256 = hash ? hash.digest("hex") : await options.sha256!;
       await file.syncData();
       file.close();
       await Deno.mkdir(dirname(target), { recursive: true });
@@ -53,7 +56,7 @@ export async function createLocalBlobStore(root: string): Promise<BlobStore> {
       await Deno.remove(tmp).catch(() => {});
       throw error;
     }
-    return { key, size, sha256: hash.digest("hex") };
+    return { key, size, sha256 };
   }
 
   async function stat(key: string): Promise<BlobStat | null> {
