@@ -8,6 +8,7 @@
  * limit, so a thread that stops answering is ended too.
  */
 import type { Logger } from "../../../shared/log.ts";
+import type { WeightFile } from "../../edit/pipeline.ts";
 import {
   type ComputeKind,
   type ComputeTasks,
@@ -21,6 +22,8 @@ export interface ThreadHooks<K extends ComputeKind> {
   onProgress?: (stage: ComputeTasks[K]["stage"], done: number, total: number) => void;
   /** Receives the thread's log lines. */
   logger: Logger;
+  /** An edit's weight files as they start streaming out (EditHooks.onWeightFiles). */
+  onWeightFiles?: (files: WeightFile[]) => void;
 }
 
 export function runInThread<K extends ComputeKind>(
@@ -47,6 +50,7 @@ export function runInThread<K extends ComputeKind>(
       if (message.type === "progress") {
         onProgress?.(message.stage as ComputeTasks[K]["stage"], message.done, message.total);
       } else if (message.type === "log") logger[message.level](message.msg, message.fields);
+      else if (message.type === "weight-files") hooks.onWeightFiles?.(message.files);
       else if (message.type === "done") settle(() => resolve(message.output as ComputeTasks[K]["output"]));
       else settle(() => reject(deserializeError(message.error)));
     };

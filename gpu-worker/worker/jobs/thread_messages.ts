@@ -3,7 +3,7 @@
  * comes back and the stages its progress reports. Errors cross as plain data and are rebuilt on the worker's side
  * with their class, because the failure classification (job_error.ts) depends on it.
  */
-import type { EditOptions, EditOutcome, EditStage } from "../../edit/pipeline.ts";
+import type { EditOptions, EditOutcome, EditStage, WeightFile } from "../../edit/pipeline.ts";
 import type { CheckInputs, CheckOptions, CheckResult, CheckStage } from "../../eval/check.ts";
 import type { Evaluation } from "../../eval/evaluate_edit.ts";
 import { DiskSpaceError, InputError } from "../../../shared/errors.ts";
@@ -52,6 +52,8 @@ export type ThreadRequest = { [K in ComputeKind]: { kind: K; input: ComputeTasks
 export type ThreadResponse =
   | { type: "progress"; stage: ComputeTasks[ComputeKind]["stage"]; done: number; total: number }
   | { type: "log"; level: LogLevel; msg: string; fields: LogFields }
+  /** An edit's weight files as they start streaming out (`EditHooks.onWeightFiles`). */
+  | { type: "weight-files"; files: WeightFile[] }
   | { type: "done"; output: ComputeTasks[ComputeKind]["output"] }
   | { type: "error"; error: SerializedError };
 
