@@ -19,6 +19,10 @@ import { writeSyntheticEmbeddings } from "../fixtures/synthetic_embeddings.ts";
 import { writeTinyGpt2 } from "../fixtures/tiny_gpt2.ts";
 
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
+/** The V8 flags `deno task profs` runs with (deno.json), so every process here runs as users run it. */
+const V8_FLAGS = /--v8-flags=\S+/.exec(
+  JSON.parse(await Deno.readTextFile(new URL("../../deno.json", import.meta.url))).tasks.profs,
+)?.[0] ?? "--v8-flags=";
 const BACKEND = Deno.env.get("PROFS_BENCH_BACKEND") ?? "cpu";
 const SHAPE = { layers: 24, hidden: 1024, heads: 16, positions: 1024 };
 const PAIRS = 500;
@@ -50,7 +54,7 @@ async function sampled<T>(pids: Record<string, number>, during: () => Promise<T>
 
 function spawn(args: string[], env: Record<string, string>) {
   return new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-all", MAIN, ...args],
+    args: ["run", "--allow-all", V8_FLAGS, MAIN, ...args],
     env: { PROFS_LOG_LEVEL: "warn", ...env },
     stdout: "piped",
     stderr: "inherit",
@@ -164,7 +168,9 @@ try {
   const modelMb = (await Deno.stat(join(modelDir, "model.safetensors"))).size / 2 ** 20;
   console.log(
     `model ${modelMb.toFixed(0)} MiB, ${PAIRS} pairs as embeddings, layers ${LAYERS.from}:${LAYERS.to}, ` +
-      `k=${RANK}, backend ${BACKEND}; load average ${Deno.loadavg().map((l) => l.toFixed(1)).join(" ")}`,
+      `k=${RANK}, backend ${BACKEND}, ${V8_FLAGS}; load average ${
+        Deno.loadavg().map((l) => l.toFixed(1)).join(" ")
+      }`,
   );
 
   // 1. The CLI.
@@ -173,6 +179,7 @@ try {
     args: [
       "run",
       "--allow-all",
+      V8_FLAGS,
       MAIN,
       "edit",
       "--model",
@@ -271,6 +278,7 @@ try {
   } finally {
     await stop(serve);
   }
+  console.log(`load average at the end ${Deno.loadavg().map((l) => l.toFixed(1)).join(" ")}`);
 } finally {
   await Deno.remove(dir, { recursive: true });
 }
