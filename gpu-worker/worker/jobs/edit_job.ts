@@ -30,7 +30,7 @@ import type { EditStage, WeightFile } from "../../edit/pipeline.ts";
 import { followFile, syncWhileWritten } from "./follow_file.ts";
 import { resolveDataset, resolveModel } from "./inputs.ts";
 import { evaluationMetrics, REPORT_HTML_FILE, writeReportHtml } from "../../eval/evaluate_edit.ts";
-import { runInThread } from "./run_in_thread.ts";
+import { runInThread, startComputeThread } from "./run_in_thread.ts";
 import { LORA_TAR_FILE, writeTarOfFolder } from "../../edit/lora.ts";
 import type { ComputeBackend } from "../../runtime/backends.ts";
 
@@ -63,6 +63,16 @@ const CONTENT_TYPES: Record<string, string> = {
 };
 
 export async function runEditJob(run: JobRun): Promise<JobOutput> {
+  // The edit's thread loads its modules while the inputs are resolved; runInThread ends it, or the finally.
+  const thread = startComputeThread();
+  try {
+    return await editJob(run, thread);
+  } finally {
+    thread.terminate();
+  }
+}
+
+async function editJob(run: JobRun, thread: Worker): Promise<JobOutput> {
   const { db, blobs, job, scratch } = run;
   const parsed = EditParams.safeParse(job.params);
   if (!parsed.success) {
@@ -153,6 +163,7 @@ export async function runEditJob(run: JobRun): Promise<JobOutput> {
     onProgress: run.onProgress,
     logger: run.logger,
     onWeightFiles: streaming?.start ?? flushWhileWritten,
+    thread,
   }).finally(async () => {
     flushing.abort();
     await Promise.all(flushes);

@@ -24,6 +24,16 @@ export interface ThreadHooks<K extends ComputeKind> {
   logger: Logger;
   /** An edit's weight files as they start streaming out (EditHooks.onWeightFiles). */
   onWeightFiles?: (files: WeightFile[]) => void;
+  /** A thread from `startComputeThread()`, already loading its modules; default a new one. */
+  thread?: Worker;
+}
+
+/**
+ * A compute thread, started ahead of its task so that it loads its modules while the caller gets the task's
+ * inputs ready. Give it to `runInThread`, or terminate it.
+ */
+export function startComputeThread(): Worker {
+  return new Worker(new URL("./compute_thread.ts", import.meta.url), { type: "module" });
 }
 
 export function runInThread<K extends ComputeKind>(
@@ -32,8 +42,11 @@ export function runInThread<K extends ComputeKind>(
   hooks: ThreadHooks<K>,
 ): Promise<ComputeTasks[K]["output"]> {
   const { signal, onProgress, logger } = hooks;
-  if (signal?.aborted) return Promise.reject(signal.reason);
-  const thread = new Worker(new URL("./compute_thread.ts", import.meta.url), { type: "module" });
+  if (signal?.aborted) {
+    hooks.thread?.terminate();
+    return Promise.reject(signal.reason);
+  }
+  const thread = hooks.thread ?? startComputeThread();
   return new Promise<ComputeTasks[K]["output"]>((resolve, reject) => {
     let settled = false;
     const settle = (finish: () => void) => {
