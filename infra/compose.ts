@@ -19,6 +19,7 @@ import type { Worker, WorkerOptions } from "../gpu-worker/worker/worker.ts";
 import type { BlobStore } from "../shared/blobs/store.ts";
 import type { Database } from "../shared/db/database.ts";
 import { createJobQueue, type JobQueue, type JobQueueOptions } from "../shared/db/queue.ts";
+import { watchJobChanges } from "../shared/db/job_changes.ts";
 import type { Logger } from "../shared/log.ts";
 import { type WebhookConfig, webhookConfigFromEnv } from "../shared/webhooks/config.ts";
 import { notifyJobFinished } from "../shared/webhooks/events.ts";
@@ -37,7 +38,7 @@ export interface ServiceOptions {
   /** Serve the app over HTTP on this address (port 0 picks a free one); omit to build the app only. */
   listen?: { host: string; port: number };
   /** Run a worker in this process with these options (the embedded service); omit for none. */
-  worker?: Omit<WorkerOptions, "db" | "blobs" | "logger" | "queue">;
+  worker?: Omit<WorkerOptions, "db" | "blobs" | "logger" | "queue" | "changes">;
   /** Run the webhook dispatcher in this process. */
   dispatcher?: boolean;
   /**
@@ -97,9 +98,14 @@ export async function composeService(options: ServiceOptions): Promise<Service> 
     }
     if (options.worker) {
       const { startWorker } = await import("../gpu-worker/worker/worker.ts");
-      const running = startWorker({ ...options.worker, db: database.db, blobs, logger, queue });
+      // The job change feed wakes the idle worker when a job is enqueued: no poll interval between submit and claim.
+      const changes = watchJobChanges(database, logger);
+      const running = startWorker({ ...options.worker, db: database.db, blobs, logger, queue, changes });
       worker = running;
-      stops.unshift(() => running.stop());
+      stops.unshift(async () => {
+        await running.stop();
+        await changes.close();
+      });
     }
   } catch (error) {
     for (const stop of stops) await stop();

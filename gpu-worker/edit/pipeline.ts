@@ -13,7 +13,7 @@
  * could wait on another thread or on a device is raced against the abort signal, so an aborted edit settles.
  */
 import { statfs } from "node:fs/promises";
-import { dirname, join, relative, resolve } from "node:path";
+import { basename, dirname, join, relative, resolve } from "node:path";
 import { type BackendName, openBackend } from "../profs/select.ts";
 import {
   checkRankForHiddenSize,
@@ -112,7 +112,21 @@ export type EditStage = "loading_model" | "embedding" | "svd" | "writing" | "mar
 
 export interface EditHooks {
   onProgress?: (stage: EditStage, done: number, total: number) => void;
+  /**
+   * Once, as the edited weights start streaming out: each weight file's path in the partial output folder and
+   * the size it will have (the input's: same header, same dtypes). The file only grows, front to back, so a
+   * reader may follow it while it is written (the worker streams it to S3 that way) — but it is complete only
+   * when the edit succeeds, and is removed when the edit fails.
+   */
+  onWeightFiles?: (files: WeightFile[]) => void;
   signal?: AbortSignal;
+}
+
+/** A weight file of the output while it is written (`EditHooks.onWeightFiles`). */
+export interface WeightFile {
+  name: string;
+  path: string;
+  size: number;
 }
 
 export interface EditOutcome {
@@ -249,6 +263,13 @@ export async function runEdit(options: EditOptions, hooks: EditHooks = {}): Prom
     const running = signal ? AbortSignal.any([signal, stop.signal]) : stop.signal;
     let subspacesDone = false;
     let lastWritten: [number, number] | null = null;
+    hooks.onWeightFiles?.(
+      await Promise.all(open.weightFiles.map(async (file) => ({
+        name: basename(file),
+        path: join(tmpDir, basename(file)), // where the writing thread puts it
+        size: (await Deno.stat(join(open.dir, file))).size,
+      }))),
+    );
     const writing = writeModelFolder(open, tmpDir, transforms, {
       signal: running,
       onTensor: (done, total) => {

@@ -35,7 +35,8 @@ export async function createLocalBlobStore(root: string): Promise<BlobStore> {
     const target = pathOf(key);
     const maxBytes = options.maxBytes ?? Infinity;
     const tmp = join(tmpDir, crypto.randomUUID());
-    const hash = createHash("sha256");
+    const hash = options.sha256 ? null : createHash("sha256");
+    options.sha256?.catch(() => {}); // awaited once the body was read; a rejection before that is not unhandled
     let size = 0;
     let file: Deno.FsFile | null = null;
     try {
@@ -44,13 +45,14 @@ export async function createLocalBlobStore(root: string): Promise<BlobStore> {
       for await (const chunk of stream) {
         size += chunk.byteLength;
         if (size > maxBytes) throw new BlobTooLargeError(maxBytes);
-        hash.update(chunk);
+        hash?.update(chunk);
         await writeAll(file, chunk);
       }
+      const sha256 = hash ? hash.digest("hex") : await options.sha256!;
       await file.syncData();
       file.close();
       file = null;
-      const info = { key, size, sha256: hash.digest("hex") };
+      const info = { key, size, sha256 };
       await options.beforePublish?.(info);
       await Deno.mkdir(dirname(target), { recursive: true });
       await Deno.rename(tmp, target);

@@ -92,8 +92,10 @@ export async function createS3BlobStore(options: S3BlobStoreOptions): Promise<Bl
   ): Promise<BlobInfo> {
     const name = objectName(key);
     const maxBytes = putOptions.maxBytes ?? Infinity;
-    const hash = createHash("sha256");
+    const hash = putOptions.sha256 ? null : createHash("sha256");
+    putOptions.sha256?.catch(() => {}); // awaited once the body was read; a rejection before that is not unhandled
     let size = 0;
+    let sha256: string;
     let pending: Uint8Array[] = [];
     let pendingBytes = 0;
     let uploadId: string | null = null;
@@ -121,12 +123,14 @@ export async function createS3BlobStore(options: S3BlobStoreOptions): Promise<Bl
       for await (const chunk of stream) {
         size += chunk.byteLength;
         if (size > maxBytes) throw new BlobTooLargeError(maxBytes);
-        hash.update(chunk);
+        hash?.update(chunk);
         pending.push(chunk);
         pendingBytes += chunk.byteLength;
         if (pendingBytes >= partBytes) await sendPart();
       }
-      await putOptions.beforePublish?.({ key, size, sha256: hash.copy().digest("hex") });
+      // The producer's hash comes before the object does: a producer that failed after its last byte stores nothing.
+      sha256 = hash ? hash.digest("hex") : await putOptions.sha256!;
+      await putOptions.beforePublish?.({ key, size, sha256 });
       if (uploadId === null) {
         await (await request("PUT", name, { body: concat(pending, pendingBytes) })).body?.cancel();
       } else {
@@ -150,7 +154,7 @@ export async function createS3BlobStore(options: S3BlobStoreOptions): Promise<Bl
       }
       throw error;
     }
-    return { key, size, sha256: hash.digest("hex") };
+    return { key, size, sha256 };
   }
 
   async function stat(key: string): Promise<BlobStat | null> {

@@ -44,6 +44,12 @@ export interface PutOptions {
    * file) does it here.
    */
   beforePublish?: (info: BlobInfo) => Promise<void>;
+  /**
+   * The bytes' sha256 as their producer computed it on the way (an edit's writing thread hashes the weights it
+   * writes): the store does not hash them a second time and reports this one, once the body was read whole. A
+   * rejection fails the put, as a failing body does.
+   */
+  sha256?: Promise<string>;
 }
 
 export interface BlobStore {
