@@ -19,13 +19,14 @@ import { adoptInPlace, inPlaceFolder } from "../../../shared/blobs/in_place.ts";
 import { newEmbeddingsKey, parentPrefix } from "../../../shared/blobs/keys.ts";
 import type { BlobStore } from "../../../shared/blobs/store.ts";
 import { EditParams } from "../../../shared/contracts/edit_params.ts";
-import type { EditResult } from "../../../shared/contracts/edits.ts";
+import type { EditResult, HeldOutResult } from "../../../shared/contracts/edits.ts";
 import type { ArtifactInput, Db, Job } from "../../../shared/db/index.ts";
 import { findCachedEmbeddings, saveCachedEmbeddings } from "../../../shared/db/repositories/embeddings.ts";
 import { InputError } from "../../../shared/errors.ts";
 import { POOLING } from "../../../shared/formats/embeddings.ts";
 import type { Logger } from "../../../shared/log.ts";
-import { directionSides, type EditReport } from "../../edit/report.ts";
+import { directionSides, type EditReport, type HeldOutReport } from "../../edit/report.ts";
+import type { MarginSummary } from "../../eval/margin.ts";
 import type { EditStage } from "../../edit/pipeline.ts";
 import { resolveDataset, resolveModel } from "./inputs.ts";
 import { evaluationMetrics, REPORT_HTML_FILE, writeReportHtml } from "../../eval/evaluate_edit.ts";
@@ -84,6 +85,7 @@ export async function runEditJob(run: JobRun): Promise<JobOutput> {
 
   let pairsFile: string | undefined;
   let embeddingsFile: string | undefined;
+  let embeddingsPairsFile: string | undefined;
   let saveEmbeddings: string | undefined;
   let embeddingsCache: "hit" | "miss" | undefined;
   const cacheKey = model.sha256 === null ? null : {
@@ -105,6 +107,7 @@ export async function runEditJob(run: JobRun): Promise<JobOutput> {
       );
       run.logger.info("embeddings from cache", { job: job.id, blob: cached.blobKey });
       embeddingsCache = "hit";
+      embeddingsPairsFile = datasetFile; // the cached rows are the dataset's, row for row: its texts for the hold-out
     } else {
       embeddingsCache = "miss";
       pairsFile = datasetFile;
@@ -125,6 +128,8 @@ export async function runEditJob(run: JobRun): Promise<JobOutput> {
     outDir,
     pairsFile,
     embeddingsFile,
+    embeddingsPairsFile,
+    holdout: params.holdout,
     layers: params.layers,
     rank: params.rank,
     centering: params.centering,
@@ -232,7 +237,19 @@ export function editResult(report: EditReport): EditResult {
     })),
     warnings: report.warnings?.length ? report.warnings : undefined,
     num_pairs: report.source.pairsUsed,
+    ...(report.heldOut ? { held_out: heldOutResult(report.heldOut) } : {}),
     model_sha256: report.model.sha256,
+  };
+}
+
+function heldOutResult(h: HeldOutReport): HeldOutResult {
+  const view = (m: MarginSummary) => ({ pairs: m.pairs, mean_margin: m.meanMargin, accuracy: m.accuracy });
+  return {
+    share: h.share,
+    pairs: h.pairs,
+    ...(h.base ? { base: view(h.base) } : {}),
+    ...(h.edited ? { edited: view(h.edited) } : {}),
+    ...(h.skipped ? { skipped: h.skipped } : {}),
   };
 }
 
