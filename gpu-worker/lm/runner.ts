@@ -14,6 +14,7 @@ import type { LmSource } from "./cpu/weights.ts";
 import type { LmFamily } from "./family.ts";
 import type { ComputeBackend } from "../runtime/backends.ts";
 import { encodeTexts } from "./tokens.ts";
+import { correctionByLayer, type MlpCorrection } from "./correction.ts";
 
 export const DEFAULT_MAX_TOKENS = 128;
 export const DEFAULT_BATCH_SIZE = 8;
@@ -69,6 +70,12 @@ export interface LmRunner {
   logits(texts: string[], options?: BatchOptions): Promise<Float32Array>;
   generate(prompts: string[], options: GenerateOptions): Promise<Generation[]>;
   logProbs(texts: string[], options?: BatchOptions): Promise<TextLogProbs[]>;
+  /**
+   * Later `logits`, `logProbs` and `generate` calls run with this rank-k MLP correction (lm/correction.ts: the
+   * forward pass of the model edited with these bases, without writing it); null runs the model as stored.
+   * `embed` always runs the stored model.
+   */
+  setCorrection(correction: MlpCorrection | null): void;
   dispose(): void;
 }
 
@@ -105,7 +112,14 @@ export async function createLmCpuRunner(
 ): Promise<LmRunner & { backend: "cpu" }> {
   const gemm = options.gemm ?? openGemm();
   let model: LmCpuModel | null = null;
-  const resident = async () => model ??= await loadLmCpuModel(source, family, gemm);
+  let correction: MlpCorrection | null = null;
+  const resident = async () => {
+    if (!model) {
+      model = await loadLmCpuModel(source, family, gemm);
+      model.setCorrection(correction);
+    }
+    return model;
+  };
   const { vocabSize: V } = family;
   const tokens = (texts: string[], maxTokens = DEFAULT_MAX_TOKENS) =>
     encodeTexts(tokenizer, family, texts, Math.min(maxTokens, family.maxPositions));
@@ -168,6 +182,11 @@ export async function createLmCpuRunner(
         for (const g of generated) out.push({ tokens: g, text: tokenizer.decode(g) });
       });
       return out;
+    },
+    setCorrection(next) {
+      correctionByLayer(next, family); // checked now, whether or not the model is loaded yet
+      correction = next;
+      model?.setCorrection(next);
     },
     dispose() {
       model = null;

@@ -27,11 +27,14 @@ import { encodeLayerNorm } from "../../kernels/layer_norm.ts";
 import { encodeLinear, type WeightDtype, weightWords } from "../../kernels/linear.ts";
 import { encodeLogProb, logProbCpu } from "../../kernels/log_prob.ts";
 import { encodeMeanPool } from "../../kernels/mean_pool.ts";
+import { encodeRankKUpdate } from "../../kernels/rank_k_update.ts";
 import { encodeResidualAdd } from "../../kernels/residual_add.ts";
+import { encodeRowsDot } from "../../kernels/rows_dot.ts";
 import { encodeRmsNorm } from "../../kernels/rms_norm.ts";
 import { encodeRotary, rotaryTable } from "../../kernels/rotary.ts";
 import { acquireGpu, type ComputeBatch, type Gpu } from "../../runtime/mod.ts";
 import { checkContext, type LmFamily, rotaryInvFreq } from "../family.ts";
+import { correctionByLayer, type MlpCorrection } from "../correction.ts";
 import {
   blockBytes,
   type DeviceBlock,
@@ -100,6 +103,11 @@ export interface WebGpuLm {
    * fits the device budget; false (and nothing loaded) when it does not. Embedding runs stay layer-major either way.
    */
   loadResident(): Promise<boolean>;
+  /**
+   * Later `lastLogits`, `logProbs` and `generate` runs remove span(V_l) from the MLP output of each corrected
+   * block (lm/correction.ts), as the model edited with those bases would; `embed` runs the stored model.
+   */
+  setCorrection(correction: MlpCorrection | null): void;
   /** Releases the device (and the resident weights). */
   dispose(): void;
 }
@@ -147,7 +155,11 @@ type Temps = {
   mlp: GPUBuffer;
   up: GPUBuffer;
   gate: GPUBuffer | null;
+  z: GPUBuffer; // [R, k] the MLP output's coordinates in a correction's basis
 };
+
+/** A corrected block's basis on the device: V [D, k]. */
+type DeviceCorrection = { basis: GPUBuffer; k: number };
 
 /** The final norm and the output head in row slices ([outF, D] each, starting at vocabulary row starts[i]). */
 interface DeviceHead {
@@ -196,6 +208,8 @@ export async function createWebGpuLm(
   );
   const maxResidualBytes = options.maxResidualBytes ?? 1 << 30;
   let peak = 0;
+  let corrected = new Map<number, DeviceCorrection>();
+  let correctionRank = 1; // the widest corrected basis (the z scratch's width)
   /** The whole model on the device once `loadResident` (or a generation that fits) has put it there. */
   let resident: {
     weights: DeviceWeights;
@@ -286,7 +300,7 @@ export async function createWebGpuLm(
             peak = Math.max(peak, held.bytes + g.bytes + weights.bytes + (resident?.weights.bytes ?? 0));
             const batch = gpu.batch(`block ${l}`);
             for (const c of chunks) {
-              await encodeBlock(batch, w, c, temp, rope, null);
+              await encodeBlock(batch, w, c, temp, rope, null, want.logits ? corrected.get(l) : undefined);
               const slot = want.pool.indexOf(l);
               if (slot >= 0) {
                 await encodeMeanPool(gpu, batch, { x: c.x, lengths: c.lengths, out: pooled[slot] }, {
@@ -351,6 +365,7 @@ export async function createWebGpuLm(
       mlp: held.storage(R * D * 4, "mlp"),
       up: held.storage(R * I * 4, "up"),
       gate: family.mlp.gated ? held.storage(R * I * 4, "gate") : null,
+      z: held.storage(R * correctionRank * 4, "correction coordinates"),
     };
   }
 
@@ -366,6 +381,7 @@ export async function createWebGpuLm(
     t: Temps,
     rope: Rope | null,
     cache: KvSlot | null,
+    correction?: DeviceCorrection,
   ) {
     const rows = c.rows;
     await norm(batch, w.attnNorm, c.x, t.h, rows);
@@ -413,11 +429,28 @@ export async function createWebGpuLm(
     if (w.gate) {
       await linear(batch, w.gate, t.h, t.gate!, rows);
       await encodeActivation(gpu, batch, { x: t.gate!, up: t.up }, { length: rows * I, kind: "swiglu" });
-      await linear(batch, w.down, t.gate!, t.mlp, rows);
     } else {
       const kind = family.mlp.activation === "relu" ? "relu" : "gelu_tanh";
       await encodeActivation(gpu, batch, { x: t.up }, { length: rows * I, kind });
-      await linear(batch, w.down, t.up, t.mlp, rows);
+    }
+    const act = w.gate ? t.gate! : t.up;
+    if (!correction) await linear(batch, w.down, act, t.mlp, rows);
+    else {
+      // y = W·a without its bias, y ← y − (y V) Vᵀ, then the bias: the edited matrix's output (lm/correction.ts).
+      await linear(batch, w.down, act, t.mlp, rows, false);
+      const { basis, k } = correction;
+      await encodeRowsDot(gpu, batch, { a: t.mlp, b: basis, c: t.z }, { m: rows, k: D, kb: k });
+      await encodeRankKUpdate(gpu, batch, { c: t.mlp, a: t.z, b: basis }, {
+        m: rows,
+        n: D,
+        ka: k,
+        transB: true,
+        alpha: -1,
+        beta: 1,
+      });
+      if (w.down.bias) {
+        await encodeBiasAdd(gpu, batch, { x: t.mlp, bias: w.down.bias }, { rows, cols: w.down.outF });
+      }
     }
     if (family.topology === "parallel") {
       await encodeResidualAdd(gpu, batch, { x: c.x, y: t.branch }, { length: rows * D });
@@ -473,7 +506,14 @@ export async function createWebGpuLm(
     }
   }
 
-  async function linear(batch: ComputeBatch, l: DeviceLinear, x: GPUBuffer, y: GPUBuffer, rows: number) {
+  async function linear(
+    batch: ComputeBatch,
+    l: DeviceLinear,
+    x: GPUBuffer,
+    y: GPUBuffer,
+    rows: number,
+    withBias = true,
+  ) {
     await encodeLinear(gpu, batch, { x, w: l.w, y }, {
       m: rows,
       n: l.outF,
@@ -481,7 +521,7 @@ export async function createWebGpuLm(
       dtype: l.dtype,
       layout: l.layout,
     });
-    if (l.bias) await encodeBiasAdd(gpu, batch, { x: y, bias: l.bias }, { rows, cols: l.outF });
+    if (l.bias && withBias) await encodeBiasAdd(gpu, batch, { x: y, bias: l.bias }, { rows, cols: l.outF });
   }
 
   /** x of every chunk ← token embeddings (+ learned positions), from a compact table of the ids in use. */
@@ -740,7 +780,9 @@ export async function createWebGpuLm(
               accumulate: true,
             });
           }
-          for (let l = 0; l < L; l++) await encodeBlock(batch, blocks[l], rows, t, rope, caches[l]);
+          for (let l = 0; l < L; l++) {
+            await encodeBlock(batch, blocks[l], rows, t, rope, caches[l], corrected.get(l));
+          }
           await norm(batch, outHead.norm, rows.x, t.h, rows.rows);
           const picked = g.storage(B * D * 4, "picked");
           await encodeEmbedRows(gpu, batch, { ids: g.upload(picks, "picks"), table: t.h, out: picked }, {
@@ -921,7 +963,17 @@ export async function createWebGpuLm(
       return untilEos(seqs, prompts, eos);
     },
     loadResident,
+    setCorrection(correction) {
+      const next = correctionByLayer(correction, family);
+      for (const c of corrected.values()) gpu.release(c.basis);
+      corrected = new Map(
+        [...next].map(([l, b]) => [l, { basis: gpu.upload(b.data, `correction ${l}`), k: b.cols }]),
+      );
+      correctionRank = Math.max(1, ...[...next.values()].map((b) => b.cols));
+    },
     dispose() {
+      for (const c of corrected.values()) gpu.release(c.basis);
+      corrected.clear();
       resident?.weights.release();
       resident = null;
       if (owned) gpu.dispose();

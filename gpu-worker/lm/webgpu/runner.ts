@@ -94,6 +94,9 @@ export async function createLmWebGpuRunner(
       });
       return out;
     },
+    setCorrection(correction) {
+      engine.setCorrection(correction);
+    },
     dispose() {
       engine.dispose();
     },
