@@ -21,6 +21,7 @@ import { keysRoutes } from "./routes/keys.ts";
 import { modelsRoutes } from "./routes/models.ts";
 import { systemRoutes } from "./routes/system.ts";
 import { checksRoutes } from "./routes/checks.ts";
+import { tunesRoutes } from "./routes/tunes.ts";
 import { toxicityRoutes } from "./routes/toxicity.ts";
 import { triggerFireRoutes, triggersRoutes } from "./routes/triggers.ts";
 import { webhookEndpointsRoutes } from "./routes/webhook_endpoints.ts";
@@ -56,6 +57,7 @@ export function createApp(deps: ApiDeps): OpenAPIHono<ApiEnv> {
   app.route("/v1/datasets", datasetsRoutes(deps));
   app.route("/v1/edits", editsRoutes(deps, changes));
   app.route("/v1/checks", checksRoutes(deps));
+  app.route("/v1/tunes", tunesRoutes(deps, changes));
   app.route("/v1/toxicity", toxicityRoutes(deps));
   app.route("/v1/webhook-endpoints", webhookEndpointsRoutes(deps));
   app.route("/v1/triggers", triggersRoutes(deps));
@@ -81,6 +83,12 @@ export function createApp(deps: ApiDeps): OpenAPIHono<ApiEnv> {
           { name: "models", description: "Hugging Face model folders: upload or register, then finalize" },
           { name: "datasets", description: "preference pairs (JSONL) or precomputed embeddings" },
           { name: "edits", description: "ProFS edit jobs, their progress and artifacts" },
+          {
+            name: "tunes",
+            description:
+              "searches for the best edit (layers, rank, centering) by held-out margin or toxicity " +
+              "against KL, with a Pareto report; the chosen edit's artifacts",
+          },
           { name: "webhooks", description: "signed event notifications to your URLs, with a delivery log" },
           { name: "triggers", description: "edit templates started by signed inbound webhooks" },
           {

@@ -125,7 +125,7 @@ export function completeDocument(doc: Doc, options: { publicUrl?: string } = {})
         op.parameters = [...(op.parameters ?? []), param("LastEventId")];
         op.responses["422"] ??= problem(doc, "invalid query (e.g. after=-1)");
       }
-      if (key === "POST /v1/edits" && op.responses["200"]) {
+      if ((key === "POST /v1/edits" || key === "POST /v1/tunes") && op.responses["200"]) {
         op.responses["200"].headers["Idempotent-Replayed"] = ref("IdempotentReplayed");
       }
       if (key === "POST /v1/triggers/{id}/fire") {
@@ -152,7 +152,7 @@ export function completeDocument(doc: Doc, options: { publicUrl?: string } = {})
  * `defaultNonNullable`) makes a property with a `default` required, so `{"rank": 2}` would not type-check: the
  * default moves into the description, where generators leave the field optional.
  */
-const INPUT_SCHEMAS = ["EditParams"];
+const INPUT_SCHEMAS = ["EditParams", "TuneParams"];
 
 function optionalDefaults(schema: Doc | undefined): void {
   for (const property of Object.values<Doc>(schema?.properties ?? {})) {
@@ -205,9 +205,9 @@ const WEBHOOK_EVENT_SCHEMA = {
       required: ["id", "object", "status", "links"],
       properties: {
         id: { type: "string" },
-        object: { type: "string", enum: ["edit", "check"] },
+        object: { type: "string", enum: ["edit", "check", "tune"] },
         status: { type: "string" },
-        error: { type: "string", description: "one line, edit.failed only" },
+        error: { type: "string", description: "one line, edit.failed and tune.failed only" },
         links: { type: "object", additionalProperties: { type: "string" } },
       },
     },

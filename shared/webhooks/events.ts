@@ -15,6 +15,9 @@ export const WEBHOOK_EVENT_TYPES = [
   "edit.failed",
   "edit.canceled",
   "check.completed",
+  "tune.succeeded",
+  "tune.failed",
+  "tune.canceled",
 ] as const;
 export type WebhookEventType = typeof WEBHOOK_EVENT_TYPES[number];
 
@@ -24,7 +27,7 @@ export interface WebhookEventPayload {
   timestamp: string;
   data: {
     id: string;
-    object: "edit" | "check";
+    object: "edit" | "check" | "tune";
     status: string;
     error?: string;
     links: Record<string, string>;
@@ -34,7 +37,8 @@ export interface WebhookEventPayload {
 /** The event a job's current state announces, or null (not terminal). */
 export function jobWebhookEventType(job: Pick<Job, "kind" | "status">): WebhookEventType | null {
   if (job.status !== "succeeded" && job.status !== "failed" && job.status !== "canceled") return null;
-  return job.kind === "check" ? "check.completed" : `edit.${job.status}`;
+  if (job.kind === "check") return "check.completed";
+  return job.kind === "tune" ? `tune.${job.status}` : `edit.${job.status}`;
 }
 
 export function jobWebhookPayload(
@@ -42,11 +46,12 @@ export function jobWebhookPayload(
   type: WebhookEventType,
   now: Date,
 ): WebhookEventPayload {
-  const base = job.kind === "check" ? `/v1/checks/${job.id}` : `/v1/edits/${job.id}`;
+  const base = `/v1/${job.kind === "check" ? "checks" : job.kind === "tune" ? "tunes" : "edits"}/${job.id}`;
   const links: Record<string, string> = { self: base };
-  if (job.kind === "edit" && job.status === "succeeded") {
+  if (job.kind !== "check" && job.status === "succeeded") {
     links.patch = `${base}/artifacts/patch.safetensors`;
     links.report = `${base}/artifacts/report.json`;
+    if (job.kind === "tune") links.tune = `${base}/artifacts/tune.json`;
   }
   return {
     type,

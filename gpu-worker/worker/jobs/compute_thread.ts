@@ -10,6 +10,8 @@ import { runEdit } from "../../edit/pipeline.ts";
 import { checkModel, evaluateEdit } from "../../eval/evaluate_edit.ts";
 import type { LogFields, Logger, LogLevel } from "../../../shared/log.ts";
 import { scorerFromEnv } from "../../../shared/toxicity/from_env.ts";
+import { runTune } from "../../tune/tune.ts";
+import { memoryTrialStore } from "../../tune/store.ts";
 import {
   type ComputeKind,
   type ComputeTasks,
@@ -49,6 +51,24 @@ function compute(request: ThreadRequest): Promise<ComputeTasks[ComputeKind]["out
         inputs: request.input.inputs,
         check: { ...request.input.check, onProgress },
       });
+    case "tune": {
+      const { recorded, ...input } = request.input;
+      // Trials start from those earlier attempts recorded; each new one goes to the worker, which writes it to
+      // the job's events before the next finishes.
+      const store = memoryTrialStore(recorded);
+      return runTune({ ...input }, {
+        store: {
+          load: store.load,
+          append: (trial) => {
+            post({ type: "record", record: trial });
+            return store.append(trial);
+          },
+        },
+        scorer: input.challengePrompts?.length ? scorerFromEnv() : undefined,
+        logger: threadLogger(),
+        onProgress: (p) => onProgress(p.stage, p.done, p.total),
+      });
+    }
     case "check-model":
       return checkModel({
         dir: request.input.modelDir,

@@ -28,6 +28,7 @@ import type { Logger } from "../../../shared/log.ts";
 import { directionSides, type EditReport, type HeldOutReport } from "../../edit/report.ts";
 import type { MarginSummary } from "../../eval/margin.ts";
 import type { EditStage } from "../../edit/pipeline.ts";
+import type { TuneStage } from "../../tune/tune.ts";
 import { resolveDataset, resolveModel } from "./inputs.ts";
 import { evaluationMetrics, REPORT_HTML_FILE, writeReportHtml } from "../../eval/evaluate_edit.ts";
 import { runInThread } from "./run_in_thread.ts";
@@ -46,7 +47,13 @@ export interface JobRun {
   /** The compute backend this worker resolved (auto → webgpu when an adapter exists). */
   backend: ComputeBackend;
   signal: AbortSignal;
-  onProgress: (stage: EditStage | "publishing" | "evaluating", done: number, total: number) => void;
+  onProgress: (
+    stage: EditStage | "publishing" | "evaluating" | TuneStage,
+    done: number,
+    total: number,
+  ) => void;
+  /** Records an event of this attempt (a tune's finished trial), fenced by its lease; false = lease lost. */
+  recordEvent: (type: string, data: Record<string, unknown>) => Promise<boolean>;
 }
 
 export interface JobOutput {
@@ -257,13 +264,13 @@ function tokens(list: { token: string; score: number }[]): { token: string; scor
   return list.map(({ token, score }) => ({ token, score }));
 }
 
-function contentType(name: string): string {
+export function contentType(name: string): string {
   const dot = name.lastIndexOf(".");
   return CONTENT_TYPES[dot < 0 ? "" : name.slice(dot)] ?? "application/octet-stream";
 }
 
 /** Server paths mean nothing to the user (and are not theirs to see): name the model or dataset instead. */
-function hideLocalPaths(error: unknown, paths: [string, string][]): unknown {
+export function hideLocalPaths(error: unknown, paths: [string, string][]): unknown {
   if (!(error instanceof InputError)) return error;
   let message = error.message;
   for (const [path, name] of paths) message = message.replaceAll(`'${path}'`, name).replaceAll(path, name);

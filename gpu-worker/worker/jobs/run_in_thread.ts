@@ -21,6 +21,8 @@ export interface ThreadHooks<K extends ComputeKind> {
   onProgress?: (stage: ComputeTasks[K]["stage"], done: number, total: number) => void;
   /** Receives the thread's log lines. */
   logger: Logger;
+  /** Receives what the task records as it goes (a tune's finished trials), in order. */
+  onRecord?: (record: unknown) => void;
 }
 
 export function runInThread<K extends ComputeKind>(
@@ -47,6 +49,7 @@ export function runInThread<K extends ComputeKind>(
       if (message.type === "progress") {
         onProgress?.(message.stage as ComputeTasks[K]["stage"], message.done, message.total);
       } else if (message.type === "log") logger[message.level](message.msg, message.fields);
+      else if (message.type === "record") hooks.onRecord?.(message.record);
       else if (message.type === "done") settle(() => resolve(message.output as ComputeTasks[K]["output"]));
       else settle(() => reject(deserializeError(message.error)));
     };

@@ -9,6 +9,7 @@ import type { Evaluation } from "../../eval/evaluate_edit.ts";
 import { DiskSpaceError, InputError } from "../../../shared/errors.ts";
 import type { LogFields, LogLevel } from "../../../shared/log.ts";
 import type { BackendName } from "../../profs/select.ts";
+import type { TrialRecord, TuneInput, TuneResult, TuneStage } from "../../tune/tune.ts";
 import { DeviceLostError, KernelError } from "../../runtime/errors.ts";
 import type { ComputeBackend } from "../../runtime/backends.ts";
 
@@ -16,6 +17,12 @@ import type { ComputeBackend } from "../../runtime/backends.ts";
 export type ThreadEditOptions = Omit<EditOptions, "backend" | "logger" | "freeBytes"> & {
   backend: BackendName;
 };
+
+/**
+ * runTune's input that can cross: a backend by name; `recorded` holds the trials earlier attempts recorded (the
+ * thread's trial store starts from them, and each newly finished trial comes back as a `record` message).
+ */
+export type ThreadTuneInput = Omit<TuneInput, "backend"> & { backend: BackendName; recorded: TrialRecord[] };
 
 /** A check's options that can cross: no callbacks and no signal (aborting terminates the thread). */
 export type ThreadCheckOptions = Omit<CheckOptions, "onProgress" | "signal">;
@@ -36,6 +43,8 @@ export interface ComputeTasks {
     output: Evaluation;
     stage: CheckStage;
   };
+  /** `runTune`: the search, then the chosen edit; finished trials come back as `record` messages. */
+  tune: { input: ThreadTuneInput; output: TuneResult; stage: TuneStage };
   /** `checkModel`: the check on one model alone. */
   "check-model": {
     input: { modelDir: string; backend: ComputeBackend; inputs: CheckInputs; check: ThreadCheckOptions };
@@ -52,6 +61,8 @@ export type ThreadRequest = { [K in ComputeKind]: { kind: K; input: ComputeTasks
 export type ThreadResponse =
   | { type: "progress"; stage: ComputeTasks[ComputeKind]["stage"]; done: number; total: number }
   | { type: "log"; level: LogLevel; msg: string; fields: LogFields }
+  /** Something the task finished that the worker records as it arrives (a tune's trial). */
+  | { type: "record"; record: unknown }
   | { type: "done"; output: ComputeTasks[ComputeKind]["output"] }
   | { type: "error"; error: SerializedError };
 
