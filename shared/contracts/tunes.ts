@@ -186,3 +186,64 @@ export type TuneView = z.infer<typeof TuneView>;
 
 export const TunePage = pageOf(TuneView, "TunePage");
 export const TuneListQuery = PageQuery.extend({ status: JobStatus.optional() });
+
+/**
+ * `profs tunes create`'s flags as TuneParams, through the same schema the API validates with; an error names the
+ * flag. `layers_grid` is "0,2,4" (starts) or "2:10,4:12" (ranges), as `profs tune --layers-grid` spells it; the
+ * model's block count bounds it on the service.
+ */
+export function tuneParamsFromFlags(flags: {
+  max_rank?: string;
+  layers_grid?: string;
+  centering?: string;
+  trials?: string;
+  time?: string;
+  max_kl?: string;
+  objective?: string;
+  holdout?: string;
+  max_pairs?: string;
+  seed?: string;
+  max_tokens?: string;
+}): TuneParams {
+  const raw: Record<string, unknown> = {};
+  const fail = (flag: string, rule: string, value: string) =>
+    new InputError(`Cannot tune as '${flag}' must be ${rule}: current value is '${value}'`);
+  const integers = [["max_rank", "--max-rank"], ["trials", "--trials"], ["max_pairs", "--max-pairs"], [
+    "seed",
+    "--seed",
+  ], ["max_tokens", "--max-tokens"]] as const;
+  for (const [key, flag] of integers) {
+    const text = flags[key];
+    if (text === undefined) continue;
+    if (!/^\d+$/.test(text.trim())) throw fail(flag, "a whole number", text);
+    raw[key] = Number(text);
+  }
+  const numbers = [["time", "time_seconds", "--time"], ["max_kl", "max_kl", "--max-kl"], [
+    "holdout",
+    "holdout",
+    "--holdout",
+  ]] as const;
+  for (const [from, key, flag] of numbers) {
+    const text = flags[from];
+    if (text === undefined) continue;
+    if (!/^(\d+(\.\d*)?|\.\d+)$/.test(text.trim())) throw fail(flag, "a non-negative number", text);
+    raw[key] = Number(text);
+  }
+  if (flags.centering !== undefined) raw.centering = flags.centering;
+  if (flags.objective !== undefined) raw.objective = flags.objective;
+  if (flags.layers_grid !== undefined) {
+    raw.layers_grid = flags.layers_grid.split(",").map((item) => {
+      const m = /^\s*(\d+)(?::(\d+))?\s*$/.exec(item);
+      if (!m) throw fail("--layers-grid", "starts or FROM:TO ranges separated by commas", flags.layers_grid!);
+      return m[2] === undefined ? Number(m[1]) : { from: Number(m[1]), to: Number(m[2]) };
+    });
+  }
+  const parsed = TuneParams.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const key = String(issue.path[0] ?? "");
+    const flag = key === "time_seconds" ? "--time" : `--${key.replaceAll("_", "-")}`;
+    throw new InputError(`Cannot tune as '${flag}' is invalid: ${issue.message}`);
+  }
+  return parsed.data;
+}
