@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { main } from "../../main.ts";
 import { startWorker } from "../../gpu-worker/worker/worker.ts";
 import { silentLogger } from "../../shared/log.ts";
 import { serveApi, writeInputs } from "../worker/harness.ts";
