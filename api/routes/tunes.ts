@@ -7,7 +7,12 @@
  */
 import { createHash } from "node:crypto";
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
-import { checkRankForHiddenSize } from "../../shared/contracts/edit_params.ts";
+import {
+  checkPairsForRank,
+  checkRankForHiddenSize,
+  heldOutCount,
+  HOLDOUT,
+} from "../../shared/contracts/edit_params.ts";
 import { JobEventList, Progress } from "../../shared/contracts/edits.ts";
 import type { ModelSummary } from "../../shared/contracts/models.ts";
 import { pgText } from "../../shared/contracts/text.ts";
@@ -273,6 +278,31 @@ async function prepareTune(db: Db, tenantId: string, body: TuneCreate) {
   }
   const summary = model.summary as ModelSummary;
   const params = body.params;
+  // The search measures every candidate on held-out pairs: a dataset too small to hold any out, or a holdout of
+  // 0, is refused now rather than by the worker (identical-text pairs are found only there, from the texts).
+  const sampled = Math.min(dataset.rows, params.max_pairs);
+  const heldOut = heldOutCount(sampled, params.holdout);
+  if (heldOut === 0) {
+    throw fieldError(
+      params.holdout === 0 ? "params.holdout" : "dataset_id",
+      `Cannot tune as it measures each candidate on held-out pairs: ${
+        params.holdout === 0
+          ? "'holdout' must be above 0"
+          : `dataset '${dataset.id}' must have at least ${
+            2 * HOLDOUT.min
+          } pairs (after 'max_pairs') to hold ` +
+            `${HOLDOUT.min} out: it has ${sampled}`
+      }`,
+    );
+  }
+  check("params.max_rank", () =>
+    checkPairsForRank({
+      rank: params.max_rank,
+      available: dataset.rows,
+      maxPairs: params.max_pairs,
+      heldOut,
+      source: `dataset '${dataset.id}'`,
+    }));
   check(
     "params.layers_grid",
     () => params.layers_grid && layerRangesOfGrid(params.layers_grid, summary.num_layers),

@@ -5,13 +5,22 @@
  * resumes without running a recorded trial again.
  */
 import assert from "node:assert/strict";
+import { join } from "node:path";
 import { eq } from "drizzle-orm";
 import { createLogger } from "../../shared/log.ts";
 import { webhookDeliveries } from "../../shared/db/schema.ts";
 import { startWorker, type Worker } from "../../gpu-worker/worker/worker.ts";
 import { waitFor } from "../helpers/wait_for.ts";
 import { createEndpoint } from "../webhooks/db_fixtures.ts";
-import { download, serveApi, type Served, uploadModel, uploadPairs, writeInputs } from "./harness.ts";
+import {
+  download,
+  pairsJsonl,
+  serveApi,
+  type Served,
+  uploadModel,
+  uploadPairs,
+  writeInputs,
+} from "./harness.ts";
 
 interface TuneView {
   id: string;
@@ -188,32 +197,35 @@ Deno.test("a worker stopped mid-search hands the tune back; the next attempt res
   }
 });
 
-Deno.test("POST /v1/tunes refuses bad input with problem+json naming the field", async () => {
-  const inputs = await writeInputs({ pairs: 8, layers: 3 });
+Deno.test("POST /v1/tunes refuses bad input with problem+json naming the field, and queues nothing", async () => {
+  const inputs = await writeInputs({ pairs: 8, layers: 3 }); // hidden size 24
   const s = await serveApi();
   try {
     const modelId = await uploadModel(s, inputs.modelDir);
-    const datasetId = await uploadPairs(s, inputs.pairsFile);
+    const small = await uploadPairs(s, inputs.pairsFile);
+    const file = join(inputs.dir, "more.jsonl");
+    await Deno.writeTextFile(file, pairsJsonl(34)); // 16 held out, 18 for the subspaces
+    const pairs = await uploadPairs(s, file);
+    const body = (params: Record<string, unknown>, datasetId = pairs) => ({
+      model_id: modelId,
+      dataset_id: datasetId,
+      params,
+    });
     const cases: [Record<string, unknown>, number, string][] = [
-      [
-        { model_id: modelId, dataset_id: datasetId, params: { trials: 2, time_seconds: 5 } },
-        422,
-        "params.time_seconds",
-      ],
-      [{ model_id: modelId, dataset_id: datasetId, params: { layers_grid: [3] } }, 422, "params.layers_grid"],
-      [{ model_id: modelId, dataset_id: datasetId, params: { max_rank: 24 } }, 422, "params.max_rank"],
-      [
-        { model_id: modelId, dataset_id: datasetId, params: { objective: "toxicity" } },
-        422,
-        "prompts_dataset_id",
-      ],
-      [{ model_id: modelId, dataset_id: modelId }, 404, ""],
+      [body({ trials: 2, time_seconds: 5 }), 422, "params.time_seconds"],
+      [body({}, small), 422, "dataset_id"], // 8 pairs: too few to hold 16 out
+      [body({ holdout: 0 }), 422, "params.holdout"],
+      [body({ layers_grid: [3] }), 422, "params.layers_grid"],
+      [body({ max_rank: 19 }), 422, "params.max_rank"], // more directions than the 18 subspace pairs
+      [body({ max_rank: 24 }), 422, "params.max_rank"], // above D − 1 with centering
+      [body({ objective: "toxicity" }), 422, "prompts_dataset_id"],
+      [body({}, modelId), 404, ""],
     ];
-    for (const [body, status, path] of cases) {
-      const response = await submitTune(s, body);
-      assert.equal(response.status, status, JSON.stringify(body));
+    for (const [request, status, path] of cases) {
+      const response = await submitTune(s, request);
+      assert.equal(response.status, status, JSON.stringify(request));
       assert.equal(response.headers.get("Content-Type"), "application/problem+json");
-      const problem = await response.json() as { errors?: { path: string }[] };
+      const problem = await response.json() as { errors?: { path: string; message: string }[] };
       if (path) {
         assert.ok(problem.errors?.some((e) => e.path === path), `${path}: ${JSON.stringify(problem)}`);
       }
