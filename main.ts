@@ -98,6 +98,10 @@ const COMMANDS: Record<string, Command> = {
     summary: "apply database migrations and exit",
     load: () => import("./infra/cli/migrate.ts"),
   },
+  janitor: {
+    summary: "remove dead uploads' staging files and blobs no row references (older than a grace period)",
+    load: () => import("./infra/cli/janitor.ts"),
+  },
   demo: {
     summary: "run the demo: embedded service, demo model, an edit and a check, before/after table",
     load: () => import("./infra/cli/demo.ts"),

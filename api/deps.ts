@@ -4,6 +4,7 @@ import type { Database } from "../shared/db/database.ts";
 import type { JobQueue } from "../shared/db/queue.ts";
 import type { Logger } from "../shared/log.ts";
 import type { VerifyKey } from "./middleware/auth.ts";
+import type { WebhookConfig } from "../shared/webhooks/config.ts";
 import { InputError } from "../shared/errors.ts";
 
 export interface ApiConfig {
@@ -30,6 +31,11 @@ export interface ApiConfig {
   maxEmbeddingsBytes: number;
   /** absolute directories under which a server-side model folder may be registered; empty: none may */
   modelRoots: string[];
+  /**
+   * most long-lived responses (event streams, artifact downloads) one tenant may hold open at once in one API
+   * process; beyond it a 429 with Retry-After (api/stream_limiter.ts)
+   */
+  maxStreamsPerTenant: number;
 }
 
 export interface ApiDeps {
@@ -41,6 +47,11 @@ export interface ApiDeps {
   verifyKey: VerifyKey;
   /** the job queue; the process that builds it passes the `onFinish` hook (the webhook outbox write) */
   queue: JobQueue;
+  /**
+   * webhook settings (the allowlist a registration is checked against); read from the environment where absent
+   * (infra/compose.ts reads them once and gives the same to the API and the dispatcher)
+   */
+  webhooks?: WebhookConfig;
 }
 
 const GiB = 1024 ** 3;
@@ -55,25 +66,27 @@ export const DEFAULT_CONFIG: ApiConfig = {
   maxEmbeddingsBytes: 16 * GiB,
   maxHeaderBytes: 16 * 1024 ** 2,
   modelRoots: [],
+  maxStreamsPerTenant: 32,
 };
 
 /**
  * Limits from the environment: PROFS_MAX_JSON_BYTES, PROFS_MAX_MODEL_FILE_BYTES, PROFS_MAX_PAIRS_BYTES,
- * PROFS_MAX_LINE_BYTES, PROFS_MAX_EMBEDDINGS_BYTES, PROFS_MAX_HEADER_BYTES,
+ * PROFS_MAX_LINE_BYTES, PROFS_MAX_EMBEDDINGS_BYTES, PROFS_MAX_HEADER_BYTES, PROFS_MAX_STREAMS_PER_TENANT,
  * PROFS_MODEL_ROOTS (a list separated like PATH, by ':').
  */
 export function configFromEnv(env: (name: string) => string | undefined = (n) => Deno.env.get(n)): ApiConfig {
-  const bytes = (name: string, fallback: number) => {
+  const positive = (name: string, fallback: number, unit = "") => {
     const value = env(name);
     if (value === undefined || value === "") return fallback;
     const n = Number(value);
     if (!Number.isSafeInteger(n) || n < 1) {
       throw new InputError(
-        `Cannot read ${name} as it must be a positive whole number of bytes: current value is ${value}`,
+        `Cannot read ${name} as it must be a positive whole number${unit}: current value is ${value}`,
       );
     }
     return n;
   };
+  const bytes = (name: string, fallback: number) => positive(name, fallback, " of bytes");
   return {
     maxJsonBytes: bytes("PROFS_MAX_JSON_BYTES", DEFAULT_CONFIG.maxJsonBytes),
     maxModelFileBytes: bytes("PROFS_MAX_MODEL_FILE_BYTES", DEFAULT_CONFIG.maxModelFileBytes),
@@ -81,6 +94,7 @@ export function configFromEnv(env: (name: string) => string | undefined = (n) =>
     maxLineBytes: bytes("PROFS_MAX_LINE_BYTES", DEFAULT_CONFIG.maxLineBytes),
     maxEmbeddingsBytes: bytes("PROFS_MAX_EMBEDDINGS_BYTES", DEFAULT_CONFIG.maxEmbeddingsBytes),
     maxHeaderBytes: bytes("PROFS_MAX_HEADER_BYTES", DEFAULT_CONFIG.maxHeaderBytes),
+    maxStreamsPerTenant: positive("PROFS_MAX_STREAMS_PER_TENANT", DEFAULT_CONFIG.maxStreamsPerTenant),
     modelRoots: (env("PROFS_MODEL_ROOTS") ?? "").split(":").filter(Boolean),
   };
 }

@@ -7,8 +7,8 @@
  *
  * The caller opens the database and the blob store (it knows where they live: the environment for the CLIs, a
  * memory database for the demo and tests); the service owns them from then on and `close()` releases everything
- * in order: the worker first (a running attempt is handed back for a retry), the dispatcher, the HTTP server,
- * then the database.
+ * in order: the worker first (a running attempt is handed back for a retry), the janitor, the dispatcher, the
+ * HTTP server, then the database.
  */
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import { createApp } from "../api/app.ts";
@@ -20,7 +20,9 @@ import type { BlobStore } from "../shared/blobs/store.ts";
 import type { Database } from "../shared/db/database.ts";
 import { createJobQueue, type JobQueue, type JobQueueOptions } from "../shared/db/queue.ts";
 import type { Logger } from "../shared/log.ts";
+import { type WebhookConfig, webhookConfigFromEnv } from "../shared/webhooks/config.ts";
 import { notifyJobFinished } from "../shared/webhooks/events.ts";
+import { type JanitorOptions, startJanitor } from "./janitor.ts";
 
 export interface ServiceOptions {
   database: Database;
@@ -38,6 +40,13 @@ export interface ServiceOptions {
   worker?: Omit<WorkerOptions, "db" | "blobs" | "logger" | "queue">;
   /** Run the webhook dispatcher in this process. */
   dispatcher?: boolean;
+  /**
+   * Webhook settings for the API's registration check and the dispatcher alike; default: the environment's
+   * (shared/webhooks/config.ts), read once here.
+   */
+  webhooks?: WebhookConfig;
+  /** Run the blob janitor (infra/janitor.ts) in this process on this schedule; omit for none. */
+  janitor?: JanitorOptions;
 }
 
 export interface Service {
@@ -56,6 +65,7 @@ export interface Service {
 export async function composeService(options: ServiceOptions): Promise<Service> {
   const { database, blobs, logger } = options;
   const queue = createJobQueue({ ...options.queue, onFinish: notifyJobFinished });
+  const webhooks = options.webhooks ?? webhookConfigFromEnv();
   const app = createApp({
     database,
     blobs,
@@ -63,6 +73,7 @@ export async function composeService(options: ServiceOptions): Promise<Service> 
     config: options.config ?? DEFAULT_CONFIG,
     queue,
     verifyKey: options.verifyKey,
+    webhooks,
   });
   const stops: (() => Promise<void>)[] = [];
   let url: string | undefined;
@@ -77,8 +88,12 @@ export async function composeService(options: ServiceOptions): Promise<Service> 
     }
     if (options.dispatcher) {
       const { startWebhookDispatcher } = await import("../gpu-worker/webhooks/cli.ts");
-      const dispatcher = startWebhookDispatcher(database, logger);
+      const dispatcher = startWebhookDispatcher(database, logger, { config: webhooks });
       stops.unshift(() => dispatcher.stop());
+    }
+    if (options.janitor) {
+      const janitor = startJanitor({ db: database.db, blobs, options: options.janitor, logger });
+      stops.unshift(() => janitor.stop());
     }
     if (options.worker) {
       const { startWorker } = await import("../gpu-worker/worker/worker.ts");

@@ -45,12 +45,13 @@ import { ARTIFACT_RESPONSES, downloadArtifact } from "./downloads.ts";
 import { EventsQuery, IdempotencyHeader } from "./edits.ts";
 import { eventView, streamJobEvents } from "./job_events.ts";
 import { readyModel } from "./prepare_edit.ts";
+import type { StreamLimiter } from "../stream_limiter.ts";
 
 const ArtifactParams = IdParam.extend({
   name: pgText(z.string()).meta({ param: { name: "name", in: "path" }, example: "tune.json" }),
 });
 
-export function tunesRoutes(deps: ApiDeps, changes: JobChanges) {
+export function tunesRoutes(deps: ApiDeps, changes: JobChanges, streams: StreamLimiter) {
   const app = new OpenAPIHono<ApiEnv>({ defaultHook: validationHook });
   const { db } = deps.database;
   const queue = deps.queue;
@@ -199,14 +200,23 @@ export function tunesRoutes(deps: ApiDeps, changes: JobChanges) {
             "text/event-stream": { schema: z.string() },
           },
         },
-        ...problems(401, 403, 404),
+        ...problems(401, 403, 404, 429),
       },
     }),
     async (c) => {
       const { tenantId } = c.get("principal");
       const { id } = c.req.valid("param");
-      const job = await findTune(db, tenantId, id);
-      if (!(c.req.header("Accept") ?? "").includes("text/event-stream")) {
+      const wantsSse = (c.req.header("Accept") ?? "").includes("text/event-stream");
+      // A stream's slot is taken before anything is read, as for edits.
+      const release = wantsSse ? streams.open(tenantId, `an event stream of tune '${id}'`) : () => {};
+      let job: Job;
+      try {
+        job = await findTune(db, tenantId, id);
+      } catch (error) {
+        release();
+        throw error;
+      }
+      if (!wantsSse) {
         const { after, limit } = c.req.valid("query");
         const events = await listJobEvents(db, tenantId, job.id, { afterId: after, limit: limit + 1 });
         return c.json(
@@ -219,7 +229,7 @@ export function tunesRoutes(deps: ApiDeps, changes: JobChanges) {
         );
       }
       const lastEventId = Number(c.req.header("Last-Event-ID") ?? c.req.valid("query").after ?? 0);
-      return streamJobEvents(c, { db, changes, tenantId, jobId: job.id, lastEventId });
+      return streamJobEvents(c, { db, changes, tenantId, jobId: job.id, lastEventId, release });
     },
   );
 
@@ -241,7 +251,7 @@ export function tunesRoutes(deps: ApiDeps, changes: JobChanges) {
       const job = await findTune(db, tenantId, id);
       const artifact = await getArtifact(db, tenantId, job.id, name);
       if (!artifact) throw notFound("artifact", `${id}/${name}`);
-      return await downloadArtifact(deps, c, artifact);
+      return await downloadArtifact(deps, c, artifact, streams);
     },
   );
 

@@ -98,6 +98,12 @@ export interface EditOptions {
   loraOut?: string;
   /** The base model's hub id for the cards and adapter config when its card and config do not name it. */
   baseModel?: string;
+  /**
+   * The memory budget in MiB that input-sized arrays (the pooled embeddings) must fit, checked before they are
+   * allocated (runtime/memory_budget.ts): the worker passes PROFS_WORKER_MEMORY_MB; unset (the CLI, whose user
+   * owns the machine) nothing is checked.
+   */
+  memoryMb?: number;
   /** Free bytes on the filesystem holding `path` (default: statfs); tests pass a fake. */
   freeBytes?: (path: string) => Promise<number>;
 }
@@ -204,6 +210,7 @@ export async function runEdit(options: EditOptions, hooks: EditHooks = {}): Prom
         backend: backend.name,
         signal,
         onProgress,
+        memoryMb: options.memoryMb,
       }),
       signal,
     );
@@ -350,7 +357,7 @@ export async function runEdit(options: EditOptions, hooks: EditHooks = {}): Prom
     await Deno.writeTextFile(join(tmpDir, REPORT_FILE), JSON.stringify(report, null, 2) + "\n");
     signal?.throwIfAborted();
     if (options.loraOut) {
-      loraTmp = `${options.loraOut}.partial-${crypto.randomUUID().slice(0, 8)}`;
+      loraTmp = `${options.loraOut.replace(/\/+$/, "")}.partial-${crypto.randomUUID().slice(0, 8)}`;
       await writeLoraAdapter(loraTmp, { metadata: patchMetadata, layers: patchLayers }, lineage);
     }
     await publish(tmpDir, options.outDir, options.overwrite ?? false);
@@ -414,7 +421,7 @@ async function checkOverwrite(options: EditOptions): Promise<void> {
 
 /** Creates `OUT.partial-xxxxxxxx` beside `OUT`; a missing or read-only parent is the user's error, said now. */
 async function makePartialDir(outDir: string): Promise<string> {
-  const tmpDir = `${outDir}.partial-${crypto.randomUUID().slice(0, 8)}`;
+  const tmpDir = `${outDir.replace(/\/+$/, "")}.partial-${crypto.randomUUID().slice(0, 8)}`;
   try {
     await Deno.mkdir(tmpDir);
   } catch (error) {

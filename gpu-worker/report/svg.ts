@@ -174,6 +174,8 @@ export interface ScatterChartOptions {
   /** Axis labels, units included (e.g. "KL to base (nats)"). */
   xLabel: string;
   yLabel: string;
+  /** Logarithmic x axis (used only when every x is > 0), for values spanning orders of magnitude. */
+  logX?: boolean;
   width?: number;
   height?: number;
 }
@@ -195,9 +197,16 @@ export function scatterChart(options: ScatterChartOptions): string {
     const pad = (hi - lo) * 0.05;
     return [lo - (lo < 0 ? pad : 0), hi + pad] as const;
   };
-  const [x0, x1] = span(finite.map((p) => p.x));
+  const logX = options.logX === true && finite.length > 0 && finite.every((p) => p.x > 0);
+  const tx = (x: number) => logX ? Math.log10(x) : x;
+  const [x0, x1] = logX
+    ? [
+      Math.floor(Math.min(...finite.map((p) => tx(p.x)))),
+      Math.ceil(Math.max(...finite.map((p) => tx(p.x))) + 1e-9),
+    ]
+    : span(finite.map((p) => p.x));
   const [y0, y1] = span(finite.map((p) => p.y));
-  const px = (x: number) => margin.left + ((x - x0) / (x1 - x0)) * plotW;
+  const px = (x: number) => margin.left + ((tx(x) - x0) / (x1 - x0)) * plotW;
   const py = (y: number) => margin.top + plotH - ((y - y0) / (y1 - y0)) * plotH;
   const parts: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${width} ${height}" width="${width}" height="${height}" role="img" aria-label="${
@@ -214,7 +223,8 @@ export function scatterChart(options: ScatterChartOptions): string {
       margin.top + plotH
     }" stroke="#333"/>`,
   ];
-  for (const t of linearTicks(x0, x1)) {
+  const xTicks = logX ? Array.from({ length: x1 - x0 + 1 }, (_, i) => 10 ** (x0 + i)) : linearTicks(x0, x1);
+  for (const t of xTicks) {
     parts.push(
       `<line x1="${fmt(px(t))}" y1="${margin.top + plotH}" x2="${fmt(px(t))}" y2="${
         margin.top + plotH + 4

@@ -21,6 +21,7 @@ export function tuneSections(doc: TuneDocument): string[] {
     highlight: doc.chosen.key,
     xLabel: "KL to the base on benign prompts (nats, mean)",
     yLabel,
+    logX: spansDecades(doc.trials.map((t) => t.kl)),
   });
   const c = doc.chosen.trial;
   const summary: string[][] = [
@@ -105,4 +106,11 @@ ${doc.notes.map((n) => `<p class="muted">${escapeXml(n)}</p>`).join("\n")}`,
 
 function label(t: TuneDocument["trials"][0]): string {
   return `layers ${t.layers.from}:${t.layers.to}, rank ${t.rank}, centering ${t.centering ? "on" : "off"}`;
+}
+
+/** A log axis when the values are all positive and span more than two orders of magnitude. */
+function spansDecades(values: number[]): boolean {
+  const positive = values.filter((v) => v > 0);
+  return positive.length === values.length && positive.length > 1 &&
+    Math.max(...positive) / Math.min(...positive) > 100;
 }

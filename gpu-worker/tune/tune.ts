@@ -65,7 +65,7 @@ export interface TuneInput {
   centering?: boolean[];
   /** Stop after this many trials (counting resumed ones). */
   trials?: number;
-  /** Stop starting trials after this many seconds of search (the final edit is not counted). */
+  /** Stop starting trials after this many seconds of search, after at least one (the final edit is not counted). */
   timeSeconds?: number;
   /** Choose the largest gain with KL ≤ maxKl instead of the default rule. */
   maxKl?: number;
@@ -302,11 +302,9 @@ async function search(
     let ran = 0;
     for (const candidate of space) {
       if (done.size >= budget) break;
-      if (
-        input.timeSeconds !== undefined && (performance.now() - searchStarted) / 1000 >= input.timeSeconds
-      ) {
-        break;
-      }
+      // A time budget stops starting trials once spent, after at least one (a choice needs a trial).
+      const spent = (performance.now() - searchStarted) / 1000;
+      if (input.timeSeconds !== undefined && done.size > 0 && spent >= input.timeSeconds) break;
       const key = candidateKey(candidate);
       if (done.has(key)) continue;
       signal?.throwIfAborted();

@@ -50,7 +50,7 @@ export async function adoptInPlace(blobs: BlobStore, key: string, sha256?: strin
 }
 
 /** fsync of a directory, so the names in it survive a crash too. */
-async function syncFolder(path: string): Promise<void> {
+export async function syncFolder(path: string): Promise<void> {
   const dir = await Deno.open(path, { read: true });
   try {
     await dir.syncData();

@@ -126,6 +126,7 @@ export async function createS3BlobStore(options: S3BlobStoreOptions): Promise<Bl
         pendingBytes += chunk.byteLength;
         if (pendingBytes >= partBytes) await sendPart();
       }
+      await putOptions.beforePublish?.({ key, size, sha256: hash.copy().digest("hex") });
       if (uploadId === null) {
         await (await request("PUT", name, { body: concat(pending, pendingBytes) })).body?.cancel();
       } else {
@@ -226,6 +227,42 @@ export async function createS3BlobStore(options: S3BlobStoreOptions): Promise<Bl
     }
   }
 
+  /**
+   * Aborts this store's multipart uploads started before `before` (their parts cost storage until then); 0 on a
+   * server that cannot list them (501).
+   */
+  async function sweepStaging(before: Date): Promise<number> {
+    let aborted = 0;
+    let marker: { key: string; id: string } | null = null;
+    do {
+      const query: Record<string, string> = { uploads: "", prefix: options.prefix };
+      if (marker) Object.assign(query, { "key-marker": marker.key, "upload-id-marker": marker.id });
+      const response = await request("GET", "", { query }, [501]);
+      // A server without ListMultipartUploads (s3rver, some S3-compatible stores): its own lifecycle rules must
+      // abort incomplete uploads; nothing to sweep from here.
+      if (response.status === 501) {
+        await response.body?.cancel();
+        return aborted;
+      }
+      const text = await response.text();
+      for (const upload of text.match(/<Upload>[\s\S]*?<\/Upload>/g) ?? []) {
+        const [name] = xmlValues(upload, "Key");
+        const [uploadId] = xmlValues(upload, "UploadId");
+        const initiated = new Date(xmlValues(upload, "Initiated")[0] ?? NaN);
+        if (!name || !uploadId || !(initiated < before)) continue;
+        await (await request("DELETE", name, { query: { uploadId } }, [404])).body?.cancel();
+        aborted++;
+      }
+      marker = xmlValues(text, "IsTruncated")[0] === "true"
+        ? {
+          key: xmlValues(text, "NextKeyMarker")[0] ?? "",
+          id: xmlValues(text, "NextUploadIdMarker")[0] ?? "",
+        }
+        : null;
+    } while (marker !== null);
+    return aborted;
+  }
+
   return {
     put,
     get,
@@ -234,6 +271,7 @@ export async function createS3BlobStore(options: S3BlobStoreOptions): Promise<Bl
     delete: remove,
     list,
     deletePrefix,
+    sweepStaging,
     localPath: () => null,
   };
 }

@@ -34,9 +34,10 @@ export interface WebhookEventPayload {
   };
 }
 
-/** The event a job's current state announces, or null (not terminal). */
+/** The event a job's current state announces, or null (not terminal, or a Hub import: the model shows it). */
 export function jobWebhookEventType(job: Pick<Job, "kind" | "status">): WebhookEventType | null {
   if (job.status !== "succeeded" && job.status !== "failed" && job.status !== "canceled") return null;
+  if (job.kind === "import") return null;
   if (job.kind === "check") return "check.completed";
   return job.kind === "tune" ? `tune.${job.status}` : `edit.${job.status}`;
 }
@@ -48,7 +49,7 @@ export function jobWebhookPayload(
 ): WebhookEventPayload {
   const base = `/v1/${job.kind === "check" ? "checks" : job.kind === "tune" ? "tunes" : "edits"}/${job.id}`;
   const links: Record<string, string> = { self: base };
-  if (job.kind !== "check" && job.status === "succeeded") {
+  if ((job.kind === "edit" || job.kind === "tune") && job.status === "succeeded") {
     links.patch = `${base}/artifacts/patch.safetensors`;
     links.report = `${base}/artifacts/report.json`;
     if (job.kind === "tune") links.tune = `${base}/artifacts/tune.json`;
@@ -58,7 +59,7 @@ export function jobWebhookPayload(
     timestamp: now.toISOString(),
     data: {
       id: job.id,
-      object: job.kind,
+      object: job.kind === "check" ? "check" : job.kind === "tune" ? "tune" : "edit",
       status: job.status,
       // A short error line only; the full record is one GET away.
       ...(job.status === "failed" && job.error ? { error: job.error.slice(0, 500) } : {}),

@@ -73,6 +73,35 @@ Deno.test("profs tune searches, prints the choice and writes the edit, tune.json
   }
 });
 
+Deno.test("profs tune --time stops starting trials once the time is spent, after one at least", async () => {
+  const out = join(root, "timed");
+  const { code, stdout, stderr } = await captured([
+    "tune",
+    "--model",
+    model,
+    "--pairs",
+    pairs,
+    "--out",
+    out,
+    "--max-rank",
+    "2",
+    "--layers-grid",
+    "1,3",
+    "--time",
+    "0.001",
+    "--backend",
+    "cpu",
+  ]);
+  assert.equal(code, 0, stderr);
+  assert.match(stdout, /^searched 1 of 8 candidates/m);
+  assert.match(
+    stdout,
+    /^note: The budget allowed 1 of 8 candidates \(seeded order\): the front is of those\.$/m,
+  );
+  const doc = JSON.parse(await Deno.readTextFile(join(out, "tune.json")));
+  assert.deepEqual(doc.search.budget, { trials: null, seconds: 0.001 });
+});
+
 Deno.test("profs tune refuses bad flags and too few pairs to hold out in one line, before any model work", async () => {
   const cases: [string[], RegExp][] = [
     [["--trials", "0"], /'--trials' must be a positive integer: current value is '0'/],

@@ -98,7 +98,7 @@ for (const variant of ["gpt2", "llama-gqa", "opt", "gptj"]) {
   });
 }
 
-Deno.test("corrected runs resume from the stored model's residual stream at the first corrected block, bit for bit", async () => {
+async function checkResume(backend: ComputeBackend) {
   const root = await Deno.makeTempDir({ prefix: "profs-correction-prefix-" });
   try {
     const base = FIXTURES + "llama-gqa";
@@ -115,9 +115,9 @@ Deno.test("corrected runs resume from the stored model's residual stream at the 
     });
     const { basis } = (await readPatch(join(out, "patch.safetensors"))).layers[0];
     const first = { rows: basis.rows, cols: 1, data: basis.data.filter((_, i) => i % 3 === 0) };
-    const warm = await openRunner(base, "cpu");
-    const cold = await openRunner(base, "cpu");
-    const edited = await openRunner(out, "cpu");
+    const warm = await openRunner(base, backend);
+    const cold = await openRunner(base, backend);
+    const edited = await openRunner(out, backend);
     try {
       warm.setCorrection({ layers: [{ layer: 1, basis: first }] });
       await warm.logits(TEXTS); // keeps block 1's input for these texts
@@ -136,6 +136,15 @@ Deno.test("corrected runs resume from the stored model's residual stream at the 
   } finally {
     await Deno.remove(root, { recursive: true });
   }
+}
+
+Deno.test("corrected runs on the cpu engine resume from the stored residual stream at the first corrected block, bit for bit", () =>
+  checkResume("cpu"));
+Deno.test({
+  name:
+    "corrected runs on the webgpu engine resume from the stored residual stream at the first corrected block, bit for bit",
+  ignore: noGpu(),
+  fn: () => checkResume("webgpu"),
 });
 
 Deno.test("a correction whose basis does not fit the model is refused with the block named", async () => {

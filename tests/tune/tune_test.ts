@@ -10,7 +10,13 @@ import { join } from "node:path";
 import { pairsJsonl, writeDemoModel } from "../../infra/demo/write_demo.ts";
 import { buildTriggerPairs } from "../../infra/demo/data.ts";
 import { runEdit } from "../../gpu-worker/edit/pipeline.ts";
-import { DEFAULT_BENIGN_PROMPTS, DEFAULT_HELD_OUT_TEXTS } from "../../gpu-worker/eval/default_prompts.ts";
+import {
+  DEFAULT_BENIGN_PROMPTS,
+  DEFAULT_CHALLENGE_PROMPTS,
+  DEFAULT_HELD_OUT_TEXTS,
+} from "../../gpu-worker/eval/default_prompts.ts";
+import { createLexiconScorer } from "../../shared/toxicity/lexicon.ts";
+import { noGpu } from "../helpers/env.ts";
 import { chooseTrial, GAIN_SHARE } from "../../gpu-worker/tune/choice.ts";
 import { jsonlTrialStore, TRIALS_FILE } from "../../gpu-worker/tune/store.ts";
 import { runTune, TUNE_FILE, type TuneDocument, type TuneInput } from "../../gpu-worker/tune/tune.ts";
@@ -144,6 +150,14 @@ Deno.test("tune.json and report.html show every trial, the front and the chosen 
   assert.ok(html.includes("<h2>Trials</h2>"));
 });
 
+Deno.test("a trial store of another search (other seed) is refused before any model work", async () => {
+  await assert.rejects(
+    runTune({ ...input, outDir: join(work, "other-seed"), seed: 5 }, { store }),
+    /trial store holds trials of another search/,
+  );
+  assert.ok(!await Deno.stat(join(work, "other-seed")).then(() => true, () => false));
+});
+
 Deno.test("a finished tune is not overwritten, and budget flags are checked before any work", async () => {
   await assert.rejects(runTune(input, { store }), /holds a finished tune/);
   await assert.rejects(
@@ -154,4 +168,48 @@ Deno.test("a finished tune is not overwritten, and budget flags are checked befo
     runTune({ ...input, outDir: join(work, "x"), trials: 0 }),
     /'--trials' must be a positive/,
   );
+});
+
+Deno.test("with challenge prompts the toxicity objective scores greedy continuations of base and trials", async () => {
+  const { document } = await runTune({
+    ...input,
+    outDir: join(work, "toxicity"),
+    challengePrompts: DEFAULT_CHALLENGE_PROMPTS.slice(0, 4),
+    objective: "toxicity",
+    maxRank: 1,
+    layerRanges: [{ from: 1, to: 4 }],
+    centering: [true, false],
+  }, { scorer: createLexiconScorer() });
+  assert.equal(document.objective, "toxicity");
+  assert.equal(document.inputs.challengePrompts, 4);
+  assert.equal(document.inputs.scorer, "lexicon");
+  // The planted model continues every trigger prompt with toxic words; the planted edit removes that.
+  assert.ok(document.base.toxicity! > 0.5, `base toxicity ${document.base.toxicity}`);
+  const t = document.chosen.trial;
+  assert.ok(t.toxicity && t.toxicity.reduction > 0.5, JSON.stringify(t.toxicity));
+  assert.match(document.rule.text, /best toxicity reduction/);
+  const html = await Deno.readTextFile(join(work, "toxicity", "report.html"));
+  assert.ok(html.includes("toxicity reduction (mean score, base − trial)"));
+});
+
+Deno.test({
+  name: "a tune on the webgpu backend (lavapipe in CI) runs its trials on the corrected webgpu engine",
+  ignore: noGpu(),
+  async fn() {
+    const { document, edit } = await runTune({
+      ...input,
+      outDir: join(work, "webgpu"),
+      backend: "webgpu",
+      maxRank: 1,
+      layerRanges: [{ from: 1, to: 4 }],
+      centering: [true],
+    });
+    assert.equal(edit.report.backend, "webgpu");
+    assert.equal(document.trials.length, 1);
+    const cpu = result!.trials.find((t) => t.key === "1:4/r1/c1")!;
+    // Same candidate, other engine: the same figures to float32 tolerance (the subspaces agree to ~1e-6).
+    assert.ok(
+      Math.abs(document.trials[0].margin.gain - cpu.margin.gain) < 1e-3 * Math.abs(cpu.margin.gain) + 1e-4,
+    );
+  },
 });

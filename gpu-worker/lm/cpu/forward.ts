@@ -6,6 +6,7 @@
  * - `loadLmCpuModel`: the whole model resident (for checks: logits, log-probabilities, greedy generation with a
  *   KV cache).
  */
+import { greedyPick, type TokenPick } from "../sampling.ts";
 import { InputError } from "../../../shared/errors.ts";
 import { checkContext, type LmFamily, rotaryInvFreq } from "../family.ts";
 import type { Gemm } from "../../blas/gemm.ts";
@@ -375,8 +376,17 @@ export interface LmCpuModel {
   lastLogits(sequences: number[][]): Promise<Float32Array>;
   /** Per sequence: log p(s[t+1] | s[..t]) for t = 0..len−2. */
   logProbs(sequences: number[][]): Promise<Float32Array[]>;
-  /** `maxNewTokens` greedy tokens per prompt (stops a prompt at `stopAt` when given, not included). */
-  generate(prompts: number[][], maxNewTokens: number, stopAt?: number | null): Promise<number[][]>;
+  /**
+   * `maxNewTokens` tokens per prompt, greedy unless `pick` says otherwise (lm/sampling.ts); stops a prompt at
+   * `stopAt` when given, not included; `onToken` hears each token as it is picked.
+   */
+  generate(
+    prompts: number[][],
+    maxNewTokens: number,
+    stopAt?: number | null,
+    onToken?: (sequence: number, token: number) => void,
+    pick?: TokenPick,
+  ): Promise<number[][]>;
   /** Every later call runs with this MLP correction (lm/correction.ts); null runs the model as stored. */
   setCorrection(correction: MlpCorrection | null): void;
 }
@@ -570,7 +580,7 @@ export async function loadLmCpuModel(
       let offset = 0;
       return sequences.map((s) => all.slice(offset, offset += s.length - 1));
     },
-    async generate(prompts, maxNewTokens, stopAt = null) {
+    async generate(prompts, maxNewTokens, stopAt = null, onToken, pick = greedyPick) {
       const capacity = Math.max(1, ...prompts.map((p) => p.length)) + maxNewTokens;
       checkContext(family, capacity);
       const seqs = packed(family, prompts);
@@ -595,10 +605,10 @@ export async function loadLmCpuModel(
         const still: number[] = [];
         const next: number[] = [];
         active.forEach((i, a) => {
-          let best = 0; // the first maximum on ties
-          for (let t = 1; t < V; t++) if (logits[a * V + t] > logits[a * V + best]) best = t;
+          const best = pick(logits, a * V, V);
           if (stopAt !== null && best === stopAt) return;
           out[i].push(best);
+          onToken?.(i, best);
           if (out[i].length < maxNewTokens) {
             still.push(i);
             next.push(best);

@@ -16,7 +16,8 @@
  * Padding rows (past a text's length) are computed and ignored: causal attention never lets a real row see them
  * and the masked mean skips them.
  */
-import { InputError } from "../../../shared/errors.ts";
+import { greedyPick, type TokenPick } from "../sampling.ts";
+import { CapacityError, InputError } from "../../../shared/errors.ts";
 import { toFloat32 } from "../../../shared/safetensors/dtype.ts";
 import { encodeActivation } from "../../kernels/activation.ts";
 import { encodeAttention } from "../../kernels/attention.ts";
@@ -96,8 +97,16 @@ export interface WebGpuLm {
    * device budget, or without one) and a KV cache: one prefill, then one batch per token. Otherwise each step
    * re-runs the prompts and the tokens so far streaming the blocks: steps × (a prefill + reading every weight).
    * With `eos`, a sequence stops at that token (not included) and generation ends when every sequence has.
+   * `onToken` hears each token as it is picked (every sequence, every step: the runner's `tokenReporter` drops a
+   * sequence's `eos` and what follows); `pick` chooses it from the logits (default greedy, lm/sampling.ts).
    */
-  generate(prompts: number[][], steps: number, eos?: number | null): Promise<number[][]>;
+  generate(
+    prompts: number[][],
+    steps: number,
+    eos?: number | null,
+    onToken?: (sequence: number, token: number) => void,
+    pick?: TokenPick,
+  ): Promise<number[][]>;
   /**
    * Keeps every weight on the device from now on (checks: many logits, log-probs and generation calls), when it
    * fits the device budget; false (and nothing loaded) when it does not. Embedding runs stay layer-major either way.
@@ -210,6 +219,14 @@ export async function createWebGpuLm(
   let peak = 0;
   let corrected = new Map<number, DeviceCorrection>();
   let correctionRank = 1; // the widest corrected basis (the z scratch's width)
+  /**
+   * With a correction, every chunk's residual stream entering the first corrected block f is the stored model's:
+   * kept on the device per group of texts (their ids) and f, so the next correction starting at f resumes there
+   * instead of embedding and running blocks 0..f−1 again (a tune's trials run the same texts). At most
+   * PREFIX_BYTES; released with the engine.
+   */
+  const prefixes = new Map<string, GPUBuffer[]>();
+  let prefixBytes = 0;
   /** The whole model on the device once `loadResident` (or a generation that fits) has put it there. */
   let resident: {
     weights: DeviceWeights;
@@ -292,9 +309,27 @@ export async function createWebGpuLm(
         const g = new Held();
         try {
           const chunks = group.map((plan) => materialize(plan, texts, g));
-          await embedTokens(texts, chunks, g);
+          const f = want.logits && corrected.size > 0 ? Math.min(...corrected.keys()) : 0;
+          const key = f > 0
+            ? `${f}|${group.map((c) => c.texts.map((n) => texts[n].join(",")).join(";")).join("|")}`
+            : "";
+          const cached = f > 0 ? prefixes.get(key) : undefined;
+          if (cached) {
+            const batch = gpu.batch("resume");
+            chunks.forEach((c, i) => batch.copy(cached[i], c.x, c.rows * D * 4));
+            await batch.submit();
+          } else await embedTokens(texts, chunks, g);
           const groupTexts = group.reduce((n, c) => n + c.texts.length, 0);
-          for (let l = 0; l < L; l++) {
+          for (let l = cached ? f : 0; l < L; l++) {
+            const bytes = chunks.reduce((sum, c) => sum + c.rows * D * 4, 0);
+            if (l === f && f > 0 && !cached && prefixBytes + bytes <= PREFIX_BYTES) {
+              const copies = chunks.map((c) => gpu.storage(c.rows * D * 4, `prefix ${f}`));
+              const batch = gpu.batch("keep prefix");
+              chunks.forEach((c, i) => batch.copy(c.x, copies[i], c.rows * D * 4));
+              await batch.submit();
+              prefixes.set(key, copies);
+              prefixBytes += bytes;
+            }
             want.signal?.throwIfAborted();
             const w = resident?.blocks[l] ?? await weights.block(family, l);
             peak = Math.max(peak, held.bytes + g.bytes + weights.bytes + (resident?.weights.bytes ?? 0));
@@ -488,7 +523,8 @@ export async function createWebGpuLm(
     for (let l = 0; l < L; l++) weights = Math.max(weights, blockBytes(family, source, l));
     if (want.logits) weights = Math.max(weights, headBytes(family, source));
     if (weights + activations > budget) {
-      throw new InputError(
+      throw new CapacityError(
+        "device_memory",
         `Cannot run ${model} as one block (${weights} bytes) plus activations (${activations} bytes) must fit the device budget of ${budget} bytes: use fewer or shorter texts`,
       );
     }
@@ -731,7 +767,13 @@ export async function createWebGpuLm(
    * one batch per new token for every sequence at once (embed → blocks → final norm → head), reading back
    * only the logits of B rows.
    */
-  async function generateCached(prompts: number[][], steps: number, eos: number | null): Promise<number[][]> {
+  async function generateCached(
+    prompts: number[][],
+    steps: number,
+    eos: number | null,
+    onToken: ((sequence: number, token: number) => void) | undefined,
+    pick: TokenPick,
+  ): Promise<number[][]> {
     const B = prompts.length;
     const Tp = Math.max(...prompts.map((p) => p.length));
     const C = Tp + steps;
@@ -795,9 +837,9 @@ export async function createWebGpuLm(
           const logits = await headLogits(batch, outHead, picked, B, g);
           peak = Math.max(peak, held.bytes + weights.bytes + resident!.weights.bytes + g.bytes);
           seqs.forEach((ids, b) => {
-            let best = 0;
-            for (let v = 1; v < V; v++) if (logits[b * V + v] > logits[b * V + best]) best = v;
+            const best = pick(logits, b * V, V);
             ids.push(best);
+            onToken?.(b, best);
           });
         } finally {
           g.release();
@@ -932,7 +974,7 @@ export async function createWebGpuLm(
       let offset = 0;
       return texts.map((ids) => all.slice(offset, offset += ids.length - 1));
     },
-    async generate(prompts, steps, eos = null) {
+    async generate(prompts, steps, eos = null, onToken, pick = greedyPick) {
       checkTexts(prompts);
       if (!(Number.isInteger(steps) && steps >= 0)) {
         throw new RangeError(
@@ -948,16 +990,16 @@ export async function createWebGpuLm(
       const budget = options.deviceBudgetBytes;
       if (resident || budget === undefined || residentBytes() + cache + activations <= budget) {
         await engine.loadResident();
-        return generateCached(prompts, steps, eos);
+        return generateCached(prompts, steps, eos, onToken, pick);
       }
       // The model does not fit: stream the blocks, re-running the prompts and the tokens so far at each step.
       const seqs = prompts.map((p) => [...p]);
       for (let s = 0; s < steps && !finished(seqs, prompts, eos); s++) {
         const logits = await engine.lastLogits(seqs);
         seqs.forEach((ids, n) => {
-          let best = 0;
-          for (let v = 1; v < V; v++) if (logits[n * V + v] > logits[n * V + best]) best = v;
+          const best = pick(logits, n * V, V);
           ids.push(best);
+          onToken?.(n, best);
         });
       }
       return untilEos(seqs, prompts, eos);
@@ -974,6 +1016,8 @@ export async function createWebGpuLm(
     dispose() {
       for (const c of corrected.values()) gpu.release(c.basis);
       corrected.clear();
+      for (const buffers of prefixes.values()) gpu.release(...buffers);
+      prefixes.clear();
       resident?.weights.release();
       resident = null;
       if (owned) gpu.dispose();
@@ -981,6 +1025,9 @@ export async function createWebGpuLm(
   };
   return engine;
 }
+
+/** Most bytes of residual streams kept on the device for corrected runs to resume from. */
+const PREFIX_BYTES = 256 << 20;
 
 /** Every sequence has produced `eos` after its prompt (never, without one). */
 function finished(seqs: number[][], prompts: number[][], eos: number | null): boolean {
