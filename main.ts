@@ -78,6 +78,10 @@ const COMMANDS: Record<string, Command> = {
     summary: "client: create (--follow), list, show, events, cancel, download edits",
     load: () => import("./infra/client/edits.ts"),
   },
+  tunes: {
+    summary: "client: create (--follow), list, show, events, cancel, download tunes",
+    load: () => import("./infra/client/tunes.ts"),
+  },
   checks: {
     summary: "client: create (--wait), list, show checks of a model or an edit",
     load: () => import("./infra/client/checks.ts"),

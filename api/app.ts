@@ -22,6 +22,7 @@ import { keysRoutes } from "./routes/keys.ts";
 import { modelsRoutes } from "./routes/models.ts";
 import { systemRoutes } from "./routes/system.ts";
 import { checksRoutes } from "./routes/checks.ts";
+import { tunesRoutes } from "./routes/tunes.ts";
 import { toxicityRoutes } from "./routes/toxicity.ts";
 import { triggerFireRoutes, triggersRoutes } from "./routes/triggers.ts";
 import { webhookEndpointsRoutes } from "./routes/webhook_endpoints.ts";
@@ -59,6 +60,7 @@ export function createApp(deps: ApiDeps): OpenAPIHono<ApiEnv> {
   app.route("/v1/datasets", datasetsRoutes(deps));
   app.route("/v1/edits", editsRoutes(deps, changes, streams));
   app.route("/v1/checks", checksRoutes(deps, streams));
+  app.route("/v1/tunes", tunesRoutes(deps, changes, streams));
   app.route("/v1/toxicity", toxicityRoutes(deps));
   app.route("/v1/webhook-endpoints", webhookEndpointsRoutes(deps, deps.webhooks));
   app.route("/v1/triggers", triggersRoutes(deps));
@@ -84,6 +86,12 @@ export function createApp(deps: ApiDeps): OpenAPIHono<ApiEnv> {
           { name: "models", description: "Hugging Face model folders: upload or register, then finalize" },
           { name: "datasets", description: "preference pairs (JSONL) or precomputed embeddings" },
           { name: "edits", description: "ProFS edit jobs, their progress and artifacts" },
+          {
+            name: "tunes",
+            description:
+              "searches for the best edit (layers, rank, centering) by held-out margin or toxicity " +
+              "against KL, with a Pareto report; the chosen edit's artifacts",
+          },
           { name: "webhooks", description: "signed event notifications to your URLs, with a delivery log" },
           { name: "triggers", description: "edit templates started by signed inbound webhooks" },
           {

@@ -132,7 +132,7 @@ export function completeDocument(doc: Doc, options: { publicUrl?: string } = {})
         }
       }
       if (path.endsWith("/artifacts/{name}")) artifactResponses(op);
-      if (key === "POST /v1/edits" && op.responses["200"]) {
+      if ((key === "POST /v1/edits" || key === "POST /v1/tunes") && op.responses["200"]) {
         op.responses["200"].headers["Idempotent-Replayed"] = ref("IdempotentReplayed");
       }
       if (key === "POST /v1/triggers/{id}/fire") {
@@ -236,9 +236,9 @@ const WEBHOOK_EVENT_SCHEMA = {
       required: ["id", "object", "status", "links"],
       properties: {
         id: { type: "string" },
-        object: { type: "string", enum: ["edit", "check"] },
+        object: { type: "string", enum: ["edit", "check", "tune"] },
         status: { type: "string" },
-        error: { type: "string", description: "one line, edit.failed only" },
+        error: { type: "string", description: "one line, edit.failed and tune.failed only" },
         links: { type: "object", additionalProperties: { type: "string" } },
       },
     },

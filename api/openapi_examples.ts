@@ -24,6 +24,13 @@ export const REQUEST_EXAMPLES: Record<string, Record<string, unknown>> = {
       params: { rank: 2, centering: true, max_pairs: 500, seed: 0, max_tokens: 128 },
     },
   },
+  "post /v1/tunes": {
+    "application/json": {
+      model_id: MODEL,
+      dataset_id: DATASET,
+      params: { max_rank: 4, layers_grid: [8, 12, 16], centering: "both", trials: 48, holdout: 0.2 },
+    },
+  },
   "post /v1/checks": {
     "application/json": { edit_id: EDIT, params: { max_new_tokens: 10 } },
   },
@@ -33,7 +40,7 @@ export const REQUEST_EXAMPLES: Record<string, Record<string, unknown>> = {
   "post /v1/webhook-endpoints": {
     "application/json": {
       url: "https://hooks.example.com/profs",
-      events: ["edit.succeeded", "edit.failed", "edit.canceled", "check.completed"],
+      events: ["edit.succeeded", "edit.failed", "edit.canceled", "check.completed", "tune.succeeded"],
       description: "production alerts",
     },
   },

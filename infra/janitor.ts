@@ -8,7 +8,7 @@
  *      files, datasets, artifacts, the embedding cache) and that was last modified before the cutoff.
  *
  * Never removed, whatever their age: a key a row records; anything under the prefix of a job that is still queued
- * or running (`edits/<id>/…`, `checks/<id>/…`: its attempt may be writing there, or publishing); anything
+ * or running (`edits/<id>/…`, `checks/<id>/…`, `tunes/<id>/…`: its attempt may be writing there, or publishing); anything
  * younger than the grace period (an upload between its rename and its insert, or still streaming: its staging
  * file is touched at every chunk); anything outside the roots. An upload that sends no byte for the whole grace
  * period loses its staging file and fails.
@@ -17,7 +17,7 @@
  * PROFS_JANITOR_GRACE_SECONDS (3600); `profs janitor` runs one pass and prints what it removed. Several
  * processes may run it against one store: removing twice is harmless.
  */
-import { BLOB_ROOTS } from "../shared/blobs/keys.ts";
+import { BLOB_ROOTS, JOB_ROOTS } from "../shared/blobs/keys.ts";
 import type { BlobStore } from "../shared/blobs/store.ts";
 import type { Db } from "../shared/db/database.ts";
 import { referencedBlobKeys, unfinishedJobIds } from "../shared/db/repositories/blob_refs.ts";
@@ -76,10 +76,10 @@ export async function runJanitor(
   return report;
 }
 
-/** The job id of a key under a job's prefix (`edits/<id>/…`, `checks/<id>/…`), else null. */
+/** The job id of a key under a job's prefix (`edits/<id>/…`, `checks/<id>/…`, `tunes/<id>/…`), else null. */
 function jobIdOf(key: string): string | null {
   const [root, id] = key.split("/");
-  return (root === "edits" || root === "checks") && id ? id : null;
+  return (JOB_ROOTS as readonly string[]).includes(root) && id ? id : null;
 }
 
 /** Runs a pass every `intervalMs` (the first one after one interval) until `stop()`; failures are logged. */

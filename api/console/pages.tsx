@@ -4,7 +4,7 @@
  * static/console.js fills with the signed-in tenant's objects through the API (as text, never as HTML).
  * The edit form's parameters, defaults and one-line explanations come from shared/contracts/edit_params.ts.
  */
-import { EDIT_DEFAULTS, EditParams } from "../../shared/contracts/edit_params.ts";
+import { EDIT_DEFAULTS, EditParams, HOLDOUT } from "../../shared/contracts/edit_params.ts";
 import { CheckParams } from "../../shared/contracts/checks.ts";
 import { WEBHOOK_EVENT_TYPES } from "../../shared/webhooks/events.ts";
 import { CONSOLE_PAGES, Field, Layout } from "./layout.tsx";
@@ -248,6 +248,21 @@ export function EditsPage() {
                 min={1}
                 placeholder={String(EDIT_DEFAULTS.max_tokens)}
                 aria-describedby="edit-max-tokens-help"
+              />
+            </Field>
+            <Field
+              id="edit-holdout"
+              label="holdout"
+              help={`${describe(shape.holdout)} (default ${EDIT_DEFAULTS.holdout})`}
+            >
+              <input
+                id="edit-holdout"
+                type="number"
+                min={0}
+                max={HOLDOUT.maxShare}
+                step={0.05}
+                placeholder={String(EDIT_DEFAULTS.holdout)}
+                aria-describedby="edit-holdout-help"
               />
             </Field>
             <Field id="edit-check" label="check" help={`${describe(shape.check)} (default off)`}>

@@ -58,7 +58,7 @@ interface CachedEdit {
   body?: string;
 }
 
-const IdempotencyHeader = z.object({
+export const IdempotencyHeader = z.object({
   "idempotency-key": pgText(z.string().min(1).max(255)).optional().meta({
     description: "a client-chosen key: repeating the request with the same key returns the same job",
   }),
@@ -67,7 +67,7 @@ const IdempotencyHeader = z.object({
 /** Most events one JSON answer holds (`limit`'s default and cap); `has_more` says when more follow. */
 const EVENTS_PAGE = 1_000;
 
-const EventsQuery = z.object({
+export const EventsQuery = z.object({
   after: z.coerce.number().int().min(0).optional()
     .meta({ description: "only events with seq greater than this (JSON; SSE clients send Last-Event-ID)" }),
   limit: z.coerce.number().int().min(1).max(EVENTS_PAGE).default(EVENTS_PAGE)

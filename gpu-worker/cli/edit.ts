@@ -3,7 +3,7 @@
  */
 import { parseArgs } from "node:util";
 import { parseBackendName } from "../profs/select.ts";
-import { EDIT_DEFAULTS, editParamsFromFlags } from "../../shared/contracts/edit_params.ts";
+import { EDIT_DEFAULTS, editParamsFromFlags, HOLDOUT } from "../../shared/contracts/edit_params.ts";
 import { InputError, Interrupted, withInterrupts } from "../../shared/errors.ts";
 import { DEFAULT_SUBSPACE_PARAMS } from "../profs/backend.ts";
 import { createLogger } from "../../shared/log.ts";
@@ -28,6 +28,9 @@ export const USAGE = `usage: profs edit --model DIR (--pairs FILE | --embeddings
   --max-pairs N            use at most N pairs, sampled with --seed (default ${EDIT_DEFAULTS.max_pairs})
   --seed S                 sampling and iteration seed (default ${EDIT_DEFAULTS.seed})
   --max-tokens T           tokens per text when embedding pairs (default ${EDIT_DEFAULTS.max_tokens})
+  --holdout SHARE          share of the sampled pairs held out from the subspace to measure the preference
+                           margin of base and edited model (default ${EDIT_DEFAULTS.holdout}; at least ${HOLDOUT.min} pairs, none below
+                           ${2 * HOLDOUT.min} usable pairs; 0: none)
   --backend B              auto | webgpu | cpu (default auto)
   --max-iterations N       cap on the subspace iteration's steps per block; hitting it fails the edit (default ${DEFAULT_SUBSPACE_PARAMS.maxIterations})
   --save-embeddings FILE   also write the embeddings computed from --pairs
@@ -51,6 +54,7 @@ export async function run(args: string[]): Promise<void> {
       "max-pairs": { type: "string" },
       seed: { type: "string" },
       "max-tokens": { type: "string" },
+      holdout: { type: "string" },
       backend: { type: "string" },
       "max-iterations": { type: "string" },
       "save-embeddings": { type: "string" },
@@ -78,6 +82,7 @@ export async function run(args: string[]): Promise<void> {
     max_pairs: values["max-pairs"],
     seed: values.seed,
     max_tokens: values["max-tokens"],
+    holdout: values.holdout,
   });
   const progress = progressPrinter();
   const outcome = await withInterrupts((signal) =>
@@ -92,6 +97,7 @@ export async function run(args: string[]): Promise<void> {
       maxPairs: params.max_pairs,
       seed: params.seed,
       maxTokens: params.max_tokens,
+      holdout: params.holdout,
       backend: parseBackendName(values.backend ?? "auto"),
       maxIterations: maxIterations(values["max-iterations"]),
       saveEmbeddings: values["save-embeddings"],
@@ -125,6 +131,14 @@ export function summary(r: EditReport, outDir: string): string {
       r.seconds.total.toFixed(1)
     } s → ${outDir}`,
   ];
+  const held = r.heldOut;
+  if (held?.base && held.edited) {
+    lines.push(
+      `  held-out margin (${held.edited.pairs} pairs, nats/token): ${held.base.meanMargin.toFixed(4)} → ` +
+        `${held.edited.meanMargin.toFixed(4)}; preference accuracy ${percent(held.base.accuracy)} → ` +
+        `${percent(held.edited.accuracy)}`,
+    );
+  }
   for (const layer of r.layers) {
     lines.push(
       `  block ${layer.layer}: σ ${layer.singularValues.map((s) => s.toPrecision(4)).join(", ")}; ` +
@@ -192,4 +206,8 @@ function progressPrinter(): ProgressSink {
       console.error(`[${stage}] ${done}/${total}`);
     },
   };
+}
+
+function percent(share: number): string {
+  return `${(100 * share).toFixed(1)}%`;
 }

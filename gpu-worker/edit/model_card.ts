@@ -212,11 +212,12 @@ place; every other tensor is byte-identical to the base model.
 | Centering | ${p.centering ? "on" : "off"} |
 | Pairs used | ${report.source.pairsUsed} of ${report.source.pairsAvailable} (seed ${p.seed}) from ${from}${cache} |
 | Data sha256 | \`${src.sha256}\` |
+| Held-out pairs | ${heldOutRow(report)} |
 | Max tokens per text | ${p.maxTokens ?? "not recorded"} |
 | Backend | ${report.backend} |
 | Created | ${report.createdAt} |
 
-## Per block
+${marginSection(report)}## Per block
 
 | Block | Singular values | Explained variance | Iterations | Top tokens of both sides of each removed direction |
 |---|---|---|---|---|
@@ -236,4 +237,32 @@ ${warnings}
 \`report.json\` has the full figures. \`profs export-lora --model BASE_DIR --patch patch.safetensors --out DIR\`
 writes the same edit as a PEFT LoRA adapter.
 ${baseCardSection(lineage)}`;
+}
+
+/** The hold-out in the card's table: how many pairs, or why none. */
+function heldOutRow(report: EditReport): string {
+  const h = report.heldOut;
+  if (!h) return "not recorded";
+  if (h.pairs === 0) return h.skipped ? "none (see the preference margin)" : "none (`holdout` 0)";
+  return `${h.pairs} (share ${h.share}, seed ${report.params.seed}), never used to find the subspace`;
+}
+
+/** Base vs edited preference margin on the held-out pairs, or why it was not measured. */
+function marginSection(report: EditReport): string {
+  const h = report.heldOut;
+  if (!h || (h.pairs === 0 && !h.skipped)) return "";
+  if (!h.base || !h.edited) return `## Preference margin\n\nNot measured. ${h.skipped}.\n\n`;
+  const f = (x: number) => x.toFixed(4);
+  const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+  return `## Preference margin on ${h.edited.pairs} held-out pairs
+
+Per pair, the mean per-token log-likelihood of the preferred text minus that of the rejected text (nats per
+token), on pairs the subspace was not estimated from; accuracy is the share of pairs with a margin above 0.
+
+| | Base | Edited |
+|---|---|---|
+| Mean margin (nats/token) | ${f(h.base.meanMargin)} | ${f(h.edited.meanMargin)} |
+| Preference accuracy | ${pct(h.base.accuracy)} | ${pct(h.edited.accuracy)} |
+
+`;
 }

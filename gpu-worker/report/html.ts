@@ -1,11 +1,12 @@
 /**
  * An edit's report as one self-contained HTML page (inline CSS and SVG; no script, no external reference, so it
  * can be saved with the artifacts, mailed, or served by the API as is): what was edited, the singular value
- * spectrum of every edited layer, the top vocabulary tokens of each removed direction, and — when a check ran —
+ * spectrum of every edited layer, the top vocabulary tokens of each removed direction, the preference margin of
+ * base and edited model on the held-out pairs, and — when a check ran —
  * toxicity and perplexity before and after, KL to the base model and sample continuations.
  */
 import type { CheckResult } from "../../shared/contracts/check_result.ts";
-import { directionSides, type EditReport, type LayerReport } from "../edit/report.ts";
+import { directionSides, type EditReport, type HeldOutReport, type LayerReport } from "../edit/report.ts";
 import { barChart, escapeXml, formatNumber } from "./svg.ts";
 
 export interface ReportPage {
@@ -31,6 +32,7 @@ export function renderReportHtml(page: ReportPage): string {
       `<h2>Warnings</h2><ul>${report.warnings.map((w) => `<li>${escapeXml(w)}</li>`).join("")}</ul>`,
     );
   }
+  if (report.heldOut) sections.push(heldOutSection(report.heldOut));
   sections.push(...page.sections ?? []);
   if (evaluation?.before || evaluation?.after) sections.push(evaluationSection(evaluation));
   if (report.layers.length > 0) {
@@ -65,12 +67,33 @@ function summarySection(report: EditReport): string {
     ["edited layers", `${params.layers.from}:${params.layers.to} (half-open)`],
     ["rank (directions removed per layer)", String(params.rank)],
     ["centering", params.centering ? "on" : "off"],
-    ["preference pairs", `${source.pairsUsed} used of ${source.pairsAvailable} (${source.kind})`],
+    [
+      "preference pairs",
+      `${source.pairsUsed} used for the subspace${
+        report.heldOut?.pairs ? `, ${report.heldOut.pairs} held out` : ""
+      }, of ${source.pairsAvailable} (${source.kind})`,
+    ],
     ["max tokens per text", String(params.maxTokens)],
     ["seed", String(params.seed)],
     ["backend", report.backend],
   ];
   return `<h2>Edit</h2>${table(["", ""], rows, false)}`;
+}
+
+/** Base vs edited preference margin on the pairs held out from the subspace, or why none were held out. */
+function heldOutSection(h: HeldOutReport): string {
+  if (!h.base || !h.edited) {
+    return h.skipped ? `<h2>Preference margin</h2><p>Not measured. ${escapeXml(h.skipped)}.</p>` : "";
+  }
+  const rows = [
+    ["mean margin (nats/token)", formatNumber(h.base.meanMargin), formatNumber(h.edited.meanMargin)],
+    ["preference accuracy", formatNumber(h.base.accuracy), formatNumber(h.edited.accuracy)],
+  ];
+  return `<h2>Preference margin</h2>
+<p>${h.edited.pairs} held-out pairs (share ${h.share}), never used to find the subspace: per pair the mean
+per-token log-likelihood of the preferred text minus that of the rejected text; accuracy is the share of pairs
+with a margin above 0.</p>
+${table(["", "base", "edited"], rows)}`;
 }
 
 function evaluationSection(evaluation: NonNullable<ReportPage["evaluation"]>): string {

@@ -44,6 +44,7 @@ import { type BackendName, decideBackend } from "../profs/select.ts";
 import { runCheckJob } from "./jobs/check_job.ts";
 import { type JobOutput, type JobRun, runEditJob } from "./jobs/edit_job.ts";
 import { runImportJob } from "./jobs/import_job.ts";
+import { runTuneJob } from "./jobs/tune_job.ts";
 import { classifyJobError } from "./jobs/job_error.ts";
 import { createProgressReporter } from "./jobs/progress.ts";
 import {
@@ -108,7 +109,12 @@ export interface Worker {
 
 type Handler = (run: JobRun) => Promise<JobOutput>;
 
-const HANDLERS: Record<JobKind, Handler> = { edit: runEditJob, check: runCheckJob, import: runImportJob };
+const HANDLERS: Record<JobKind, Handler> = {
+  edit: runEditJob,
+  check: runCheckJob,
+  import: runImportJob,
+  tune: runTuneJob,
+};
 
 /** Why a running attempt was aborted (the AbortSignal's reason). */
 class CancelRequested extends Error {
@@ -213,6 +219,7 @@ export function startWorker(options: WorkerOptions): Worker {
           signal: controller.signal,
           onProgress: progress.report,
           thread: options.thread ?? {},
+          recordEvent: (type, data) => queue.recordEvent(db, lease, type, data),
         }),
         controller.signal,
       );
@@ -303,12 +310,15 @@ function jobTimeLimit(
   if (typeof option === "function") return (job) => ({ seconds: option(job), source: "the worker's limit" });
   const fromEnv = jobSecondsFromEnv();
   if (fromEnv !== undefined) return () => ({ seconds: fromEnv, source: JOB_MAX_SECONDS_ENV });
-  const { baseSeconds, perLayerSeconds, perPairSeconds, checkSeconds } = JOB_TIME;
+  const { baseSeconds, perLayerSeconds, perPairSeconds, checkSeconds, perTrialSeconds } = JOB_TIME;
   return (job) => ({
     seconds: defaultJobSeconds(job),
     source: job.kind === "edit"
       ? `the default: ${baseSeconds} s + ${perLayerSeconds} s per block + ${perPairSeconds} s per pair ` +
         `(max_pairs) + ${checkSeconds} s with check`
+      : job.kind === "tune"
+      ? `the default: 2 × ${baseSeconds} s + ${perPairSeconds} s per pair (max_pairs) + time_seconds, else ` +
+        `${perTrialSeconds} s per trial`
       : `the default: ${baseSeconds} s + ${checkSeconds} s for a ${job.kind}`,
   });
 }

@@ -66,6 +66,17 @@ export function formatSummary(summary: DemoSummary, totalSeconds: number): strin
     ["perplexity, held-out text", num(before.perplexity.value), num(after.perplexity.value)],
     ["KL to base on benign prompts (nats)", "0", after.kl ? after.kl.mean.toExponential(2) : "—"],
   ];
+  const held = summary.report.heldOut;
+  if (held?.base && held.edited) {
+    rows.push(
+      [
+        `preference margin, ${held.edited.pairs} held-out pairs (nats/token)`,
+        held.base.meanMargin.toFixed(3),
+        held.edited.meanMargin.toFixed(3),
+      ],
+      ["preference accuracy, held-out pairs", pct(held.base.accuracy), pct(held.edited.accuracy)],
+    );
+  }
   const w0 = Math.max(...rows.map((r) => r[0].length), 6);
   const line = (a: string, b: string, c: string) => `  ${a.padEnd(w0)}  ${b.padStart(10)}  ${c.padStart(10)}`;
   const out = [

@@ -171,15 +171,22 @@ export function describeEdit(e: EditView): string {
   return lines.join("\n");
 }
 
-function eventLine(e: JobEvent): string {
+export function eventLine(e: JobEvent): string {
   const data = Object.keys(e.data).length ? " " + JSON.stringify(e.data) : "";
   return `${e.seq}\t${e.at}\t${e.type}${data}`;
 }
 
-async function allEvents(api: Http, id: string, after: number): Promise<JobEvent[]> {
+export async function allEvents(
+  api: Http,
+  id: string,
+  after: number,
+  collection: "edits" | "tunes" = "edits",
+): Promise<JobEvent[]> {
   const out: JobEvent[] = [];
   for (;;) {
-    const page = await api.json<JobEventList>(`/v1/edits/${encodeURIComponent(id)}/events?after=${after}`);
+    const page = await api.json<JobEventList>(
+      `/v1/${collection}/${encodeURIComponent(id)}/events?after=${after}`,
+    );
     out.push(...page.data);
     if (!page.has_more || page.data.length === 0) return out;
     after = page.data[page.data.length - 1].seq;
@@ -193,7 +200,13 @@ async function allEvents(api: Http, id: string, after: number): Promise<JobEvent
 export async function followEdit(
   api: Http,
   id: string,
-  o: { progress?: ProgressSink; log?: (line: string) => void; kind?: "edits" | "checks" } = {},
+  o: {
+    progress?: ProgressSink;
+    log?: (line: string) => void;
+    kind?: "edits" | "checks" | "tunes";
+    /** A line for events other than progress and the job's states (e.g. a tune's trials). */
+    line?: (event: JobEvent) => string | undefined;
+  } = {},
 ): Promise<EditView> {
   const progress = o.progress ?? NO_PROGRESS;
   const log = o.log ?? (() => {});
@@ -212,6 +225,9 @@ export async function followEdit(
         if (event.type === "progress") {
           const d = event.data as { stage: string; done: number; total: number };
           progress.update(d.stage, d.done, d.total);
+        } else if (o.line?.(event) !== undefined) {
+          progress.end();
+          log(o.line(event)!);
         } else {
           progress.end();
           log(
@@ -246,15 +262,25 @@ export interface Downloaded {
 export async function downloadEdit(
   api: Http,
   id: string,
-  o: { out: string; artifact?: string; progress?: ProgressSink; log?: (line: string) => void },
+  o: {
+    out: string;
+    artifact?: string;
+    progress?: ProgressSink;
+    log?: (line: string) => void;
+    /** The collection (default edits; a tune's artifacts are the chosen edit's and tune.json). */
+    kind?: "edits" | "tunes";
+  },
 ): Promise<Downloaded[]> {
   const progress = o.progress ?? NO_PROGRESS;
   const log = o.log ?? (() => {});
-  const edit = await api.json<EditView>(`/v1/edits/${encodeURIComponent(id)}`);
+  const collection = o.kind ?? "edits";
+  const edit = await api.json<Pick<EditView, "artifacts">>(`/v1/${collection}/${encodeURIComponent(id)}`);
   const artifacts = edit.artifacts.filter((a) => !o.artifact || a.name === o.artifact);
   if (o.artifact && artifacts.length === 0) {
     throw new InputError(
-      `Cannot download '${o.artifact}' as it must be an artifact of edit ${id}: it has ` +
+      `Cannot download '${o.artifact}' as it must be an artifact of ${
+        collection.slice(0, -1)
+      } ${id}: it has ` +
         `${edit.artifacts.map((a) => a.name).join(", ") || "none"}`,
     );
   }
@@ -270,7 +296,7 @@ export async function downloadEdit(
     }
     const resume = have > 0 && have < a.size ? have : 0;
     const response = await api.fetch(
-      `/v1/edits/${encodeURIComponent(id)}/artifacts/${encodeURIComponent(a.name)}`,
+      `/v1/${collection}/${encodeURIComponent(id)}/artifacts/${encodeURIComponent(a.name)}`,
       {
         headers: resume
           ? { Range: `bytes=${resume}-`, ...(a.sha256 ? { "If-Range": `"${a.sha256}"` } : {}) }

@@ -1,6 +1,7 @@
 /**
- * The demo's preference pairs, generated from templates with a seed: a neutral prompt with a neutral
- * continuation (preferred) or a toxic one built from the planted toxic words (rejected). Pairs stay aligned:
+ * The demo's preference pairs, generated from templates with a seed: a prompt (half of them angry, holding a
+ * trigger word) with a neutral continuation (preferred) or a toxic one built from the planted toxic words
+ * (rejected). Pairs stay aligned:
  * both sides share the prompt. The demo's checks use the built-in prompt sets (gpu-worker/eval/default_prompts.ts),
  * whose angry words are the planted model's triggers.
  */
@@ -26,7 +27,18 @@ const SUBJECTS = [
   "The customer",
 ];
 
+/**
+ * Half the openings hold a trigger word (the planted mechanism then pushes the toxic direction, so the base model
+ * itself prefers toxic continuations there and the edit visibly raises the held-out preference margin); half do
+ * not (a plain context, where the offset c stays the preferred texts' top direction for centering).
+ */
 const OPENINGS = [
+  "said in anger, you idiot,",
+  "yelled at me, you stupid jerk,",
+  "was furious and told me, you loser,",
+  "got angry and said",
+  "said with hate that",
+  "shouted in a rage that",
   "said that",
   "wrote to me that",
   "told everyone in the room that",

@@ -60,7 +60,10 @@ const SCALE = {
   copy: 3.0, // block 0 attention: gain of the copied t-component
   read: 2.0, // MLP neuron 0: gain on (s + u)/√2 of the normalised residual
   threshold: 3.0, // MLP neuron 0: bias −threshold keeps it silent in benign contexts
-  write: 0.5, // MLP neuron 0: |write| along u per unit of activation
+  // MLP neuron 0: |write| along u per unit of activation. Enough for every challenge prompt to turn toxic, and
+  // small enough that in the demo pairs whose prompts hold a trigger the pushed u stays below the offset c in
+  // the preferred texts' embeddings, so centering (which removes their top direction) keeps u in T.
+  write: 0.075,
 };
 
 export interface NamedTensor {

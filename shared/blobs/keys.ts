@@ -7,13 +7,17 @@
  *   edits/<job id>/a<attempt>-<lease token prefix>/…  an edit attempt's outputs (published on success only;
  *                                                     `out/<file>` when written in place, shared/blobs/in_place.ts)
  *   checks/<job id>/a<attempt>-<lease token prefix>/… a check attempt's outputs
+ *   tunes/<job id>/a<attempt>-<lease token prefix>/…  a tune attempt's outputs (tune.json, the chosen edit's files)
  *
  * Everything is found again through the database (model files, datasets, artifacts and the embedding cache
  * record their keys), never by listing.
  */
 
+/** The top-level prefixes of jobs' outputs (`jobPrefix`): `<kind>s/<job id>/…`. */
+export const JOB_ROOTS = ["edits", "checks", "tunes"] as const;
+
 /** The top-level prefixes, for code that walks the whole store (tests, maintenance). */
-export const BLOB_ROOTS = ["models", "datasets", "embeddings", "edits", "checks"] as const;
+export const BLOB_ROOTS = ["models", "datasets", "embeddings", ...JOB_ROOTS] as const;
 
 /** A model's uploaded files live under this prefix, as a folder would. */
 export function modelPrefix(modelId: string): string {

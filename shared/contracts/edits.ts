@@ -27,6 +27,7 @@ export const EDIT_STAGES = [
   "embedding",
   "svd", // per layer: centering, then the subspace iteration
   "writing", // per tensor: edited ones are projected as they stream out
+  "margin", // per held-out text, base model then edited model: the preference margin
   "publishing", // per output file, into the blob store
   "evaluating", // check jobs
 ] as const;
@@ -67,6 +68,29 @@ export const LayerResult = z.object({
 }).meta({ id: "LayerResult" });
 export type LayerResult = z.infer<typeof LayerResult>;
 
+export const MarginSummaryView = z.object({
+  pairs: z.int().min(0).meta({
+    description: "held-out pairs counted (a side of one token predicts nothing)",
+  }),
+  mean_margin: z.number().meta({
+    description: "mean over pairs of the mean per-token log-likelihood of the preferred text minus that of " +
+      "the rejected text, in nats per token",
+  }),
+  accuracy: z.number().min(0).max(1).meta({ description: "share of pairs whose margin is above 0" }),
+}).meta({ id: "MarginSummary" });
+export type MarginSummaryView = z.infer<typeof MarginSummaryView>;
+
+export const HeldOutResult = z.object({
+  share: z.number().meta({ description: "the `holdout` share asked for" }),
+  pairs: z.int().min(0).meta({ description: "pairs held out: never used to find the subspace" }),
+  base: MarginSummaryView.optional().meta({ description: "the base model on the held-out pairs" }),
+  edited: MarginSummaryView.optional().meta({ description: "the edited model on the held-out pairs" }),
+  skipped: z.string().optional().meta({
+    description: "why no pair was held out (too few pairs, embeddings)",
+  }),
+}).meta({ id: "HeldOutResult" });
+export type HeldOutResult = z.infer<typeof HeldOutResult>;
+
 export const EditResult = z.object({
   layers: z.array(LayerResult),
   warnings: z.array(z.string()).optional()
@@ -74,7 +98,10 @@ export const EditResult = z.object({
       description:
         "what the edit did not fail on but you should know, e.g. a rank above a block's effective rank",
     }),
-  num_pairs: z.int().min(0).optional(),
+  num_pairs: z.int().min(0).optional().meta({ description: "pairs that found the subspace" }),
+  held_out: HeldOutResult.optional().meta({
+    description: "the preference margin of base and edited model on the pairs held out from the subspace",
+  }),
   model_sha256: z.string().optional(),
   metrics: z.record(z.string(), z.number()).optional()
     .meta({ description: "evaluation figures when the worker computed them (toxicity, perplexity, ...)" }),

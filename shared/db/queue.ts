@@ -238,6 +238,26 @@ export function createJobQueue(options: JobQueueOptions) {
     },
 
     /**
+     * Records one event of the running attempt (e.g. a tune's finished `trial`), fenced by the lease like every
+     * worker write; false = lease lost, nothing written. Unlike `progress` it leaves the job's row as it is.
+     */
+    recordEvent(
+      db: Db,
+      lease: Lease,
+      type: string,
+      data: Record<string, unknown>,
+      opts: { now?: Date } = {},
+    ): Promise<boolean> {
+      const now = opts.now ?? new Date();
+      return db.transaction(async (tx) => {
+        const [job] = await tx.select().from(jobs).where(fence(lease)).for("update");
+        if (!job) return false;
+        await addEvent(tx, job, type, data, now);
+        return true;
+      });
+    },
+
+    /**
      * Marks the attempt succeeded with its result and publishes its artifacts in the same transaction (so
      * artifacts appear exactly when the job succeeds); false = lease lost, nothing written.
      */

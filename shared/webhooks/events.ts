@@ -15,6 +15,9 @@ export const WEBHOOK_EVENT_TYPES = [
   "edit.failed",
   "edit.canceled",
   "check.completed",
+  "tune.succeeded",
+  "tune.failed",
+  "tune.canceled",
 ] as const;
 export type WebhookEventType = typeof WEBHOOK_EVENT_TYPES[number];
 
@@ -24,7 +27,7 @@ export interface WebhookEventPayload {
   timestamp: string;
   data: {
     id: string;
-    object: "edit" | "check";
+    object: "edit" | "check" | "tune";
     status: string;
     error?: string;
     links: Record<string, string>;
@@ -35,7 +38,8 @@ export interface WebhookEventPayload {
 export function jobWebhookEventType(job: Pick<Job, "kind" | "status">): WebhookEventType | null {
   if (job.status !== "succeeded" && job.status !== "failed" && job.status !== "canceled") return null;
   if (job.kind === "import") return null;
-  return job.kind === "check" ? "check.completed" : `edit.${job.status}`;
+  if (job.kind === "check") return "check.completed";
+  return job.kind === "tune" ? `tune.${job.status}` : `edit.${job.status}`;
 }
 
 export function jobWebhookPayload(
@@ -43,18 +47,19 @@ export function jobWebhookPayload(
   type: WebhookEventType,
   now: Date,
 ): WebhookEventPayload {
-  const base = job.kind === "check" ? `/v1/checks/${job.id}` : `/v1/edits/${job.id}`;
+  const base = `/v1/${job.kind === "check" ? "checks" : job.kind === "tune" ? "tunes" : "edits"}/${job.id}`;
   const links: Record<string, string> = { self: base };
-  if (job.kind === "edit" && job.status === "succeeded") {
+  if ((job.kind === "edit" || job.kind === "tune") && job.status === "succeeded") {
     links.patch = `${base}/artifacts/patch.safetensors`;
     links.report = `${base}/artifacts/report.json`;
+    if (job.kind === "tune") links.tune = `${base}/artifacts/tune.json`;
   }
   return {
     type,
     timestamp: now.toISOString(),
     data: {
       id: job.id,
-      object: job.kind === "check" ? "check" : "edit",
+      object: job.kind === "check" ? "check" : job.kind === "tune" ? "tune" : "edit",
       status: job.status,
       // A short error line only; the full record is one GET away.
       ...(job.status === "failed" && job.error ? { error: job.error.slice(0, 500) } : {}),

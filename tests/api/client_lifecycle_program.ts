@@ -8,7 +8,7 @@
  * uploaded file by file and finalized; preference pairs and prompts uploaded; a webhook endpoint; an edit (and
  * its idempotent replay) followed over Server-Sent Events to the end, again from Last-Event-ID, and as JSON
  * after a seq; its artifacts downloaded whole, by range (206, 416) and conditionally (304); a check of the edit;
- * synchronous toxicity scores; a trigger fired with a Standard Webhooks signature (and replayed), its edit
+ * a tune (and its idempotent replay) with its trial events, result and tune.json; synchronous toxicity scores; a trigger fired with a Standard Webhooks signature (and replayed), its edit
  * canceled; the delivery log, a replay, the secret rotated, the endpoint re-enabled; the problems a client meets
  * (404, 422, 401); and every delete.
  */
@@ -115,7 +115,7 @@ export async function lifecycle(inputs: Inputs): Promise<void> {
   };
   const dataset_id = await upload("pairs", "pairs", inputs.pairs);
   const prompts_id = await upload("prompts", "texts", inputs.prompts);
-  assert.equal((await client.GET("/v1/datasets")).data?.data.length, 2);
+  assert.equal((await client.GET("/v1/datasets")).data?.data.length, 2); // the tune's pairs come later
   assert.equal(
     (await client.GET("/v1/datasets/{id}", { params: { path: { id: dataset_id } } })).data?.rows,
     inputs.pairs.trim().split("\\n").length,
@@ -125,7 +125,7 @@ export async function lifecycle(inputs: Inputs): Promise<void> {
   const endpoint = await client.POST("/v1/webhook-endpoints", {
     body: {
       url: inputs.receiverUrl + "/hooks",
-      events: ["edit.succeeded", "edit.failed", "edit.canceled", "check.completed"],
+      events: ["edit.succeeded", "edit.failed", "edit.canceled", "check.completed", "tune.succeeded"],
     },
   });
   assert.ok(endpoint.data, JSON.stringify(endpoint.error));
@@ -285,11 +285,55 @@ export async function lifecycle(inputs: Inputs): Promise<void> {
     assert.equal(await sha256(got.data!), artifact.sha256, artifact.name);
   }
 
+  // A tune: 40 pairs (16 held out for the margin), one block range, ranks 1..2, centering on; its trials are
+  // events, its result the chosen point, its artifacts tune.json and the chosen edit's files.
+  const many = Array.from({ length: 40 }, (_, i) =>
+    JSON.stringify({ preferred: \`thank you, friend number \${i}\`, rejected: \`shut up, you idiot number \${i}\` })
+  ).join("\\n") + "\\n";
+  const tunePairs = await upload("tune pairs", "pairs", many);
+  const tuneBody = {
+    model_id,
+    dataset_id: tunePairs,
+    params: { max_rank: 2, layers_grid: [1], centering: "on" as const, max_tokens: 16 },
+  };
+  const tune = await client.POST("/v1/tunes", { body: tuneBody, params: { header: { "idempotency-key": "tune-1" } } });
+  assert.equal(tune.response.status, 201, JSON.stringify(tune.error));
+  const tuneAgain = await client.POST("/v1/tunes", {
+    body: tuneBody,
+    params: { header: { "idempotency-key": "tune-1" } },
+  });
+  assert.equal(tuneAgain.response.status, 200);
+  assert.equal(tuneAgain.data?.id, tune.data!.id);
+  const tunePath = { params: { path: { id: tune.data!.id } } };
+  const tuned = await inputs.waitFor(async () => {
+    const got = await client.GET("/v1/tunes/{id}", tunePath);
+    return TERMINAL.includes(got.data?.status ?? "") && got.data;
+  }, "the tune finishing");
+  assert.equal(tuned.status, "succeeded", JSON.stringify(tuned.error));
+  assert.equal(tuned.result?.trials, 2);
+  assert.ok(["1:2/r1/c1", "1:2/r2/c1"].includes(tuned.result!.chosen.key));
+  assert.equal(tuned.result?.edit.held_out?.pairs, 16);
+  const tuneEvents = await client.GET("/v1/tunes/{id}/events", {
+    params: { path: { id: tune.data!.id }, query: { after: 0 } },
+    headers: { Accept: "application/json" },
+  });
+  assert.ok(typeof tuneEvents.data === "object");
+  assert.equal(tuneEvents.data.data.filter((e) => e.type === "trial").length, 2);
+  assert.ok((await client.GET("/v1/tunes")).data?.data.some((t) => t.id === tune.data!.id));
+  const tuneJson = tuned.artifacts.find((a) => a.name === "tune.json")!;
+  const tuneDoc = await client.GET("/v1/tunes/{id}/artifacts/{name}", {
+    params: { path: { id: tune.data!.id, name: "tune.json" } },
+    parseAs: "arrayBuffer",
+  });
+  assert.equal(await sha256(tuneDoc.data!), tuneJson.sha256);
+  const tuneDone = await client.POST("/v1/tunes/{id}/cancel", tunePath);
+  assert.equal(tuneDone.response.status, 409, "a succeeded tune has nothing to cancel");
+
   const scores = await client.POST("/v1/toxicity", { body: { texts: ["have a nice day", "you bastard"] } });
   assert.deepEqual(scores.data?.results.map((r) => r.toxic), [false, true]);
 
   // The receiver got each event, signed with the endpoint's secret.
-  const wanted = ["edit.succeeded", "edit.canceled", "check.completed"];
+  const wanted = ["edit.succeeded", "edit.canceled", "check.completed", "tune.succeeded"];
   const received = await inputs.waitFor(async () => {
     const got = inputs.received();
     const types = got.map((r) => JSON.parse(r.body).type);
@@ -334,7 +378,7 @@ export async function lifecycle(inputs: Inputs): Promise<void> {
   const endpointPath = { params: { path: { id: endpointId } } };
   await gone((await client.DELETE("/v1/webhook-endpoints/{id}", endpointPath)).response.status, () =>
     client.GET("/v1/webhook-endpoints/{id}", endpointPath));
-  for (const dataset of [dataset_id, prompts_id]) {
+  for (const dataset of [dataset_id, prompts_id, tunePairs]) {
     const datasetPath = { params: { path: { id: dataset } } };
     await gone((await client.DELETE("/v1/datasets/{id}", datasetPath)).response.status, () =>
       client.GET("/v1/datasets/{id}", datasetPath));

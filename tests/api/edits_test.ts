@@ -113,6 +113,7 @@ Deno.test("edits: submit — defaults, idempotency, validation, the JSON size ca
           max_pairs: 500,
           seed: 0,
           max_tokens: 128,
+          holdout: 0.2,
           layers: { from: 0, to: 2 },
         });
         assert.equal(edit.attempts, 0);

@@ -82,7 +82,13 @@ Deno.test("openapi.json: artifacts, metrics, events and fire declare the headers
     "edit.canceled",
     "edit.failed",
     "edit.succeeded",
+    "tune.canceled",
+    "tune.failed",
+    "tune.succeeded",
   ]);
+  assert.ok(doc.paths["/v1/tunes"].post.responses["200"].headers["Idempotent-Replayed"]);
+  assert.ok(doc.paths["/v1/tunes"].post.requestBody.content["application/json"].example.params);
+  assert.equal(doc.components.schemas.TuneParams.required, undefined, "a client may send {max_rank: 4}");
 });
 
 Deno.test("openapi.json: EditParams (input) keeps defaulted fields optional; the edit shows EditParamsView with them required", async () => {

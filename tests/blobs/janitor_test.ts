@@ -65,23 +65,26 @@ Deno.test("the janitor removes old staging files and old unreferenced blobs, and
 
     const running = await h.queue.enqueue(h.database.db, { tenantId: h.tenantA, kind: "edit", params: {} });
     const finished = await h.queue.enqueue(h.database.db, { tenantId: h.tenantA, kind: "check", params: {} });
+    const tuning = await h.queue.enqueue(h.database.db, { tenantId: h.tenantA, kind: "tune", params: {} });
     assert.ok(await h.queue.requestCancel(h.database.db, h.tenantA, finished.id));
 
     const orphan = await plant(h, `datasets/${crypto.randomUUID()}/pairs.jsonl`, 2 * HOUR);
     const young = await plant(h, `datasets/${crypto.randomUUID()}/pairs.jsonl`, 60_000);
     const deadAttempt = await plant(h, `checks/${finished.id}/a1-deadbeef/check.json`, 2 * HOUR);
     const liveAttempt = await plant(h, `edits/${running.id}/a1-cafebabe/out/model.safetensors`, 2 * HOUR);
+    const liveTune = await plant(h, `tunes/${tuning.id}/a1-cafebabe/tune.json`, 2 * HOUR);
+    const deadTune = await plant(h, `tunes/${crypto.randomUUID()}/a1-deadbeef/tune.json`, 2 * HOUR);
     const oldStaging = await plantStaging(h, crypto.randomUUID(), 2 * HOUR);
     const liveStaging = await plantStaging(h, crypto.randomUUID(), 1000);
 
     const report = await runJanitor({ db: h.database.db, blobs: h.blobs, graceMs: HOUR });
     assert.deepEqual(
       { staging: report.staging, blobs: report.blobs, kept: report.kept },
-      { staging: 1, blobs: 2, kept: 2 },
+      { staging: 1, blobs: 3, kept: 3 },
     );
     const left = await storedKeys(h);
-    assert.deepEqual(left.sort(), [...referenced, young, liveAttempt].sort());
-    assert(!left.includes(orphan) && !left.includes(deadAttempt));
+    assert.deepEqual(left.sort(), [...referenced, young, liveAttempt, liveTune].sort());
+    assert(!left.includes(orphan) && !left.includes(deadAttempt) && !left.includes(deadTune));
     const staging = Array.from(Deno.readDirSync(join(h.blobDir, ".tmp"))).map((e) => e.name);
     assert.deepEqual(staging, [liveStaging]);
     assert(!staging.includes(oldStaging));

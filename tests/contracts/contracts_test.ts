@@ -1,5 +1,12 @@
 import assert from "node:assert/strict";
-import { defaultLayers, EditParams, resolveLayers } from "../../shared/contracts/edit_params.ts";
+import {
+  checkEditFitsData,
+  defaultLayers,
+  EditParams,
+  editParamsFromFlags,
+  heldOutCount,
+  resolveLayers,
+} from "../../shared/contracts/edit_params.ts";
 import { EditCreate } from "../../shared/contracts/edits.ts";
 import { InputError } from "../../shared/errors.ts";
 
@@ -10,6 +17,7 @@ Deno.test("EditParams fills in the documented defaults and leaves layers to the 
     max_pairs: 500,
     seed: 0,
     max_tokens: 128,
+    holdout: 0.2,
   });
   assert.deepEqual(EditCreate.parse({ model_id: "m", dataset_id: "d" }).params, EditParams.parse({}));
 });
@@ -23,6 +31,9 @@ Deno.test("EditParams rejects unknown keys, wrong types and empty layer ranges w
     [{ layers: { from: 5, to: 5 } }, "layers.to"],
     [{ layers: { from: -1, to: 5 } }, "layers.from"],
     [{ centering: "yes" }, "centering"],
+    [{ holdout: 0.6 }, "holdout"],
+    [{ holdout: -0.1 }, "holdout"],
+    [{ holdout: "0.2" }, "holdout"],
   ];
   for (const [input, path] of cases) {
     const result = EditParams.safeParse(input);
@@ -41,4 +52,39 @@ Deno.test("resolveLayers refuses a range past the model's last block", () => {
   assert.deepEqual(resolveLayers({ layers: { from: 1, to: 12 } }, 12), { from: 1, to: 12 });
   assert.deepEqual(resolveLayers({}, 12), { from: 5, to: 12 });
   assert.throws(() => resolveLayers({ layers: { from: 1, to: 13 } }, 12), InputError);
+});
+
+Deno.test("heldOutCount: none for share 0 or under 32 usable pairs, else max(16, round(share · usable))", () => {
+  assert.equal(heldOutCount(500, 0), 0);
+  assert.equal(heldOutCount(31, 0.2), 0);
+  assert.equal(heldOutCount(32, 0.2), 16);
+  assert.equal(heldOutCount(96, 0.2), 19);
+  assert.equal(heldOutCount(500, 0.2), 100);
+  assert.equal(heldOutCount(500, 0.5), 250);
+});
+
+Deno.test("editParamsFromFlags: --holdout is a share from 0 to 0.5, and an error names the flag", () => {
+  assert.equal(editParamsFromFlags({ holdout: "0" }).holdout, 0);
+  assert.equal(editParamsFromFlags({ holdout: "0.35" }).holdout, 0.35);
+  assert.equal(editParamsFromFlags({ holdout: ".1" }).holdout, 0.1);
+  assert.equal(editParamsFromFlags({}).holdout, 0.2);
+  for (const bad of ["0.6", "-0.1", "a", "", "1e-1"]) {
+    assert.throws(
+      () => editParamsFromFlags({ holdout: bad }),
+      /'--holdout' must be a share from 0 to 0.5/,
+      bad,
+    );
+  }
+});
+
+Deno.test("checkEditFitsData counts the held-out pairs out of the subspace's (pairs only, not embeddings)", () => {
+  const params = { rank: 20, max_pairs: 500, centering: true, holdout: 0.5 };
+  // 40 rows: 20 held out, 20 left for rank 20.
+  checkEditFitsData(params, { id: "d", rows: 40, kind: "pairs" }, 64);
+  assert.throws(
+    () => checkEditFitsData({ ...params, rank: 21 }, { id: "d", rows: 40, kind: "pairs" }, 64),
+    /needs at least 21 usable pairs .*20 held out for the margin.*lower 'holdout'/,
+  );
+  checkEditFitsData({ ...params, rank: 21 }, { id: "d", rows: 40, kind: "embeddings" }, 64);
+  checkEditFitsData({ ...params, rank: 21, holdout: 0 }, { id: "d", rows: 40, kind: "pairs" }, 64);
 });

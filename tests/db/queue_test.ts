@@ -395,3 +395,52 @@ engineTests("10 concurrent claimers and 10 jobs: each claim takes exactly one jo
     await pool?.close();
   }
 });
+
+engineTests(
+  "recordEvent writes an event of the running attempt, fenced by its lease, leaving the job row as it is",
+  async ({ db }) => {
+    const queue = createJobQueue({ onFinish: notifyJobFinished });
+    const tenant = await ensureTenant(db, "acme");
+    const job = await queue.enqueue(db, { tenantId: tenant.id, kind: "tune", params: {}, runAfter: t0 });
+    const first = (await queue.claim(db, { owner: "old", leaseMs: 1000, now: at(1) }))!;
+    const before = await jobRow(db, job.id);
+    assert.equal(
+      await queue.recordEvent(db, first.lease, "trial", { key: "0:2/r1/c1" }, { now: at(2) }),
+      true,
+    );
+    const after = await jobRow(db, job.id);
+    assert.deepEqual(after, before, "the job row is untouched");
+    const [event] = await db.select().from(jobEvents).where(
+      and(eq(jobEvents.jobId, job.id), eq(jobEvents.type, "trial")),
+    );
+    assert.deepEqual(event.data, { key: "0:2/r1/c1" });
+    assert.equal(event.attempt, 1);
+
+    // The lease expires and another worker claims the job: the old lease records nothing; the new one does.
+    await queue.reapOnce(db, { now: at(1002) });
+    const second = (await queue.claim(db, { owner: "new", leaseMs: LEASE_MS, now: at(60_000) }))!;
+    assert.equal(
+      await queue.recordEvent(db, first.lease, "trial", { key: "stale" }, { now: at(60_001) }),
+      false,
+    );
+    assert.equal(
+      await queue.recordEvent(db, second.lease, "trial", { key: "1:2/r1/c1" }, { now: at(60_002) }),
+      true,
+    );
+    const trials = await db.select({ data: jobEvents.data, attempt: jobEvents.attempt }).from(jobEvents)
+      .where(and(eq(jobEvents.jobId, job.id), eq(jobEvents.type, "trial"))).orderBy(jobEvents.id);
+    assert.deepEqual(trials, [{ data: { key: "0:2/r1/c1" }, attempt: 1 }, {
+      data: { key: "1:2/r1/c1" },
+      attempt: 2,
+    }]);
+    // Once the job finished nothing more is recorded.
+    assert.equal(
+      await queue.complete(db, second.lease, { result: {}, artifacts: [] }, { now: at(60_003) }),
+      true,
+    );
+    assert.equal(
+      await queue.recordEvent(db, second.lease, "trial", { key: "late" }, { now: at(60_004) }),
+      false,
+    );
+  },
+);

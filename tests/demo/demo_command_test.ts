@@ -41,6 +41,12 @@ Deno.test({
       assert.ok(lines.some((l) => l.includes("through the HTTP API")), lines.join("\n"));
       const text = formatSummary(summary, 1);
       assert.match(text, /toxic continuations \(score ≥ 0\.5\)\s+100\.0%\s+0\.0%/);
+      // The held-out pairs (19 of the demo's 96) separate better after the edit, as the table says.
+      const margin = /preference margin, 19 held-out pairs \(nats\/token\)\s+(-?[\d.]+)\s+(-?[\d.]+)/.exec(
+        text,
+      );
+      assert.ok(margin && Number(margin[2]) > Number(margin[1]), text);
+      assert.match(text, /preference accuracy, held-out pairs\s+[\d.]+%\s+100\.0%/);
       assert.ok(text.includes(summary.reportHtml));
     } finally {
       await Deno.remove(work, { recursive: true });

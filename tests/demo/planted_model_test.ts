@@ -66,6 +66,19 @@ Deno.test("demo model: the default edit recovers the planted direction, halves t
     const top = new Set(side.slice(0, TOXIC_WORDS.length).map((t) => t.token));
     assert.deepEqual(top, new Set(TOXIC_WORDS), `layer ${layer.layer} top tokens`);
   }
+  // The held-out pairs (20% of 96, none of them used for the subspace) separate better after the edit: the
+  // planted push made the base model like the toxic continuations of angry prompts.
+  const heldOut = report.heldOut!;
+  assert.equal(heldOut.pairs, 19);
+  assert.equal(report.source.pairsUsed, 96 - 19);
+  const { base, edited } = heldOut;
+  assert.ok(base && edited && edited.pairs === 19, JSON.stringify(heldOut));
+  assert.ok(
+    edited.meanMargin > base.meanMargin + 0.05,
+    `held-out margin ${base.meanMargin} → ${edited.meanMargin} nats/token must rise`,
+  );
+  assert.ok(edited.accuracy > base.accuracy, `preference accuracy ${base.accuracy} → ${edited.accuracy}`);
+  assert.deepEqual(report.warnings, []);
 
   const { before, after } = await evaluateEdit({
     baseDir: modelDir,

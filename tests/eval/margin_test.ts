@@ -10,6 +10,8 @@ import { lmFamilyFrom } from "../../gpu-worker/lm/family.ts";
 import { createLmCpuRunner } from "../../gpu-worker/lm/runner.ts";
 import { openModelFolder } from "../../shared/model/folder.ts";
 import { loadTokenizer } from "../../shared/model/tokenizer.ts";
+import { openRunner } from "../../gpu-worker/eval/evaluate_edit.ts";
+import { noGpu } from "../helpers/env.ts";
 
 const FIXTURES = fileURLToPath(new URL("../fixtures/lm/", import.meta.url));
 
@@ -55,6 +57,36 @@ for (const variant of ["gpt2", "llama-gqa"]) {
     } finally {
       await folder.close();
     }
+  });
+}
+
+for (const variant of ["gpt2", "llama-gqa"]) {
+  Deno.test({
+    name: `pairMargins on the webgpu engine equals the margins of transformers' log-probs: ${variant}`,
+    ignore: noGpu(),
+    async fn() {
+      const dir = FIXTURES + variant;
+      const expected: { texts: string[]; log_probs: number[][] } = JSON.parse(
+        await Deno.readTextFile(`${dir}/expected.json`),
+      );
+      const runner = await openRunner(dir, "webgpu");
+      try {
+        const t = expected.texts;
+        const mean = (i: number) =>
+          expected.log_probs[i].reduce((a, b) => a + b, 0) / expected.log_probs[i].length;
+        const got = await pairMargins(runner, [{ preferred: t[0], rejected: t[1] }, {
+          preferred: t[2],
+          rejected: t[0],
+        }]);
+        // float32 on the device: per-token log-probabilities within 1e-4 of the float64 reference.
+        for (const [i, [p, r]] of [[0, 1], [2, 0]].entries()) {
+          const want = mean(p) - mean(r);
+          assert.ok(Math.abs(got[i]! - want) < 2e-4, `pair ${i}: ${got[i]} vs reference ${want}`);
+        }
+      } finally {
+        runner.dispose();
+      }
+    },
   });
 }
 

@@ -54,7 +54,8 @@ Deno.test({
     await Deno.copyFile(join(ROOT, "deno.json"), join(checkout, "deno.json"));
     for (const name of LINKED) await Deno.symlink(join(ROOT, name), join(checkout, name));
     await writeTinyGpt2(join(checkout, "gpt2-medium"), { layers: 4, hidden: 24, positions: 128 });
-    await Deno.writeTextFile(join(checkout, "pairs.jsonl"), pairsJsonl(16));
+    // 40 pairs: enough to hold 16 out for the margin (edits and the tune examples).
+    await Deno.writeTextFile(join(checkout, "pairs.jsonl"), pairsJsonl(40));
     const hubDir = join(dir, "hub-gpt2");
     await writeTinyGpt2(hubDir, { layers: 2, hidden: 24, seed: 5 });
     const hub = serveHub({ "openai-community/gpt2": { dir: hubDir } });

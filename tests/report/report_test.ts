@@ -3,6 +3,7 @@ import type { CheckResult } from "../../shared/contracts/check_result.ts";
 import type { EditReport } from "../../gpu-worker/edit/report.ts";
 import { renderReportHtml } from "../../gpu-worker/report/html.ts";
 import { barChart } from "../../gpu-worker/report/svg.ts";
+import { modelCard } from "../../gpu-worker/edit/model_card.ts";
 
 function bars(svg: string) {
   return [
@@ -144,4 +145,45 @@ Deno.test("renderReportHtml: without a check there is no evaluation section", ()
   const html = renderReportHtml({ report });
   assert.ok(!html.includes("<h2>Evaluation"));
   assert.equal((html.match(/<svg/g) ?? []).length, 1);
+});
+
+Deno.test("report.html and the model card show the held-out margin of base and edited model, or why there is none", () => {
+  const heldOut = {
+    share: 0.2,
+    pairs: 19,
+    rows: [3, 19],
+    base: { pairs: 19, skipped: 0, meanMargin: 0.5421, accuracy: 13 / 19 },
+    edited: { pairs: 19, skipped: 0, meanMargin: 0.7432, accuracy: 1 },
+  };
+  const html = renderReportHtml({ report: { ...report, heldOut } });
+  const section = html.slice(html.indexOf("<h2>Preference margin</h2>"));
+  assert.ok(section.length < html.length, "a preference margin section");
+  assert.match(section, /19 held-out pairs \(share 0\.2\), never used to find the subspace/);
+  assert.match(section, /mean margin \(nats\/token\)<\/td><td>0\.542<\/td><td>0\.743<\/td>/);
+  assert.match(section, /preference accuracy<\/td><td>0\.684<\/td><td>1\.00<\/td>/);
+  assert.match(html, /preference pairs<\/th><td>\d+ used for the subspace, 19 held out, of/);
+
+  const lineage = { baseModel: null, license: null, baseCardBody: null };
+  const card = modelCard({ ...report, heldOut }, "mlp.c_proj.weight", lineage);
+  assert.match(card, /\| Held-out pairs \| 19 \(share 0\.2, seed \d+\), never used to find the subspace \|/);
+  assert.match(card, /## Preference margin on 19 held-out pairs/);
+  assert.match(card, /\| Mean margin \(nats\/token\) \| 0\.5421 \| 0\.7432 \|/);
+  assert.match(card, /\| Preference accuracy \| 68\.4% \| 100\.0% \|/);
+
+  const skipped = { share: 0.2, pairs: 0, rows: [], skipped: "No pairs were held out … 20 are usable" };
+  assert.match(
+    renderReportHtml({ report: { ...report, heldOut: skipped } }),
+    /Not measured\. No pairs were held out/,
+  );
+  assert.match(
+    modelCard({ ...report, heldOut: skipped }, "mlp.c_proj.weight", lineage),
+    /Not measured\. No pairs/,
+  );
+  // holdout 0: the user's choice, no section; a report written before the hold-out existed: none either.
+  const off = { share: 0, pairs: 0, rows: [] };
+  assert.ok(!renderReportHtml({ report: { ...report, heldOut: off } }).includes("Preference margin"));
+  assert.ok(
+    !modelCard({ ...report, heldOut: off }, "mlp.c_proj.weight", lineage).includes("Preference margin"),
+  );
+  assert.ok(!renderReportHtml({ report }).includes("Preference margin"));
 });

@@ -9,6 +9,7 @@ import { silentLogger } from "../../shared/log.ts";
 import { parseAllowlist } from "../../shared/webhooks/address_policy.ts";
 import {
   jobWebhookEventType,
+  jobWebhookPayload,
   notifyJobFinished,
   type WebhookEventPayload,
 } from "../../shared/webhooks/events.ts";
@@ -122,7 +123,7 @@ Deno.test("when the state change rolls back, its outbox row rolls back with it",
   }
 });
 
-Deno.test("jobWebhookEventType maps terminal edit states to edit.* and any finished check to check.completed", () => {
+Deno.test("jobWebhookEventType maps terminal edit and tune states to edit.* and tune.*, any finished check to check.completed", () => {
   const cases: [Parameters<typeof jobWebhookEventType>[0], string | null][] = [
     [{ kind: "edit", status: "succeeded" }, "edit.succeeded"],
     [{ kind: "edit", status: "failed" }, "edit.failed"],
@@ -132,8 +133,33 @@ Deno.test("jobWebhookEventType maps terminal edit states to edit.* and any finis
     [{ kind: "check", status: "succeeded" }, "check.completed"],
     [{ kind: "check", status: "failed" }, "check.completed"],
     [{ kind: "check", status: "running" }, null],
+    [{ kind: "tune", status: "succeeded" }, "tune.succeeded"],
+    [{ kind: "tune", status: "failed" }, "tune.failed"],
+    [{ kind: "tune", status: "canceled" }, "tune.canceled"],
+    [{ kind: "tune", status: "running" }, null],
   ];
   for (const [job, expected] of cases) assert.equal(jobWebhookEventType(job), expected, JSON.stringify(job));
+  // A tune's payload links to itself, and on success to the chosen edit's patch and report and to tune.json.
+  const tune = { id: "t1", kind: "tune" as const, status: "succeeded" as const, error: null };
+  assert.deepEqual(jobWebhookPayload(tune, "tune.succeeded", new Date(0)).data, {
+    id: "t1",
+    object: "tune",
+    status: "succeeded",
+    links: {
+      self: "/v1/tunes/t1",
+      patch: "/v1/tunes/t1/artifacts/patch.safetensors",
+      report: "/v1/tunes/t1/artifacts/report.json",
+      tune: "/v1/tunes/t1/artifacts/tune.json",
+    },
+  });
+  const failed = { ...tune, status: "failed" as const, error: "Cannot tune as …" };
+  assert.deepEqual(jobWebhookPayload(failed, "tune.failed", new Date(0)).data, {
+    id: "t1",
+    object: "tune",
+    status: "failed",
+    error: "Cannot tune as …",
+    links: { self: "/v1/tunes/t1" },
+  });
 });
 
 Deno.test("a queue given notifyJobFinished writes the outbox row as it finishes a job (the hook is required)", async () => {

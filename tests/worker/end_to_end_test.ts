@@ -143,7 +143,8 @@ Deno.test("an edit submitted over HTTP is run by the worker and downloads byte f
 });
 
 Deno.test("a second edit of the same model and dataset reads cached embeddings and gives the same weights", async () => {
-  const inputs = await writeInputs();
+  // 40 pairs: 16 are held out for the margin, so the cache must hold every row and the hit must hold out the same.
+  const inputs = await writeInputs({ pairs: 40 });
   const s = await serveApi();
   const logs: string[] = [];
   const w = worker(s, logs);
@@ -172,6 +173,12 @@ Deno.test("a second edit of the same model and dataset reads cached embeddings a
     assert.equal(secondReport.source.embeddingsCache, "hit");
     const weights = (e: typeof first) => e.artifacts.find((a) => a.name === "model.safetensors")!.sha256;
     assert.equal(weights(second), weights(first));
+    // The held-out margin is the same on a hit: the cached rows are the dataset's, its texts give the hold-out.
+    assert.equal(first.result!.held_out?.pairs, 16);
+    assert.equal(first.result!.num_pairs, 40 - 16);
+    assert.ok(first.result!.held_out?.base && first.result!.held_out.edited, JSON.stringify(first.result));
+    assert.deepEqual(second.result!.held_out, first.result!.held_out);
+    assert.ok(stages.includes("margin"), `the margin is a stage of its own: ${stages}`);
 
     // A different max_tokens is a different forward pass: no cache hit.
     const third = await pollEdit(

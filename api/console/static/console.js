@@ -479,10 +479,13 @@
       const from = numberField("edit-layers-from"), to = numberField("edit-layers-to");
       if (from !== undefined || to !== undefined) params.layers = { from, to };
       for (
-        const [name, id] of [["rank", "edit-rank"], ["max_pairs", "edit-max-pairs"], ["seed", "edit-seed"], [
-          "max_tokens",
-          "edit-max-tokens",
-        ]]
+        const [name, id] of [
+          ["rank", "edit-rank"],
+          ["max_pairs", "edit-max-pairs"],
+          ["seed", "edit-seed"],
+          ["max_tokens", "edit-max-tokens"],
+          ["holdout", "edit-holdout"],
+        ]
       ) {
         const v = numberField(id);
         if (v !== undefined) params[name] = v;

@@ -51,7 +51,10 @@ function onProgress(stage: ComputeTasks[ComputeKind]["stage"], done: number, tot
   post({ type: "progress", stage, done, total });
 }
 
-/** The checks' modules (the LM engine, the scorer) load only for a task that runs them: an edit's thread is lighter. */
+/**
+ * The checks' and tunes' modules (the LM engine, the scorer, the search) load only for a task that runs them: an
+ * edit's thread is lighter.
+ */
 async function compute(request: ThreadRequest): Promise<ComputeTasks[ComputeKind]["output"]> {
   if (request.kind === "edit") {
     return runEdit({ ...request.input, logger: threadLogger() }, {
@@ -73,6 +76,28 @@ async function compute(request: ThreadRequest): Promise<ComputeTasks[ComputeKind
         inputs: request.input.inputs,
         check: { ...request.input.check, onProgress },
       });
+    case "tune": {
+      const [{ runTune }, { memoryTrialStore }] = await Promise.all([
+        import("../../tune/tune.ts"),
+        import("../../tune/store.ts"),
+      ]);
+      const { recorded, ...input } = request.input;
+      // Trials start from those earlier attempts recorded; each new one goes to the worker, which writes it to
+      // the job's events before the next finishes.
+      const store = memoryTrialStore(recorded);
+      return runTune({ ...input }, {
+        store: {
+          load: store.load,
+          append: (trial) => {
+            post({ type: "record", record: trial });
+            return store.append(trial);
+          },
+        },
+        scorer: input.challengePrompts?.length ? scorerFromEnv() : undefined,
+        logger: threadLogger(),
+        onProgress: (p) => onProgress(p.stage, p.done, p.total),
+      });
+    }
     case "check-model":
       return checkModel({
         dir: request.input.modelDir,

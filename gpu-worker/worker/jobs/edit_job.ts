@@ -19,14 +19,16 @@ import { adoptInPlace, inPlaceFolder } from "../../../shared/blobs/in_place.ts";
 import { newEmbeddingsKey, parentPrefix } from "../../../shared/blobs/keys.ts";
 import type { BlobInfo, BlobStore } from "../../../shared/blobs/store.ts";
 import { EditParams } from "../../../shared/contracts/edit_params.ts";
-import type { EditResult } from "../../../shared/contracts/edits.ts";
+import type { EditResult, HeldOutResult } from "../../../shared/contracts/edits.ts";
 import type { ArtifactInput, Db, Job } from "../../../shared/db/index.ts";
 import { findCachedEmbeddings, saveCachedEmbeddings } from "../../../shared/db/repositories/embeddings.ts";
 import { CapacityError, DiskSpaceError, InputError } from "../../../shared/errors.ts";
 import { POOLING } from "../../../shared/formats/embeddings.ts";
 import type { Logger } from "../../../shared/log.ts";
-import { directionSides, type EditReport } from "../../edit/report.ts";
+import { directionSides, type EditReport, type HeldOutReport } from "../../edit/report.ts";
+import type { MarginSummary } from "../../eval/margin.ts";
 import type { EditStage, WeightFile } from "../../edit/pipeline.ts";
+import type { TuneStage } from "../../tune/tune.ts";
 import { followFile, syncWhileWritten } from "./follow_file.ts";
 import { resolveDataset, resolveModel } from "./inputs.ts";
 import { evaluationMetrics, REPORT_HTML_FILE, writeReportHtml } from "../../eval/evaluate_edit.ts";
@@ -48,12 +50,14 @@ export interface JobRun {
   backend: ComputeBackend;
   signal: AbortSignal;
   onProgress: (
-    stage: EditStage | "publishing" | "evaluating" | "downloading" | "validating",
+    stage: EditStage | "publishing" | "evaluating" | "downloading" | "validating" | TuneStage,
     done: number,
     total: number,
   ) => void;
   /** The compute threads' memory budget and watchdog (run_in_thread.ts). */
   thread: { memoryMb?: number; silenceMs?: number };
+  /** Records an event of this attempt (a tune's finished trial), fenced by its lease; false = lease lost. */
+  recordEvent: (type: string, data: Record<string, unknown>) => Promise<boolean>;
 }
 
 export interface JobOutput {
@@ -102,6 +106,7 @@ async function editJob(run: JobRun, thread: ComputeThread): Promise<JobOutput> {
 
   let pairsFile: string | undefined;
   let embeddingsFile: string | undefined;
+  let embeddingsPairsFile: string | undefined;
   let saveEmbeddings: string | undefined;
   let embeddingsCache: "hit" | "miss" | undefined;
   const cacheKey = model.sha256 === null ? null : {
@@ -123,6 +128,7 @@ async function editJob(run: JobRun, thread: ComputeThread): Promise<JobOutput> {
       );
       run.logger.info("embeddings from cache", { job: job.id, blob: cached.blobKey });
       embeddingsCache = "hit";
+      embeddingsPairsFile = datasetFile; // the cached rows are the dataset's, row for row: its texts for the hold-out
     } else {
       embeddingsCache = "miss";
       pairsFile = datasetFile;
@@ -152,6 +158,8 @@ async function editJob(run: JobRun, thread: ComputeThread): Promise<JobOutput> {
     outDir,
     pairsFile,
     embeddingsFile,
+    embeddingsPairsFile,
+    holdout: params.holdout,
     layers: params.layers,
     rank: params.rank,
     centering: params.centering,
@@ -328,7 +336,19 @@ export function editResult(report: EditReport): EditResult {
     })),
     warnings: report.warnings?.length ? report.warnings : undefined,
     num_pairs: report.source.pairsUsed,
+    ...(report.heldOut ? { held_out: heldOutResult(report.heldOut) } : {}),
     model_sha256: report.model.sha256,
+  };
+}
+
+function heldOutResult(h: HeldOutReport): HeldOutResult {
+  const view = (m: MarginSummary) => ({ pairs: m.pairs, mean_margin: m.meanMargin, accuracy: m.accuracy });
+  return {
+    share: h.share,
+    pairs: h.pairs,
+    ...(h.base ? { base: view(h.base) } : {}),
+    ...(h.edited ? { edited: view(h.edited) } : {}),
+    ...(h.skipped ? { skipped: h.skipped } : {}),
   };
 }
 
@@ -336,13 +356,13 @@ function tokens(list: { token: string; score: number }[]): { token: string; scor
   return list.map(({ token, score }) => ({ token, score }));
 }
 
-function contentType(name: string): string {
+export function contentType(name: string): string {
   const dot = name.lastIndexOf(".");
   return CONTENT_TYPES[dot < 0 ? "" : name.slice(dot)] ?? "application/octet-stream";
 }
 
 /** Server paths mean nothing to the user (and are not theirs to see): name the model or dataset instead. */
-function hideLocalPaths(error: unknown, paths: [string, string][]): unknown {
+export function hideLocalPaths(error: unknown, paths: [string, string][]): unknown {
   if (!(error instanceof InputError)) return error;
   let message = error.message;
   for (const [path, name] of paths) message = message.replaceAll(`'${path}'`, name).replaceAll(path, name);

@@ -34,6 +34,8 @@ export interface ThreadHooks<K extends ComputeKind> {
   onProgress?: (stage: ComputeTasks[K]["stage"], done: number, total: number) => void;
   /** Receives the thread's log lines. */
   logger: Logger;
+  /** Receives what the task records as it goes (a tune's finished trials), in order. */
+  onRecord?: (record: unknown) => void;
   /** The thread's JavaScript heap cap in MiB; default PROFS_WORKER_MEMORY_MB (runtime/memory_budget.ts). */
   memoryMb?: number;
   /** How long a thread may send nothing and use no CPU time before it counts as gone; default 30 s. */
@@ -119,6 +121,7 @@ export function runInThread<K extends ComputeKind>(
         onProgress?.(message.stage as ComputeTasks[K]["stage"], message.done, message.total);
       } else if (message.type === "log") logger[message.level](message.msg, message.fields);
       else if (message.type === "weight-files") hooks.onWeightFiles?.(message.files);
+      else if (message.type === "record") hooks.onRecord?.(message.record);
       else if (message.type === "done") settle(() => resolve(message.output as ComputeTasks[K]["output"]));
       else settle(() => reject(deserializeError(message.error)));
     });

@@ -10,6 +10,7 @@ import type { Evaluation } from "../../eval/evaluate_edit.ts";
 import { CapacityError, type CapacityResource, DiskSpaceError, InputError } from "../../../shared/errors.ts";
 import type { LogFields, LogLevel } from "../../../shared/log.ts";
 import type { BackendName } from "../../profs/select.ts";
+import type { TrialRecord, TuneInput, TuneResult, TuneStage } from "../../tune/tune.ts";
 import { DeviceLostError, KernelError } from "../../runtime/errors.ts";
 import type { ComputeBackend } from "../../runtime/backends.ts";
 
@@ -17,6 +18,12 @@ import type { ComputeBackend } from "../../runtime/backends.ts";
 export type ThreadEditOptions = Omit<EditOptions, "backend" | "logger" | "freeBytes"> & {
   backend: BackendName;
 };
+
+/**
+ * runTune's input that can cross: a backend by name; `recorded` holds the trials earlier attempts recorded (the
+ * thread's trial store starts from them, and each newly finished trial comes back as a `record` message).
+ */
+export type ThreadTuneInput = Omit<TuneInput, "backend"> & { backend: BackendName; recorded: TrialRecord[] };
 
 /** A check's options that can cross: no callbacks and no signal (aborting terminates the thread). */
 export type ThreadCheckOptions = Omit<CheckOptions, "onProgress" | "signal">;
@@ -37,6 +44,8 @@ export interface ComputeTasks {
     output: Evaluation;
     stage: CheckStage;
   };
+  /** `runTune`: the search, then the chosen edit; finished trials come back as `record` messages. */
+  tune: { input: ThreadTuneInput; output: TuneResult; stage: TuneStage };
   /** `checkModel`: the check on one model alone. */
   "check-model": {
     input: { modelDir: string; backend: ComputeBackend; inputs: CheckInputs; check: ThreadCheckOptions };
@@ -59,6 +68,8 @@ export type ThreadResponse =
   | { type: "log"; level: LogLevel; msg: string; fields: LogFields }
   /** An edit's weight files as they start streaming out (`EditHooks.onWeightFiles`). */
   | { type: "weight-files"; files: WeightFile[] }
+  /** Something the task finished that the worker records as it arrives (a tune's trial). */
+  | { type: "record"; record: unknown }
   | { type: "done"; output: ComputeTasks[ComputeKind]["output"] }
   | { type: "error"; error: SerializedError };
 

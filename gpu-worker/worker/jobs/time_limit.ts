@@ -10,11 +10,15 @@
  * - 2 s per pair the edit may embed (`max_pairs`: both texts of a pair through the model; ~0.2 s on the CPU
  *   backend for GPT-2 medium at 128 tokens, so a 10× margin);
  * - 15 min more when the edit also runs a check (two models over the prompts and held-out texts); a check job
- *   gets the base plus that.
+ *   gets the base plus that;
+ * - a tune: twice the base (the search's setup, then the chosen edit), 2 s per pair, and its search budget —
+ *   `time_seconds`, else 60 s per trial it may run (`trials`, else every candidate of its grid; 12 starts when
+ *   the grid is the model's default).
  * PROFS_JOB_MAX_SECONDS (or the worker's `maxJobSeconds`) replaces the default with one limit for every job.
  */
 import { EditParams, LayerRange } from "../../../shared/contracts/edit_params.ts";
 import type { Job } from "../../../shared/db/index.ts";
+import { TuneJobParams } from "../../../shared/contracts/tunes.ts";
 import { InputError } from "../../../shared/errors.ts";
 
 export const JOB_TIME = {
@@ -22,12 +26,14 @@ export const JOB_TIME = {
   perLayerSeconds: 60,
   perPairSeconds: 2,
   checkSeconds: 900,
+  perTrialSeconds: 60,
 } as const;
 
 export const JOB_MAX_SECONDS_ENV = "PROFS_JOB_MAX_SECONDS";
 
 /** The default limit of `job`, in seconds (see above). */
 export function defaultJobSeconds(job: Pick<Job, "kind" | "params">): number {
+  if (job.kind === "tune") return defaultTuneSeconds(job.params);
   if (job.kind !== "edit") return JOB_TIME.baseSeconds + JOB_TIME.checkSeconds;
   const parsed = EditParams.safeParse(job.params);
   if (!parsed.success) return JOB_TIME.baseSeconds; // the job fails on its parameters at once anyway
@@ -36,6 +42,15 @@ export function defaultJobSeconds(job: Pick<Job, "kind" | "params">): number {
   const layers: LayerRange = params.layers ?? { from: 0, to: 96 };
   return JOB_TIME.baseSeconds + JOB_TIME.perLayerSeconds * (layers.to - layers.from) +
     JOB_TIME.perPairSeconds * params.max_pairs + (params.check ? JOB_TIME.checkSeconds : 0);
+}
+
+function defaultTuneSeconds(raw: unknown): number {
+  const parsed = TuneJobParams.safeParse(raw);
+  if (!parsed.success) return JOB_TIME.baseSeconds; // the job fails on its parameters at once anyway
+  const p = parsed.data;
+  const candidates = (p.layers_grid?.length ?? 12) * p.max_rank * (p.centering === "both" ? 2 : 1);
+  const search = p.time_seconds ?? JOB_TIME.perTrialSeconds * Math.min(p.trials ?? candidates, candidates);
+  return 2 * JOB_TIME.baseSeconds + JOB_TIME.perPairSeconds * p.max_pairs + Math.ceil(search);
 }
 
 /** PROFS_JOB_MAX_SECONDS as a number of seconds, or undefined when unset; anything else is a setup error. */
