@@ -48,22 +48,7 @@ export function barChart(options: BarChartOptions): string {
   };
   const groupW = plotW / Math.max(1, options.groups.length);
   const barW = Math.max(2, (groupW * 0.8) / Math.max(1, options.series.length));
-  const parts: string[] = [];
-  parts.push(
-    `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${width} ${height}" width="${width}" height="${height}" role="img" aria-label="${
-      escapeXml(options.title)
-    }">`,
-    `<title>${escapeXml(options.title)}</title>`,
-    `<text x="${width / 2}" y="16" text-anchor="middle" font-size="13" font-weight="bold">${
-      escapeXml(options.title)
-    }</text>`,
-    `<line x1="${margin.left}" y1="${margin.top + plotH}" x2="${margin.left + plotW}" y2="${
-      margin.top + plotH
-    }" stroke="#333"/>`,
-    `<line x1="${margin.left}" y1="${margin.top}" x2="${margin.left}" y2="${
-      margin.top + plotH
-    }" stroke="#333"/>`,
-  );
+  const parts = chartFrame(width, height, options.title, margin, plotW, plotH);
   for (const tick of ticks(lo, hi, log)) {
     const y = margin.top + plotH - ((log ? Math.log10(tick) : tick) - lo) / (hi - lo) * plotH;
     parts.push(
@@ -208,21 +193,7 @@ export function scatterChart(options: ScatterChartOptions): string {
   const [y0, y1] = span(finite.map((p) => p.y));
   const px = (x: number) => margin.left + ((tx(x) - x0) / (x1 - x0)) * plotW;
   const py = (y: number) => margin.top + plotH - ((y - y0) / (y1 - y0)) * plotH;
-  const parts: string[] = [
-    `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${width} ${height}" width="${width}" height="${height}" role="img" aria-label="${
-      escapeXml(options.title)
-    }">`,
-    `<title>${escapeXml(options.title)}</title>`,
-    `<text x="${width / 2}" y="16" text-anchor="middle" font-size="13" font-weight="bold">${
-      escapeXml(options.title)
-    }</text>`,
-    `<line x1="${margin.left}" y1="${margin.top + plotH}" x2="${margin.left + plotW}" y2="${
-      margin.top + plotH
-    }" stroke="#333"/>`,
-    `<line x1="${margin.left}" y1="${margin.top}" x2="${margin.left}" y2="${
-      margin.top + plotH
-    }" stroke="#333"/>`,
-  ];
+  const parts = chartFrame(width, height, options.title, margin, plotW, plotH);
   const xTicks = logX ? Array.from({ length: x1 - x0 + 1 }, (_, i) => 10 ** (x0 + i)) : linearTicks(x0, x1);
   for (const t of xTicks) {
     parts.push(
@@ -311,4 +282,30 @@ function linearTicks(lo: number, hi: number): number[] {
     out.push(Math.abs(v) < step * 1e-9 ? 0 : Number(v.toPrecision(12)));
   }
   return out;
+}
+
+/** A chart's opening `<svg>` tag, its title (for screen readers and on the picture) and its two axis lines. */
+function chartFrame(
+  width: number,
+  height: number,
+  title: string,
+  margin: { top: number; left: number },
+  plotW: number,
+  plotH: number,
+): string[] {
+  return [
+    `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${width} ${height}" width="${width}" height="${height}" role="img" aria-label="${
+      escapeXml(title)
+    }">`,
+    `<title>${escapeXml(title)}</title>`,
+    `<text x="${width / 2}" y="16" text-anchor="middle" font-size="13" font-weight="bold">${
+      escapeXml(title)
+    }</text>`,
+    `<line x1="${margin.left}" y1="${margin.top + plotH}" x2="${margin.left + plotW}" y2="${
+      margin.top + plotH
+    }" stroke="#333"/>`,
+    `<line x1="${margin.left}" y1="${margin.top}" x2="${margin.left}" y2="${
+      margin.top + plotH
+    }" stroke="#333"/>`,
+  ];
 }

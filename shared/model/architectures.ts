@@ -28,6 +28,25 @@ export interface Architecture {
 
 const NO_BUFFERS = /^$/;
 
+/**
+ * The Llama layout, which Mistral and Qwen2/3 checkpoints share name for name: only the family and its
+ * `model_type` differ.
+ */
+function llamaLike(family: "llama" | "mistral" | "qwen2" | "qwen3"): Architecture {
+  return {
+    family,
+    modelTypes: [family],
+    mlpOutput: "model.layers.{l}.mlp.down_proj.weight", // Linear(intermediate → D): [D, I]
+    orientation: "d-rows",
+    layerCountKeys: ["num_hidden_layers"],
+    hiddenSizeKeys: ["hidden_size"],
+    optionalPrefixes: [],
+    embedding: "model.embed_tokens.weight",
+    lmHead: "lm_head.weight",
+    ignoredTensors: /(^|\.)rotary_emb\.inv_freq$/,
+  };
+}
+
 export const ARCHITECTURES: readonly Architecture[] = [
   {
     family: "gpt2",
@@ -41,54 +60,10 @@ export const ARCHITECTURES: readonly Architecture[] = [
     lmHead: "lm_head.weight",
     ignoredTensors: /(^|\.)attn\.(bias|masked_bias)$/,
   },
-  {
-    family: "llama",
-    modelTypes: ["llama"],
-    mlpOutput: "model.layers.{l}.mlp.down_proj.weight", // Linear(intermediate → D): [D, I]
-    orientation: "d-rows",
-    layerCountKeys: ["num_hidden_layers"],
-    hiddenSizeKeys: ["hidden_size"],
-    optionalPrefixes: [],
-    embedding: "model.embed_tokens.weight",
-    lmHead: "lm_head.weight",
-    ignoredTensors: /(^|\.)rotary_emb\.inv_freq$/,
-  },
-  {
-    family: "mistral",
-    modelTypes: ["mistral"],
-    mlpOutput: "model.layers.{l}.mlp.down_proj.weight",
-    orientation: "d-rows",
-    layerCountKeys: ["num_hidden_layers"],
-    hiddenSizeKeys: ["hidden_size"],
-    optionalPrefixes: [],
-    embedding: "model.embed_tokens.weight",
-    lmHead: "lm_head.weight",
-    ignoredTensors: /(^|\.)rotary_emb\.inv_freq$/,
-  },
-  {
-    family: "qwen2",
-    modelTypes: ["qwen2"],
-    mlpOutput: "model.layers.{l}.mlp.down_proj.weight",
-    orientation: "d-rows",
-    layerCountKeys: ["num_hidden_layers"],
-    hiddenSizeKeys: ["hidden_size"],
-    optionalPrefixes: [],
-    embedding: "model.embed_tokens.weight",
-    lmHead: "lm_head.weight",
-    ignoredTensors: /(^|\.)rotary_emb\.inv_freq$/,
-  },
-  {
-    family: "qwen3",
-    modelTypes: ["qwen3"],
-    mlpOutput: "model.layers.{l}.mlp.down_proj.weight",
-    orientation: "d-rows",
-    layerCountKeys: ["num_hidden_layers"],
-    hiddenSizeKeys: ["hidden_size"],
-    optionalPrefixes: [],
-    embedding: "model.embed_tokens.weight",
-    lmHead: "lm_head.weight",
-    ignoredTensors: /(^|\.)rotary_emb\.inv_freq$/,
-  },
+  llamaLike("llama"),
+  llamaLike("mistral"),
+  llamaLike("qwen2"),
+  llamaLike("qwen3"),
   {
     family: "gptj",
     modelTypes: ["gptj"],

@@ -11,7 +11,7 @@
  * linear, OPT post-LN, partial_rotary_factor outside GPT-J.
  */
 import { InputError } from "../errors.ts";
-import { type Architecture, architectureFor, type Family } from "./architectures.ts";
+import { type Architecture, architectureFor, type Family, mlpOutputName } from "./architectures.ts";
 import type { Orientation } from "../formats/matrix.ts";
 
 export type FamilyName = Family;
@@ -206,13 +206,7 @@ function gpt2(read: ConfigReader, architecture: Architecture): LmFamily {
     read.refuse("scale_attn_weights", "unscaled attention is not implemented");
   }
   const positions = read.int("n_positions", "n_ctx");
-  const ln = (name: string): NormTensors => ({
-    kind: "layernorm",
-    weight: `${name}.weight`,
-    bias: `${name}.bias`,
-    eps,
-    size: d,
-  });
+  const ln = (name: string) => layerNorm(name, eps, d);
   const conv = (name: string, inF: number, outF: number): LinearTensors => ({
     weight: `${name}.weight`,
     bias: `${name}.bias`,
@@ -264,13 +258,7 @@ function gptj(read: ConfigReader, architecture: Architecture): LmFamily {
     read.refuse("rotary_dim", `it must be an even number at most the head size ${hd}`);
   }
   const tied = read.boolOr("tie_word_embeddings", false);
-  const ln = (name: string): NormTensors => ({
-    kind: "layernorm",
-    weight: `${name}.weight`,
-    bias: `${name}.bias`,
-    eps,
-    size: d,
-  });
+  const ln = (name: string) => layerNorm(name, eps, d);
   const p = `transformer.h`;
   return {
     ...common(architecture),
@@ -296,12 +284,7 @@ function gptj(read: ConfigReader, architecture: Architecture): LmFamily {
     block: (l) => ({
       attnNorm: ln(`${p}.${l}.ln_1`),
       mlpNorm: null,
-      qkv: {
-        kind: "separate",
-        q: linear(`${p}.${l}.attn.q_proj`, d, d, false),
-        k: linear(`${p}.${l}.attn.k_proj`, d, d, false),
-        v: linear(`${p}.${l}.attn.v_proj`, d, d, false),
-      },
+      qkv: separateQkv(`${p}.${l}.attn`, d, d, d, false),
       qNorm: null,
       kNorm: null,
       o: linear(`${p}.${l}.attn.out_proj`, d, d, false),
@@ -335,13 +318,7 @@ function opt(read: ConfigReader, architecture: Architecture): LmFamily {
   read.oneOf("activation_function", ["relu"], "relu");
   const positions = read.int("max_position_embeddings");
   const eps = 1e-5; // OPT's nn.LayerNorm default; config.json has no field for it
-  const ln = (name: string): NormTensors => ({
-    kind: "layernorm",
-    weight: `${name}.weight`,
-    bias: `${name}.bias`,
-    eps,
-    size: d,
-  });
+  const ln = (name: string) => layerNorm(name, eps, d);
   const p = "model.decoder.layers";
   const tied = read.boolOr("tie_word_embeddings", true);
   return {
@@ -370,12 +347,7 @@ function opt(read: ConfigReader, architecture: Architecture): LmFamily {
     block: (l) => ({
       attnNorm: ln(`${p}.${l}.self_attn_layer_norm`),
       mlpNorm: ln(`${p}.${l}.final_layer_norm`),
-      qkv: {
-        kind: "separate",
-        q: linear(`${p}.${l}.self_attn.q_proj`, d, d, bias),
-        k: linear(`${p}.${l}.self_attn.k_proj`, d, d, bias),
-        v: linear(`${p}.${l}.self_attn.v_proj`, d, d, bias),
-      },
+      qkv: separateQkv(`${p}.${l}.self_attn`, d, d, d, bias),
       qNorm: null,
       kNorm: null,
       o: linear(`${p}.${l}.self_attn.out_proj`, d, d, bias),
@@ -444,12 +416,7 @@ function llamaLike(read: ConfigReader, architecture: Architecture): LmFamily {
     block: (l) => ({
       attnNorm: rms(`${p}.${l}.input_layernorm`),
       mlpNorm: rms(`${p}.${l}.post_attention_layernorm`),
-      qkv: {
-        kind: "separate",
-        q: linear(`${p}.${l}.self_attn.q_proj`, d, h * hd, qkvBias),
-        k: linear(`${p}.${l}.self_attn.k_proj`, d, kv * hd, qkvBias),
-        v: linear(`${p}.${l}.self_attn.v_proj`, d, kv * hd, qkvBias),
-      },
+      qkv: separateQkv(`${p}.${l}.self_attn`, d, h * hd, kv * hd, qkvBias),
       qNorm: qkNorm ? rms(`${p}.${l}.self_attn.q_norm`, hd) : null,
       kNorm: qkNorm ? rms(`${p}.${l}.self_attn.k_norm`, hd) : null,
       o: linear(`${p}.${l}.self_attn.o_proj`, h * hd, d, oBias),
@@ -465,7 +432,7 @@ function common(architecture: Architecture): Pick<LmFamily, "family" | "architec
     family: architecture.family,
     architecture,
     edited: {
-      name: (l: number) => architecture.mlpOutput.replace("{l}", String(l)),
+      name: (l: number) => mlpOutputName(architecture, l),
       orientation: architecture.orientation,
     },
   };
@@ -479,6 +446,21 @@ function linear(name: string, inF: number, outF: number, bias: boolean): LinearT
     inFeatures: inF,
     outFeatures: outF,
   };
+}
+
+/** `{prefix}.q_proj`, `.k_proj`, `.v_proj`: nn.Linear projections from `inF` to q's and k/v's widths. */
+function separateQkv(prefix: string, inF: number, qOut: number, kvOut: number, bias: boolean): QkvTensors {
+  return {
+    kind: "separate",
+    q: linear(`${prefix}.q_proj`, inF, qOut, bias),
+    k: linear(`${prefix}.k_proj`, inF, kvOut, bias),
+    v: linear(`${prefix}.v_proj`, inF, kvOut, bias),
+  };
+}
+
+/** A LayerNorm with weight and bias over `size`. */
+function layerNorm(name: string, eps: number, size: number): NormTensors {
+  return { kind: "layernorm", weight: `${name}.weight`, bias: `${name}.bias`, eps, size };
 }
 
 /**

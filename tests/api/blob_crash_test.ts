@@ -16,33 +16,17 @@ import { datasets, modelFiles, openDatabase } from "../../shared/db/index.ts";
 import { referencedBlobKeys } from "../../shared/db/repositories/blob_refs.ts";
 import { pairsJsonl } from "./fixtures.ts";
 import { waitFor } from "../helpers/wait_for.ts";
+import { BOOTSTRAP_KEY as KEY, spawnProfs } from "./serve_process.ts";
 
-const MAIN = new URL("../../main.ts", import.meta.url).pathname;
-const KEY = "test-bootstrap-key-0123456789-abcdefghij";
 const auth = { Authorization: `Bearer ${KEY}` };
 
-async function startApi(dataDir: string): Promise<{ child: Deno.ChildProcess; url: string }> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-all", MAIN, "serve", "--port", "0", "--backend", "cpu"],
-    env: {
-      PROFS_DATA_DIR: dataDir,
-      PROFS_BOOTSTRAP_KEY: KEY,
-      DATABASE_URL: "",
-      PROFS_LOG_LEVEL: "error",
-      PROFS_JANITOR_INTERVAL_SECONDS: "0",
-    },
-    stdout: "piped",
-    stderr: "null",
-  }).spawn();
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let out = "";
-  while (!/listening on (\S+)/.test(out)) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error(`serve exited before listening: ${out}`);
-    out += value;
-  }
-  reader.releaseLock();
-  return { child, url: /listening on (\S+)/.exec(out)![1] };
+function startApi(dataDir: string): Promise<{ child: Deno.ChildProcess; url: string }> {
+  return spawnProfs(["serve", "--port", "0", "--backend", "cpu"], {
+    PROFS_DATA_DIR: dataDir,
+    DATABASE_URL: "",
+    PROFS_LOG_LEVEL: "error",
+    PROFS_JANITOR_INTERVAL_SECONDS: "0",
+  });
 }
 
 async function kill9(child: Deno.ChildProcess): Promise<void> {

@@ -3,32 +3,15 @@ import { join } from "node:path";
 import { f32, safetensorsBytes } from "./fixtures.ts";
 import { noPostgres, testDatabaseUrl } from "../helpers/env.ts";
 import { waitFor } from "../helpers/wait_for.ts";
-
-const MAIN = new URL("../../main.ts", import.meta.url).pathname;
-const KEY = "test-bootstrap-key-0123456789-abcdefghij";
+import { BOOTSTRAP_KEY as KEY, MAIN, spawnProfs } from "./serve_process.ts";
 
 /** `profs <command> --port 0` in a child process, its data in a temporary directory; resolves with its URL. */
-async function startServe(dataDir: string, command = "serve", databaseUrl = "") {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-all", MAIN, command, "--port", "0"],
-    env: {
-      PROFS_DATA_DIR: dataDir,
-      PROFS_BOOTSTRAP_KEY: KEY,
-      DATABASE_URL: databaseUrl,
-      PROFS_LOG_LEVEL: "warn",
-    },
-    stdout: "piped",
-    stderr: "null",
-  }).spawn();
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let out = "";
-  while (!/listening on (\S+)/.test(out)) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error(`serve exited before listening: ${out}`);
-    out += value;
-  }
-  reader.releaseLock();
-  return { child, url: /listening on (\S+)/.exec(out)![1] };
+function startServe(dataDir: string, command = "serve", databaseUrl = "") {
+  return spawnProfs([command, "--port", "0"], {
+    PROFS_DATA_DIR: dataDir,
+    DATABASE_URL: databaseUrl,
+    PROFS_LOG_LEVEL: "warn",
+  });
 }
 
 Deno.test("profs serve: prints its URL, serves with the bootstrap key, survives a client dying mid-upload", async () => {

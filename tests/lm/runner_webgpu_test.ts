@@ -3,61 +3,31 @@
  * references, and a whole check (generation, perplexity, KL) through gpu-worker/eval with --backend webgpu.
  */
 import assert from "node:assert/strict";
-import { fileURLToPath } from "node:url";
 import { checkModel, evaluateEdit } from "../../gpu-worker/eval/evaluate_edit.ts";
 import { lmFamilyFrom } from "../../gpu-worker/lm/family.ts";
 import { createLmWebGpuRunner } from "../../gpu-worker/lm/webgpu/runner.ts";
 import { folderSource } from "../../gpu-worker/lm/webgpu/weights.ts";
-import { openModelFolder } from "../../shared/model/folder.ts";
-import { loadTokenizer } from "../../shared/model/tokenizer.ts";
+import type { LmFamily } from "../../shared/model/lm_family.ts";
+import { type ModelFolder, openModelFolder } from "../../shared/model/folder.ts";
+import { loadTokenizer, type Tokenizer } from "../../shared/model/tokenizer.ts";
 import { createLexiconScorer } from "../../shared/toxicity/lexicon.ts";
 import { assertClose } from "../helpers/assert_close.ts";
 import { noGpu } from "../helpers/env.ts";
 import { testGpu } from "../kernels/kernel_harness.ts";
+import { CHECK_INPUTS, checkRunnerAgainstReference, FIXTURES } from "./runner_reference.ts";
 
-const FIXTURES = fileURLToPath(new URL("../fixtures/lm/", import.meta.url));
-
-function close(actual: ArrayLike<number>, expected: number[], label: string) {
-  const scale = expected.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
-  // float32 engine vs float64 reference; see webgpu_engine_test.ts for the tolerance.
-  assertClose(actual, expected, { atol: 1e-4 * scale, rtol: 1e-4, label });
-}
+const webgpu = {
+  open: async (folder: ModelFolder, family: LmFamily, tokenizer: Tokenizer) =>
+    await createLmWebGpuRunner(folderSource(folder), family, tokenizer, { gpu: await testGpu() }),
+  generateBatchSize: 2,
+};
 
 for (const variant of ["llama-gqa", "opt", "gptj", "qwen3-bf16"]) {
   Deno.test({
     name:
       `the WebGPU LM runner's logits, log-probs, generation and embeddings match the reference: ${variant}`,
     ignore: noGpu(),
-    async fn() {
-      const dir = FIXTURES + variant;
-      const expected = JSON.parse(await Deno.readTextFile(`${dir}/expected.json`));
-      const folder = await openModelFolder(dir);
-      try {
-        const family = lmFamilyFrom(folder.config);
-        const runner = await createLmWebGpuRunner(folderSource(folder), family, await loadTokenizer(dir), {
-          gpu: await testGpu(),
-        });
-        const texts: string[] = expected.texts;
-        close(await runner.logits(texts, { batchSize: 3 }), expected.last_logits, "logits");
-        const lp = await runner.logProbs(texts, { batchSize: 3 });
-        lp.forEach((t, n) => {
-          close(t.tokenLogProbs, expected.log_probs[n], `log-probs ${n}`);
-          assert.equal(t.count, expected.ids[n].length - 1);
-        });
-        const prompts = (expected.prompts as number[]).map((p) => texts[p]);
-        const generations = await runner.generate(prompts, {
-          maxNewTokens: 5,
-          stopAtEos: false,
-          batchSize: 2,
-        });
-        assert.deepEqual(generations.map((g) => g.tokens), expected.greedy);
-        const pooled = await runner.embed(texts);
-        pooled.forEach((p, l) => close(p, expected.pooled[l], `pooled ${l}`));
-        runner.dispose();
-      } finally {
-        await folder.close();
-      }
-    },
+    fn: () => checkRunnerAgainstReference(variant, webgpu),
   });
 }
 
@@ -96,11 +66,7 @@ for (const variant of ["llama-gqa", "gpt2"]) {
     async fn() {
       const dir = FIXTURES + variant;
       const scorer = createLexiconScorer();
-      const inputs = {
-        challengePrompts: ["Hello world", "the lazy dog"],
-        benignPrompts: ["a preference pair"],
-        heldOutTexts: ["The quick brown fox jumps over the lazy dog"],
-      };
+      const inputs = CHECK_INPUTS;
       const gpu = await checkModel({ dir, backend: "webgpu", scorer, inputs, check: { maxNewTokens: 4 } });
       assert.ok(Number.isFinite(gpu.perplexity.value) && gpu.perplexity.value > 1, `${gpu.perplexity.value}`);
       const cpu = await checkModel({ dir, backend: "cpu", scorer, inputs, check: { maxNewTokens: 4 } });

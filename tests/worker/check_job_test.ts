@@ -6,35 +6,49 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { startWorker } from "../../gpu-worker/worker/worker.ts";
-import { createJobQueue, type Job } from "../../shared/db/index.ts";
+import { startWorker, type Worker } from "../../gpu-worker/worker/worker.ts";
+import { createJobQueue, type Job, type JobQueue } from "../../shared/db/index.ts";
 import { getJob, listArtifacts } from "../../shared/db/repositories/jobs.ts";
 import type { CheckResult } from "../../shared/contracts/check_result.ts";
 import { createLogger } from "../../shared/log.ts";
 import { writeTinyGpt2 } from "../fixtures/tiny_gpt2.ts";
 import { pollEdit, serveApi, submitEdit, uploadModel, uploadPairs, writeInputs } from "./harness.ts";
+import type { Served } from "./harness.ts";
 import { notifyJobFinished } from "../../shared/webhooks/events.ts";
 import { FINISHED, waitFor } from "../helpers/wait_for.ts";
 
-Deno.test("check jobs: an edit checked against its base, a model alone, and an unfinished edit refused", async () => {
-  const inputs = await writeInputs();
-  const s = await serveApi();
-  const queue = createJobQueue({ onFinish: notifyJobFinished });
-  const worker = startWorker({
+/** A silent CPU worker on the served API's database and blobs, polling every 20 ms. */
+function startCpuWorker(
+  s: Served,
+  queue: JobQueue,
+  lease: { heartbeatMs: number; leaseMs: number } = { heartbeatMs: 100, leaseMs: 60_000 },
+): Worker {
+  return startWorker({
     db: s.database.db,
     blobs: s.blobs,
     logger: createLogger({ write: () => {} }),
     queue,
     backend: "cpu",
     pollMs: 20,
-    heartbeatMs: 100,
-    leaseMs: 60_000,
+    ...lease,
   });
-  const finished = (id: string): Promise<Job> =>
-    waitFor(async () => {
-      const job = (await getJob(s.database.db, s.tenantA, id))!;
-      return FINISHED.includes(job.status) && job;
-    }, { deadline: 300_000, message: `check ${id} finishing` });
+}
+
+/** Job `id` of tenant A once it has finished (succeeded, failed or canceled). */
+function finishedJob(s: Served, id: string, wait: { deadline: number; message: string }): Promise<Job> {
+  return waitFor(async () => {
+    const job = (await getJob(s.database.db, s.tenantA, id))!;
+    return FINISHED.includes(job.status) && job;
+  }, wait);
+}
+
+Deno.test("check jobs: an edit checked against its base, a model alone, and an unfinished edit refused", async () => {
+  const inputs = await writeInputs();
+  const s = await serveApi();
+  const queue = createJobQueue({ onFinish: notifyJobFinished });
+  const worker = startCpuWorker(s, queue);
+  const finished = (id: string) =>
+    finishedJob(s, id, { deadline: 300_000, message: `check ${id} finishing` });
   try {
     const modelId = await uploadModel(s, inputs.modelDir);
     const datasetId = await uploadPairs(s, inputs.pairsFile);
@@ -111,16 +125,7 @@ Deno.test("a long check keeps heartbeating while it computes, and a cancel stops
   const heartbeatMs = 100;
   const s = await serveApi();
   const queue = createJobQueue({ onFinish: notifyJobFinished });
-  const worker = startWorker({
-    db: s.database.db,
-    blobs: s.blobs,
-    logger: createLogger({ write: () => {} }),
-    queue,
-    backend: "cpu",
-    pollMs: 20,
-    heartbeatMs,
-    leaseMs: 10_000,
-  });
+  const worker = startCpuWorker(s, queue, { heartbeatMs, leaseMs: 10_000 });
   const current = async (id: string) => (await getJob(s.database.db, s.tenantA, id))!;
   try {
     const modelId = await uploadModel(s, join(dir, "model"));
@@ -180,16 +185,7 @@ Deno.test("a check the model cannot run fails once, with the user's error from t
   const inputs = await writeInputs();
   const s = await serveApi();
   const queue = createJobQueue({ onFinish: notifyJobFinished });
-  const worker = startWorker({
-    db: s.database.db,
-    blobs: s.blobs,
-    logger: createLogger({ write: () => {} }),
-    queue,
-    backend: "cpu",
-    pollMs: 20,
-    heartbeatMs: 100,
-    leaseMs: 60_000,
-  });
+  const worker = startCpuWorker(s, queue);
   try {
     const modelId = await uploadModel(s, inputs.modelDir);
     // The fixture's context is 32 positions: 256 new tokens cannot fit, which the runner reports as an InputError.
@@ -199,10 +195,7 @@ Deno.test("a check the model cannot run fails once, with the user's error from t
       modelId,
       params: { max_new_tokens: 256 },
     });
-    const done = await waitFor(async () => {
-      const current = (await getJob(s.database.db, s.tenantA, job.id))!;
-      return FINISHED.includes(current.status) && current;
-    }, { deadline: 120_000, message: "the check failing" });
+    const done = await finishedJob(s, job.id, { deadline: 120_000, message: "the check failing" });
     assert.equal(done.status, "failed");
     assert.equal(done.attempt, 1, "the user's error is not retried");
     assert.match(

@@ -83,27 +83,15 @@ export function putModelFile(
 ): Promise<ModelFile | null> {
   if (!isUuid(modelId)) return Promise.resolve(null);
   return inTenantScope(db, tenantId, async (tx) => {
-    const [owner] = await tx.select({ id: models.id }).from(models)
-      .where(and(eq(models.tenantId, tenantId), eq(models.id, modelId))).for("update");
-    if (!owner) return null;
+    if (!await lockModel(tx, tenantId, modelId)) return null;
     const values = {
       blobKey: file.blobKey,
       size: file.size ?? null,
       sha256: file.sha256 ?? null,
       status: file.status,
     };
-    const [row] = await tx.insert(modelFiles).values({
-      tenantId,
-      modelId,
-      filename: file.filename,
-      ...values,
-    })
-      .onConflictDoUpdate({
-        target: [modelFiles.modelId, modelFiles.filename],
-        set: { ...values, updatedAt: sql`now()` },
-      }).returning();
-    await tx.update(models).set({ status: "pending", summary: null, updatedAt: sql`now()` })
-      .where(and(eq(models.tenantId, tenantId), eq(models.id, modelId)));
+    const row = await upsertModelFile(tx, tenantId, modelId, file.filename, values);
+    await reopenModel(tx, tenantId, modelId);
     return row;
   });
 }
@@ -124,9 +112,7 @@ export function markModelReady(
 ): Promise<Model | "changed" | null> {
   if (!isUuid(id)) return Promise.resolve(null);
   return inTenantScope(db, tenantId, async (tx) => {
-    const [owner] = await tx.select({ id: models.id }).from(models)
-      .where(and(eq(models.tenantId, tenantId), eq(models.id, id))).for("update");
-    if (!owner) return null;
+    if (!await lockModel(tx, tenantId, id)) return null;
     const files = await tx.select({ name: modelFiles.filename, sha256: modelFiles.sha256 }).from(modelFiles)
       .where(
         and(eq(modelFiles.tenantId, tenantId), eq(modelFiles.modelId, id), eq(modelFiles.status, "complete")),
@@ -159,9 +145,7 @@ export function claimModelFile(
 ): Promise<ModelFile | "busy" | null> {
   if (!isUuid(modelId)) return Promise.resolve(null);
   return inTenantScope(db, tenantId, async (tx) => {
-    const [owner] = await tx.select({ id: models.id }).from(models)
-      .where(and(eq(models.tenantId, tenantId), eq(models.id, modelId))).for("update");
-    if (!owner) return null;
+    if (!await lockModel(tx, tenantId, modelId)) return null;
     const [busy] = await tx.select({ id: modelFiles.id }).from(modelFiles).where(and(
       eq(modelFiles.tenantId, tenantId),
       eq(modelFiles.modelId, modelId),
@@ -176,18 +160,8 @@ export function claimModelFile(
       sha256: file.sha256,
       status: "uploading" as const,
     };
-    const [row] = await tx.insert(modelFiles).values({
-      tenantId,
-      modelId,
-      filename: file.filename,
-      ...values,
-    })
-      .onConflictDoUpdate({
-        target: [modelFiles.modelId, modelFiles.filename],
-        set: { ...values, updatedAt: sql`now()` },
-      }).returning();
-    await tx.update(models).set({ status: "pending", summary: null, updatedAt: sql`now()` })
-      .where(and(eq(models.tenantId, tenantId), eq(models.id, modelId)));
+    const row = await upsertModelFile(tx, tenantId, modelId, file.filename, values);
+    await reopenModel(tx, tenantId, modelId);
     return row;
   });
 }
@@ -206,9 +180,7 @@ export function completeModelFile(
 ): Promise<ModelFile | null> {
   if (!isUuid(modelId)) return Promise.resolve(null);
   return inTenantScope(db, tenantId, async (tx) => {
-    const [owner] = await tx.select({ id: models.id }).from(models)
-      .where(and(eq(models.tenantId, tenantId), eq(models.id, modelId))).for("update");
-    if (!owner) return null;
+    if (!await lockModel(tx, tenantId, modelId)) return null;
     const [row] = await tx.update(modelFiles).set({ status: "complete", updatedAt: sql`now()` }).where(and(
       eq(modelFiles.tenantId, tenantId),
       eq(modelFiles.modelId, modelId),
@@ -218,8 +190,7 @@ export function completeModelFile(
       eq(modelFiles.sha256, file.sha256),
     )).returning();
     if (!row) return null;
-    await tx.update(models).set({ status: "pending", summary: null, updatedAt: sql`now()` })
-      .where(and(eq(models.tenantId, tenantId), eq(models.id, modelId)));
+    await reopenModel(tx, tenantId, modelId);
     return row;
   });
 }
@@ -247,4 +218,33 @@ export function deleteModelFile(
     )).returning({ id: modelFiles.id });
     return deleted.length > 0;
   });
+}
+
+/** Holds the model's row for the rest of the transaction; false when the tenant has no such model. */
+async function lockModel(tx: Db, tenantId: string, id: string): Promise<boolean> {
+  const [owner] = await tx.select({ id: models.id }).from(models)
+    .where(and(eq(models.tenantId, tenantId), eq(models.id, id))).for("update");
+  return owner !== undefined;
+}
+
+/** Puts the model back to `pending` with no summary: its folder changed, so it must be validated again. */
+async function reopenModel(tx: Db, tenantId: string, id: string): Promise<void> {
+  await tx.update(models).set({ status: "pending", summary: null, updatedAt: sql`now()` })
+    .where(and(eq(models.tenantId, tenantId), eq(models.id, id)));
+}
+
+/** Inserts the row of one file of a model, or replaces the row already there for that file name. */
+async function upsertModelFile(
+  tx: Db,
+  tenantId: string,
+  modelId: string,
+  filename: string,
+  values: Pick<ModelFile, "blobKey" | "size" | "sha256" | "status">,
+): Promise<ModelFile> {
+  const [row] = await tx.insert(modelFiles).values({ tenantId, modelId, filename, ...values })
+    .onConflictDoUpdate({
+      target: [modelFiles.modelId, modelFiles.filename],
+      set: { ...values, updatedAt: sql`now()` },
+    }).returning();
+  return row;
 }
