@@ -35,7 +35,41 @@ function peakRssMb(): number {
   return match ? Number(match[1]) / 1024 : NaN;
 }
 
+/**
+ * CPU seconds per thread of this process (Linux /proc; empty elsewhere), sampled until `stop()`: the main thread
+ * (`deno`: subspaces, top tokens, edits), `worker-1` (copy and input sha256), `worker-2` (output sha256), Tokio's
+ * file I/O threads and V8's helpers — where the edit's CPU time goes.
+ */
+function threadCpu(): { stop(): Record<string, number> } {
+  const seconds = new Map<string, { name: string; s: number }>();
+  const sample = () => {
+    try {
+      for (const task of Deno.readDirSync("/proc/self/task")) {
+        const stat = Deno.readTextFileSync(`/proc/self/task/${task.name}/stat`);
+        const name = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+        const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+        seconds.set(task.name, { name, s: (Number(fields[11]) + Number(fields[12])) / 100 });
+      }
+    } catch {
+      // a thread ended between the listing and the read, or no /proc
+    }
+  };
+  const timer = setInterval(sample, 100);
+  return {
+    stop() {
+      sample();
+      clearInterval(timer);
+      const byName: Record<string, number> = {};
+      for (const { name, s } of seconds.values()) {
+        byName[name] = Math.round(((byName[name] ?? 0) + s) * 100) / 100;
+      }
+      return byName;
+    },
+  };
+}
+
 async function child(modelDir: string, embeddings: string, outDir: string) {
+  const perThread = threadCpu();
   const started = performance.now();
   const cpu = process.cpuUsage();
   const peakByStage: Record<string, number> = {}; // VmHWM when each stage was first reported
@@ -59,12 +93,14 @@ async function child(modelDir: string, embeddings: string, outDir: string) {
   }, { onProgress: (stage) => peakByStage[stage] ??= Math.round(peakRssMb()) });
   const seconds = (performance.now() - started) / 1000;
   const used = process.cpuUsage(cpu);
+  const cpuByThread = perThread.stop();
   console.log(JSON.stringify({
     seconds,
     cpuSeconds: (used.user + used.system) / 1e6,
     peakRssMb: peakRssMb(),
     stages: report.seconds,
     threads,
+    cpuByThread,
     peakByStage,
     iterations: report.layers.map((l) => l.iterations),
     converged: report.layers.every((l) => l.converged),
@@ -102,7 +138,8 @@ async function main() {
           `model ${modelMb.toFixed(0)} MiB, layers ${LAYERS.from}:${LAYERS.to}, k=${RANK}, ${PAIRS} pairs`,
       );
       console.log(`  stages (s): ${JSON.stringify(result.stages)}`);
-      console.log(`  writing and hashing threads (s): ${JSON.stringify(result.threads)}`);
+      console.log(`  writing and hashing threads, wall (s): ${JSON.stringify(result.threads)}`);
+      console.log(`  CPU by thread (s): ${JSON.stringify(result.cpuByThread)}`);
       console.log(`  peak RSS (MiB) when each stage began: ${JSON.stringify(result.peakByStage)}`);
       console.log(
         `  iterations per layer: ${result.iterations.join(" ")}; all converged: ${result.converged}`,
