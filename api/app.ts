@@ -57,7 +57,7 @@ export function createApp(deps: ApiDeps): OpenAPIHono<ApiEnv> {
   app.route("/v1/edits", editsRoutes(deps, changes));
   app.route("/v1/checks", checksRoutes(deps));
   app.route("/v1/toxicity", toxicityRoutes(deps));
-  app.route("/v1/webhook-endpoints", webhookEndpointsRoutes(deps));
+  app.route("/v1/webhook-endpoints", webhookEndpointsRoutes(deps, deps.webhooks));
   app.route("/v1/triggers", triggersRoutes(deps));
   app.route("/v1/keys", keysRoutes(deps));
 

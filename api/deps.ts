@@ -4,6 +4,7 @@ import type { Database } from "../shared/db/database.ts";
 import type { JobQueue } from "../shared/db/queue.ts";
 import type { Logger } from "../shared/log.ts";
 import type { VerifyKey } from "./middleware/auth.ts";
+import type { WebhookConfig } from "../shared/webhooks/config.ts";
 import { InputError } from "../shared/errors.ts";
 
 export interface ApiConfig {
@@ -41,6 +42,11 @@ export interface ApiDeps {
   verifyKey: VerifyKey;
   /** the job queue; the process that builds it passes the `onFinish` hook (the webhook outbox write) */
   queue: JobQueue;
+  /**
+   * webhook settings (the allowlist a registration is checked against); read from the environment where absent
+   * (infra/compose.ts reads them once and gives the same to the API and the dispatcher)
+   */
+  webhooks?: WebhookConfig;
 }
 
 const GiB = 1024 ** 3;

@@ -34,6 +34,9 @@ const HEADERS: Doc = {
     enum: ["true"],
   }),
   WWWAuthenticate: H("`Bearer` challenge (RFC 6750)"),
+  CacheControl: H(
+    "artifacts: `private, max-age=0, must-revalidate` (revalidate with If-None-Match); event streams: `no-cache`",
+  ),
 };
 
 const ref = (name: string) => ({ $ref: `#/components/headers/${name}` });
@@ -104,8 +107,8 @@ const PUBLIC = new Set(["GET /healthz", "GET /readyz", "GET /metrics", "POST /v1
 
 export function completeDocument(doc: Doc, options: { publicUrl?: string } = {}): Doc {
   doc.servers = [{ url: options.publicUrl ?? "/", description: "this server" }];
-  // The repository has no licence file yet: say so rather than invent one (the lead picks the licence).
-  doc.info.license = { name: "UNLICENSED" };
+  // The project's licence (LICENSE at the repository's root, package.json's "license").
+  doc.info.license = { name: "Apache 2.0", identifier: "Apache-2.0" };
   doc.components ??= {};
   doc.components.headers = { ...doc.components.headers, ...HEADERS };
   doc.components.parameters = { ...doc.components.parameters, ...PARAMETERS };
@@ -113,6 +116,14 @@ export function completeDocument(doc: Doc, options: { publicUrl?: string } = {})
     for (const [method, op] of Object.entries<Doc>(item)) {
       const key = `${method.toUpperCase()} ${path}`;
       op.operationId ??= operationIdOf(method, path);
+      if (path.endsWith("/events")) {
+        op.parameters = [...(op.parameters ?? []), param("LastEventId")];
+        op.responses["422"] ??= problem(doc, "invalid query (e.g. after=-1)");
+        op.responses["200"].headers = {
+          ...op.responses["200"].headers,
+          "Cache-Control": ref("CacheControl"),
+        };
+      }
       if (PUBLIC.has(key) || op.security === undefined) op.security = [];
       for (const [status, response] of Object.entries<Doc>(op.responses)) {
         response.headers = { "X-Request-Id": ref("XRequestId"), ...response.headers };
@@ -121,10 +132,6 @@ export function completeDocument(doc: Doc, options: { publicUrl?: string } = {})
         }
       }
       if (path.endsWith("/artifacts/{name}")) artifactResponses(op);
-      if (path.endsWith("/events")) {
-        op.parameters = [...(op.parameters ?? []), param("LastEventId")];
-        op.responses["422"] ??= problem(doc, "invalid query (e.g. after=-1)");
-      }
       if (key === "POST /v1/edits" && op.responses["200"]) {
         op.responses["200"].headers["Idempotent-Replayed"] = ref("IdempotentReplayed");
       }
@@ -141,25 +148,44 @@ export function completeDocument(doc: Doc, options: { publicUrl?: string } = {})
       }
     }
   }
-  for (const name of INPUT_SCHEMAS) optionalDefaults(doc.components.schemas[name]);
+  requestDefaultsOptional(doc);
   doc.webhooks = { ...doc.webhooks, ...outboundWebhooks() };
   doc.components.schemas.WebhookEvent = WEBHOOK_EVENT_SCHEMA;
   return doc;
 }
 
 /**
- * Request-only schemas whose defaulted fields a client may omit. openapi-typescript (by default,
- * `defaultNonNullable`) makes a property with a `default` required, so `{"rank": 2}` would not type-check: the
- * default moves into the description, where generators leave the field optional.
+ * Defaulted fields of request bodies stay optional for generated clients. openapi-typescript (by default,
+ * `defaultNonNullable`) makes a property with a `default` required — right for answers, where the server fills
+ * it in, wrong for requests: `{"rank": 2}` or a webhook endpoint without `description` would not type-check. So
+ * in every schema a request body reaches (inline or through `$ref`; request and answer schemas are separate
+ * components, e.g. EditParams and EditParamsView) the default moves into the property's description.
  */
-const INPUT_SCHEMAS = ["EditParams"];
-
-function optionalDefaults(schema: Doc | undefined): void {
-  for (const property of Object.values<Doc>(schema?.properties ?? {})) {
-    if (!("default" in property)) continue;
-    const note = `default ${JSON.stringify(property.default)}`;
-    property.description = property.description ? `${property.description} (${note})` : note;
-    delete property.default;
+function requestDefaultsOptional(doc: Doc): void {
+  const seen = new Set<string>();
+  const visit = (schema: Doc | undefined): void => {
+    if (!schema || typeof schema !== "object") return;
+    if (typeof schema.$ref === "string") {
+      const name = schema.$ref.replace("#/components/schemas/", "");
+      if (seen.has(name)) return;
+      seen.add(name);
+      return visit(doc.components.schemas[name]);
+    }
+    for (const property of Object.values<Doc>(schema.properties ?? {})) {
+      if ("default" in property) {
+        const note = `default ${JSON.stringify(property.default)}`;
+        property.description = property.description ? `${property.description} (${note})` : note;
+        delete property.default;
+      }
+      visit(property);
+    }
+    for (const key of ["items", "additionalProperties", "not"]) visit(schema[key]);
+    for (const key of ["anyOf", "oneOf", "allOf", "prefixItems"]) (schema[key] ?? []).forEach(visit);
+  };
+  for (const item of Object.values<Doc>(doc.paths)) {
+    for (const op of Object.values<Doc>(item)) {
+      for (const media of Object.values<Doc>(op.requestBody?.content ?? {})) visit(media.schema);
+    }
   }
 }
 
@@ -177,6 +203,7 @@ function artifactResponses(op: Doc): void {
     ETag: ref("ETag"),
     "Accept-Ranges": ref("AcceptRanges"),
     "Content-Disposition": ref("ContentDisposition"),
+    "Cache-Control": ref("CacheControl"),
   };
   op.responses["200"] = {
     ...op.responses["200"],
@@ -188,7 +215,11 @@ function artifactResponses(op: Doc): void {
     content,
     headers: { ...op.responses["206"].headers, ...common, "Content-Range": ref("ContentRange") },
   };
-  op.responses["304"].headers = { ...op.responses["304"].headers, ETag: ref("ETag") };
+  op.responses["304"].headers = {
+    ...op.responses["304"].headers,
+    ETag: ref("ETag"),
+    "Cache-Control": ref("CacheControl"),
+  };
   if (op.responses["416"]) {
     op.responses["416"].headers = { ...op.responses["416"].headers, "Content-Range": ref("ContentRange") };
   }

@@ -20,6 +20,7 @@ import type { BlobStore } from "../shared/blobs/store.ts";
 import type { Database } from "../shared/db/database.ts";
 import { createJobQueue, type JobQueue, type JobQueueOptions } from "../shared/db/queue.ts";
 import type { Logger } from "../shared/log.ts";
+import { type WebhookConfig, webhookConfigFromEnv } from "../shared/webhooks/config.ts";
 import { notifyJobFinished } from "../shared/webhooks/events.ts";
 
 export interface ServiceOptions {
@@ -38,6 +39,11 @@ export interface ServiceOptions {
   worker?: Omit<WorkerOptions, "db" | "blobs" | "logger" | "queue">;
   /** Run the webhook dispatcher in this process. */
   dispatcher?: boolean;
+  /**
+   * Webhook settings for the API's registration check and the dispatcher alike; default: the environment's
+   * (shared/webhooks/config.ts), read once here.
+   */
+  webhooks?: WebhookConfig;
 }
 
 export interface Service {
@@ -56,6 +62,7 @@ export interface Service {
 export async function composeService(options: ServiceOptions): Promise<Service> {
   const { database, blobs, logger } = options;
   const queue = createJobQueue({ ...options.queue, onFinish: notifyJobFinished });
+  const webhooks = options.webhooks ?? webhookConfigFromEnv();
   const app = createApp({
     database,
     blobs,
@@ -63,6 +70,7 @@ export async function composeService(options: ServiceOptions): Promise<Service> 
     config: options.config ?? DEFAULT_CONFIG,
     queue,
     verifyKey: options.verifyKey,
+    webhooks,
   });
   const stops: (() => Promise<void>)[] = [];
   let url: string | undefined;
@@ -77,7 +85,7 @@ export async function composeService(options: ServiceOptions): Promise<Service> 
     }
     if (options.dispatcher) {
       const { startWebhookDispatcher } = await import("../gpu-worker/webhooks/cli.ts");
-      const dispatcher = startWebhookDispatcher(database, logger);
+      const dispatcher = startWebhookDispatcher(database, logger, { config: webhooks });
       stops.unshift(() => dispatcher.stop());
     }
     if (options.worker) {

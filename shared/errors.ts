@@ -51,6 +51,29 @@ export class ConvergenceError extends InputError {
   }
 }
 
+/** What ran out: a job needs more of it than the worker has (or is allowed to use). */
+export type CapacityResource =
+  /** GPU memory: a buffer the device could not allocate, an out-of-memory error scope, the device budget. */
+  | "device_memory"
+  /** One GPU buffer or binding larger than the adapter allows. */
+  | "device_buffer"
+  /** The compute thread's memory budget (PROFS_WORKER_MEMORY_MB): its JavaScript heap or its estimated arrays. */
+  | "worker_memory";
+
+/**
+ * The job needs more than the worker has: GPU memory (an out-of-memory error scope, a buffer the device cannot
+ * allocate, the device budget), a buffer past the adapter's limits, or the compute thread's memory budget. The
+ * same job on the same kind of worker needs the same memory, so it is not retried: its message, written for the
+ * user, says what to reduce. It is an `InputError` so the CLI prints it as one line; the worker tells it apart by
+ * its class (never by its message), before InputError.
+ */
+export class CapacityError extends InputError {
+  override name = "CapacityError";
+  constructor(readonly resource: CapacityResource, message: string, options?: ErrorOptions) {
+    super(message, options);
+  }
+}
+
 /** The message of an unknown thrown value, for logs and error chains. */
 export function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);

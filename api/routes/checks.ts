@@ -206,6 +206,7 @@ async function checkView(db: Db, job: Job): Promise<CheckView> {
     artifacts: artifacts.map((a) => ({
       name: a.name,
       size: a.size,
+      sha256: a.sha256,
       url: `${self}/artifacts/${encodeURIComponent(a.name)}`,
     })),
   };

@@ -42,7 +42,12 @@ export async function downloadArtifact(
   };
   const ifNoneMatch = c.req.header("If-None-Match");
   if (ifNoneMatch && ifNoneMatch.split(",").some((t) => t.trim() === etag || t.trim() === "*")) {
-    return new Response(null, { status: 304, headers });
+    // What a 200 would have carried for caches to refresh (RFC 9110 §15.4.5), nothing about a body.
+    const { ETag, "Cache-Control": cacheControl, "X-Request-Id": id } = headers;
+    return new Response(null, {
+      status: 304,
+      headers: { ETag, "Cache-Control": cacheControl, "X-Request-Id": id },
+    });
   }
   const rangeHeader = c.req.header("Range");
   const ifRange = c.req.header("If-Range");

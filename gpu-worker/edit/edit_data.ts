@@ -11,6 +11,7 @@ import type { Matrix } from "../../shared/formats/matrix.ts";
 import { readPreferenceFile } from "../../shared/formats/preference.ts";
 import { hashFiles, type ModelFolder } from "../../shared/model/folder.ts";
 import type { ComputeBackend } from "../runtime/backends.ts";
+import { checkMemoryBudget } from "../runtime/memory_budget.ts";
 import type { EditReport } from "./report.ts";
 import { sampleIndices } from "./sample.ts";
 
@@ -96,6 +97,8 @@ export async function layerSource(
     backend: ComputeBackend;
     signal?: AbortSignal;
     onProgress?: (stage: "embedding", done: number, total: number) => void;
+    /** The memory budget in MiB the embeddings must fit (runtime/memory_budget.ts); unset: not checked. */
+    memoryMb?: number;
   },
 ): Promise<{ source: LayerSource; computed?: { preferred: Matrix; rejected: Matrix }[] }> {
   const { embeddings, indices } = data;
@@ -137,11 +140,21 @@ async function embedPairs(
     backend: ComputeBackend;
     signal?: AbortSignal;
     onProgress?: (stage: "embedding", done: number, total: number) => void;
+    memoryMb?: number;
   },
 ): Promise<{ preferred: Matrix; rejected: Matrix }[]> {
   const { embedTexts } = await import("../lm/embed.ts");
   const n = pairs.length;
   const d = model.hiddenSize;
+  // Both sides at every block, then split per side: twice 2·N·L·D floats at the peak.
+  if (o.memoryMb !== undefined) {
+    checkMemoryBudget(
+      2 * 2 * n * model.numLayers * d * 4,
+      `the embeddings of ${n} pairs (${model.numLayers} blocks × hidden size ${d})`,
+      "use fewer pairs ('max_pairs')",
+      o.memoryMb,
+    );
+  }
   const texts = [...pairs.map((p) => p.preferred), ...pairs.map((p) => p.rejected)];
   const perLayer = await embedTexts(model, texts, {
     maxTokens: o.maxTokens,

@@ -87,6 +87,12 @@ export interface EditOptions {
   loraOut?: string;
   /** The base model's hub id for the cards and adapter config when its card and config do not name it. */
   baseModel?: string;
+  /**
+   * The memory budget in MiB that input-sized arrays (the pooled embeddings) must fit, checked before they are
+   * allocated (runtime/memory_budget.ts): the worker passes PROFS_WORKER_MEMORY_MB; unset (the CLI, whose user
+   * owns the machine) nothing is checked.
+   */
+  memoryMb?: number;
   /** Free bytes on the filesystem holding `path` (default: statfs); tests pass a fake. */
   freeBytes?: (path: string) => Promise<number>;
 }
@@ -184,7 +190,13 @@ export async function runEdit(options: EditOptions, hooks: EditHooks = {}): Prom
 
     const embedStarted = performance.now();
     const { source, computed } = await untilAborted(
-      layerSource(data, model, { maxTokens, backend: backend.name, signal, onProgress }),
+      layerSource(data, model, {
+        maxTokens,
+        backend: backend.name,
+        signal,
+        onProgress,
+        memoryMb: options.memoryMb,
+      }),
       signal,
     );
     const embedSeconds = (performance.now() - embedStarted) / 1000;

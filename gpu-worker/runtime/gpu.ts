@@ -1,13 +1,17 @@
 /**
  * The WebGPU runtime every kernel wrapper uses: one `Gpu` per device, holding the pipeline cache, the buffer pool
  * and the uniform cache. Pipeline creation and every submitted batch run inside error scopes and fail as a
- * `KernelError` naming the kernel; a lost device fails every later call with a `DeviceLostError`.
+ * `KernelError` naming the kernel; a lost device fails every later call with a `DeviceLostError`. Running out of
+ * GPU memory is typed where it is seen: a buffer allocation caught by its out-of-memory error scope fails the next
+ * submission or read, and an out-of-memory scope around a submission fails it, as a `CapacityError`; so does a
+ * buffer larger than the adapter allows.
  *
  * Readbacks cost one GPU round trip each (about 11 ms in Deno 2.9 even for 16 bytes, measured on lavapipe), so
  * callers record many dispatches into one `ComputeBatch`, submit once, and read back several small regions with
  * one `read` call.
  */
 import { BufferPool, roundUp } from "./buffer_pool.ts";
+import { CapacityError } from "../../shared/errors.ts";
 import { DeviceLostError, KernelError } from "./errors.ts";
 
 export interface AdapterReport {
@@ -101,6 +105,8 @@ export class Gpu {
   readonly #modules = new Map<string, { code: string; module: GPUShaderModule }>();
   readonly #uniforms = new Map<string, GPUBuffer>();
   #lost: GPUDeviceLostInfo | null = null;
+  /** Out-of-memory error scopes of buffer allocations not yet looked at (popped asynchronously). */
+  #allocations: Promise<{ label: string; bytes: number; error: GPUError | null }>[] = [];
 
   constructor(readonly device: GPUDevice, readonly adapter: AdapterReport) {
     this.buffers = new BufferPool(device);
@@ -189,7 +195,31 @@ export class Gpu {
   storage(bytes: number, label = "storage"): GPUBuffer {
     this.assertAlive(label);
     this.#checkSize(label, bytes);
-    return this.buffers.acquire(bytes, STORAGE_USAGE, label);
+    this.device.pushErrorScope("out-of-memory");
+    const buffer = this.buffers.acquire(bytes, STORAGE_USAGE, label);
+    this.#allocations.push(this.device.popErrorScope().then((error) => ({ label, bytes, error })));
+    return buffer;
+  }
+
+  /**
+   * Throws a `CapacityError` when a buffer allocated since the last look failed for lack of GPU memory (its
+   * out-of-memory scope caught an error); submissions and reads call it, so the failure surfaces where the
+   * buffer would first be used.
+   */
+  async assertAllocated(): Promise<void> {
+    if (this.#allocations.length === 0) return;
+    const pending = this.#allocations;
+    this.#allocations = [];
+    for (const allocation of await Promise.all(pending)) {
+      if (allocation.error) {
+        throw new CapacityError(
+          "device_memory",
+          `Cannot allocate ${allocation.bytes} bytes of GPU memory for '${allocation.label}' as the device ` +
+            `is out of memory (${allocation.error.message}): use fewer or shorter texts, fewer pairs, or a GPU ` +
+            `with more memory`,
+        );
+      }
+    }
   }
 
   /** A pooled storage buffer holding `data`. */
@@ -248,6 +278,7 @@ export class Gpu {
    */
   async read(regions: ReadRegion[], label = "read"): Promise<Float32Array[]> {
     this.assertAlive(label);
+    await this.assertAllocated();
     if (regions.length === 0) return [];
     const offsets: number[] = [];
     let total = 0;
@@ -303,9 +334,10 @@ export class Gpu {
   #checkSize(label: string, bytes: number): void {
     const max = Math.min(this.adapter.limits.maxBufferSize, this.adapter.limits.maxStorageBufferBindingSize);
     if (bytes > max) {
-      throw new KernelError(
-        label,
-        `Cannot allocate ${bytes} bytes as a storage buffer must be ≤ ${max} bytes`,
+      throw new CapacityError(
+        "device_buffer",
+        `Cannot allocate ${bytes} bytes for '${label}' as one GPU storage buffer must be at most ${max} bytes ` +
+          `(the adapter's limit): use fewer or shorter texts, or a GPU with larger buffers`,
       );
     }
   }
@@ -392,18 +424,28 @@ export class ComputeBatch {
     device.pushErrorScope("out-of-memory");
     device.pushErrorScope("validation");
     device.queue.submit([this.#encoder.finish()]);
-    const errors = [await device.popErrorScope(), await device.popErrorScope(), await device.popErrorScope()];
+    const [validation, outOfMemory, internal] = [
+      await device.popErrorScope(),
+      await device.popErrorScope(),
+      await device.popErrorScope(),
+    ];
+    await this.gpu.assertAllocated();
+    const kernels = `${this.label}(${[...new Set(this.#kernels)].join(", ")})`;
+    if (outOfMemory) {
+      throw new CapacityError(
+        "device_memory",
+        `Cannot run ${kernels} as the GPU ran out of memory (${outOfMemory.message}): use fewer or shorter ` +
+          `texts, fewer pairs, or a GPU with more memory`,
+      );
+    }
     for (const bind of await Promise.all(this.#bindErrors)) {
       if (bind.error) {
         throw new KernelError(bind.kernel, `binding failed: ${bind.error.message}`, bind.context);
       }
     }
-    const error = errors.find((e) => e !== null);
+    const error = validation ?? internal;
     if (error) {
-      throw new KernelError(
-        `${this.label}(${[...new Set(this.#kernels)].join(", ")})`,
-        `dispatch failed: ${error.message}`,
-      );
+      throw new KernelError(kernels, `dispatch failed: ${error.message}`);
     }
     this.gpu.assertAlive(this.label);
   }

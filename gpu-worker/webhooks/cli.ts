@@ -15,7 +15,7 @@ import { openDatabase } from "../../shared/db/connection.ts";
 import type { Database } from "../../shared/db/database.ts";
 import { InputError } from "../../shared/errors.ts";
 import { createLogger, type Logger } from "../../shared/log.ts";
-import { webhookConfigFromEnv } from "../../shared/webhooks/config.ts";
+import { type WebhookConfig, webhookConfigFromEnv } from "../../shared/webhooks/config.ts";
 import { type RunningDispatcher, startDispatcher } from "./dispatcher.ts";
 
 const USAGE = `usage: profs dispatcher [--poll-ms N] [--batch-size N]
@@ -56,13 +56,16 @@ export async function run(args: string[]): Promise<void> {
   await database.close();
 }
 
-/** The dispatcher loop with settings from the environment; `serve` calls this for its in-process dispatcher. */
+/**
+ * The dispatcher loop with settings from the environment unless `config` is given; `serve` calls this (through
+ * infra/compose.ts) for its in-process dispatcher.
+ */
 export function startWebhookDispatcher(
   database: Database,
   logger: Logger,
-  options: { pollMs?: number; batchSize?: number } = {},
+  options: { pollMs?: number; batchSize?: number; config?: WebhookConfig } = {},
 ): RunningDispatcher {
-  const config = webhookConfigFromEnv();
+  const { config = webhookConfigFromEnv(), ...tuning } = options;
   return startDispatcher({
     db: database.db,
     logger,
@@ -70,7 +73,7 @@ export function startWebhookDispatcher(
     allowlist: config.allowlist,
     publicUrl: config.publicUrl,
     timeoutMs: config.timeoutMs,
-    ...options,
+    ...tuning,
   });
 }
 

@@ -11,8 +11,10 @@
  * - outputs are uploaded under a blob prefix private to the attempt and published as artifact rows in the same
  *   transaction that marks the job succeeded (fenced by attempt and lease token), so nothing is visible before
  *   success and a stale worker can publish nothing;
- * - a failure is classified (job_error.ts): the user's error fails the job at once, a transient one is retried
- *   with backoff by the queue up to the job's attempt limit;
+ * - a failure is classified by its type (job_error.ts: user input, capacity, device, internal): the user's error
+ *   and a capacity error fail the job at once, a transient one is retried with backoff by the queue up to the
+ *   job's attempt limit; a compute thread that died is a lost attempt, and a job that lost two attempts (threads
+ *   or whole workers, the reaper counts the latter) fails as the user's error (shared/db/poison.ts);
  * - a time limit (jobs/time_limit.ts: PROFS_JOB_MAX_SECONDS, `maxJobSeconds`, or a default sized from the job)
  *   aborts the attempt and fails the job with a message naming the limit. The handler is awaited under the
  *   attempt's signal, so a cancel, a lost lease, the limit or the worker's shutdown settles the attempt (and
@@ -80,6 +82,11 @@ export interface WorkerOptions {
    * set, else sized from the job (jobs/time_limit.ts).
    */
   maxJobSeconds?: number | ((job: Job) => number);
+  /**
+   * The compute threads' memory budget in MiB (default PROFS_WORKER_MEMORY_MB, else 4096) and how long a silent
+   * thread may go before it counts as dead (default 30 s): jobs/run_in_thread.ts.
+   */
+  thread?: { memoryMb?: number; silenceMs?: number };
 }
 
 export interface Worker {
@@ -151,8 +158,12 @@ export function startWorker(options: WorkerOptions): Worker {
     log.info("worker stopped");
   }
 
-  async function runAttempt({ job, lease }: Claim): Promise<void> {
+  async function runAttempt({ job, lease, lostAttempts }: Claim): Promise<void> {
     const jobLog = log.child({ job: job.id, attempt: job.attempt, kind: job.kind });
+    if (lostAttempts > 0) {
+      // Not blind: an earlier attempt's worker or compute thread died on this job (shared/db/poison.ts).
+      jobLog.warn("job lost earlier attempts: it may be poison", { lostAttempts });
+    }
     const started = performance.now();
     const controller = new AbortController();
     const onStop = () => controller.abort(new WorkerStopping("worker stopping"));
@@ -185,6 +196,7 @@ export function startWorker(options: WorkerOptions): Worker {
           backend: backend!,
           signal: controller.signal,
           onProgress: progress.report,
+          thread: options.thread ?? {},
         }),
         controller.signal,
       );
@@ -239,8 +251,9 @@ export function startWorker(options: WorkerOptions): Worker {
       const outcome = await queue.fail(db, lease, {
         error: classified.message,
         retryable: classified.retryable,
+        lost: classified.lost ? "thread_lost" : undefined,
       });
-      const fields = { outcome, code: classified.code, error: classified.detail };
+      const fields = { outcome, code: classified.code, class: classified.class, error: classified.detail };
       if (classified.code === "bad_input") jobLog.info("job failed on its input", fields);
       else {jobLog.error("attempt failed", {
           ...fields,

@@ -7,7 +7,7 @@
 import { z } from "zod";
 import { pgText } from "./text.ts";
 import { CheckParams } from "./checks.ts";
-import { JobError, JobStatus, Progress } from "./edits.ts";
+import { ArtifactLink, JobError, JobStatus, Progress } from "./edits.ts";
 import { pageOf, PageQuery } from "./pagination.ts";
 import { CheckResult } from "./check_result.ts";
 
@@ -44,7 +44,7 @@ export const CheckView = z.object({
   finished_at: z.string().nullable(),
   error: JobError.nullable(),
   result: CheckJobResult.nullable(),
-  artifacts: z.array(z.object({ name: z.string(), size: z.int(), url: z.string() })),
+  artifacts: z.array(ArtifactLink),
 }).meta({ id: "Check" });
 export type CheckView = z.infer<typeof CheckView>;
 

@@ -11,7 +11,8 @@
  *   compose them in their own `db.transaction(...)`.
  * - `inTenantScope(db, tenantId, fn)`: runs `fn` under row-level security for that tenant (second boundary).
  * - `createJobQueue({ onFinish, retryPolicy? })`: enqueue / enqueueIdempotent / claim / heartbeat / progress /
- *   complete / fail / acknowledgeCancel / requestCancel / reapOnce (queue.ts; `decideRetry` in retry_policy.ts).
+ *   complete / fail / acknowledgeCancel / requestCancel / reapOnce (queue.ts; `decideRetry` in retry_policy.ts;
+ *   the poison rule for jobs that lost two attempts in poison.ts).
  * - `watchJobChanges(database)` (job_changes.ts): one LISTEN per process on the job change feed (migration 0004),
  *   fanned out to caches and event streams; `database.listen(channel, …)` is the engine-neutral LISTEN under it.
  * - `repositories/`: tenant-taking CRUD for tenants, models (+ files), datasets, jobs (reads, events,
@@ -33,6 +34,7 @@ export {
 } from "./job_changes.ts";
 export {
   type ArtifactInput,
+  type AttemptFailure,
   type Claim,
   type ClaimOptions,
   createJobQueue,
@@ -46,6 +48,7 @@ export {
   type Lease,
   type ReapReport,
 } from "./queue.ts";
+export { type LostAttempt, type LostReason, POISON_LOST_ATTEMPTS, poisonError } from "./poison.ts";
 export {
   backoffMs,
   decideRetry,

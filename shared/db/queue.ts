@@ -10,6 +10,9 @@
  *   worker must drop its result and stop. So a stale worker can never overwrite a newer attempt.
  * - Cancellation is a request on the row: a queued job is canceled at once; a running job gets
  *   `cancel_requested_at`, which its worker sees in the answer to its next heartbeat.
+ * - An attempt whose worker died (lease expired while running) or whose compute thread died is a lost attempt,
+ *   marked `lost` on the event that ends it; a job that lost two attempts is failed as the user's error naming
+ *   its input (poison.ts), so one poison job cannot take every worker down in turn.
  * - `onFinish(tx, job)` runs in the transaction that moves a job to a terminal state (the processes pass the
  *   webhook outbox write; this module knows nothing of webhooks).
  *
@@ -21,6 +24,7 @@ import { InputError } from "../errors.ts";
 import type { Db } from "./database.ts";
 import { artifacts, idempotencyKeys, type Job, jobEvents, type JobKind, jobs } from "./schema.ts";
 import { decideRetry, DEFAULT_RETRY_POLICY, type RetryPolicy } from "./retry_policy.ts";
+import { lastStage, type LostAttempt, type LostReason, POISON_LOST_ATTEMPTS, poisonError } from "./poison.ts";
 import { inTenantScope, isUuid } from "./tenant_scope.ts";
 
 export interface EnqueueInput {
@@ -54,6 +58,16 @@ export interface Lease {
 export interface Claim {
   job: Job;
   lease: Lease;
+  /** Earlier attempts of this job that were lost (their worker or compute thread died): the job may be poison. */
+  lostAttempts: number;
+}
+
+/** How an attempt ended badly: its error for the user, whether to retry, and whether it was lost. */
+export interface AttemptFailure {
+  error: string;
+  retryable: boolean;
+  /** The attempt's compute died without a report (the worker counts a dead compute thread here). */
+  lost?: LostReason;
 }
 
 export interface ClaimOptions {
@@ -173,8 +187,15 @@ export function createJobQueue(options: JobQueueOptions) {
           updatedAt: now,
         }).where(and(eq(jobs.id, sql`(${due})`), eq(jobs.status, "queued"))).returning();
         if (!job) return null;
-        await addEvent(tx, job, "started", { owner: claim.owner }, now);
-        return { job, lease: leaseOf(job) };
+        const lostAttempts = await countLost(tx, job.id);
+        await addEvent(
+          tx,
+          job,
+          "started",
+          { owner: claim.owner, ...(lostAttempts ? { lostAttempts } : {}) },
+          now,
+        );
+        return { job, lease: leaseOf(job), lostAttempts };
       });
     },
 
@@ -253,7 +274,7 @@ export function createJobQueue(options: JobQueueOptions) {
     fail(
       db: Db,
       lease: Lease,
-      failure: { error: string; retryable: boolean },
+      failure: AttemptFailure,
       opts: { now?: Date } = {},
     ): Promise<FailOutcome> {
       const now = opts.now ?? new Date();
@@ -326,7 +347,7 @@ export function createJobQueue(options: JobQueueOptions) {
         for (const job of expired) {
           const error = `Worker '${job.leaseOwner}' stopped heartbeating: its lease expired at ` +
             `${job.leaseExpiresAt!.toISOString()} (attempt ${job.attempt} of ${job.maxAttempts})`;
-          const outcome = await endAttempt(tx, job, { error, retryable: true }, now);
+          const outcome = await endAttempt(tx, job, { error, retryable: true, lost: "lease_expired" }, now);
           if (outcome === "retrying") report.requeued.push(job.id);
           else if (outcome === "failed") report.failed.push(job.id);
           else if (outcome === "canceled") report.canceled.push(job.id);
@@ -336,17 +357,29 @@ export function createJobQueue(options: JobQueueOptions) {
     },
   };
 
-  /** Moves a locked running job out of its attempt after an error; shared by fail() and the reaper. */
+  /**
+   * Moves a locked running job out of its attempt after an error; shared by fail() and the reaper. A lost
+   * attempt is marked on the ending event; the one that makes `POISON_LOST_ATTEMPTS` fails the job as the
+   * user's error (poison.ts).
+   */
   async function endAttempt(
     tx: Db,
     current: Job,
-    failure: { error: string; retryable: boolean },
+    failure: AttemptFailure,
     now: Date,
   ): Promise<FailOutcome> {
     const held = and(eq(jobs.id, current.id), eq(jobs.attempt, current.attempt), eq(jobs.status, "running"));
+    const lost: LostAttempt | undefined = failure.lost && { reason: failure.lost, stage: lastStage(current) };
+    const marks = lost ? { lost } : {};
     if (current.cancelRequestedAt) {
-      await finish(tx, "canceled", held, { error: failure.error }, { error: failure.error }, now);
+      await finish(tx, "canceled", held, { error: failure.error }, { error: failure.error, ...marks }, now);
       return "canceled";
+    }
+    if (lost) {
+      const earlier = await lostAttempts(tx, current.id);
+      if (earlier.length + 1 >= POISON_LOST_ATTEMPTS) {
+        failure = { error: poisonError(current, [...earlier, lost]), retryable: false };
+      }
     }
     const decision = decideRetry({
       attempt: current.attempt,
@@ -363,10 +396,16 @@ export function createJobQueue(options: JobQueueOptions) {
         updatedAt: now,
         ...NO_LEASE,
       }).where(held).returning();
-      await addEvent(tx, job, "retrying", { error: failure.error, run_after: decision.runAfter }, now);
+      await addEvent(
+        tx,
+        job,
+        "retrying",
+        { error: failure.error, run_after: decision.runAfter, ...marks },
+        now,
+      );
       return "retrying";
     }
-    await finish(tx, "failed", held, { error: failure.error }, { error: failure.error }, now);
+    await finish(tx, "failed", held, { error: failure.error }, { error: failure.error, ...marks }, now);
     return "failed";
   }
 
@@ -410,6 +449,18 @@ function fence(lease: Lease) {
     eq(jobs.attempt, lease.attempt),
     eq(jobs.leaseToken, lease.token),
   );
+}
+
+/** The lost attempts recorded on a job's events (`data.lost`), oldest first. */
+async function lostAttempts(tx: Db, jobId: string): Promise<LostAttempt[]> {
+  const rows = await tx.select({ lost: sql<LostAttempt>`${jobEvents.data} -> 'lost'` }).from(jobEvents)
+    .where(and(eq(jobEvents.jobId, jobId), sql`${jobEvents.data} -> 'lost' is not null`))
+    .orderBy(asc(jobEvents.id));
+  return rows.map((r) => r.lost);
+}
+
+async function countLost(tx: Db, jobId: string): Promise<number> {
+  return (await lostAttempts(tx, jobId)).length;
 }
 
 function leaseOf(job: Job): Lease {

@@ -5,6 +5,8 @@
  * one JSON object; `each` gets the objects in order. A bad line throws `error(rule)`, which the reader words
  * with its own source name and `line`; the next push goes on with the next line.
  */
+import { InputError } from "../errors.ts";
+
 export class JsonlObjects {
   #lines: LineSplitter;
   #line = 0;
@@ -35,7 +37,8 @@ export class JsonlObjects {
   #parse(raw: string | LineTooLong, each: (object: Record<string, unknown>) => void): void {
     this.#line++;
     if (raw instanceof LineTooLong) {
-      throw this.error(`must be at most ${this.#lines.maxLineBytes} bytes: it has ${raw.bytes}`);
+      const name = this.#lines.limitName ? ` (${this.#lines.limitName})` : "";
+      throw this.error(`must be at most ${this.#lines.maxLineBytes} bytes${name}: it has ${raw.bytes}`);
     }
     const line = raw.replace(/\r$/, "").replace(/^\uFEFF/, "");
     if (line.trim() === "") return;
@@ -55,6 +58,30 @@ export class JsonlObjects {
 export interface LineSplitterOptions {
   /** A longer line (UTF-8 bytes, without its "\n") is dropped as it streams and reported as a LineTooLong. */
   maxLineBytes?: number;
+  /** The setting behind `maxLineBytes`, named in the error (e.g. PROFS_MAX_LINE_BYTES). */
+  limitName?: string;
+}
+
+/** The environment variable that caps one JSONL line, for uploads (the API) and for readers (worker, CLI). */
+export const MAX_LINE_BYTES_ENV = "PROFS_MAX_LINE_BYTES";
+export const DEFAULT_MAX_LINE_BYTES = 1024 ** 2;
+
+/**
+ * The readers' line cap: PROFS_MAX_LINE_BYTES (a positive integer of bytes), else 1 MiB. Workers and the CLI read
+ * files with it, so a line stored before the API's cap (or under a larger one) is refused as it streams — never
+ * held, parsed or tokenized.
+ */
+export function readerLineLimit(
+  env: (name: string) => string | undefined = (name) => Deno.env.get(name),
+): Required<LineSplitterOptions> {
+  const raw = env(MAX_LINE_BYTES_ENV);
+  const bytes = raw === undefined || raw.trim() === "" ? DEFAULT_MAX_LINE_BYTES : Number(raw);
+  if (!Number.isInteger(bytes) || bytes < 1) {
+    throw new InputError(
+      `Cannot read JSONL as ${MAX_LINE_BYTES_ENV} must be a positive integer: it is '${raw}'`,
+    );
+  }
+  return { maxLineBytes: bytes, limitName: MAX_LINE_BYTES_ENV };
 }
 
 /** In place of a line over the cap: how many UTF-8 bytes it had (its text is not kept). */
@@ -70,6 +97,7 @@ export class LineTooLong {
  */
 export class LineSplitter {
   readonly maxLineBytes: number;
+  readonly limitName: string | undefined;
   #parts: string[] = [];
   /** UTF-8 bytes of the partial line so far (held in #parts, or dropped once over the cap). */
   #bytes = 0;
@@ -78,6 +106,7 @@ export class LineSplitter {
 
   constructor(options: LineSplitterOptions = {}) {
     this.maxLineBytes = options.maxLineBytes ?? Infinity;
+    this.limitName = options.limitName;
   }
 
   /** Characters read so far (each input character once): the work done, for tests. */

@@ -9,7 +9,7 @@
  *   {"unpert_gen_text": "...", "pert_gen_text": "..."}                           the paper's data (unpert = preferred)
  */
 import { InputError } from "../errors.ts";
-import { JsonlObjects } from "./line_splitter.ts";
+import { JsonlObjects, type LineSplitterOptions, readerLineLimit } from "./line_splitter.ts";
 
 export type PreferenceFormat = "preferred-rejected" | "trl" | "openai" | "paper";
 
@@ -41,12 +41,16 @@ export class PreferenceParser {
   #format: PreferenceFormat | null = null;
   #firstLine = 0;
   #pairs: PreferencePair[] = [];
-  #jsonl = new JsonlObjects(
-    `must be a JSON object with one of the shapes ${SHAPES}`,
-    (rule) => this.#error(rule),
-  );
+  #jsonl: JsonlObjects;
 
-  constructor(readonly source: string) {}
+  /** `lines`: the line cap (none by default; files are read with `readerLineLimit()`). */
+  constructor(readonly source: string, lines: LineSplitterOptions = {}) {
+    this.#jsonl = new JsonlObjects(
+      `must be a JSON object with one of the shapes ${SHAPES}`,
+      (rule) => this.#error(rule),
+      lines,
+    );
+  }
 
   /** Feeds a chunk of text; complete lines are parsed now, a partial last line waits for the next chunk. */
   push(chunk: string): void {
@@ -154,8 +158,11 @@ export function parsePreferenceJsonl(text: string, source: string): PreferenceDa
   return parser.finish();
 }
 
-/** Streams a JSONL file through the parser. */
-export async function readPreferenceFile(path: string): Promise<PreferenceData> {
+/** Streams a JSONL file through the parser; a line over PROFS_MAX_LINE_BYTES (1 MiB) is refused unread. */
+export async function readPreferenceFile(
+  path: string,
+  lines: LineSplitterOptions = readerLineLimit(),
+): Promise<PreferenceData> {
   let file: Deno.FsFile;
   try {
     file = await Deno.open(path);
@@ -164,7 +171,7 @@ export async function readPreferenceFile(path: string): Promise<PreferenceData> 
       `Cannot read preference data '${path}' as it must exist: ${(error as Error).message}`,
     );
   }
-  const parser = new PreferenceParser(path);
+  const parser = new PreferenceParser(path, lines);
   for await (const chunk of file.readable.pipeThrough(new TextDecoderStream())) parser.push(chunk);
   return parser.finish();
 }

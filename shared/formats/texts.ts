@@ -4,15 +4,22 @@
  * and nothing is kept: the parser returns texts only once the whole input is valid.
  */
 import { InputError } from "../errors.ts";
-import { JsonlObjects } from "./line_splitter.ts";
+import { JsonlObjects, type LineSplitterOptions, readerLineLimit } from "./line_splitter.ts";
 import { pgTextProblem } from "../contracts/text.ts";
 
 /** Incremental parser: feed text chunks as they arrive, then `finish()` for the texts. */
 export class TextsParser {
   #texts: string[] = [];
-  #jsonl = new JsonlObjects(`must be a JSON object {"text": "..."}`, (rule) => this.#error(rule));
+  #jsonl: JsonlObjects;
 
-  constructor(readonly source: string) {}
+  /** `lines`: the line cap (none by default; files are read with `readerLineLimit()`). */
+  constructor(readonly source: string, lines: LineSplitterOptions = {}) {
+    this.#jsonl = new JsonlObjects(
+      `must be a JSON object {"text": "..."}`,
+      (rule) => this.#error(rule),
+      lines,
+    );
+  }
 
   /** Feeds a chunk of text; complete lines are parsed now, a partial last line waits for the next chunk. */
   push(chunk: string): void {
@@ -54,15 +61,19 @@ export function parseTextsJsonl(text: string, source: string): string[] {
   return parser.finish();
 }
 
-/** Streams a JSONL file through the parser. */
-export async function readTextsFile(path: string, source = path): Promise<string[]> {
+/** Streams a JSONL file through the parser; a line over PROFS_MAX_LINE_BYTES (1 MiB) is refused unread. */
+export async function readTextsFile(
+  path: string,
+  source = path,
+  lines: LineSplitterOptions = readerLineLimit(),
+): Promise<string[]> {
   let file: Deno.FsFile;
   try {
     file = await Deno.open(path);
   } catch (error) {
     throw new InputError(`Cannot read texts '${source}' as the file must exist: ${(error as Error).message}`);
   }
-  const parser = new TextsParser(source);
+  const parser = new TextsParser(source, lines);
   for await (const chunk of file.readable.pipeThrough(new TextDecoderStream())) parser.push(chunk);
   return parser.finish();
 }

@@ -5,6 +5,7 @@ import type { EditResult } from "../../shared/contracts/edits.ts";
 import { createHarness, type Harness, json } from "./harness.ts";
 import { f32, pairsJsonl, safetensorsBytes, tinyModelFiles } from "./fixtures.ts";
 import { notifyJobFinished } from "../../shared/webhooks/events.ts";
+import { generateMessageId, signWebhook } from "../../shared/webhooks/signature.ts";
 
 const MAX_JSON = 1024;
 
@@ -508,6 +509,34 @@ Deno.test("edits: precomputed embeddings must come from the model: L, D and hash
         assert.equal(after.length, before.length);
       });
     }
+
+    await t.step(
+      "a trigger fired with misfit embeddings → the same 422 as POST /v1/edits; no job",
+      async () => {
+        const misfit = await embeddings(L, D + 2, sha256);
+        const expected = await problem(await submit(misfit), 422, "validation-error");
+        const trigger = await json(
+          await post(h, "/v1/triggers", { name: "t", template: { model_id: modelId, dataset_id: misfit } }),
+        ) as { id: string; secret: string };
+        const before = (await json(await h.app.request("/v1/edits", { headers: h.keyA }))).data as unknown[];
+        const body = "{}";
+        const signed = await signWebhook({ id: generateMessageId(), timestamp: new Date(), body }, [
+          trigger.secret,
+        ]);
+        const fired = await problem(
+          await h.app.request(`/v1/triggers/${trigger.id}/fire`, {
+            method: "POST",
+            headers: { ...signed },
+            body,
+          }),
+          422,
+          "validation-error",
+        );
+        assert.deepEqual([fired.detail, fired.errors], [expected.detail, expected.errors]);
+        const after = (await json(await h.app.request("/v1/edits", { headers: h.keyA }))).data as unknown[];
+        assert.equal(after.length, before.length);
+      },
+    );
   } finally {
     await h.close();
   }

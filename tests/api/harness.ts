@@ -30,6 +30,8 @@ export interface Harness {
   logs: string[];
   /** the served address, when `listen` was given */
   url?: string;
+  /** the in-process worker, when `worker` was given */
+  worker?: Service["worker"];
   close(): Promise<void>;
 }
 
@@ -42,6 +44,10 @@ export async function createHarness(
     /** serve over HTTP too (tests/worker/harness.ts) */
     listen?: ServiceOptions["listen"];
     queue?: ServiceOptions["queue"];
+    /** an in-process worker, the webhook dispatcher and their settings (tests/api/generated_client_test.ts) */
+    worker?: ServiceOptions["worker"];
+    dispatcher?: boolean;
+    webhooks?: ServiceOptions["webhooks"];
   } = {},
 ): Promise<Harness> {
   const database = await openDatabase(options.url ? { url: options.url } : { dataDir: MEMORY_DATA_DIR });
@@ -63,12 +69,16 @@ export async function createHarness(
     verifyKey: keyVerifier(database.db),
     listen: options.listen,
     queue: options.queue,
+    worker: options.worker,
+    dispatcher: options.dispatcher,
+    webhooks: options.webhooks,
   });
   const bearer = (key: string) => ({ Authorization: `Bearer ${key}` });
   return {
     app: service.app,
     queue: service.queue,
     url: service.url,
+    worker: service.worker,
     database,
     blobs,
     blobDir,

@@ -39,7 +39,12 @@ Deno.test("openapi.json: every operation has a unique operationId and explicit s
   }
   assert.deepEqual(doc.paths["/v1/edits"].post.security, [{ apiKey: [] }]);
   assert.equal(doc.paths["/v1/edits/{id}/cancel"].post.operationId, "postV1EditsByIdCancel");
-  assert.ok(doc.servers.length >= 1 && doc.info.license.name);
+  assert.ok(doc.servers.length >= 1);
+  // The licence the repository carries: the SPDX id of package.json, whose LICENSE file is at the root.
+  const pkg = JSON.parse(await Deno.readTextFile(new URL("../../package.json", import.meta.url)));
+  assert.deepEqual(doc.info.license, { name: "Apache 2.0", identifier: pkg.license });
+  const license = await Deno.readTextFile(new URL("../../LICENSE", import.meta.url));
+  assert.match(license, /^\s*Apache License\s+Version 2\.0, January 2004/);
 });
 
 Deno.test("openapi.json: artifacts, metrics, events and fire declare the headers and content the server uses", async () => {

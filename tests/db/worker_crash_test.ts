@@ -131,3 +131,84 @@ Deno.test("embedded: a worker process killed with SIGKILL mid-job is finished by
     await Deno.remove(dataDir, { recursive: true });
   }
 });
+
+/**
+ * The poison rule with real process deaths: workers a and b each die (SIGKILL) while running the same job; the
+ * next worker to reap b's lease fails the job as the user's error instead of running it a third time, and stays
+ * alive and idle. `location` points the workers at one database: a server, or an embedded data directory (PGlite
+ * belongs to one process, so each worker starts after the previous one died, as a restart would).
+ */
+async function killedTwice(location: string[], open: () => Promise<{ db: Db; close(): Promise<void> }>) {
+  const setup = await open();
+  const tenant = await ensureTenant(setup.db, "acme");
+  const job = await createJobQueue({ onFinish: notifyJobFinished }).enqueue(setup.db, {
+    tenantId: tenant.id,
+    kind: "edit",
+    params: { max_pairs: 500, max_tokens: 128 },
+  });
+  await setup.close();
+  for (const [owner, attempt] of [["a", 1], ["b", 2]] as const) {
+    const w = spawnWorker(["--owner", owner, ...location, "--hang", "--lease-ms", "1000"]);
+    assert.equal((await w.waitFor((l) => l.event === "claimed")).attempt, attempt);
+    await w.waitFor((l) => l.event === "hanging");
+    w.child.kill("SIGKILL");
+    await w.child.status;
+    await w.drain();
+  }
+  // c reaps b's expired lease (its second lost attempt) and finds nothing to run.
+  const c = spawnWorker(["--owner", "c", ...location, "--lease-ms", "1000"]);
+  try {
+    await c.waitFor((l) => l.event === "idle");
+    await new Promise((resolve) => setTimeout(resolve, 1500)); // past b's lease
+    await c.waitFor((l) => l.event === "idle");
+    assert.ok(!c.seen.some((l) => l.event === "claimed"), "no third attempt");
+  } finally {
+    c.child.kill("SIGKILL");
+    await c.child.status;
+    await c.drain();
+  }
+  const check = await open();
+  try {
+    const [failed] = await check.db.select().from(jobs).where(eq(jobs.id, job.id));
+    assert.equal(failed.status, "failed");
+    assert.equal(failed.attempt, 2);
+    assert.match(
+      failed.error!,
+      /^Cannot run the job as it stopped 2 workers \(each attempt ended without a report while work\)/,
+    );
+    assert.match(failed.error!, /PROFS_WORKER_MEMORY_MB.*'max_pairs' = 500/);
+    const events = await check.db.select().from(jobEvents).where(eq(jobEvents.jobId, job.id)).orderBy(
+      jobEvents.id,
+    );
+    assert.deepEqual(
+      events.filter((e) => e.type !== "progress").map((e) =>
+        `${e.type}@${e.attempt}${(e.data as { lost?: unknown }).lost ? "(lost)" : ""}`
+      ),
+      ["queued@0", "started@1", "retrying@1(lost)", "started@2", "failed@2(lost)"],
+    );
+  } finally {
+    await check.close();
+  }
+}
+
+Deno.test({
+  name: "a job whose worker processes were killed twice fails as the user's error, on the server",
+  ignore: noPostgres(),
+  async fn() {
+    const url = await createServerDatabase();
+    try {
+      await killedTwice(["--url", url], () => openDatabase({ url }));
+    } finally {
+      await dropServerDatabase(url);
+    }
+  },
+});
+
+Deno.test("embedded: a job whose worker processes were killed twice fails as the user's error", async () => {
+  const dataDir = await Deno.makeTempDir({ prefix: "profs-crash-" });
+  try {
+    await killedTwice(["--data-dir", dataDir], () => openDatabase({ dataDir }));
+  } finally {
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});

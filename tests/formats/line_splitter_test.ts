@@ -57,3 +57,37 @@ Deno.test("JsonlObjects names an over-long line and the cap, then goes on with t
   assert.deepEqual(seen, [{ a: 1 }, { b: 2 }]);
   assert.deepEqual(errors, ["line 2 must be at most 16 bytes: it has 108"]);
 });
+
+Deno.test("readers cap each line at PROFS_MAX_LINE_BYTES (1 MiB by default) and name the limit", async () => {
+  const { readerLineLimit } = await import("../../shared/formats/line_splitter.ts");
+  const { readPreferenceFile } = await import("../../shared/formats/preference.ts");
+  const { readTextsFile } = await import("../../shared/formats/texts.ts");
+  const { InputError } = await import("../../shared/errors.ts");
+  const env = (value: string | undefined) => () => value;
+  assert.deepEqual(readerLineLimit(env(undefined)), {
+    maxLineBytes: 1024 ** 2,
+    limitName: "PROFS_MAX_LINE_BYTES",
+  });
+  assert.equal(readerLineLimit(env("64")).maxLineBytes, 64);
+  for (const bad of ["0", "1.5", "big"]) assert.throws(() => readerLineLimit(env(bad)), InputError);
+
+  const dir = await Deno.makeTempDir();
+  try {
+    const pairs = `${dir}/pairs.jsonl`;
+    const long = JSON.stringify({ preferred: "a".repeat(1024 ** 2), rejected: "b" });
+    await Deno.writeTextFile(pairs, `{"preferred":"x","rejected":"y"}\n${long}\n`);
+    await assert.rejects(
+      readPreferenceFile(pairs),
+      new RegExp(`line 2 must be at most 1048576 bytes \\(PROFS_MAX_LINE_BYTES\\): it has ${long.length}$`),
+    );
+    const texts = `${dir}/texts.jsonl`;
+    await Deno.writeTextFile(texts, `{"text":"${"t".repeat(100)}"}\n`);
+    await assert.rejects(
+      readTextsFile(texts, "texts", readerLineLimit(env("64"))),
+      /line 1 must be at most 64 bytes \(PROFS_MAX_LINE_BYTES\): it has 111/,
+    );
+    assert.deepEqual(await readTextsFile(texts, "texts", readerLineLimit(env("111"))), ["t".repeat(100)]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -10,7 +10,7 @@ import { fileURLToPath } from "node:url";
 import { lmFamilyFrom } from "../../gpu-worker/lm/family.ts";
 import { createWebGpuLm } from "../../gpu-worker/lm/webgpu/engine.ts";
 import { blockBytes, folderSource } from "../../gpu-worker/lm/webgpu/weights.ts";
-import { InputError } from "../../shared/errors.ts";
+import { CapacityError } from "../../shared/errors.ts";
 import { openModelFolder } from "../../shared/model/folder.ts";
 import { assertClose } from "../helpers/assert_close.ts";
 import { noGpu } from "../helpers/env.ts";
@@ -130,7 +130,8 @@ Deno.test({
       await assert.rejects(
         createWebGpuLm(family, source, { gpu, deviceBudgetBytes: block }).then((e) => e.embed(texts)),
         (error: Error) =>
-          error instanceof InputError && /must fit the device budget of \d+ bytes/.test(error.message),
+          error instanceof CapacityError && error.resource === "device_memory" &&
+          /must fit the device budget of \d+ bytes/.test(error.message),
       );
     } finally {
       await folder.close();

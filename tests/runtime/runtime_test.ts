@@ -1,10 +1,12 @@
 /**
  * The WebGPU runtime: real limits, adapter report, pipeline cache keyed by constants, errors re-thrown as
- * KernelError naming the kernel, device loss as DeviceLostError, multi-region readback, buffer reuse.
+ * KernelError naming the kernel, device loss as DeviceLostError, running out of GPU memory (error scopes, buffer
+ * limits) as CapacityError, multi-region readback, buffer reuse.
  */
 import assert from "node:assert/strict";
 import { gpuAdapter, noGpu } from "../helpers/env.ts";
 import { acquireGpu, DeviceLostError, Gpu, KernelError, packUniform } from "../../gpu-worker/runtime/mod.ts";
+import { CapacityError } from "../../shared/errors.ts";
 
 const SCALE = /* wgsl */ `
 override FACTOR: f32 = 1.0;
@@ -158,4 +160,80 @@ Deno.test({
       const x = gpu.upload(Float32Array.of(1, 2, 3));
       assert.deepEqual([...(await gpu.read([{ buffer: x, length: 3 }]))[0]], [1, 2, 3]);
     }),
+});
+
+Deno.test({
+  name: "a buffer past the adapter's limit is a CapacityError (device_buffer) naming the size and the limit",
+  ignore: noGpu(),
+  fn: () =>
+    withGpu(async (gpu) => {
+      const max = Math.min(gpu.adapter.limits.maxBufferSize, gpu.adapter.limits.maxStorageBufferBindingSize);
+      assert.throws(
+        () => gpu.storage(max + 16, "activations"),
+        (error: unknown) =>
+          error instanceof CapacityError && error.resource === "device_buffer" &&
+          error.message.includes(`${max + 16} bytes for 'activations'`) &&
+          error.message.includes(`at most ${max} bytes`),
+      );
+      // Allocations within the limit pass their out-of-memory scopes: the next read reports nothing.
+      const x = gpu.upload(Float32Array.of(4, 5));
+      assert.deepEqual([...(await gpu.read([{ buffer: x, length: 2 }]))[0]], [4, 5]);
+    }),
+});
+
+Deno.test("out-of-memory error scopes (a buffer allocation, a submission) fail as CapacityErrors, by scope, not by text", async () => {
+  // A device whose allocations of 1 MiB or more land in the out-of-memory scope, as a full GPU reports them.
+  const scopes: { filter: GPUErrorFilter; error: GPUError | null }[] = [];
+  const device = {
+    lost: new Promise<GPUDeviceLostInfo>(() => {}),
+    pushErrorScope: (filter: GPUErrorFilter) => scopes.push({ filter, error: null }),
+    popErrorScope: () => Promise.resolve(scopes.pop()!.error),
+    createBuffer: ({ size, usage, label }: GPUBufferDescriptor) => {
+      const top = scopes.at(-1);
+      if (size >= 2 ** 20 && top?.filter === "out-of-memory") {
+        top.error = { message: "Not enough memory left" } as GPUError;
+      }
+      return { size, usage, label, destroy() {} } as unknown as GPUBuffer;
+    },
+    createCommandEncoder: () => ({ finish: () => ({}) }),
+    // A submission that runs out of memory: its error lands in the out-of-memory scope around it.
+    queue: {
+      submit: () => {
+        const scope = scopes.findLast((s) => s.filter === "out-of-memory");
+        if (scope) scope.error = { message: "Out of memory in submission" } as GPUError;
+      },
+    },
+  } as unknown as GPUDevice;
+  const limits = {
+    maxBufferSize: 2 ** 30,
+    maxStorageBufferBindingSize: 2 ** 30,
+    maxComputeWorkgroupStorageSize: 16384,
+    maxComputeInvocationsPerWorkgroup: 256,
+    maxComputeWorkgroupsPerDimension: 65535,
+  };
+  const gpu = new Gpu(device, {
+    description: "fake",
+    vendor: "",
+    architecture: "",
+    software: true,
+    isFallbackAdapter: true,
+    limits,
+  });
+  gpu.storage(1024, "small");
+  await gpu.assertAllocated(); // fits: nothing to report
+  gpu.storage(2 ** 20, "activations");
+  await assert.rejects(
+    gpu.assertAllocated(),
+    (error: unknown) =>
+      error instanceof CapacityError && error.resource === "device_memory" &&
+      /Cannot allocate 1048576 bytes of GPU memory for 'activations' as the device is out of memory \(Not enough memory left\)/
+        .test(error.message),
+  );
+  await gpu.assertAllocated(); // reported once
+  await assert.rejects(
+    gpu.batch("embed").submit(),
+    (error: unknown) =>
+      error instanceof CapacityError && error.resource === "device_memory" &&
+      /Cannot run embed\(\) as the GPU ran out of memory \(Out of memory in submission\)/.test(error.message),
+  );
 });

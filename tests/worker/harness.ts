@@ -6,6 +6,7 @@
 import type { EditResult } from "../../shared/contracts/edits.ts";
 import { join } from "node:path";
 import { createHarness, type Harness } from "../api/harness.ts";
+import type { ApiConfig } from "../../api/deps.ts";
 import type { BlobStore } from "../../shared/blobs/store.ts";
 import { writeTinyGpt2 } from "../fixtures/tiny_gpt2.ts";
 import { waitFor } from "../helpers/wait_for.ts";
@@ -16,7 +17,9 @@ export interface Served extends Harness {
   call(path: string, init?: RequestInit): Promise<Response>;
 }
 
-export async function serveApi(options: { url?: string; blobs?: BlobStore } = {}): Promise<Served> {
+export async function serveApi(
+  options: { url?: string; blobs?: BlobStore; config?: Partial<ApiConfig> } = {},
+): Promise<Served> {
   const h = await createHarness({ ...options, listen: { host: "127.0.0.1", port: 0 } });
   const base = h.url!;
   return {

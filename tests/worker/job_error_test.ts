@@ -3,7 +3,10 @@ import assert from "node:assert/strict";
 import { classifyJobError } from "../../gpu-worker/worker/jobs/job_error.ts";
 import { createProgressReporter } from "../../gpu-worker/worker/jobs/progress.ts";
 import { DeviceLostError, KernelError } from "../../gpu-worker/runtime/errors.ts";
-import { InputError } from "../../shared/errors.ts";
+import { CapacityError, DiskSpaceError, InputError } from "../../shared/errors.ts";
+import { type JobErrorClass, type JobErrorCode } from "../../gpu-worker/worker/jobs/job_error.ts";
+import { deserializeError, serializeError } from "../../gpu-worker/worker/jobs/thread_messages.ts";
+import { ThreadLostError } from "../../gpu-worker/worker/jobs/thread_lost.ts";
 
 Deno.test("classifyJobError: the user's input fails at once with their message", () => {
   const c = classifyJobError(new InputError("Cannot read dataset 'x' as line 2 must be JSON"));
@@ -12,6 +15,8 @@ Deno.test("classifyJobError: the user's input fails at once with their message",
     message: "Cannot read dataset 'x' as line 2 must be JSON",
     detail: "Cannot read dataset 'x' as line 2 must be JSON",
     retryable: false,
+    class: "user_input",
+    lost: false,
   });
 });
 
@@ -22,18 +27,79 @@ Deno.test("classifyJobError: a lost GPU device is retried", () => {
   assert.match(c.message, /device was lost/);
 });
 
-Deno.test("classifyJobError: out of memory (GPU or host) is not retried and says what to reduce", () => {
-  for (
-    const error of [
-      new KernelError("batch(matmul)", "dispatch failed: Out of memory"),
-      new RangeError("Array buffer allocation failed"),
-    ]
-  ) {
-    const c = classifyJobError(error);
-    assert.equal(c.code, "out_of_memory", error.message);
-    assert.equal(c.retryable, false);
-    assert.match(c.message, /max_pairs/);
+Deno.test("classifyJobError: each class of error gets its retry decision by type, also after a thread boundary", () => {
+  const cases: [Error, JobErrorCode, JobErrorClass, boolean][] = [
+    [new InputError("Cannot read dataset 'x' as line 2 must be JSON"), "bad_input", "user_input", false],
+    [
+      new InputError(
+        "Cannot compute perplexity as the held-out texts must give at least one predicted token (a text of " +
+          "two or more tokens): the 1 text gives none",
+      ),
+      "bad_input",
+      "user_input",
+      false,
+    ],
+    [
+      new CapacityError("device_memory", "Cannot run batch(matmul) as the GPU ran out of memory"),
+      "capacity",
+      "capacity",
+      false,
+    ],
+    [
+      new CapacityError(
+        "device_buffer",
+        "Cannot allocate 9 bytes for 'x' as one GPU storage buffer must be at most 8 bytes",
+      ),
+      "capacity",
+      "capacity",
+      false,
+    ],
+    [
+      new CapacityError(
+        "worker_memory",
+        "Cannot finish the edit task as its compute thread must stay within 64 MiB",
+      ),
+      "capacity",
+      "capacity",
+      false,
+    ],
+    [
+      new DiskSpaceError("Cannot write as the filesystem must have 1 GiB free"),
+      "no_disk_space",
+      "capacity",
+      true,
+    ],
+    [new DeviceLostError("matmul", "unknown", "driver reset"), "device_lost", "device", true],
+    [new KernelError("gram", "binding failed"), "gpu_error", "device", true],
+    [new ThreadLostError("edit", "exited (code 1)"), "thread_lost", "internal", true],
+    [new Error("ECONNRESET"), "internal", "internal", true],
+  ];
+  for (const [error, code, kind, retryable] of cases) {
+    // A ThreadLostError is made on the worker's side of the boundary (the thread is gone): it never crosses.
+    const crossed = error instanceof ThreadLostError ? [] : [deserializeError(serializeError(error))];
+    for (const e of [error, ...crossed]) {
+      const c = classifyJobError(e);
+      assert.deepEqual([c.code, c.class, c.retryable], [code, kind, retryable], `${e.name}: ${e.message}`);
+      assert.equal(c.lost, e instanceof ThreadLostError, "only a dead thread is a lost attempt");
+    }
   }
+  const capacity = classifyJobError(cases[2][0]);
+  assert.equal(capacity.message, cases[2][0].message, "a capacity error's advice reaches the user verbatim");
+});
+
+Deno.test("classifyJobError: out-of-memory words inside an InputError or a plain Error are not capacity (type, not text)", () => {
+  const words =
+    "dispatch failed: Out of memory; allocation failed; OutOfMemory; Array buffer allocation failed";
+  assert.deepEqual(
+    [
+      new InputError(`Cannot read dataset 'x' as line 1 says '${words}'`),
+      new RangeError(words),
+      new KernelError("m", words),
+    ]
+      .flatMap((e) => [e, deserializeError(serializeError(e))])
+      .map((e) => classifyJobError(e).code),
+    ["bad_input", "bad_input", "internal", "internal", "gpu_error", "gpu_error"],
+  );
 });
 
 Deno.test("classifyJobError: other kernel errors and unknown errors are retried", () => {

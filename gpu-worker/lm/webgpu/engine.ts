@@ -16,7 +16,7 @@
  * Padding rows (past a text's length) are computed and ignored: causal attention never lets a real row see them
  * and the masked mean skips them.
  */
-import { InputError } from "../../../shared/errors.ts";
+import { CapacityError, InputError } from "../../../shared/errors.ts";
 import { toFloat32 } from "../../../shared/safetensors/dtype.ts";
 import { encodeActivation } from "../../kernels/activation.ts";
 import { encodeAttention } from "../../kernels/attention.ts";
@@ -455,7 +455,8 @@ export async function createWebGpuLm(
     for (let l = 0; l < L; l++) weights = Math.max(weights, blockBytes(family, source, l));
     if (want.logits) weights = Math.max(weights, headBytes(family, source));
     if (weights + activations > budget) {
-      throw new InputError(
+      throw new CapacityError(
+        "device_memory",
         `Cannot run ${model} as one block (${weights} bytes) plus activations (${activations} bytes) must fit the device budget of ${budget} bytes: use fewer or shorter texts`,
       );
     }

@@ -40,6 +40,7 @@ export async function runCheckJob(run: JobRun): Promise<JobOutput> {
     onProgress: (_stage: CheckStage, done: number, total: number) =>
       run.onProgress("evaluating", done, total),
     logger: run.logger,
+    ...run.thread,
   };
   const { dir: baseDir } = await resolveModel(db, blobs, job.tenantId, job.modelId, scratch);
   const inputs = await checkInputs(run, params);

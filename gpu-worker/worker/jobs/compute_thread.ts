@@ -1,11 +1,14 @@
-/// <reference lib="deno.worker" />
 /**
- * The body of a compute thread (a Web Worker started by run_in_thread.ts): runs one task of thread_messages.ts
- * (an edit, an edit's evaluation, a model's check) off the worker's event loop, so heartbeats, cancellation and —
- * in `profs serve` — the API keep running however long a synchronous compute step takes. Message in: the task,
- * once. Messages out: `progress`, `log`, then `done` or `error`. There is no abort message: the worker
- * terminates the thread.
+ * The body of a compute thread (a `node:worker_threads` thread with a heap cap, started by run_in_thread.ts):
+ * runs one task of thread_messages.ts (an edit, an edit's evaluation, a model's check) off the worker's event
+ * loop, so heartbeats, cancellation and — in `profs serve` — the API keep running however long a synchronous
+ * compute step takes. Message in: the task, once. Messages out: a `tick` every second while the event loop
+ * turns (the watchdog's sign of life; `heap_limit` instead once the heap cap was hit), `progress`, `log`, then
+ * `done` or `error`. There is no abort message:
+ * the worker terminates the thread.
  */
+import { getHeapStatistics } from "node:v8";
+import { parentPort } from "node:worker_threads";
 import { runEdit } from "../../edit/pipeline.ts";
 import { checkModel, evaluateEdit } from "../../eval/evaluate_edit.ts";
 import type { LogFields, Logger, LogLevel } from "../../../shared/log.ts";
@@ -18,7 +21,21 @@ import {
   type ThreadResponse,
 } from "./thread_messages.ts";
 
-const post = (message: ThreadResponse) => self.postMessage(message);
+const port = parentPort!;
+const post = (message: ThreadResponse) => port.postMessage(message);
+
+/**
+ * When the heap reaches its cap inside a callback, Deno ends the running JavaScript (the task's promise never
+ * settles) but keeps the thread's event loop, and raises the heap limit to let it unwind; a larger limit than
+ * the thread started with is the sign. The tick reports it, so the task fails as a capacity error at once.
+ */
+const startLimit = getHeapStatistics().heap_size_limit;
+const ticker = setInterval(() => {
+  if (getHeapStatistics().heap_size_limit > startLimit) {
+    clearInterval(ticker);
+    post({ type: "heap_limit" });
+  } else post({ type: "tick" });
+}, 1_000);
 
 function threadLogger(base: LogFields = {}): Logger {
   const emit = (level: LogLevel) => (msg: string, fields: LogFields = {}) =>
@@ -60,10 +77,10 @@ function compute(request: ThreadRequest): Promise<ComputeTasks[ComputeKind]["out
   }
 }
 
-self.onmessage = async (event: MessageEvent<ThreadRequest>) => {
+port.once("message", async (request: ThreadRequest) => {
   try {
-    post({ type: "done", output: await compute(event.data) });
+    post({ type: "done", output: await compute(request) });
   } catch (error) {
     post({ type: "error", error: serializeError(error) });
   }
-};
+});

@@ -22,7 +22,7 @@ import { EditParams } from "../../../shared/contracts/edit_params.ts";
 import type { EditResult } from "../../../shared/contracts/edits.ts";
 import type { ArtifactInput, Db, Job } from "../../../shared/db/index.ts";
 import { findCachedEmbeddings, saveCachedEmbeddings } from "../../../shared/db/repositories/embeddings.ts";
-import { InputError } from "../../../shared/errors.ts";
+import { CapacityError, DiskSpaceError, InputError } from "../../../shared/errors.ts";
 import { POOLING } from "../../../shared/formats/embeddings.ts";
 import type { Logger } from "../../../shared/log.ts";
 import { directionSides, type EditReport } from "../../edit/report.ts";
@@ -30,6 +30,7 @@ import type { EditStage } from "../../edit/pipeline.ts";
 import { resolveDataset, resolveModel } from "./inputs.ts";
 import { evaluationMetrics, REPORT_HTML_FILE, writeReportHtml } from "../../eval/evaluate_edit.ts";
 import { runInThread } from "./run_in_thread.ts";
+import { workerMemoryMb } from "../../runtime/memory_budget.ts";
 import { LORA_TAR_FILE, writeTarOfFolder } from "../../edit/lora.ts";
 import type { ComputeBackend } from "../../runtime/backends.ts";
 
@@ -46,6 +47,8 @@ export interface JobRun {
   backend: ComputeBackend;
   signal: AbortSignal;
   onProgress: (stage: EditStage | "publishing" | "evaluating", done: number, total: number) => void;
+  /** The compute threads' memory budget and watchdog (run_in_thread.ts). */
+  thread: { memoryMb?: number; silenceMs?: number };
 }
 
 export interface JobOutput {
@@ -138,7 +141,8 @@ export async function runEditJob(run: JobRun): Promise<JobOutput> {
     // The report names the data as the user gave it (a pairs dataset stays pairs on a cache hit), never a path.
     provenance: { kind: dataset.kind, datasetId: dataset.id, sha256: dataset.sha256, embeddingsCache },
     modelSha256: model.sha256 ?? undefined, // finalized: embeddings are checked against it without hashing first
-  }, { signal: run.signal, onProgress: run.onProgress, logger: run.logger }).catch((error) => {
+    memoryMb: run.thread.memoryMb ?? workerMemoryMb(),
+  }, { signal: run.signal, onProgress: run.onProgress, logger: run.logger, ...run.thread }).catch((error) => {
     throw hideLocalPaths(error, [[modelDir, `model '${model.id}'`], [
       datasetFile,
       `dataset '${dataset.id}'`,
@@ -164,6 +168,7 @@ export async function runEditJob(run: JobRun): Promise<JobOutput> {
         signal: run.signal,
         onProgress: (_stage, done, total) => run.onProgress("evaluating", done, total),
         logger: run.logger,
+        ...run.thread,
       },
     );
     await writeReportHtml(outDir, outcome.report, evaluation);
@@ -251,5 +256,8 @@ function hideLocalPaths(error: unknown, paths: [string, string][]): unknown {
   let message = error.message;
   for (const [path, name] of paths) message = message.replaceAll(`'${path}'`, name).replaceAll(path, name);
   if (message === error.message) return error;
+  // The same class with the paths named: classification goes by class (job_error.ts).
+  if (error instanceof CapacityError) return new CapacityError(error.resource, message, { cause: error });
+  if (error instanceof DiskSpaceError) return new DiskSpaceError(message, { cause: error });
   return new InputError(message, { cause: error });
 }

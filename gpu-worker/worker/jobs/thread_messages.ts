@@ -1,12 +1,13 @@
 /**
  * Messages between the worker and a compute thread (compute_thread.ts). Each task names what crosses in, what
- * comes back and the stages its progress reports. Errors cross as plain data and are rebuilt on the worker's side
- * with their class, because the failure classification (job_error.ts) depends on it.
+ * comes back and the stages its progress reports. Errors cross as plain data tagged with their class (decided by
+ * `instanceof` in the thread) and are rebuilt from that tag on the worker's side, because the failure
+ * classification (job_error.ts) depends on the class, never on the message.
  */
 import type { EditOptions, EditOutcome, EditStage } from "../../edit/pipeline.ts";
 import type { CheckInputs, CheckOptions, CheckResult, CheckStage } from "../../eval/check.ts";
 import type { Evaluation } from "../../eval/evaluate_edit.ts";
-import { DiskSpaceError, InputError } from "../../../shared/errors.ts";
+import { CapacityError, type CapacityResource, DiskSpaceError, InputError } from "../../../shared/errors.ts";
 import type { LogFields, LogLevel } from "../../../shared/log.ts";
 import type { BackendName } from "../../profs/select.ts";
 import { DeviceLostError, KernelError } from "../../runtime/errors.ts";
@@ -50,48 +51,68 @@ export type ComputeKind = keyof ComputeTasks;
 export type ThreadRequest = { [K in ComputeKind]: { kind: K; input: ComputeTasks[K]["input"] } }[ComputeKind];
 
 export type ThreadResponse =
+  /** Sent every second while the thread's event loop turns: the watchdog's sign of life (run_in_thread.ts). */
+  | { type: "tick" }
+  /** The thread's heap reached its cap (PROFS_WORKER_MEMORY_MB) and its task was ended: a capacity error. */
+  | { type: "heap_limit" }
   | { type: "progress"; stage: ComputeTasks[ComputeKind]["stage"]; done: number; total: number }
   | { type: "log"; level: LogLevel; msg: string; fields: LogFields }
   | { type: "done"; output: ComputeTasks[ComputeKind]["output"] }
   | { type: "error"; error: SerializedError };
 
+/** The error's class, decided by `instanceof` on the thread's side: what classification needs, carried as data. */
+export type SerializedErrorType = "capacity" | "disk_space" | "input" | "device_lost" | "kernel" | "other";
+
 export interface SerializedError {
+  type: SerializedErrorType;
   name: string;
   message: string;
   stack?: string;
-  /** An InputError (or a subclass): the user's fault. */
-  input?: boolean;
+  /** CapacityError: what ran out. */
+  resource?: CapacityResource;
   /** KernelError / DeviceLostError: which kernel. */
   kernel?: string;
+  /** DeviceLostError: the device's reason. */
   reason?: string;
 }
 
 export function serializeError(error: unknown): SerializedError {
-  if (!(error instanceof Error)) return { name: "Error", message: String(error) };
-  const out: SerializedError = { name: error.name, message: error.message, stack: error.stack };
-  if (error instanceof InputError) out.input = true;
-  if (error instanceof KernelError) out.kernel = error.kernel;
-  if (error instanceof DeviceLostError) out.reason = error.reason;
-  return out;
+  if (!(error instanceof Error)) return { type: "other", name: "Error", message: String(error) };
+  const common = { name: error.name, message: error.message, stack: error.stack };
+  if (error instanceof CapacityError) return { ...common, type: "capacity", resource: error.resource };
+  if (error instanceof DiskSpaceError) return { ...common, type: "disk_space" };
+  if (error instanceof InputError) return { ...common, type: "input" };
+  if (error instanceof DeviceLostError) {
+    return { ...common, type: "device_lost", kernel: error.kernel, reason: error.reason };
+  }
+  if (error instanceof KernelError) return { ...common, type: "kernel", kernel: error.kernel };
+  return { ...common, type: "other" };
 }
 
-/** The error with its class back (InputError, DeviceLostError, KernelError, RangeError, or Error). */
+/** The error with its class back, from its `type` (the name is only kept for messages and logs). */
 export function deserializeError(data: SerializedError): Error {
   let error: Error;
-  if (data.name === "DeviceLostError") {
-    error = new DeviceLostError(data.kernel ?? "unknown", data.reason ?? "", data.message);
-    error.message = data.message;
-  } else if (data.name === "KernelError" || data.kernel !== undefined) {
-    error = new KernelError(data.kernel ?? "unknown", "");
-    error.message = data.message;
-  } else if (data.input) {
-    error = data.name === "DiskSpaceError" ? new DiskSpaceError(data.message) : new InputError(data.message);
-  } else if (data.name === "RangeError") {
-    error = new RangeError(data.message);
-  } else {
-    error = new Error(data.message);
-    error.name = data.name;
+  switch (data.type) {
+    case "capacity":
+      error = new CapacityError(data.resource ?? "worker_memory", data.message);
+      break;
+    case "disk_space":
+      error = new DiskSpaceError(data.message);
+      break;
+    case "input":
+      error = new InputError(data.message);
+      break;
+    case "device_lost":
+      error = new DeviceLostError(data.kernel ?? "unknown", data.reason ?? "", "");
+      break;
+    case "kernel":
+      error = new KernelError(data.kernel ?? "unknown", "");
+      break;
+    default:
+      error = new Error(data.message);
   }
+  error.message = data.message;
+  error.name = data.name;
   if (data.stack) error.stack = data.stack;
   return error;
 }
