@@ -25,6 +25,11 @@ const COMMANDS: Record<string, Command> = {
     summary: "edit a model folder with ProFS from preference pairs or embeddings",
     load: () => import("./gpu-worker/cli/edit.ts"),
   },
+  tune: {
+    summary:
+      "search layers, rank and centering for the best margin-vs-KL edit; writes it with tune.json + report.html",
+    load: () => import("./gpu-worker/cli/tune.ts"),
+  },
   "apply-patch": {
     summary: "apply (or --revert) a patch.safetensors to a model folder",
     load: () => import("./gpu-worker/cli/apply_patch.ts"),
@@ -88,6 +93,10 @@ const COMMANDS: Record<string, Command> = {
   migrate: {
     summary: "apply database migrations and exit",
     load: () => import("./infra/cli/migrate.ts"),
+  },
+  janitor: {
+    summary: "remove dead uploads' staging files and blobs no row references (older than a grace period)",
+    load: () => import("./infra/cli/janitor.ts"),
   },
   demo: {
     summary: "run the demo: embedded service, demo model, an edit and a check, before/after table",

@@ -13,6 +13,7 @@ import type { ApiEnv } from "./env.ts";
 import { errorHandler, notFoundHandler, problemResponse, validationHook } from "./errors.ts";
 import { completeDocument } from "./openapi.ts";
 import { createRequestMetrics } from "./metrics.ts";
+import { createStreamLimiter } from "./stream_limiter.ts";
 import { accessLog } from "./middleware/access_log.ts";
 import { authenticate } from "./middleware/auth.ts";
 import { datasetsRoutes } from "./routes/datasets.ts";
@@ -32,6 +33,8 @@ export function createApp(deps: ApiDeps): OpenAPIHono<ApiEnv> {
   const metrics = createRequestMetrics();
   // One LISTEN for the app's lifetime (the database's close ends it): edits' cache and event streams follow it.
   const changes = watchJobChanges(deps.database, deps.logger);
+  // Event streams and downloads of one tenant share one cap in this process.
+  const streams = createStreamLimiter(deps.config.maxStreamsPerTenant);
 
   // Request ids from clients are kept when they are short tokens (hono's check), so a caller can correlate.
   app.use(requestId({ limitLength: 128 }));
@@ -54,8 +57,8 @@ export function createApp(deps: ApiDeps): OpenAPIHono<ApiEnv> {
   app.use("/v1/*", authenticate(deps.verifyKey));
   app.route("/v1/models", modelsRoutes(deps));
   app.route("/v1/datasets", datasetsRoutes(deps));
-  app.route("/v1/edits", editsRoutes(deps, changes));
-  app.route("/v1/checks", checksRoutes(deps));
+  app.route("/v1/edits", editsRoutes(deps, changes, streams));
+  app.route("/v1/checks", checksRoutes(deps, streams));
   app.route("/v1/toxicity", toxicityRoutes(deps));
   app.route("/v1/webhook-endpoints", webhookEndpointsRoutes(deps, deps.webhooks));
   app.route("/v1/triggers", triggersRoutes(deps));

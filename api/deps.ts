@@ -31,6 +31,11 @@ export interface ApiConfig {
   maxEmbeddingsBytes: number;
   /** absolute directories under which a server-side model folder may be registered; empty: none may */
   modelRoots: string[];
+  /**
+   * most long-lived responses (event streams, artifact downloads) one tenant may hold open at once in one API
+   * process; beyond it a 429 with Retry-After (api/stream_limiter.ts)
+   */
+  maxStreamsPerTenant: number;
 }
 
 export interface ApiDeps {
@@ -61,25 +66,27 @@ export const DEFAULT_CONFIG: ApiConfig = {
   maxEmbeddingsBytes: 16 * GiB,
   maxHeaderBytes: 16 * 1024 ** 2,
   modelRoots: [],
+  maxStreamsPerTenant: 32,
 };
 
 /**
  * Limits from the environment: PROFS_MAX_JSON_BYTES, PROFS_MAX_MODEL_FILE_BYTES, PROFS_MAX_PAIRS_BYTES,
- * PROFS_MAX_LINE_BYTES, PROFS_MAX_EMBEDDINGS_BYTES, PROFS_MAX_HEADER_BYTES,
+ * PROFS_MAX_LINE_BYTES, PROFS_MAX_EMBEDDINGS_BYTES, PROFS_MAX_HEADER_BYTES, PROFS_MAX_STREAMS_PER_TENANT,
  * PROFS_MODEL_ROOTS (a list separated like PATH, by ':').
  */
 export function configFromEnv(env: (name: string) => string | undefined = (n) => Deno.env.get(n)): ApiConfig {
-  const bytes = (name: string, fallback: number) => {
+  const positive = (name: string, fallback: number, unit = "") => {
     const value = env(name);
     if (value === undefined || value === "") return fallback;
     const n = Number(value);
     if (!Number.isSafeInteger(n) || n < 1) {
       throw new InputError(
-        `Cannot read ${name} as it must be a positive whole number of bytes: current value is ${value}`,
+        `Cannot read ${name} as it must be a positive whole number${unit}: current value is ${value}`,
       );
     }
     return n;
   };
+  const bytes = (name: string, fallback: number) => positive(name, fallback, " of bytes");
   return {
     maxJsonBytes: bytes("PROFS_MAX_JSON_BYTES", DEFAULT_CONFIG.maxJsonBytes),
     maxModelFileBytes: bytes("PROFS_MAX_MODEL_FILE_BYTES", DEFAULT_CONFIG.maxModelFileBytes),
@@ -87,6 +94,7 @@ export function configFromEnv(env: (name: string) => string | undefined = (n) =>
     maxLineBytes: bytes("PROFS_MAX_LINE_BYTES", DEFAULT_CONFIG.maxLineBytes),
     maxEmbeddingsBytes: bytes("PROFS_MAX_EMBEDDINGS_BYTES", DEFAULT_CONFIG.maxEmbeddingsBytes),
     maxHeaderBytes: bytes("PROFS_MAX_HEADER_BYTES", DEFAULT_CONFIG.maxHeaderBytes),
+    maxStreamsPerTenant: positive("PROFS_MAX_STREAMS_PER_TENANT", DEFAULT_CONFIG.maxStreamsPerTenant),
     modelRoots: (env("PROFS_MODEL_ROOTS") ?? "").split(":").filter(Boolean),
   };
 }

@@ -3,8 +3,8 @@
  *
  * Handlers `throw new ApiError(status, type, detail)`; `onError` renders every error as RFC 9457
  * `application/problem+json` carrying the request id. What else can reach it: hono's own HTTPExceptions
- * (malformed JSON, unsupported media type, body limit), zod errors from the request validators, `InputError`s
- * from shared code (the user's fault → 422), and anything unexpected, which is logged with its stack and
+ * (malformed JSON, unsupported media type, body limit), zod errors from the request validators, `DiskSpaceError`s
+ * (the server's disk is full → 507), `InputError`s from shared code (the user's fault → 422), and anything unexpected, which is logged with its stack and
  * answered with a 500 that reveals nothing but the request id.
  */
 import type { Context, ErrorHandler, NotFoundHandler } from "hono";
@@ -19,7 +19,7 @@ import {
   type ProblemType,
   problemTypeUri,
 } from "../shared/contracts/problem.ts";
-import { InputError } from "../shared/errors.ts";
+import { DiskSpaceError, InputError } from "../shared/errors.ts";
 import type { Logger } from "../shared/log.ts";
 
 export class ApiError extends Error {
@@ -101,6 +101,16 @@ export function errorHandler(logger: Logger): ErrorHandler {
   return function onError(error, c) {
     if (error instanceof ApiError) {
       return problemResponse(c, error.status, error.type, error.detail, error.options);
+    }
+    if (error instanceof DiskSpaceError) {
+      // The machine's disk, not the tenant's input: logged for the operator, answered without server paths.
+      logger.warn("disk full", { request_id: c.get("requestId"), path: c.req.path, error: error.message });
+      return problemResponse(
+        c,
+        507,
+        "insufficient-storage",
+        "The server has no free storage for this request; nothing was stored. Retry later",
+      );
     }
     if (error instanceof InputError) return problemResponse(c, 422, "validation-error", error.message);
     if (error instanceof HTTPException) {

@@ -7,8 +7,8 @@
  *
  * The caller opens the database and the blob store (it knows where they live: the environment for the CLIs, a
  * memory database for the demo and tests); the service owns them from then on and `close()` releases everything
- * in order: the worker first (a running attempt is handed back for a retry), the dispatcher, the HTTP server,
- * then the database.
+ * in order: the worker first (a running attempt is handed back for a retry), the janitor, the dispatcher, the
+ * HTTP server, then the database.
  */
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import { createApp } from "../api/app.ts";
@@ -19,9 +19,11 @@ import type { Worker, WorkerOptions } from "../gpu-worker/worker/worker.ts";
 import type { BlobStore } from "../shared/blobs/store.ts";
 import type { Database } from "../shared/db/database.ts";
 import { createJobQueue, type JobQueue, type JobQueueOptions } from "../shared/db/queue.ts";
+import { watchJobChanges } from "../shared/db/job_changes.ts";
 import type { Logger } from "../shared/log.ts";
 import { type WebhookConfig, webhookConfigFromEnv } from "../shared/webhooks/config.ts";
 import { notifyJobFinished } from "../shared/webhooks/events.ts";
+import { type JanitorOptions, startJanitor } from "./janitor.ts";
 
 export interface ServiceOptions {
   database: Database;
@@ -36,7 +38,7 @@ export interface ServiceOptions {
   /** Serve the app over HTTP on this address (port 0 picks a free one); omit to build the app only. */
   listen?: { host: string; port: number };
   /** Run a worker in this process with these options (the embedded service); omit for none. */
-  worker?: Omit<WorkerOptions, "db" | "blobs" | "logger" | "queue">;
+  worker?: Omit<WorkerOptions, "db" | "blobs" | "logger" | "queue" | "changes">;
   /** Run the webhook dispatcher in this process. */
   dispatcher?: boolean;
   /**
@@ -44,6 +46,8 @@ export interface ServiceOptions {
    * (shared/webhooks/config.ts), read once here.
    */
   webhooks?: WebhookConfig;
+  /** Run the blob janitor (infra/janitor.ts) in this process on this schedule; omit for none. */
+  janitor?: JanitorOptions;
 }
 
 export interface Service {
@@ -88,11 +92,20 @@ export async function composeService(options: ServiceOptions): Promise<Service> 
       const dispatcher = startWebhookDispatcher(database, logger, { config: webhooks });
       stops.unshift(() => dispatcher.stop());
     }
+    if (options.janitor) {
+      const janitor = startJanitor({ db: database.db, blobs, options: options.janitor, logger });
+      stops.unshift(() => janitor.stop());
+    }
     if (options.worker) {
       const { startWorker } = await import("../gpu-worker/worker/worker.ts");
-      const running = startWorker({ ...options.worker, db: database.db, blobs, logger, queue });
+      // The job change feed wakes the idle worker when a job is enqueued: no poll interval between submit and claim.
+      const changes = watchJobChanges(database, logger);
+      const running = startWorker({ ...options.worker, db: database.db, blobs, logger, queue, changes });
       worker = running;
-      stops.unshift(() => running.stop());
+      stops.unshift(async () => {
+        await running.stop();
+        await changes.close();
+      });
     }
   } catch (error) {
     for (const stop of stops) await stop();

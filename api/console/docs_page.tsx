@@ -29,6 +29,11 @@ const PROBLEM_HELP: Record<keyof typeof PROBLEM_TYPES, string> = {
   "invalid-dataset": "The dataset has bad lines or records; errors names each line. Nothing was stored.",
   "invalid-upload":
     "The uploaded file is truncated or corrupt (e.g. a bad safetensors header). Nothing was stored.",
+  "too-many-requests":
+    "This tenant already has as many open event streams as the server allows; close one, or retry after " +
+    "Retry-After seconds.",
+  "insufficient-storage":
+    "The server's storage is full; nothing was stored. Retry later; the service keeps serving meanwhile.",
   "service-unavailable": "A dependency (the database) is not reachable.",
   "internal-error": "A bug or an outage; quote request_id when reporting it.",
 };

@@ -20,19 +20,20 @@ import {
   CheckPage,
   CheckView,
 } from "../../shared/contracts/check_api.ts";
-import { readyModel } from "./prepare_edit.ts";
+import { enqueueHolding, readyModel } from "./prepare_edit.ts";
 import type { ApiDeps } from "../deps.ts";
 import type { ApiEnv } from "../env.ts";
 import { ApiError, notFound, validationHook } from "../errors.ts";
 import { requireScope } from "../middleware/auth.ts";
 import { IdParam, jsonLimit, problems, refuseWithoutForward } from "./common.ts";
 import { ARTIFACT_RESPONSES, downloadArtifact } from "./downloads.ts";
+import type { StreamLimiter } from "../stream_limiter.ts";
 
 const ArtifactParams = IdParam.extend({
   name: pgText(z.string()).meta({ param: { name: "name", in: "path" }, example: "report.html" }),
 });
 
-export function checksRoutes(deps: ApiDeps) {
+export function checksRoutes(deps: ApiDeps, streams: StreamLimiter) {
   const app = new OpenAPIHono<ApiEnv>({ defaultHook: validationHook });
   const { db } = deps.database;
   const queue = deps.queue;
@@ -87,7 +88,13 @@ export function checksRoutes(deps: ApiDeps) {
         ...body.params,
         ...(body.edit_id === undefined ? {} : { edit_id: body.edit_id }),
       };
-      const job = await queue.enqueue(db, { tenantId, kind: "check", params, modelId });
+      const datasetIds = Object.keys(CHECK_DATASETS).map((k) => body.params[k as CheckDatasetParam]);
+      const job = await enqueueHolding(
+        db,
+        tenantId,
+        { modelId, datasetIds },
+        (tx) => queue.enqueue(tx, { tenantId, kind: "check", params, modelId }),
+      );
       return c.json(await checkView(db, job), 201);
     },
   );
@@ -151,7 +158,7 @@ export function checksRoutes(deps: ApiDeps) {
       const job = await findCheck(db, tenantId, id);
       const artifact = await getArtifact(db, tenantId, job.id, name);
       if (!artifact) throw notFound("artifact", `${id}/${name}`);
-      return await downloadArtifact(deps, c, artifact);
+      return await downloadArtifact(deps, c, artifact, streams);
     },
   );
 

@@ -7,9 +7,6 @@ import { PROBLEM_CONTENT_TYPE, ProblemDetails } from "../../shared/contracts/pro
 import type { ApiDeps } from "../deps.ts";
 import type { ApiEnv } from "../env.ts";
 import { ApiError } from "../errors.ts";
-import { and, eq, inArray, or, sql } from "drizzle-orm";
-import { CHECK_DATASETS } from "../../shared/contracts/checks.ts";
-import { type Db, jobs } from "../../shared/db/index.ts";
 
 export const IdParam = z.object({ id: pgText(z.string()).meta({ param: { name: "id", in: "path" } }) });
 
@@ -24,6 +21,8 @@ const PROBLEM_DESCRIPTIONS: Record<number, string> = {
   415: "unsupported Content-Type",
   416: "Range outside the artifact",
   422: "invalid input; `errors` names each field or line",
+  429: "this tenant is at its cap on open streams; `Retry-After` says when to try again",
+  507: "the server's storage is full; nothing was stored",
 };
 
 /** OpenAPI `responses` entries for the problem statuses a route can answer with. */
@@ -90,31 +89,15 @@ export function refuseWithoutForward(
   throw new ApiError(422, "validation-error", detail, { errors: [{ path, message: detail }] });
 }
 
-/**
- * Refuses to delete a model or dataset a queued or running job still needs (the job would fail for want of
- * it); finished jobs keep their results and artifacts, so those do not block.
- */
-export async function refuseWhileInUse(
-  db: Db,
-  tenantId: string,
+/** The 409 for deleting a model or dataset that a queued or running job still needs (shared/db/repositories/in_use.ts). */
+export function inUseConflict(
   what: "model" | "dataset",
   id: string,
-): Promise<void> {
-  // A dataset is an edit's `dataset_id`, or a check's texts named in its params.
-  const uses = what === "model" ? eq(jobs.modelId, id) : or(
-    eq(jobs.datasetId, id),
-    ...Object.keys(CHECK_DATASETS).map((key) => sql`${jobs.params}->>${key} = ${id}`),
+  busy: { id: string; kind: string },
+): ApiError {
+  return new ApiError(
+    409,
+    "conflict",
+    `Cannot delete ${what} '${id}' as no queued or running job may use it: ${busy.kind} '${busy.id}' does (cancel it first)`,
   );
-  const [busy] = await db.select({ id: jobs.id, kind: jobs.kind }).from(jobs).where(and(
-    eq(jobs.tenantId, tenantId),
-    uses,
-    inArray(jobs.status, ["queued", "running"]),
-  )).limit(1);
-  if (busy) {
-    throw new ApiError(
-      409,
-      "conflict",
-      `Cannot delete ${what} '${id}' as no queued or running job may use it: ${busy.kind} '${busy.id}' does (cancel it first)`,
-    );
-  }
 }

@@ -17,23 +17,20 @@ import { withBlobFolder } from "../../shared/blobs/folder.ts";
 import { newDatasetKey, parentPrefix } from "../../shared/blobs/keys.ts";
 import { BlobTooLargeError } from "../../shared/blobs/store.ts";
 import type { Dataset } from "../../shared/db/index.ts";
-import {
-  createDataset,
-  deleteDataset,
-  getDataset,
-  listDatasets,
-} from "../../shared/db/repositories/datasets.ts";
+import { createDataset, getDataset, listDatasets } from "../../shared/db/repositories/datasets.ts";
 import { LineSplitter, LineTooLong } from "../../shared/formats/line_splitter.ts";
 import { PreferenceParser } from "../../shared/formats/preference.ts";
 import { TextsParser } from "../../shared/formats/texts.ts";
 import { InputError } from "../../shared/errors.ts";
+import { deleteUnlessInUse } from "../../shared/db/repositories/in_use.ts";
 import { openSafetensors } from "../../shared/safetensors/reader.ts";
 import type { ApiDeps } from "../deps.ts";
 import type { ApiEnv } from "../env.ts";
 import { ApiError, notFound, validationHook } from "../errors.ts";
 import { requireScope } from "../middleware/auth.ts";
-import { safetensorsValidator } from "../uploads/safetensors_stream.ts";
-import { declaredLength, IdParam, problems, refuseWhileInUse } from "./common.ts";
+import { safetensorsValidator } from "../../shared/safetensors/stream_validator.ts";
+import { isDiskSpace, recordOrRemove } from "../uploads/owned_blob.ts";
+import { declaredLength, IdParam, inUseConflict, problems } from "./common.ts";
 
 /** A 422 lists at most this many bad lines (the count of all of them is in the detail). */
 const MAX_REPORTED_LINES = 20;
@@ -76,7 +73,7 @@ export function datasetsRoutes(deps: ApiDeps) {
       },
       responses: {
         201: { description: "stored", content: { "application/json": { schema: DatasetView } } },
-        ...problems(401, 403, 413, 422),
+        ...problems(401, 403, 413, 422, 507),
       },
     }),
     async (c) => {
@@ -97,16 +94,17 @@ export function datasetsRoutes(deps: ApiDeps) {
         const info = await store(() =>
           deps.blobs.put(key, body.pipeThrough(check.stream), { maxBytes: cap })
         );
-        const dataset = await createDataset(db, tenantId, {
-          name,
-          kind,
-          format: check.result().format,
-          rows: check.result().rows,
-          size: info.size,
-          sha256: info.sha256,
-          blobKey: key,
-          metadata: {},
-        });
+        const dataset = await recordOrRemove(deps.blobs, key, () =>
+          createDataset(db, tenantId, {
+            name,
+            kind,
+            format: check.result().format,
+            rows: check.result().rows,
+            size: info.size,
+            sha256: info.sha256,
+            blobKey: key,
+            metadata: {},
+          }));
         return c.json(datasetView(dataset), 201);
       }
 
@@ -115,27 +113,23 @@ export function datasetsRoutes(deps: ApiDeps) {
           maxBytes: cap,
         })
       );
-      let embeddings: EmbeddingsInfo;
-      try {
-        embeddings = await withBlobFolder(
+      const dataset = await recordOrRemove(deps.blobs, key, async () => {
+        const embeddings: EmbeddingsInfo = await withBlobFolder(
           deps.blobs,
           parentPrefix(key),
           ["embeddings.safetensors"],
           (dir) => readEmbeddingsInfo(`${dir}/embeddings.safetensors`, name),
         );
-      } catch (error) {
-        await deps.blobs.delete(key);
-        throw error;
-      }
-      const dataset = await createDataset(db, tenantId, {
-        name,
-        kind,
-        format: "embeddings",
-        rows: embeddings.rows,
-        size: info.size,
-        sha256: info.sha256,
-        blobKey: key,
-        metadata: embeddings,
+        return await createDataset(db, tenantId, {
+          name,
+          kind,
+          format: "embeddings",
+          rows: embeddings.rows,
+          size: info.size,
+          sha256: info.sha256,
+          blobKey: key,
+          metadata: embeddings,
+        });
       });
       return c.json(datasetView(dataset), 201);
     },
@@ -197,11 +191,11 @@ export function datasetsRoutes(deps: ApiDeps) {
     async (c) => {
       const { tenantId } = c.get("principal");
       const { id } = c.req.valid("param");
-      const dataset = await getDataset(db, tenantId, id);
-      if (!dataset) throw notFound("dataset", id);
-      await refuseWhileInUse(db, tenantId, "dataset", dataset.id);
-      if (!await deleteDataset(db, tenantId, id)) throw notFound("dataset", id);
-      await deps.blobs.deletePrefix(parentPrefix(dataset.blobKey));
+      const outcome = await deleteUnlessInUse(db, tenantId, "dataset", id);
+      if (!outcome) throw notFound("dataset", id);
+      if ("busy" in outcome) throw inUseConflict("dataset", id, outcome.busy);
+      // A crash before this leaves the file unreferenced: the blob janitor removes it after its grace period.
+      await deps.blobs.deletePrefix(parentPrefix(outcome.deleted.blobKey));
       return c.body(null, 204);
     },
   );
@@ -228,6 +222,7 @@ async function store<T>(put: () => Promise<T>): Promise<T> {
     return await put();
   } catch (error) {
     if (error instanceof BlobTooLargeError) throw tooLarge(error.maxBytes);
+    if (isDiskSpace(error)) throw error;
     if (error instanceof BadLinesError) {
       throw new ApiError(422, "invalid-dataset", error.message, { errors: error.lines });
     }

@@ -10,6 +10,7 @@ import type { ApiDeps } from "../deps.ts";
 import type { ApiEnv } from "../env.ts";
 import { ApiError } from "../errors.ts";
 import { problems } from "./common.ts";
+import { releasingBody, type StreamLimiter } from "../stream_limiter.ts";
 
 /** The OpenAPI responses of an artifact download (`downloadArtifact`), shared by edits' and checks' routes. */
 export const ARTIFACT_RESPONSES = {
@@ -19,7 +20,7 @@ export const ARTIFACT_RESPONSES = {
   },
   206: { description: "the requested range" },
   304: { description: "not modified (If-None-Match)" },
-  ...problems(401, 403, 404, 416),
+  ...problems(401, 403, 404, 416, 429),
 };
 
 /**
@@ -30,6 +31,7 @@ export async function downloadArtifact(
   deps: ApiDeps,
   c: Context<ApiEnv>,
   artifact: Artifact,
+  streams: StreamLimiter,
 ): Promise<Response> {
   const etag = `"${artifact.sha256}"`;
   const headers: Record<string, string> = {
@@ -64,15 +66,27 @@ export async function downloadArtifact(
     if (range) headers["Content-Range"] = `bytes ${range.start}-${range.end}/${artifact.size}`;
     return new Response(null, { status: range ? 206 : 200, headers });
   }
-  const blob = await deps.blobs.get(artifact.blobKey, range ?? undefined);
-  if (!blob) throw new Error(`artifact ${artifact.id} has no blob at ${artifact.blobKey}`);
+  // A download holds one of the tenant's stream slots until its body ends or the client goes away.
+  const release = streams.open(c.get("principal").tenantId, `a download of '${artifact.name}'`);
+  let blob;
+  try {
+    blob = await deps.blobs.get(artifact.blobKey, range ?? undefined);
+  } catch (error) {
+    release();
+    throw error;
+  }
+  if (!blob) {
+    release();
+    throw new Error(`artifact ${artifact.id} has no blob at ${artifact.blobKey}`);
+  }
+  const body = releasingBody(blob.body, release);
   if (range) {
     headers["Content-Range"] = `bytes ${range.start}-${range.end}/${blob.size}`;
     headers["Content-Length"] = String(range.end - range.start + 1);
-    return new Response(blob.body, { status: 206, headers });
+    return new Response(body, { status: 206, headers });
   }
   headers["Content-Length"] = String(blob.size);
-  return new Response(blob.body, { status: 200, headers });
+  return new Response(body, { status: 200, headers });
 }
 
 /**

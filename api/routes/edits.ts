@@ -32,7 +32,7 @@ import {
   listJobEvents,
   listJobs,
 } from "../../shared/db/repositories/jobs.ts";
-import { prepareEdit } from "./prepare_edit.ts";
+import { enqueueHolding, prepareEdit } from "./prepare_edit.ts";
 import type { ApiDeps } from "../deps.ts";
 import type { ApiEnv } from "../env.ts";
 import { ApiError, notFound, validationHook } from "../errors.ts";
@@ -41,6 +41,7 @@ import { createChangeCache } from "../change_cache.ts";
 import { createReadBatcher } from "../read_batcher.ts";
 import { ARTIFACT_RESPONSES, downloadArtifact } from "./downloads.ts";
 import { eventView, streamJobEvents } from "./job_events.ts";
+import type { StreamLimiter } from "../stream_limiter.ts";
 import { IdParam, jsonLimit, problems } from "./common.ts";
 
 /**
@@ -77,7 +78,7 @@ const ArtifactParams = IdParam.extend({
   name: pgText(z.string()).meta({ param: { name: "name", in: "path" }, example: "patch.safetensors" }),
 });
 
-export function editsRoutes(deps: ApiDeps, changes: JobChanges) {
+export function editsRoutes(deps: ApiDeps, changes: JobChanges, streams: StreamLimiter) {
   const app = new OpenAPIHono<ApiEnv>({ defaultHook: validationHook });
   const { db } = deps.database;
   const queue = deps.queue;
@@ -136,8 +137,10 @@ export function editsRoutes(deps: ApiDeps, changes: JobChanges) {
       const body = c.req.valid("json");
       const key = c.req.valid("header")["idempotency-key"];
       const input = await prepareEdit(db, tenantId, body);
+      const uses = { modelId: input.modelId, datasetIds: [input.datasetId] };
       if (key === undefined) {
-        return c.json(await editView(db, await queue.enqueue(db, input)), 201);
+        const job = await enqueueHolding(db, tenantId, uses, (tx) => queue.enqueue(tx, input));
+        return c.json(await editView(db, job), 201);
       }
       const requestHash = createHash("sha256")
         .update(
@@ -150,7 +153,12 @@ export function editsRoutes(deps: ApiDeps, changes: JobChanges) {
         )
         .digest("hex");
       try {
-        const { job, created } = await queue.enqueueIdempotent(db, { ...input, key, requestHash });
+        const { job, created } = await enqueueHolding(
+          db,
+          tenantId,
+          uses,
+          (tx) => queue.enqueueIdempotent(tx, { ...input, key, requestHash }),
+        );
         const view = await editView(db, job);
         if (created) return c.json(view, 201);
         c.header("Idempotent-Replayed", "true");
@@ -254,7 +262,8 @@ export function editsRoutes(deps: ApiDeps, changes: JobChanges) {
       summary: "Progress events: Server-Sent Events (Accept: text/event-stream) or JSON",
       description: "SSE: every event so far (after Last-Event-ID when reconnecting), then new ones as they " +
         "happen; the stream ends after the job's terminal event. Each SSE event has `id` = seq, `event` = type " +
-        "and `data` = the JobEvent as JSON. JSON: the events so far (after `?after=`, at most `limit`; " +
+        "and `data` = the JobEvent as JSON; a tenant holds at most PROFS_MAX_STREAMS_PER_TENANT streams and " +
+        "downloads at once (429 with Retry-After beyond). JSON: the events so far (after `?after=`, at most `limit`; " +
         "`has_more` when more follow).",
       security: [{ apiKey: [] }],
       middleware: [read] as const,
@@ -267,14 +276,22 @@ export function editsRoutes(deps: ApiDeps, changes: JobChanges) {
             "text/event-stream": { schema: z.string() },
           },
         },
-        ...problems(401, 403, 404),
+        ...problems(401, 403, 404, 429),
       },
     }),
     async (c) => {
       const { tenantId } = c.get("principal");
       const { id } = c.req.valid("param");
-      const job = await findEdit(db, tenantId, id);
       const wantsSse = (c.req.header("Accept") ?? "").includes("text/event-stream");
+      // A stream's slot is taken before anything is read, so a tenant at its cap costs no database round trip.
+      const release = wantsSse ? streams.open(tenantId, `an event stream of edit '${id}'`) : () => {};
+      let job: Job;
+      try {
+        job = await findEdit(db, tenantId, id);
+      } catch (error) {
+        release();
+        throw error;
+      }
       if (!wantsSse) {
         const { after, limit } = c.req.valid("query");
         const events = await listJobEvents(db, tenantId, job.id, { afterId: after, limit: limit + 1 });
@@ -285,7 +302,7 @@ export function editsRoutes(deps: ApiDeps, changes: JobChanges) {
         );
       }
       const lastEventId = Number(c.req.header("Last-Event-ID") ?? c.req.valid("query").after ?? 0);
-      return streamJobEvents(c, { db, changes, tenantId, jobId: job.id, lastEventId });
+      return streamJobEvents(c, { db, changes, tenantId, jobId: job.id, lastEventId, release });
     },
   );
 
@@ -307,7 +324,7 @@ export function editsRoutes(deps: ApiDeps, changes: JobChanges) {
       const job = await findEdit(db, tenantId, id);
       const artifact = await getArtifact(db, tenantId, job.id, name);
       if (!artifact) throw notFound("artifact", `${id}/${name}`);
-      return await downloadArtifact(deps, c, artifact);
+      return await downloadArtifact(deps, c, artifact, streams);
     },
   );
 

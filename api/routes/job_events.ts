@@ -6,7 +6,7 @@
 import type { Context } from "hono";
 import { streamSSE } from "hono/streaming";
 import { type JobEvent, TERMINAL_STATUSES } from "../../shared/contracts/edits.ts";
-import { type Db, FEED_TRUST_MS, type JobChanges } from "../../shared/db/index.ts";
+import { type Db, FEED_TRUST_MS, inTenantScope, type JobChanges } from "../../shared/db/index.ts";
 import { getJob, listJobEvents } from "../../shared/db/repositories/jobs.ts";
 import type { ApiEnv } from "../env.ts";
 
@@ -20,20 +20,39 @@ const KEEPALIVE_MS = 15_000;
 
 export function streamJobEvents(
   c: Context<ApiEnv>,
-  o: { db: Db; changes: JobChanges; tenantId: string; jobId: string; lastEventId: number },
+  o: {
+    db: Db;
+    changes: JobChanges;
+    tenantId: string;
+    jobId: string;
+    lastEventId: number;
+    /** gives the tenant's stream slot back (api/stream_limiter.ts): when the stream ends or the client leaves */
+    release: () => void;
+  },
 ): Response {
   const { db, changes, tenantId, lastEventId } = o;
   const job = { id: o.jobId };
   return streamSSE(c, async (stream) => {
     // Set by the feed when the job changes; cleared before each read so no change is missed in between.
     const changed = changes.signal(job.id);
-    stream.onAbort(() => changed.close());
+    stream.onAbort(() => {
+      changed.close();
+      o.release();
+    });
     try {
       let after = Number.isSafeInteger(lastEventId) && lastEventId > 0 ? lastEventId : 0;
       let lastWrite = Date.now();
-      /** Writes the events after the last one sent; how many there were. */
-      const sendNew = async () => {
-        const events = await listJobEvents(db, tenantId, job.id, { afterId: after, limit: 500 });
+      /**
+       * The events after the last one sent and the job's status, in one transaction: one round trip of the
+       * database's connection per wake-up, however many streams are open.
+       */
+      const read = () =>
+        inTenantScope(db, tenantId, async (tx) => ({
+          events: await listJobEvents(tx, tenantId, job.id, { afterId: after, limit: 500 }),
+          status: (await getJob(tx, tenantId, job.id))?.status ?? null,
+        }));
+      /** Writes the events (outside the transaction: a slow client never holds a connection). */
+      const send = async (events: Awaited<ReturnType<typeof read>>["events"]) => {
         for (const event of events) {
           await stream.writeSSE({
             id: String(event.id),
@@ -43,26 +62,28 @@ export function streamJobEvents(
           after = event.id;
           lastWrite = Date.now();
         }
-        return events.length;
       };
       while (!stream.aborted) {
         changed.clear();
-        if (await sendNew() > 0) continue;
+        const { events, status } = await read();
+        await send(events);
+        if (events.length > 0) continue;
         // Terminal events are written in the transaction that ends the job, so once the job reads terminal
-        // what is left to read is all there is.
-        const now = await getJob(db, tenantId, job.id);
-        if (!now || TERMINAL_STATUSES.includes(now.status)) {
-          while (await sendNew() > 0) continue;
+        // what is left to read (the status may have been read after the events) is all there is.
+        if (status === null || TERMINAL_STATUSES.includes(status)) {
+          for (let more = await read(); more.events.length > 0; more = await read()) await send(more.events);
           break;
         }
         if (Date.now() - lastWrite >= KEEPALIVE_MS) {
           await stream.write(": keep-alive\n\n");
           lastWrite = Date.now();
         }
-        await changed.wait(changes.live ? FEED_TRUST_MS : EVENTS_POLL_MS);
+        // Jittered, so streams opened together do not read together every FEED_TRUST_MS.
+        await changed.wait(changes.live ? FEED_TRUST_MS * (0.5 + Math.random() / 2) : EVENTS_POLL_MS);
       }
     } finally {
       changed.close();
+      o.release();
     }
   });
 }

@@ -10,6 +10,8 @@ import type { ModelSummary } from "../../shared/contracts/models.ts";
 import type { Db } from "../../shared/db/database.ts";
 import { getDataset } from "../../shared/db/repositories/datasets.ts";
 import { getModel } from "../../shared/db/repositories/models.ts";
+import { lockForJob } from "../../shared/db/repositories/in_use.ts";
+import { inTenantScope } from "../../shared/db/tenant_scope.ts";
 import { InputError } from "../../shared/errors.ts";
 import { embeddingsMisfit } from "../../shared/formats/embeddings.ts";
 import { ApiError, notFound } from "../errors.ts";
@@ -27,6 +29,34 @@ export async function readyModel(db: Db, tenantId: string, modelId: string) {
     );
   }
   return model;
+}
+
+/**
+ * Runs `enqueue` in one transaction that holds the job's model (and datasets) `FOR SHARE` and finds the model
+ * still ready: a concurrent delete (shared/db/repositories/in_use.ts) either waits and then refuses with 409
+ * because this job uses the model, or deletes first and this answers 404 — never a 204 and a 201 together.
+ */
+export function enqueueHolding<T>(
+  db: Db,
+  tenantId: string,
+  uses: { modelId: string; datasetIds?: (string | null | undefined)[] },
+  enqueue: (tx: Db) => Promise<T>,
+): Promise<T> {
+  return inTenantScope(db, tenantId, async (tx) => {
+    const model = await lockForJob(tx, tenantId, "model", uses.modelId);
+    if (!model) throw notFound("model", uses.modelId);
+    if (model.status !== "ready") {
+      throw new ApiError(
+        409,
+        "conflict",
+        `Model '${model.id}' must be ready (finalized): it is ${model.status}`,
+      );
+    }
+    for (const id of uses.datasetIds ?? []) {
+      if (id && !await lockForJob(tx, tenantId, "dataset", id)) throw notFound("dataset", id);
+    }
+    return await enqueue(tx);
+  });
 }
 
 /** Checks an edit's model, dataset and (already schema-valid) parameters; returns the job to enqueue. */

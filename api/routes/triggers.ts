@@ -33,7 +33,7 @@ import {
   ReplayedWithoutJobError,
 } from "../../shared/db/repositories/webhooks.ts";
 import { generateSecret, verifyWebhook, WebhookSignatureError } from "../../shared/webhooks/signature.ts";
-import { prepareEdit } from "./prepare_edit.ts";
+import { enqueueHolding, prepareEdit } from "./prepare_edit.ts";
 import type { ApiDeps } from "../deps.ts";
 import type { ApiEnv } from "../env.ts";
 import { ApiError, fieldErrors, notFound, validationHook } from "../errors.ts";
@@ -206,7 +206,8 @@ export function triggerFireRoutes(deps: ApiDeps, options: TriggerRouteOptions = 
     try {
       const { jobId, replayed } = await fireTriggerOnce(db, trigger, webhookId, at, async (tx) => {
         const input = await prepareFire(tx, trigger, fire);
-        return (await queue.enqueue(tx, input)).id;
+        const uses = { modelId: input.modelId, datasetIds: [input.datasetId] };
+        return (await enqueueHolding(tx, trigger.tenantId, uses, (held) => queue.enqueue(held, input))).id;
       });
       const job = await getJob(db, trigger.tenantId, jobId);
       return c.json({

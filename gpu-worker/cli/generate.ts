@@ -1,6 +1,7 @@
 /**
- * `profs generate --model DIR "prompt"`: greedy continuation of a prompt with a model folder, offline, printed
- * token by token as it is produced (one decode step per token, so the text streams).
+ * `profs generate --model DIR "prompt"`: a greedy or sampled continuation of a prompt with a model folder, offline, printed
+ * as the engine produces each token (the runner's `onToken`: one generation with its KV cache, the prompt
+ * tokenized once; lm/text_stream.ts emits only complete characters).
  */
 import { parseArgs } from "node:util";
 import { InputError } from "../../shared/errors.ts";
@@ -8,10 +9,14 @@ import { openModelFolder } from "../../shared/model/folder.ts";
 import { loadTokenizer } from "../../shared/model/tokenizer.ts";
 import { lmFamilyFrom } from "../lm/family.ts";
 import { createLmCpuRunner } from "../lm/runner.ts";
+import { createTextStream } from "../lm/text_stream.ts";
 
-export const USAGE = `usage: profs generate --model DIR [--max-new-tokens N] [--json] PROMPT
+export const USAGE = `usage: profs generate --model DIR [--max-new-tokens N] [--temperature T [--top-k K]
+                      [--top-p P] [--seed S]] [--json] PROMPT
 
-  greedy decoding on the CPU; tokens are printed as they are produced (--json: one JSON object at the end)`;
+  decoding on the CPU, greedy unless --temperature T > 0 samples (from the K most likely tokens, then the
+  smallest set reaching probability P; the same seed gives the same text); the text is printed as it is
+  produced (--json: one JSON object at the end)`;
 
 export async function run(args: string[]): Promise<void> {
   const { values, positionals } = parseArgs({
@@ -19,6 +24,10 @@ export async function run(args: string[]): Promise<void> {
     options: {
       model: { type: "string" },
       "max-new-tokens": { type: "string" },
+      temperature: { type: "string" },
+      "top-k": { type: "string" },
+      "top-p": { type: "string" },
+      seed: { type: "string" },
       json: { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },
@@ -42,6 +51,23 @@ export async function run(args: string[]): Promise<void> {
       }'`,
     );
   }
+  const number = (flag: string, value: string | undefined, ok: (n: number) => boolean, what: string) => {
+    if (value === undefined) return undefined;
+    const n = Number(value);
+    if (value.trim() === "" || !ok(n)) {
+      throw new InputError(`Cannot generate as '--${flag}' must be ${what}: current value is '${value}'`);
+    }
+    return n;
+  };
+  const temperature = number("temperature", values.temperature, (n) => n >= 0 && n <= 100, "from 0 to 100");
+  const topK = number("top-k", values["top-k"], (n) => Number.isInteger(n) && n >= 1, "a positive integer");
+  const topP = number("top-p", values["top-p"], (n) => n > 0 && n <= 1, "in (0, 1]");
+  const seed = number("seed", values.seed, (n) => Number.isInteger(n) && n >= 0, "an integer ≥ 0");
+  if (temperature === undefined && (topK ?? topP ?? seed) !== undefined) {
+    throw new InputError(
+      "Cannot generate as '--top-k', '--top-p' and '--seed' need '--temperature': it is missing",
+    );
+  }
   const prompt = positionals[0];
   const folder = await openModelFolder(values.model);
   try {
@@ -50,21 +76,17 @@ export async function run(args: string[]): Promise<void> {
     const runner = await createLmCpuRunner(folder, family, tokenizer);
     try {
       const encoder = new TextEncoder();
-      const tokens: number[] = [];
-      let text = "";
-      // One greedy step per call on the prompt plus the text so far, so each token reaches the terminal as soon
-      // as it exists. The text is re-tokenized each step: where BPE would segment the joined text differently
-      // from the generated tokens the continuation can differ from a one-call greedy run (the test pins the
-      // tiny model's case); the runner has no per-token callback yet.
-      for (let i = 0; i < max; i++) {
-        const [step] = await runner.generate([prompt + text], { maxNewTokens: 1, stopAtEos: true });
-        if (step.tokens.length === 0) break;
-        tokens.push(step.tokens[0]);
-        const decoded = tokenizer.decode(tokens);
-        const piece = decoded.slice(text.length);
-        text = decoded;
-        if (!values.json) await Deno.stdout.write(encoder.encode(piece));
-      }
+      const stream = createTextStream(tokenizer);
+      const show = (piece: string) => {
+        if (piece && !values.json) Deno.stdout.writeSync(encoder.encode(piece));
+      };
+      const [{ tokens, text }] = await runner.generate([prompt], {
+        maxNewTokens: max,
+        stopAtEos: true,
+        onToken: (_, token) => show(stream.push(token)),
+        sampling: temperature === undefined ? undefined : { temperature, topK, topP, seed },
+      });
+      show(stream.end());
       if (values.json) console.log(JSON.stringify({ prompt, text, tokens }));
       else console.log();
     } finally {

@@ -6,7 +6,7 @@
  */
 import { parseArgs } from "node:util";
 import { blobStoreConfigFromEnv, openBlobStore } from "../../shared/blobs/from_env.ts";
-import { openDatabase } from "../../shared/db/index.ts";
+import { openDatabase, watchJobChanges } from "../../shared/db/index.ts";
 import { InputError } from "../../shared/errors.ts";
 import { createLogger } from "../../shared/log.ts";
 import { parseBackendName } from "../profs/select.ts";
@@ -18,7 +18,7 @@ export const WORKER_OPTIONS_USAGE =
   `  --backend B          auto | webgpu | cpu (default auto: webgpu on a hardware adapter, else cpu)
   --lease-ms N         lease length; a job whose worker stops heartbeating is retried after it (default 60000)
   --heartbeat-ms N     heartbeat period, also how fast a cancel is seen (default lease / 4)
-  --poll-ms N          wait between empty polls of the queue (default 1000)
+  --poll-ms N          wait between empty polls of the queue (default 1000; a submitted job wakes it at once)
   --work-dir DIR       scratch space for running jobs (default the system temp directory)
   --max-job-seconds S  stop and fail a job that runs longer (default PROFS_JOB_MAX_SECONDS, else sized from
                        the job: 1800 s + 60 s per edited block + 2 s per pair (max_pairs) + 900 s with check)`;
@@ -90,17 +90,20 @@ export async function run(args: string[]): Promise<void> {
   const stop = new AbortController();
   const onSignal = () => stop.abort();
   for (const signal of ["SIGINT", "SIGTERM"] as const) Deno.addSignalListener(signal, onSignal);
+  const changes = watchJobChanges(database, logger); // a submitted job is claimed at once, not at the next poll
   try {
     const worker = startWorker({
       db: database.db,
       blobs,
       logger,
       signal: stop.signal,
+      changes,
       ...settings,
     });
     await worker.done;
   } finally {
     for (const signal of ["SIGINT", "SIGTERM"] as const) Deno.removeSignalListener(signal, onSignal);
+    await changes.close();
     await database.close();
   }
 }

@@ -38,7 +38,7 @@ export async function applyPatch(options: ApplyPatchOptions): Promise<ApplyPatch
     if (!(error instanceof Deno.errors.NotFound)) throw error;
   }
   const model = await openModelFolder(options.modelDir);
-  const tmpDir = `${options.outDir}.partial-${crypto.randomUUID().slice(0, 8)}`;
+  const tmpDir = `${options.outDir.replace(/\/+$/, "")}.partial-${crypto.randomUUID().slice(0, 8)}`;
   try {
     const refuse = (rule: string) =>
       new InputError(`Cannot ${options.revert ? "revert" : "apply"} patch '${options.patchFile}' as ${rule}`);

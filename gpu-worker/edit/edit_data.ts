@@ -1,11 +1,12 @@
 /**
  * Where an edit's embeddings come from (the first half of `runEdit`): the data, read and checked before the
- * model is opened — pairs (JSONL) or an embeddings file, sampled with the seed, enough usable pairs for the rank —
- * and then, with the model open, a per-layer source of the sampled pairs' pooled embeddings: read from the file a
+ * model is opened — pairs (JSONL) or an embeddings file, sampled with the seed, split into the pairs that find the
+ * subspace and those held out for the margin (holdout.ts), enough usable pairs for the rank — and then, with the model open, a per-layer source of the sampled pairs' pooled embeddings: read from the file a
  * layer at a time, or computed by running the model over both sides of the pairs.
  */
 import { basename } from "node:path";
 import { checkPairsForRank } from "../../shared/contracts/edit_params.ts";
+import { InputError } from "../../shared/errors.ts";
 import { type EmbeddingsFile, openEmbeddings, selectRows } from "../../shared/formats/embeddings.ts";
 import type { Matrix } from "../../shared/formats/matrix.ts";
 import { readPreferenceFile } from "../../shared/formats/preference.ts";
@@ -14,6 +15,9 @@ import type { ComputeBackend } from "../runtime/backends.ts";
 import { checkMemoryBudget } from "../runtime/memory_budget.ts";
 import type { EditReport } from "./report.ts";
 import { sampleIndices } from "./sample.ts";
+import { type HoldoutSplit, splitHoldout } from "./holdout.ts";
+
+type Pair = { preferred: string; rejected: string };
 
 /** The data as the user gave it (the worker: the dataset's id and sha256, and whether the cache served it). */
 export interface Provenance {
@@ -26,10 +30,16 @@ export interface Provenance {
 export interface EditData {
   /** Open when the edit reads an embeddings file; the caller closes it. */
   embeddings?: EmbeddingsFile;
-  /** The sampled pairs, when the edit runs the model over them. */
-  pairs?: { preferred: string; rejected: string }[];
-  /** Rows of the data the edit uses (sampled with the seed; pairs stay aligned). */
+  /** The pairs that find the subspace, when the edit runs the model over them. */
+  pairs?: Pair[];
+  /** Rows of the data that find the subspace (sampled with the seed, held-out rows removed; pairs stay aligned). */
   indices: number[];
+  /** The held-out pairs (texts), disjoint from `indices`; empty when nothing is held out. */
+  heldOut: Pair[];
+  /** Pairs input: every sampled pair (held-out ones included) in row order, for `--save-embeddings`. */
+  sampledPairs?: Pair[];
+  /** The split's rows (`subspace` = `indices`) and why nothing was held out, if so. */
+  split: HoldoutSplit & { share: number };
   source: EditReport["source"];
 }
 
@@ -38,42 +48,74 @@ export type LayerSource = (layer: number) => Promise<{ preferred: Matrix; reject
 
 /**
  * Reads exactly one of `pairsFile` and `embeddingsFile` (headers only for embeddings), samples `maxPairs` rows
- * with `seed` and refuses fewer usable pairs than `rank` — all before anything model-sized is read.
+ * with `seed`, holds out a `holdout` share of them (pairs only: embeddings carry no texts to measure a margin on,
+ * unless `embeddingsPairsFile` gives the pairs they were computed from, row for row) and refuses fewer usable
+ * pairs than `rank` for the subspace — all before anything model-sized is read.
  */
 export async function readEditData(o: {
   pairsFile?: string;
   embeddingsFile?: string;
+  /** The pairs `embeddingsFile` was computed from, row for row (the worker's embeddings cache): their texts. */
+  embeddingsPairsFile?: string;
   rank: number;
   maxPairs: number;
   seed: number;
+  /** Share of the sampled pairs held out (0: none). */
+  holdout: number;
   provenance?: Provenance;
 }): Promise<EditData> {
-  const { rank, maxPairs, seed } = o;
+  const { rank, maxPairs, seed, holdout: share } = o;
   if (o.embeddingsFile !== undefined) {
     const embeddings = await openEmbeddings(o.embeddingsFile);
     try {
-      const indices = sampleIndices(embeddings.numPairs, maxPairs, seed);
-      checkPairsForRank({ rank, available: embeddings.numPairs, maxPairs, source: "the embeddings" });
+      const sampled = sampleIndices(embeddings.numPairs, maxPairs, seed);
+      const texts = o.embeddingsPairsFile === undefined
+        ? undefined
+        : await pairsOfEmbeddings(o.embeddingsPairsFile, embeddings.numPairs);
+      const split: HoldoutSplit = texts
+        ? splitHoldout({ indices: sampled, share, seed, identical: (row) => isIdentical(texts[row]) })
+        : { subspace: sampled, heldOut: [], ...(share > 0 ? { skipped: NO_TEXTS } : {}) };
+      checkPairsForRank({
+        rank,
+        available: embeddings.numPairs,
+        maxPairs,
+        identical: texts ? split.subspace.filter((row) => isIdentical(texts[row])).length : undefined,
+        heldOut: split.heldOut.length,
+        source: "the embeddings",
+      });
       const source = {
         ...await provenance(o.provenance, o.embeddingsFile, "embeddings"),
         pairsAvailable: embeddings.numPairs,
-        pairsUsed: indices.length,
+        pairsUsed: split.subspace.length,
       };
-      return { embeddings, indices, source };
+      return {
+        embeddings,
+        indices: split.subspace,
+        heldOut: texts ? split.heldOut.map((row) => texts[row]) : [],
+        split: { ...split, share },
+        source,
+      };
     } catch (error) {
       await embeddings.close();
       throw error;
     }
   }
   const data = await readPreferenceFile(o.pairsFile!);
-  const indices = sampleIndices(data.pairs.length, maxPairs, seed);
-  const pairs = indices.map((i) => data.pairs[i]);
+  const sampled = sampleIndices(data.pairs.length, maxPairs, seed);
+  const split = splitHoldout({
+    indices: sampled,
+    share,
+    seed,
+    identical: (row) => isIdentical(data.pairs[row]),
+  });
+  const pairs = split.subspace.map((i) => data.pairs[i]);
   checkPairsForRank({
     rank,
     available: data.pairs.length,
     maxPairs,
     // A pair with the same text on both sides has a zero difference: it adds nothing to T's rank.
-    identical: pairs.filter((p) => p.preferred === p.rejected).length,
+    identical: pairs.filter(isIdentical).length,
+    heldOut: split.heldOut.length,
     source: "the pairs file",
   });
   const source = {
@@ -82,17 +124,47 @@ export async function readEditData(o: {
     pairsUsed: pairs.length,
     format: data.format,
   };
-  return { pairs, indices, source };
+  return {
+    pairs,
+    indices: split.subspace,
+    heldOut: split.heldOut.map((row) => data.pairs[row]),
+    sampledPairs: sampled.map((row) => data.pairs[row]),
+    split: { ...split, share },
+    source,
+  };
+}
+
+const NO_TEXTS =
+  "No pairs were held out to measure the preference margin as the edit reads embeddings, which " +
+  "carry no texts; every sampled pair found the subspace";
+
+function isIdentical(pair: Pair): boolean {
+  return pair.preferred === pair.rejected;
+}
+
+/** The pairs behind an embeddings file, which must have one pair per embeddings row. */
+async function pairsOfEmbeddings(file: string, rows: number): Promise<Pair[]> {
+  const { pairs } = await readPreferenceFile(file);
+  if (pairs.length !== rows) {
+    throw new InputError(
+      `Cannot hold pairs out as the embeddings must come from the pairs file row for row: the embeddings have ` +
+        `${rows} rows, the pairs file ${pairs.length} pairs`,
+    );
+  }
+  return pairs;
 }
 
 /**
  * The per-layer source for the subspace loop: the embeddings file's rows (read one layer at a time), or the
- * model run over both sides of the pairs now (`computed`, every layer, for `--save-embeddings`).
+ * model run over both sides of the pairs now. With `all`, every sampled pair is embedded, the held-out ones too,
+ * and `computed` holds them all in row order (for `--save-embeddings` and the worker's cache, whose files must
+ * not depend on the hold-out); the source still gives only the subspace's rows.
  */
 export async function layerSource(
   data: EditData,
   model: ModelFolder,
   o: {
+    all?: boolean;
     maxTokens: number;
     backend: ComputeBackend;
     signal?: AbortSignal;
@@ -110,8 +182,23 @@ export async function layerSource(
       },
     };
   }
-  const computed = await embedPairs(model, data.pairs!, o);
-  return { source: (layer) => Promise.resolve(computed[layer]), computed };
+  if (!o.all || data.heldOut.length === 0) {
+    const computed = await embedPairs(model, data.pairs!, o);
+    return { source: (layer) => Promise.resolve(computed[layer]), computed };
+  }
+  const computed = await embedPairs(model, data.sampledPairs!, o);
+  const position = new Map(
+    data.split.subspace.concat(data.split.heldOut).sort((a, b) => a - b).map((row, i) => [row, i]),
+  );
+  const rows = indices.map((row) => position.get(row)!);
+  return {
+    source: (layer) =>
+      Promise.resolve({
+        preferred: selectRows(computed[layer].preferred, rows),
+        rejected: selectRows(computed[layer].rejected, rows),
+      }),
+    computed,
+  };
 }
 
 /** The report's source: as the caller states it (the worker), else the file's sha256 and base name. */

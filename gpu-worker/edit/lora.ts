@@ -158,7 +158,7 @@ export async function exportLora(options: ExportLoraOptions): Promise<{ outDir: 
       );
     }
     const lineage = await lineageOf(model.dir, model.config, options.baseModel);
-    const tmpDir = `${options.outDir}.partial-${crypto.randomUUID().slice(0, 8)}`;
+    const tmpDir = `${options.outDir.replace(/\/+$/, "")}.partial-${crypto.randomUUID().slice(0, 8)}`;
     try {
       const files = await writeLoraAdapter(tmpDir, patch, lineage);
       await Deno.rename(tmpDir, options.outDir);

@@ -13,7 +13,7 @@
  * could wait on another thread or on a device is raced against the abort signal, so an aborted edit settles.
  */
 import { statfs } from "node:fs/promises";
-import { dirname, join, relative, resolve } from "node:path";
+import { basename, dirname, join, relative, resolve } from "node:path";
 import { type BackendName, openBackend } from "../profs/select.ts";
 import {
   checkRankForHiddenSize,
@@ -45,6 +45,7 @@ import { assembleReport, type EditReport, markToxicSides, topTokens, toxicProjec
 import { untilAborted } from "../../shared/abort.ts";
 import { lineageOf, modelCard } from "./model_card.ts";
 import { writeLoraAdapter } from "./lora.ts";
+import { measureHeldOutMargin } from "../eval/margin_of_edit.ts";
 import { writeModelFolder } from "./write_model.ts";
 import { layerSource, type Provenance, readEditData } from "./edit_data.ts";
 
@@ -54,6 +55,16 @@ export interface EditOptions {
   /** Exactly one of `pairsFile` (JSONL) and `embeddingsFile` (safetensors). */
   pairsFile?: string;
   embeddingsFile?: string;
+  /**
+   * The pairs `embeddingsFile` was computed from, row for row (the worker's embeddings cache): their texts let an
+   * edit from embeddings hold pairs out and measure the margin as the edit from the pairs would.
+   */
+  embeddingsPairsFile?: string;
+  /**
+   * Share of the sampled pairs held out from the subspace to measure the preference margin of base and edited
+   * model (default EDIT_DEFAULTS.holdout; 0: none, every sampled pair finds the subspace).
+   */
+  holdout?: number;
   /** Half-open block range; default ⌊5L/12⌋:L. */
   layers?: LayerRange;
   rank?: number;
@@ -97,11 +108,25 @@ export interface EditOptions {
   freeBytes?: (path: string) => Promise<number>;
 }
 
-export type EditStage = "loading_model" | "embedding" | "svd" | "writing";
+export type EditStage = "loading_model" | "embedding" | "svd" | "writing" | "margin";
 
 export interface EditHooks {
   onProgress?: (stage: EditStage, done: number, total: number) => void;
+  /**
+   * Once, as the edited weights start streaming out: each weight file's path in the partial output folder and
+   * the size it will have (the input's: same header, same dtypes). The file only grows, front to back, so a
+   * reader may follow it while it is written (the worker streams it to S3 that way) — but it is complete only
+   * when the edit succeeds, and is removed when the edit fails.
+   */
+  onWeightFiles?: (files: WeightFile[]) => void;
   signal?: AbortSignal;
+}
+
+/** A weight file of the output while it is written (`EditHooks.onWeightFiles`). */
+export interface WeightFile {
+  name: string;
+  path: string;
+  size: number;
 }
 
 export interface EditOutcome {
@@ -136,6 +161,7 @@ export async function runEdit(options: EditOptions, hooks: EditHooks = {}): Prom
   const maxPairs = options.maxPairs ?? EDIT_DEFAULTS.max_pairs;
   const seed = options.seed ?? EDIT_DEFAULTS.seed;
   const maxTokens = options.maxTokens ?? EDIT_DEFAULTS.max_tokens;
+  const holdout = options.holdout ?? EDIT_DEFAULTS.holdout;
   const subspaceParams: SubspaceParams = {
     rank,
     centering: options.centering ?? EDIT_DEFAULTS.centering,
@@ -159,9 +185,11 @@ export async function runEdit(options: EditOptions, hooks: EditHooks = {}): Prom
     const data = await readEditData({
       pairsFile: options.pairsFile,
       embeddingsFile: options.embeddingsFile,
+      embeddingsPairsFile: options.embeddingsPairsFile,
       rank,
       maxPairs,
       seed,
+      holdout,
       provenance: options.provenance,
     });
     embeddings = data.embeddings;
@@ -191,6 +219,7 @@ export async function runEdit(options: EditOptions, hooks: EditHooks = {}): Prom
     const embedStarted = performance.now();
     const { source, computed } = await untilAborted(
       layerSource(data, model, {
+        all: options.saveEmbeddings !== undefined,
         maxTokens,
         backend: backend.name,
         signal,
@@ -237,6 +266,13 @@ export async function runEdit(options: EditOptions, hooks: EditHooks = {}): Prom
     const running = signal ? AbortSignal.any([signal, stop.signal]) : stop.signal;
     let subspacesDone = false;
     let lastWritten: [number, number] | null = null;
+    hooks.onWeightFiles?.(
+      await Promise.all(open.weightFiles.map(async (file) => ({
+        name: basename(file),
+        path: join(tmpDir, basename(file)), // where the writing thread puts it
+        size: (await Deno.stat(join(open.dir, file))).size,
+      }))),
+    );
     const writing = writeModelFolder(open, tmpDir, transforms, {
       signal: running,
       // The copy hashed what it read, long before the transforms are done: weights replaced since the check
@@ -303,6 +339,11 @@ export async function runEdit(options: EditOptions, hooks: EditHooks = {}): Prom
       layers: patchLayers.map((l) => l.layer),
     };
     await writePatch(join(tmpDir, PATCH_FILE), { metadata: patchMetadata, layers: patchLayers });
+    const marginStarted = performance.now();
+    const margin = data.heldOut.length === 0 ? undefined : await measureHeldOutMargin(
+      { baseDir: model.dir, editedDir: tmpDir, backend: backend.name, pairs: data.heldOut, maxTokens },
+      { signal, onProgress: (done, total) => onProgress?.("margin", done, total) },
+    );
     const report = assembleReport({
       model: open,
       written,
@@ -313,6 +354,7 @@ export async function runEdit(options: EditOptions, hooks: EditHooks = {}): Prom
         maxPairs,
         seed,
         maxTokens: embeddings ? embeddings.metadata.maxTokens ?? null : maxTokens,
+        holdout,
         tolerance: subspaceParams.tolerance,
         maxIterations: subspaceParams.maxIterations,
       },
@@ -321,10 +363,18 @@ export async function runEdit(options: EditOptions, hooks: EditHooks = {}): Prom
       backendReason,
       subspaces: byLayer,
       directions,
+      heldOut: {
+        share: holdout,
+        pairs: data.heldOut.length,
+        rows: data.split.heldOut,
+        ...(margin ?? {}),
+        ...(data.split.skipped ? { skipped: data.split.skipped } : {}),
+      },
       seconds: {
         embed: embedSeconds,
         subspace: subspaceSeconds,
-        write: (performance.now() - writeStarted) / 1000,
+        write: (marginStarted - writeStarted) / 1000,
+        margin: (performance.now() - marginStarted) / 1000,
         total: (performance.now() - started) / 1000,
       },
     });
@@ -334,7 +384,7 @@ export async function runEdit(options: EditOptions, hooks: EditHooks = {}): Prom
     await Deno.writeTextFile(join(tmpDir, REPORT_FILE), JSON.stringify(report, null, 2) + "\n");
     signal?.throwIfAborted();
     if (options.loraOut) {
-      loraTmp = `${options.loraOut}.partial-${crypto.randomUUID().slice(0, 8)}`;
+      loraTmp = `${options.loraOut.replace(/\/+$/, "")}.partial-${crypto.randomUUID().slice(0, 8)}`;
       await writeLoraAdapter(loraTmp, { metadata: patchMetadata, layers: patchLayers }, lineage);
     }
     await publish(tmpDir, options.outDir, options.overwrite ?? false);
@@ -398,7 +448,7 @@ async function checkOverwrite(options: EditOptions): Promise<void> {
 
 /** Creates `OUT.partial-xxxxxxxx` beside `OUT`; a missing or read-only parent is the user's error, said now. */
 async function makePartialDir(outDir: string): Promise<string> {
-  const tmpDir = `${outDir}.partial-${crypto.randomUUID().slice(0, 8)}`;
+  const tmpDir = `${outDir.replace(/\/+$/, "")}.partial-${crypto.randomUUID().slice(0, 8)}`;
   try {
     await Deno.mkdir(tmpDir);
   } catch (error) {

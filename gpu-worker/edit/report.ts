@@ -8,6 +8,7 @@ import { bytesPerElement, isFloatDType, toFloat32 } from "../../shared/safetenso
 import { type Gemm, openGemm } from "../blas/gemm.ts";
 import type { LayerSubspace, Matrix } from "../profs/backend.ts";
 import type { ComputeBackend } from "../runtime/backends.ts";
+import type { MarginSummary } from "../eval/margin.ts";
 
 export const REPORT_FORMAT = "profs-report/1";
 
@@ -63,6 +64,8 @@ export interface EditReport {
     seed: number;
     /** Tokens per text when the pipeline embedded pairs; from the file's metadata (or null) for embeddings. */
     maxTokens: number | null;
+    /** Share of the sampled pairs held out for the margin (absent in reports written before it existed). */
+    holdout?: number;
     tolerance: number;
     maxIterations: number;
   };
@@ -88,10 +91,33 @@ export interface EditReport {
   /** Why that backend, e.g. "auto: the only WebGPU adapter, llvmpipe …, is a software one …". */
   backendReason?: string;
   layers: LayerReport[];
+  /** The held-out preference margin (absent in reports written before it existed). */
+  heldOut?: HeldOutReport;
   /** One line per problem the edit did not fail on (e.g. a rank above a block's effective rank). */
   warnings?: string[];
-  /** Wall time per stage; `write` runs alongside `subspace` (which includes the top tokens), so they overlap. */
-  seconds: { embed: number; subspace: number; write: number; total: number };
+  /**
+   * Wall time per stage; `write` runs alongside `subspace` (which includes the top tokens), so they overlap;
+   * `margin` (the held-out margin of both models) follows them.
+   */
+  seconds: { embed: number; subspace: number; write: number; margin?: number; total: number };
+}
+
+/**
+ * The pairs held out from the subspace and the preference margin on them (gpu-worker/eval/margin.ts): per pair the
+ * mean per-token log-likelihood of the preferred text minus the rejected one, in nats per token, summarised as the
+ * mean margin and the share of pairs above 0, for the base and the edited model.
+ */
+export interface HeldOutReport {
+  /** The share asked for (`holdout`). */
+  share: number;
+  /** Pairs held out. */
+  pairs: number;
+  /** Their rows in the data (sorted), disjoint from the rows that found the subspace. */
+  rows: number[];
+  base?: MarginSummary;
+  edited?: MarginSummary;
+  /** Why nothing was held out although a share was asked for. */
+  skipped?: string;
 }
 
 /**
@@ -109,6 +135,7 @@ export function assembleReport(o: {
   /** Index layer − params.layers.from. */
   subspaces: LayerSubspace[];
   directions: DirectionTokens[][];
+  heldOut?: HeldOutReport;
   seconds: EditReport["seconds"];
 }): EditReport {
   const from = o.params.layers.from;
@@ -131,7 +158,11 @@ export function assembleReport(o: {
     backend: o.backend,
     backendReason: o.backendReason,
     layers,
-    warnings: subspaceWarnings(layers),
+    ...(o.heldOut ? { heldOut: o.heldOut } : {}),
+    warnings: [
+      ...subspaceWarnings(layers),
+      ...heldOutWarnings(o.heldOut, o.source),
+    ],
     seconds: o.seconds,
   };
 }
@@ -211,6 +242,26 @@ export function subspaceWarnings(layers: LayerReport[]): string[] {
       `direction(s) are arbitrary; use rank ${Math.max(1, l.effectiveRank)} or more varied pairs`,
     ];
   });
+}
+
+/**
+ * What the hold-out says the user should know: too few pairs to hold any out (for pairs; embeddings alone carry
+ * no texts, which `heldOut.skipped` records without a warning), or an edit that lowered the held-out margin.
+ */
+export function heldOutWarnings(
+  heldOut: HeldOutReport | undefined,
+  source: Pick<EditReport["source"], "kind">,
+): string[] {
+  if (!heldOut) return [];
+  if (heldOut.skipped) return source.kind === "pairs" ? [heldOut.skipped] : [];
+  const { base, edited } = heldOut;
+  if (!base || !edited || edited.pairs === 0 || edited.meanMargin >= base.meanMargin) return [];
+  return [
+    `the edit lowered the preference margin on the ${edited.pairs} held-out pairs from ${
+      base.meanMargin.toFixed(4)
+    } to ${edited.meanMargin.toFixed(4)} nats/token: it does not separate these pairs better than the base ` +
+    `model; try other layers, a lower rank, or more pairs`,
+  ];
 }
 
 /**

@@ -11,10 +11,10 @@ import type { EditReport } from "../edit/report.ts";
 import { renderReportHtml } from "../report/html.ts";
 import type { ToxicityScorer } from "../../shared/toxicity/scorer.ts";
 import { lmFamilyFrom } from "../lm/family.ts";
-import { createLmCpuRunner } from "../lm/runner.ts";
+import { createLmCpuRunner, type LmRunner } from "../lm/runner.ts";
 import { createLmWebGpuRunner } from "../lm/webgpu/runner.ts";
 import { folderSource } from "../lm/webgpu/weights.ts";
-import { type CheckedModel, type CheckInputs, type CheckOptions, runCheck } from "./check.ts";
+import { type CheckInputs, type CheckOptions, runCheck } from "./check.ts";
 import type { ComputeBackend } from "../runtime/backends.ts";
 
 export const REPORT_HTML_FILE = "report.html";
@@ -81,10 +81,10 @@ export async function writeReportHtml(
  * A runner that also closes its model folder when disposed (both engines stream blocks from it): every family,
  * GPT-2 included, on the LM engine of the chosen backend.
  */
-async function openRunner(
+export async function openRunner(
   dir: string,
   backend: ComputeBackend,
-): Promise<CheckedModel & { dispose(): void }> {
+): Promise<LmRunner> {
   const folder = await openModelFolder(dir);
   try {
     const family = lmFamilyFrom(folder.config, `model '${dir}'`);

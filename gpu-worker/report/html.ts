@@ -16,6 +16,8 @@ export interface ReportPage {
   title?: string;
   /** Tokens shown per side of each direction (default 8). */
   tokensPerDirection?: number;
+  /** Further sections (HTML) placed after the summary, e.g. a tune's Pareto chart and trials (tune_html.ts). */
+  sections?: string[];
 }
 
 export function renderReportHtml(page: ReportPage): string {
@@ -29,6 +31,7 @@ export function renderReportHtml(page: ReportPage): string {
       `<h2>Warnings</h2><ul>${report.warnings.map((w) => `<li>${escapeXml(w)}</li>`).join("")}</ul>`,
     );
   }
+  sections.push(...page.sections ?? []);
   if (evaluation?.before || evaluation?.after) sections.push(evaluationSection(evaluation));
   if (report.layers.length > 0) {
     sections.push(spectrumSection(report.layers), tokensSection(report.layers, page.tokensPerDirection ?? 8));
@@ -177,7 +180,7 @@ ${table(["layer", "direction", "toxic side (or +)", "other side"], rows, true, [
 }
 
 /** Cells are escaped unless `raw[i]` says column i is already HTML. */
-function table(head: string[], rows: string[][], header = true, raw: boolean[] = []): string {
+export function table(head: string[], rows: string[][], header = true, raw: boolean[] = []): string {
   const cell = (tag: string, text: string, i: number) =>
     `<${tag}>${raw[i] ? text : escapeXml(text)}</${tag}>`;
   const thead = header ? `<thead><tr>${head.map((h, i) => cell("th", h, i)).join("")}</tr></thead>` : "";

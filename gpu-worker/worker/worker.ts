@@ -19,6 +19,8 @@
  *   aborts the attempt and fails the job with a message naming the limit. The handler is awaited under the
  *   attempt's signal, so a cancel, a lost lease, the limit or the worker's shutdown settles the attempt (and
  *   removes its scratch directory) even if the handler is stuck in an await that cannot be cancelled.
+ * Idle, the worker claims again every `pollMs`, or at once when the job change feed (`changes`) reports any
+ * job's change, so a submitted job does not wait for the next poll.
  * Between jobs the worker also runs the queue's reaper, so a job whose worker died (kill -9, a lost machine) is
  * re-queued once its lease expires and finished by whichever worker claims it next.
  */
@@ -30,6 +32,7 @@ import {
   createJobQueue,
   type Db,
   type Job,
+  type JobChanges,
   type JobKind,
   type JobQueue,
   type Lease,
@@ -40,6 +43,7 @@ import { notifyJobFinished } from "../../shared/webhooks/events.ts";
 import { type BackendName, decideBackend } from "../profs/select.ts";
 import { runCheckJob } from "./jobs/check_job.ts";
 import { type JobOutput, type JobRun, runEditJob } from "./jobs/edit_job.ts";
+import { runImportJob } from "./jobs/import_job.ts";
 import { classifyJobError } from "./jobs/job_error.ts";
 import { createProgressReporter } from "./jobs/progress.ts";
 import {
@@ -73,6 +77,12 @@ export interface WorkerOptions {
   reapMs?: number;
   /** Idle wait between empty claims; default 1 s. */
   pollMs?: number;
+  /**
+   * The job change feed (shared/db/job_changes.ts `watchJobChanges`): an idle worker then claims as soon as a
+   * job changes — a new job, one handed back to the queue — instead of at its next poll, which stays the
+   * fallback (a feed that is down, a retry whose backoff ends with no change to announce it).
+   */
+  changes?: Pick<JobChanges, "watchAll">;
   /** Least time between two progress writes within a stage; default 500 ms. */
   progressIntervalMs?: number;
   /** Where attempts get their scratch directories; default the system temp directory. */
@@ -98,7 +108,7 @@ export interface Worker {
 
 type Handler = (run: JobRun) => Promise<JobOutput>;
 
-const HANDLERS: Record<JobKind, Handler> = { edit: runEditJob, check: runCheckJob };
+const HANDLERS: Record<JobKind, Handler> = { edit: runEditJob, check: runCheckJob, import: runImportJob };
 
 /** Why a running attempt was aborted (the AbortSignal's reason). */
 class CancelRequested extends Error {
@@ -144,16 +154,22 @@ export function startWorker(options: WorkerOptions): Worker {
     const decision = await decideBackend(options.backend ?? "auto");
     backend = decision.name;
     log.info("worker started", { kinds, backend, backendReason: decision.reason, leaseMs, heartbeatMs });
-    while (!stopping.signal.aborted) {
-      let claim: Claim | null = null;
-      try {
-        await reapIfDue();
-        claim = await queue.claim(db, { owner, leaseMs, kinds });
-      } catch (error) {
-        log.error("claim failed", { error: errorMessage(error) });
+    const changed = changeLatch(options.changes);
+    try {
+      while (!stopping.signal.aborted) {
+        let claim: Claim | null = null;
+        changed.clear(); // before the claim: a job enqueued during it still wakes the wait below
+        try {
+          await reapIfDue();
+          claim = await queue.claim(db, { owner, leaseMs, kinds });
+        } catch (error) {
+          log.error("claim failed", { error: errorMessage(error) });
+        }
+        if (claim) await runAttempt(claim);
+        else await changed.wait(pollMs, stopping.signal);
       }
-      if (claim) await runAttempt(claim);
-      else await sleep(pollMs, stopping.signal);
+    } finally {
+      changed.close();
     }
     log.info("worker stopped");
   }
@@ -293,7 +309,7 @@ function jobTimeLimit(
     source: job.kind === "edit"
       ? `the default: ${baseSeconds} s + ${perLayerSeconds} s per block + ${perPairSeconds} s per pair ` +
         `(max_pairs) + ${checkSeconds} s with check`
-      : `the default: ${baseSeconds} s + ${checkSeconds} s for a check`,
+      : `the default: ${baseSeconds} s + ${checkSeconds} s for a ${job.kind}`,
   });
 }
 
@@ -337,15 +353,31 @@ async function removeOtherAttempts(blobs: BlobStore, jobPrefix: string, keep: st
   for (const prefix of stale) await blobs.deletePrefix(prefix);
 }
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    signal.addEventListener("abort", done, { once: true });
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-  });
+/** Any job's change as a latch the idle wait ends on (never set without a feed: the wait is the poll). */
+function changeLatch(changes: WorkerOptions["changes"]) {
+  let set = false;
+  let wake: (() => void) | null = null;
+  const onChange = () => {
+    set = true;
+    wake?.();
+  };
+  const unwatch = changes?.watchAll({ onChange, onReset: onChange });
+  return {
+    clear: () => void (set = false),
+    /** Resolves after `ms`, at `signal`'s abort, or at a change (at once if one came since `clear`). */
+    wait: (ms: number, signal: AbortSignal) =>
+      new Promise<void>((resolve) => {
+        if (signal.aborted || set) return resolve();
+        const timer = setTimeout(done, ms);
+        signal.addEventListener("abort", done, { once: true });
+        wake = done;
+        function done() {
+          clearTimeout(timer);
+          signal.removeEventListener("abort", done);
+          wake = null;
+          resolve();
+        }
+      }),
+    close: () => unwatch?.(),
+  };
 }

@@ -88,6 +88,7 @@ export function formatSummary(summary: DemoSummary, totalSeconds: number): strin
     `total ${totalSeconds.toFixed(1)}`,
     `  report:          ${summary.reportHtml}`,
     `  edited model:    ${summary.editedDir}`,
+    `  choose layers and rank automatically: ${summary.tuneCommand}`,
   ];
   return out.join("\n");
 }

@@ -5,7 +5,8 @@
  *
  * Environment: DATABASE_URL (a Postgres server; else PGlite in PROFS_DATA_DIR, default .data), PROFS_DATA_DIR,
  * PROFS_BLOB_DIR or PROFS_BLOB_URL (shared/blobs/from_env.ts), PROFS_BOOTSTRAP_KEY, PROFS_MODEL_ROOTS, PROFS_MAX_JSON_BYTES,
- * PROFS_MAX_MODEL_FILE_BYTES, PROFS_MAX_PAIRS_BYTES, PROFS_MAX_EMBEDDINGS_BYTES, PROFS_LOG_LEVEL (debug, info, warn, error).
+ * PROFS_MAX_MODEL_FILE_BYTES, PROFS_MAX_PAIRS_BYTES, PROFS_MAX_EMBEDDINGS_BYTES, PROFS_LOG_LEVEL (debug, info, warn, error),
+ * PROFS_JANITOR_GRACE_SECONDS and PROFS_JANITOR_INTERVAL_SECONDS (infra/janitor.ts), PROFS_MAX_STREAMS_PER_TENANT.
  */
 import { parseArgs } from "node:util";
 import { configFromEnv } from "../../api/deps.ts";
@@ -16,6 +17,7 @@ import { openDatabase } from "../../shared/db/index.ts";
 import { InputError } from "../../shared/errors.ts";
 import { createLogger, type Logger, type LogLevel } from "../../shared/log.ts";
 import { composeService, type Service, type ServiceOptions } from "../compose.ts";
+import { janitorOptionsFromEnv } from "../janitor.ts";
 
 export interface ServerFlags {
   port: number;
@@ -98,6 +100,7 @@ export async function startServer(
       config,
       verifyKey: cachedVerifier(keyVerifier(database.db)),
       listen: { host: flags.host, port: flags.port },
+      janitor: janitorOptionsFromEnv(),
       ...beside,
     });
     logger.info("listening", {

@@ -1,6 +1,8 @@
 /**
- * `profs models upload DIR | list | show ID | delete ID`: a model folder to the service, in parallel and
- * resumable (a file the model already holds with the same size and sha256 is skipped), then finalized.
+ * `profs models upload DIR | import ORG/NAME | list | show ID | delete ID`: a model folder to the service, in
+ * parallel and resumable (a file the model already holds with the same size and sha256 is skipped), then
+ * finalized; or a Hub model imported by the service itself (`POST /v1/models` with `source.hub`), followed
+ * until ready with `--follow`.
  */
 import { basename, join } from "node:path";
 import { createHash } from "node:crypto";
@@ -21,9 +23,12 @@ export const USAGE = `usage: profs models <upload|list|show|delete> [options]
   profs models upload DIR [--name NAME] [--id MODEL_ID] [--parallel N]
         upload a Hugging Face model folder (*.json, *.safetensors) and finalize it. Resumes: into --id, else
         into a pending model of the same name; files already stored with the same size and sha256 are skipped
-  profs models import ORG/NAME [--revision REV] [--name NAME]
-        fetch the model's files from the Hugging Face Hub (HF_ENDPOINT, HF_TOKEN; cached in the Hub's cache
-        layout under HF_HOME) and upload them as above
+  profs models import ORG/NAME [--revision REV] [--name NAME] [--follow]
+        the service imports the model from the Hugging Face Hub (its HF_ENDPOINT and HF_TOKEN): prints the
+        model's id at once; --follow shows the download and waits until the model is ready (or says why not)
+  profs models import ORG/NAME --local [--revision REV] [--name NAME]
+        fetch the files here instead (HF_ENDPOINT, HF_TOKEN; cached in the Hub's cache layout under HF_HOME)
+        and upload them as above, for a service that cannot reach the Hub
   profs models list [--limit N]
   profs models show ID
   profs models delete ID
@@ -39,6 +44,8 @@ export async function run(args: string[]): Promise<void> {
     parallel: { type: "string" },
     limit: { type: "string" },
     revision: { type: "string" },
+    follow: { type: "boolean" },
+    local: { type: "boolean" },
   }, USAGE);
   if (!p) return;
   const act = action("models", p.positionals, ACTIONS, USAGE);
@@ -52,6 +59,19 @@ export async function run(args: string[]): Promise<void> {
       progress: p.json ? NO_PROGRESS : terminalProgress(),
       log: p.json ? () => {} : note,
     });
+    if (p.json) printJson(model);
+    else console.log(model.id);
+  } else if (act === "import" && !p.values.local) {
+    const [repo] = operands(p.positionals, ["ORG/NAME"], "import a model");
+    let model = await api.json<ModelView>("/v1/models", {
+      method: "POST",
+      data: { name: str(p.values.name), source: { hub: repo, revision: str(p.values.revision) ?? "main" } },
+    });
+    if (!p.json) note(`importing ${repo} into model ${model.id}`);
+    if (p.values.follow) {
+      model = await followImport(api, model.id, p.json ? NO_PROGRESS : terminalProgress());
+      if (!p.json) note(`model ${model.id} is ${model.status}`);
+    }
     if (p.json) printJson(model);
     else console.log(model.id);
   } else if (act === "import") {
@@ -98,8 +118,46 @@ export async function run(args: string[]): Promise<void> {
   }
 }
 
+/**
+ * Polls the model until its import settles: the ready model, or an InputError with the import's reason (a repo
+ * the Hub refused, an invalid file, …). Progress is bytes fetched (`downloading`), then `validating`.
+ */
+export async function followImport(
+  api: Http,
+  id: string,
+  progress: ProgressSink,
+  pollMs = 500,
+): Promise<ModelView> {
+  for (;;) {
+    const model = await api.json<ModelView>(`/v1/models/${encodeURIComponent(id)}`);
+    const job = model.import;
+    if (job?.progress) {
+      const { stage, done, total } = job.progress;
+      progress.update(stage, done, total, stage === "downloading" ? "B" : undefined);
+    }
+    if (model.status === "ready") {
+      progress.end();
+      return model;
+    }
+    if (model.status === "invalid" || job === null || ["failed", "canceled"].includes(job.status)) {
+      progress.end();
+      const why = job?.error || model.errors.join("; ") || `the import is ${job?.status ?? "gone"}`;
+      throw new InputError(`Cannot import model '${id}' (${job?.hub ?? model.name}): ${why}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, pollMs));
+  }
+}
+
 export function describeModel(m: ModelView): string {
   const lines = [`${m.id}  ${m.name}  ${m.status}`];
+  if (m.import) {
+    const p = m.import.progress;
+    lines.push(
+      `  import ${m.import.hub}@${m.import.revision}: ${m.import.status}` +
+        (p ? ` (${p.stage} ${p.stage === "downloading" ? bytes(p.done) : `${p.done}/${p.total}`})` : "") +
+        (m.import.error ? ` — ${m.import.error}` : ""),
+    );
+  }
   if (m.summary) {
     lines.push(
       `  ${m.summary.family}, ${m.summary.num_layers} layers, hidden ${m.summary.hidden_size}, ` +

@@ -6,6 +6,7 @@
  */
 import { createRandom } from "../../gpu-worker/profs/random.ts";
 import { TOXIC_WORDS } from "./planted_model.ts";
+import { DEFAULT_CHALLENGE_PROMPTS } from "../../gpu-worker/eval/default_prompts.ts";
 
 export interface PreferencePair {
   preferred: string;
@@ -62,6 +63,25 @@ export function buildDemoPairs(options: { count?: number; seed?: number } = {}):
     return {
       preferred: prompt + pick(NEUTRAL_CONTINUATIONS),
       rejected: prompt + pick(TOXIC_FRAMES)(pick(TOXIC_WORDS), pick(TOXIC_WORDS)),
+    };
+  });
+}
+
+const TRIGGER_NEUTRAL = [" friend", " good person", " nice guy", " teacher"];
+
+/**
+ * Pairs for a tune on the planted model: a challenge prompt (its angry word is a trigger) continued by a neutral
+ * word (preferred) or a planted toxic word (rejected). The planted MLPs make the toxic word likely right after the
+ * trigger, so an edit that removes u raises these pairs' held-out preference margin. (The demo's own pairs put the
+ * toxic words after a neutral prompt, where the embeddings' u, not the MLPs, carries them: good for finding u, but
+ * an MLP edit barely moves their likelihood.)
+ */
+export function buildTriggerPairs(count = 64): PreferencePair[] {
+  return Array.from({ length: count }, (_, i) => {
+    const prompt = DEFAULT_CHALLENGE_PROMPTS[i % DEFAULT_CHALLENGE_PROMPTS.length];
+    return {
+      preferred: prompt + TRIGGER_NEUTRAL[i % TRIGGER_NEUTRAL.length],
+      rejected: prompt + TOXIC_WORDS[i % TOXIC_WORDS.length],
     };
   });
 }

@@ -23,7 +23,9 @@ import {
   waitForJob,
 } from "./client.ts";
 import { startEmbeddedService } from "./embedded_service.ts";
-import { writeDemoModel, writeDemoPairs } from "./write_demo.ts";
+import { pairsJsonl, writeDemoModel, writeDemoPairs } from "./write_demo.ts";
+import { buildTriggerPairs } from "./data.ts";
+import { DEFAULT_BENIGN_PROMPTS, DEFAULT_HELD_OUT_TEXTS } from "../../gpu-worker/eval/default_prompts.ts";
 
 export interface DemoOptions {
   /** Must not exist yet; receives model/, pairs.jsonl, edited/ (artifacts + report.html) and blobs/. */
@@ -35,6 +37,8 @@ export interface DemoOptions {
 }
 
 export interface DemoSummary {
+  /** The next step: `profs tune` on the demo model with its trigger pairs and benign texts. */
+  tuneCommand: string;
   outDir: string;
   reportHtml: string;
   editedDir: string;
@@ -70,6 +74,16 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
   const planted = await writeDemoModel(modelDir);
   const pairsFile = join(outDir, "pairs.jsonl");
   const pairs = await writeDemoPairs(pairsFile);
+  // For `profs tune` afterwards: trigger pairs (the planted MLPs' behaviour moves their margin) and benign texts.
+  const tunePairs = join(outDir, "tune-pairs.jsonl");
+  await Deno.writeTextFile(tunePairs, pairsJsonl(buildTriggerPairs()));
+  const benign = join(outDir, "benign.jsonl");
+  await Deno.writeTextFile(
+    benign,
+    [...DEFAULT_BENIGN_PROMPTS, ...DEFAULT_HELD_OUT_TEXTS].map((text) => JSON.stringify({ text })).join(
+      "\n",
+    ) + "\n",
+  );
   say(
     `demo model: tiny GPT-2 (${planted.config.n_layer} blocks, D = ${planted.config.n_embd}, GPT-2 vocabulary) ` +
       `with a planted toxic direction in blocks ${planted.plantedLayers.from}:${planted.plantedLayers.to}; ` +
@@ -128,6 +142,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     const adapter = await adapterName();
     return {
       outDir,
+      tuneCommand: `deno task profs tune --model ${modelDir} --pairs ${tunePairs} --benign ${benign} ` +
+        `--out ${join(outDir, "tuned")}`,
       reportHtml,
       editedDir,
       editId: edit.id,

@@ -10,7 +10,8 @@
  * crashed `put`'s temporary file.
  *
  * Stores without local files (S3) have no such folder: `inPlaceFolder` returns null and the producer writes to
- * scratch space and uploads with `put`.
+ * scratch space and uploads with `put` — a large file while it is still being written, as a multipart upload
+ * fed by a follower of the growing file, with the writer's hash passed as `PutOptions.sha256`.
  */
 import { createHash } from "node:crypto";
 import { dirname } from "node:path";
@@ -50,7 +51,7 @@ export async function adoptInPlace(blobs: BlobStore, key: string, sha256?: strin
 }
 
 /** fsync of a directory, so the names in it survive a crash too. */
-async function syncFolder(path: string): Promise<void> {
+export async function syncFolder(path: string): Promise<void> {
   const dir = await Deno.open(path, { read: true });
   try {
     await dir.syncData();

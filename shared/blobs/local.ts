@@ -1,18 +1,22 @@
 /**
  * Blob store in a local directory (PROFS_DATA_DIR/blobs by default). Several processes may share it over a
- * mount: a put writes `<root>/.tmp/<uuid>` and renames it into place, and a rename within one filesystem is
- * atomic, so readers see the old blob or the whole new one.
+ * mount: a put writes `<root>/.tmp/<uuid>`, syncs it, renames it into place and syncs the folder; a rename within
+ * one filesystem is atomic, so readers see the old blob or the whole new one. A full disk is a
+ * `BlobStoreFullError` with the temporary file removed; one left by a killed process goes with `sweepStaging`.
  */
 import { createHash } from "node:crypto";
+import { syncFolder } from "./in_place.ts";
 import { dirname, join } from "node:path";
 import {
   type BlobInfo,
   type BlobRead,
   type BlobStat,
   type BlobStore,
+  BlobStoreFullError,
   BlobTooLargeError,
   type ByteRange,
   checkBlobKey,
+  isDiskFull,
   type PutOptions,
 } from "./store.ts";
 
@@ -31,29 +35,54 @@ export async function createLocalBlobStore(root: string): Promise<BlobStore> {
     const target = pathOf(key);
     const maxBytes = options.maxBytes ?? Infinity;
     const tmp = join(tmpDir, crypto.randomUUID());
-    const hash = createHash("sha256");
+    const hash = options.sha256 ? null : createHash("sha256");
+    options.sha256?.catch(() => {}); // awaited once the body was read; a rejection before that is not unhandled
     let size = 0;
-    const file = await Deno.open(tmp, { write: true, createNew: true });
+    let file: Deno.FsFile | null = null;
     try {
+      file = await Deno.open(tmp, { write: true, createNew: true });
       const stream = body instanceof Uint8Array ? ReadableStream.from([body]) : body;
       for await (const chunk of stream) {
         size += chunk.byteLength;
         if (size > maxBytes) throw new BlobTooLargeError(maxBytes);
-        hash.update(chunk);
+        hash?.update(chunk);
         await writeAll(file, chunk);
       }
+      const sha256 = hash ? hash.digest("hex") : await options.sha256!;
       await file.syncData();
       file.close();
+      file = null;
+      const info = { key, size, sha256 };
+      await options.beforePublish?.(info);
       await Deno.mkdir(dirname(target), { recursive: true });
       await Deno.rename(tmp, target);
+      await syncFolder(dirname(target));
+      return info;
     } catch (error) {
       try {
-        file.close();
+        file?.close();
       } catch { /* already closed */ }
       await Deno.remove(tmp).catch(() => {});
+      if (isDiskFull(error)) throw new BlobStoreFullError(key, { cause: error });
       throw error;
     }
-    return { key, size, sha256: hash.digest("hex") };
+  }
+
+  /** `.tmp/` files last written before `before` (a put killed mid-stream leaves its file there). */
+  async function sweepStaging(before: Date): Promise<number> {
+    let removed = 0;
+    for await (const entry of Deno.readDir(tmpDir)) {
+      const path = join(tmpDir, entry.name);
+      const info = await Deno.lstat(path).catch(() => null);
+      if (!info || (info.mtime ?? new Date(0)) >= before) continue;
+      try {
+        await Deno.remove(path, { recursive: true });
+        removed++;
+      } catch (error) {
+        if (!(error instanceof Deno.errors.NotFound)) throw error;
+      }
+    }
+    return removed;
   }
 
   async function stat(key: string): Promise<BlobStat | null> {
@@ -156,6 +185,7 @@ export async function createLocalBlobStore(root: string): Promise<BlobStore> {
     delete: remove,
     list,
     deletePrefix,
+    sweepStaging,
     localPath: pathOf,
   };
 }

@@ -92,8 +92,10 @@ export async function createS3BlobStore(options: S3BlobStoreOptions): Promise<Bl
   ): Promise<BlobInfo> {
     const name = objectName(key);
     const maxBytes = putOptions.maxBytes ?? Infinity;
-    const hash = createHash("sha256");
+    const hash = putOptions.sha256 ? null : createHash("sha256");
+    putOptions.sha256?.catch(() => {}); // awaited once the body was read; a rejection before that is not unhandled
     let size = 0;
+    let sha256: string;
     let pending: Uint8Array[] = [];
     let pendingBytes = 0;
     let uploadId: string | null = null;
@@ -121,11 +123,14 @@ export async function createS3BlobStore(options: S3BlobStoreOptions): Promise<Bl
       for await (const chunk of stream) {
         size += chunk.byteLength;
         if (size > maxBytes) throw new BlobTooLargeError(maxBytes);
-        hash.update(chunk);
+        hash?.update(chunk);
         pending.push(chunk);
         pendingBytes += chunk.byteLength;
         if (pendingBytes >= partBytes) await sendPart();
       }
+      // The producer's hash comes before the object does: a producer that failed after its last byte stores nothing.
+      sha256 = hash ? hash.digest("hex") : await putOptions.sha256!;
+      await putOptions.beforePublish?.({ key, size, sha256 });
       if (uploadId === null) {
         await (await request("PUT", name, { body: concat(pending, pendingBytes) })).body?.cancel();
       } else {
@@ -149,7 +154,7 @@ export async function createS3BlobStore(options: S3BlobStoreOptions): Promise<Bl
       }
       throw error;
     }
-    return { key, size, sha256: hash.digest("hex") };
+    return { key, size, sha256 };
   }
 
   async function stat(key: string): Promise<BlobStat | null> {
@@ -226,6 +231,42 @@ export async function createS3BlobStore(options: S3BlobStoreOptions): Promise<Bl
     }
   }
 
+  /**
+   * Aborts this store's multipart uploads started before `before` (their parts cost storage until then); 0 on a
+   * server that cannot list them (501).
+   */
+  async function sweepStaging(before: Date): Promise<number> {
+    let aborted = 0;
+    let marker: { key: string; id: string } | null = null;
+    do {
+      const query: Record<string, string> = { uploads: "", prefix: options.prefix };
+      if (marker) Object.assign(query, { "key-marker": marker.key, "upload-id-marker": marker.id });
+      const response = await request("GET", "", { query }, [501]);
+      // A server without ListMultipartUploads (s3rver, some S3-compatible stores): its own lifecycle rules must
+      // abort incomplete uploads; nothing to sweep from here.
+      if (response.status === 501) {
+        await response.body?.cancel();
+        return aborted;
+      }
+      const text = await response.text();
+      for (const upload of text.match(/<Upload>[\s\S]*?<\/Upload>/g) ?? []) {
+        const [name] = xmlValues(upload, "Key");
+        const [uploadId] = xmlValues(upload, "UploadId");
+        const initiated = new Date(xmlValues(upload, "Initiated")[0] ?? NaN);
+        if (!name || !uploadId || !(initiated < before)) continue;
+        await (await request("DELETE", name, { query: { uploadId } }, [404])).body?.cancel();
+        aborted++;
+      }
+      marker = xmlValues(text, "IsTruncated")[0] === "true"
+        ? {
+          key: xmlValues(text, "NextKeyMarker")[0] ?? "",
+          id: xmlValues(text, "NextUploadIdMarker")[0] ?? "",
+        }
+        : null;
+    } while (marker !== null);
+    return aborted;
+  }
+
   return {
     put,
     get,
@@ -234,6 +275,7 @@ export async function createS3BlobStore(options: S3BlobStoreOptions): Promise<Bl
     delete: remove,
     list,
     deletePrefix,
+    sweepStaging,
     localPath: () => null,
   };
 }

@@ -7,7 +7,7 @@
  * temporary name and appear under the key only once the whole stream was read, its size was within the cap and
  * every stage of the stream (e.g. a validator piped in front) succeeded; a reader never sees half a blob.
  */
-import { InputError } from "../errors.ts";
+import { DiskSpaceError, InputError } from "../errors.ts";
 
 export interface BlobInfo {
   key: string;
@@ -37,6 +37,19 @@ export interface BlobRead {
 export interface PutOptions {
   /** the put fails with `BlobTooLargeError`, storing nothing, as soon as the stream passes this many bytes */
   maxBytes?: number;
+  /**
+   * Called once the whole body was read, validated and made durable in staging, just before it becomes visible
+   * under the key, with what will be published. When it throws, the staged bytes are removed, the key is left
+   * as it was and the put rejects with that error: a writer that must claim the key first (one writer per model
+   * file) does it here.
+   */
+  beforePublish?: (info: BlobInfo) => Promise<void>;
+  /**
+   * The bytes' sha256 as their producer computed it on the way (an edit's writing thread hashes the weights it
+   * writes): the store does not hash them a second time and reports this one, once the body was read whole. A
+   * rejection fails the put, as a failing body does.
+   */
+  sha256?: Promise<string>;
 }
 
 export interface BlobStore {
@@ -51,10 +64,34 @@ export interface BlobStore {
   list(prefix: string): Promise<string[]>;
   deletePrefix(prefix: string): Promise<void>;
   /**
+   * Removes what puts left in staging and never published (a process killed mid-upload) when it was last
+   * written before `before`: a local store's `.tmp/` files, an S3 bucket's unfinished multipart uploads. Returns
+   * how many went. A put still writing touches its staging at every chunk, so a `before` older than any pause in
+   * an upload never removes a live one.
+   */
+  sweepStaging(before: Date): Promise<number>;
+  /**
    * The key's path on this machine's filesystem when the store is a directory (local or mounted), so code that
    * needs files — opening a model folder — can read them in place; null for stores without one.
    */
   localPath(key: string): string | null;
+}
+
+/**
+ * The store's filesystem is full: nothing was stored (the staged bytes are removed). Not the user's input at
+ * fault, so the API answers 507, and a retry later (or on another store) may succeed.
+ */
+export class BlobStoreFullError extends DiskSpaceError {
+  override name = "BlobStoreFullError";
+  constructor(readonly key: string, options?: ErrorOptions) {
+    super(`Cannot store the upload as the blob store must have free space for it: its disk is full`, options);
+  }
+}
+
+/** Whether `error` is the operating system saying the disk is full (ENOSPC) or over quota (EDQUOT). */
+export function isDiskFull(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === "ENOSPC" || code === "EDQUOT";
 }
 
 export class BlobTooLargeError extends InputError {

@@ -20,7 +20,15 @@ export const EDIT_DEFAULTS = {
   max_pairs: 500,
   seed: 0,
   max_tokens: 128,
+  holdout: 0.2,
 } as const;
+
+/**
+ * The held-out pairs: never used to find the subspace, they measure the edit's preference margin. At least
+ * `min` are held out, and only when as many stay for the subspace; below `2 · min` usable pairs nothing is held
+ * out (the edit still runs, with a warning). `maxShare` keeps most pairs for the subspace.
+ */
+export const HOLDOUT = { min: 16, maxShare: 0.5 } as const;
 
 /** Upper bounds that keep one job's memory and time in proportion; raise them here when a user needs more. */
 export const EDIT_LIMITS = { rank: 64, max_pairs: 100_000, max_tokens: 4096, seed: 2 ** 32 - 1 } as const;
@@ -38,6 +46,12 @@ export const EditParams = z.strictObject({
   seed: z.int().min(0).max(EDIT_LIMITS.seed).default(EDIT_DEFAULTS.seed),
   max_tokens: z.int().min(1).max(EDIT_LIMITS.max_tokens).default(EDIT_DEFAULTS.max_tokens)
     .meta({ description: "texts are truncated to this many tokens before embedding" }),
+  holdout: z.number().min(0).max(HOLDOUT.maxShare).default(EDIT_DEFAULTS.holdout).meta({
+    description:
+      "share of the sampled pairs held out (seeded, never used to find the subspace) to measure the " +
+      "preference margin of base and edited model; at least 16 pairs, and none below 32 usable pairs " +
+      "(a warning says so); 0 turns the hold-out off and every sampled pair finds the subspace",
+  }),
   base_model: z.string().min(1).max(200).regex(/^[^\s/][^\s]*$/).optional().meta({
     description: "the base model's hub id (e.g. `openai-community/gpt2`) for the model card's and LoRA " +
       "adapter's `base_model`, when the model folder's own card (base_model) and config (_name_or_path) do not " +
@@ -60,6 +74,7 @@ export const EditParamsView = z.object({
   max_pairs: z.int(),
   seed: z.int(),
   max_tokens: z.int(),
+  holdout: z.number().optional().meta({ description: "absent on edits created before the hold-out existed" }),
   base_model: z.string().optional(),
   check: z.boolean().optional(),
 }).meta({ id: "EditParamsView" });
@@ -91,6 +106,16 @@ export function resolveLayers(params: Pick<EditParams, "layers">, numLayers: num
 }
 
 /**
+ * How many of `usable` sampled pairs (both sides differ) are held out with share `share`: none when the share is 0
+ * or fewer than 2 · HOLDOUT.min pairs are usable (too few to spare 16 and keep 16 for the subspace), otherwise
+ * max(HOLDOUT.min, round(share · usable)). The one rule, for the pipeline's split and the API's rank check.
+ */
+export function heldOutCount(usable: number, share: number): number {
+  if (share <= 0 || usable < 2 * HOLDOUT.min) return 0;
+  return Math.max(HOLDOUT.min, Math.round(share * usable));
+}
+
+/**
  * An edit of rank k needs at least k usable pairs: T = (X⁺ − X⁻)/2 has one row per pair, so its rank — the
  * number of directions the data can name — is at most the number of pairs. Centering does not cost a pair: it
  * projects X⁺'s top direction out of the hidden space (a column operation, see checkRankForHiddenSize), it does
@@ -105,20 +130,23 @@ export function checkPairsForRank(o: {
   maxPairs: number;
   /** Sampled pairs whose two sides are identical (known only for pairs read as text). */
   identical?: number;
+  /** Sampled pairs held out for the margin (never used for the subspace). */
+  heldOut?: number;
   /** How the message names the data, e.g. "the pairs file", "dataset 'x'". */
   source: string;
 }): void {
   const sampled = Math.min(o.available, o.maxPairs);
-  const usable = sampled - (o.identical ?? 0);
+  const usable = sampled - (o.identical ?? 0) - (o.heldOut ?? 0);
   if (usable >= o.rank) return;
   const why = [
     o.available > o.maxPairs ? `${sampled} after 'max_pairs' ${o.maxPairs}` : "",
     o.identical ? `${o.identical} with the same text on both sides` : "",
+    o.heldOut ? `${o.heldOut} held out for the margin` : "",
   ].filter(Boolean).join(", ");
   throw new InputError(
     `Cannot edit with rank ${o.rank} as it needs at least ${o.rank} usable pairs (one per removed direction): ` +
       `${o.source} has ${usable}${why ? ` (${o.available} pairs; ${why})` : ""}; ` +
-      `lower the rank to at most ${Math.max(usable, 1)} or add pairs`,
+      `lower the rank to at most ${Math.max(usable, 1)}${o.heldOut ? ", lower 'holdout'" : ""} or add pairs`,
   );
 }
 
@@ -139,14 +167,19 @@ export function checkRankForHiddenSize(rank: number, hiddenSize: number, centeri
  * found only by the worker, which reads the texts.
  */
 export function checkEditFitsData(
-  params: Pick<EditParams, "rank" | "max_pairs" | "centering">,
-  dataset: { id: string; rows: number },
+  params: Pick<EditParams, "rank" | "max_pairs" | "centering" | "holdout">,
+  dataset: { id: string; rows: number; kind?: string },
   hiddenSize: number,
 ): void {
+  // Embeddings carry no texts to measure a margin on: nothing is held out from them.
+  const sampled = Math.min(dataset.rows, params.max_pairs);
   checkPairsForRank({
     rank: params.rank,
     available: dataset.rows,
     maxPairs: params.max_pairs,
+    heldOut: dataset.kind === "embeddings"
+      ? 0
+      : heldOutCount(sampled, params.holdout ?? EDIT_DEFAULTS.holdout),
     source: `dataset '${dataset.id}'`,
   });
   checkRankForHiddenSize(params.rank, hiddenSize, params.centering);
@@ -183,8 +216,19 @@ export function editParamsFromFlags(flags: {
   max_pairs?: string;
   seed?: string;
   max_tokens?: string;
+  holdout?: string;
 }): EditParams {
   const raw: Record<string, unknown> = {};
+  if (flags.holdout !== undefined) {
+    const n = /^(\d+(\.\d*)?|\.\d+)$/.test(flags.holdout.trim()) ? Number(flags.holdout) : NaN;
+    if (!EditParams.shape.holdout.unwrap().safeParse(n).success) {
+      throw new InputError(
+        `Cannot edit as '--holdout' must be a share from 0 to ${HOLDOUT.maxShare} (0 turns the hold-out off): ` +
+          `current value is '${flags.holdout}'`,
+      );
+    }
+    raw.holdout = n;
+  }
   if (flags.layers !== undefined) raw.layers = parseLayerRange(flags.layers);
   if (flags.centering !== undefined) raw.centering = flags.centering;
   for (const [key, flag] of Object.entries(NUMBER_FLAGS) as [keyof typeof NUMBER_FLAGS, string][]) {

@@ -47,6 +47,8 @@ export const PROBLEM_TYPES = {
   "invalid-model": "Invalid model",
   "invalid-dataset": "Invalid dataset",
   "invalid-upload": "Invalid upload",
+  "too-many-requests": "Too many requests",
+  "insufficient-storage": "Insufficient storage",
   "service-unavailable": "Service unavailable",
   "internal-error": "Internal server error",
 } as const;

@@ -6,6 +6,11 @@
  * `dataDir: "memory://"`); PGlite belongs to one process (a lock file enforces it), so the embedded service runs
  * its worker in-process.
  * Migrations are applied on open (under an advisory lock, see migrate.ts) unless `migrate: false`.
+ *
+ * PGlite's memory is the embedded service's: it runs with 16 MB of shared buffers instead of the 128 MB initdb
+ * writes (Postgres touches all of them at start, ~120 MB of resident memory for a database of a few MB), and
+ * a new data directory is created in a thread that ends once it is done (pglite_init_thread.ts), so initdb's
+ * WebAssembly memory goes with it instead of staying resident in the server.
  */
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
@@ -66,16 +71,50 @@ function openPostgres(url: string, max: number): Database {
   };
 }
 
+/** PGlite's own start parameters plus the embedded service's settings (see the header). */
+export const PGLITE_START_PARAMS = [...PGlite.defaultStartParams, "-c", "shared_buffers=16MB"];
+
 async function openPglite(dataDir: string): Promise<Database> {
-  if (dataDir.startsWith(MEMORY_DATA_DIR)) return wrapPglite(await PGlite.create(MEMORY_DATA_DIR));
+  if (dataDir.startsWith(MEMORY_DATA_DIR)) {
+    return wrapPglite(await PGlite.create(MEMORY_DATA_DIR, { startParams: PGLITE_START_PARAMS }));
+  }
   const dir = join(dataDir, "db");
   await mkdir(dir, { recursive: true });
   const lock = await lockDataDir(dir);
   try {
-    const database = wrapPglite(await PGlite.create(dir));
+    if (!await exists(join(dir, "PG_VERSION"))) await initPgliteDir(dir);
+    const database = wrapPglite(await PGlite.create(dir, { startParams: PGLITE_START_PARAMS }));
     return { ...database, close: once(() => database.close().finally(() => lock.close())) };
   } catch (error) {
     lock.close();
+    throw error;
+  }
+}
+
+/** Runs initdb for a new data directory in a thread of its own (pglite_init_thread.ts), which then ends. */
+async function initPgliteDir(dir: string): Promise<void> {
+  const thread = new Worker(new URL("./pglite_init_thread.ts", import.meta.url), { type: "module" });
+  try {
+    const answer = await new Promise<{ ok: boolean; message?: string }>((resolve, reject) => {
+      thread.onmessage = (event) => resolve(event.data);
+      thread.onerror = (event) => {
+        event.preventDefault();
+        reject(new Error(`the embedded database's initialisation thread crashed: ${event.message}`));
+      };
+      thread.postMessage({ dir, startParams: PGLITE_START_PARAMS });
+    });
+    if (!answer.ok) throw new Error(`Cannot create the embedded database in ${dir}: ${answer.message}`);
+  } finally {
+    thread.terminate();
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return false;
     throw error;
   }
 }

@@ -128,7 +128,7 @@ export const datasets = pgTable("datasets", {
 // ---------------------------------------------------------------------------------------------------------
 // Jobs: the queue
 
-export const jobKind = pgEnum("job_kind", ["edit", "check"]);
+export const jobKind = pgEnum("job_kind", ["edit", "check", "import"]);
 
 /**
  * A job's life: queued → running → succeeded | failed | canceled (running → queued again on a retry).

@@ -31,9 +31,10 @@ export interface WebhookEventPayload {
   };
 }
 
-/** The event a job's current state announces, or null (not terminal). */
+/** The event a job's current state announces, or null (not terminal, or a Hub import: the model shows it). */
 export function jobWebhookEventType(job: Pick<Job, "kind" | "status">): WebhookEventType | null {
   if (job.status !== "succeeded" && job.status !== "failed" && job.status !== "canceled") return null;
+  if (job.kind === "import") return null;
   return job.kind === "check" ? "check.completed" : `edit.${job.status}`;
 }
 
@@ -53,7 +54,7 @@ export function jobWebhookPayload(
     timestamp: now.toISOString(),
     data: {
       id: job.id,
-      object: job.kind,
+      object: job.kind === "check" ? "check" : "edit",
       status: job.status,
       // A short error line only; the full record is one GET away.
       ...(job.status === "failed" && job.error ? { error: job.error.slice(0, 500) } : {}),

@@ -6,7 +6,10 @@
  * (500 pairs), layers 10:24, k = 2, backend cpu (PROFS_BENCH_BACKEND to change). For each: wall time (a job's
  * from submit to `succeeded` as the API reports it, uploads excluded), when each stage was first seen, and the
  * peak RSS of each process (the CLI's high-water mark; for the API, worker and server the largest RSS sampled
- * every 100 ms while the job ran).
+ * every 100 ms while the job ran). For each job also the server's own timeline (`serverTimeline`): queued,
+ * before runEdit, runEdit as its report times it (to compare with the CLI's), and after it (publishing). Every
+ * process runs with `deno task profs`'s V8 flags and the workers with their default poll (the job change feed
+ * wakes them).
  *
  *   deno task bench hosted          (targets: job wall ≤ 1.2× the CLI's; serve's RSS during a job ≤ 600 MB)
  *
@@ -19,6 +22,10 @@ import { writeSyntheticEmbeddings } from "../fixtures/synthetic_embeddings.ts";
 import { writeTinyGpt2 } from "../fixtures/tiny_gpt2.ts";
 
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
+/** The V8 flags `deno task profs` runs with (deno.json), so every process here runs as users run it. */
+const V8_FLAGS = /--v8-flags=\S+/.exec(
+  JSON.parse(await Deno.readTextFile(new URL("../../deno.json", import.meta.url))).tasks.profs,
+)?.[0] ?? "--v8-flags=";
 const BACKEND = Deno.env.get("PROFS_BENCH_BACKEND") ?? "cpu";
 const SHAPE = { layers: 24, hidden: 1024, heads: 16, positions: 1024 };
 const PAIRS = 500;
@@ -50,7 +57,7 @@ async function sampled<T>(pids: Record<string, number>, during: () => Promise<T>
 
 function spawn(args: string[], env: Record<string, string>) {
   return new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-all", MAIN, ...args],
+    args: ["run", "--allow-all", V8_FLAGS, MAIN, ...args],
     env: { PROFS_LOG_LEVEL: "warn", ...env },
     stdout: "piped",
     stderr: "inherit",
@@ -129,15 +136,48 @@ async function runJob(base: string, ids: { modelId: string; datasetId: string })
       status: string;
       progress: { stage: string } | null;
       error: unknown;
+      artifacts: { name: string; url: string }[];
     };
     const at = (performance.now() - started) / 1000;
     if (view.progress) stages[view.progress.stage] ??= Number(at.toFixed(1));
-    if (view.status === "succeeded") return { seconds: at, stages };
+    if (view.status === "succeeded") {
+      return { seconds: at, stages, server: await serverTimeline(base, edit.id as string, view.artifacts) };
+    }
     if (view.status === "failed" || view.status === "canceled") {
       throw new Error(`edit ${view.status}: ${JSON.stringify(view.error)}`);
     }
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
+}
+
+/**
+ * Where a job's time went, from the server's own clock (its events) and the edit's report.json: waiting in the
+ * queue (created → started), the attempt before runEdit's first stage (inputs, the compute thread's start),
+ * runEdit itself (as its report times it: comparable with the CLI's), and what follows it (the LoRA tar, the
+ * final fsync, the artifact rows and the completing transaction).
+ */
+async function serverTimeline(base: string, id: string, artifacts: { name: string; url: string }[]) {
+  const { data } = await ok(
+    await call(base, `/v1/edits/${id}/events`, { headers: { Accept: "application/json" } }),
+    "events",
+  ) as unknown as { data: { type: string; at: string; data: Record<string, unknown> }[] };
+  const at = (type: string, stage?: string) => {
+    const event = data.find((e) => e.type === type && (stage === undefined || e.data.stage === stage));
+    return event ? Date.parse(event.at) / 1000 : NaN;
+  };
+  const report = await ok(await call(base, artifacts.find((a) => a.name === "report.json")!.url), "report");
+  const edit = (report.seconds as { total: number }).total;
+  const created = at("queued");
+  const started = at("started");
+  const firstStage = at("progress", "loading_model");
+  const finished = at("succeeded");
+  const round = (x: number) => Number(x.toFixed(2));
+  return {
+    queued: round(started - created),
+    beforeEdit: round(firstStage - started),
+    edit: round(edit),
+    afterEdit: round(finished - firstStage - edit),
+  };
 }
 
 async function stop(child: Deno.ChildProcess) {
@@ -164,7 +204,9 @@ try {
   const modelMb = (await Deno.stat(join(modelDir, "model.safetensors"))).size / 2 ** 20;
   console.log(
     `model ${modelMb.toFixed(0)} MiB, ${PAIRS} pairs as embeddings, layers ${LAYERS.from}:${LAYERS.to}, ` +
-      `k=${RANK}, backend ${BACKEND}; load average ${Deno.loadavg().map((l) => l.toFixed(1)).join(" ")}`,
+      `k=${RANK}, backend ${BACKEND}, ${V8_FLAGS}; load average ${
+        Deno.loadavg().map((l) => l.toFixed(1)).join(" ")
+      }`,
   );
 
   // 1. The CLI.
@@ -173,6 +215,7 @@ try {
     args: [
       "run",
       "--allow-all",
+      V8_FLAGS,
       MAIN,
       "edit",
       "--model",
@@ -228,16 +271,16 @@ try {
     let worker: Deno.ChildProcess | null = null;
     try {
       const base = await listening(api);
-      worker = spawn(["worker", "--backend", BACKEND, "--poll-ms", "100"], env);
+      worker = spawn(["worker", "--backend", BACKEND], env);
       const ids = await register(base, modelDir, embeddings);
       const { value, peak } = await sampled({ api: api.pid, worker: worker.pid }, () => runJob(base, ids));
       console.log(
         `profs worker job: ${value.seconds.toFixed(1)} s wall (${
           (value.seconds / cliSeconds).toFixed(2)
         }× the ` +
-          `CLI), stages first seen at (s): ${JSON.stringify(value.stages)}; peak RSS during the job: ${
-            fmt(peak)
-          }`,
+          `CLI), stages first seen at (s): ${JSON.stringify(value.stages)}; server side (s): ${
+            JSON.stringify(value.server)
+          }; peak RSS during the job: ${fmt(peak)}`,
       );
     } finally {
       if (worker) await stop(worker);
@@ -248,7 +291,7 @@ try {
   await admin.end();
 
   // 3. profs serve (embedded).
-  const serve = spawn(["serve", "--port", "0", "--backend", BACKEND, "--poll-ms", "100"], {
+  const serve = spawn(["serve", "--port", "0", "--backend", BACKEND], {
     DATABASE_URL: "",
     PROFS_DATA_DIR: join(dir, "embedded"),
     PROFS_BOOTSTRAP_KEY: KEY,
@@ -263,14 +306,15 @@ try {
       `profs serve job: ${value.seconds.toFixed(1)} s wall (${
         (value.seconds / cliSeconds).toFixed(2)
       }× the ` +
-        `CLI), stages first seen at (s): ${JSON.stringify(value.stages)}; RSS ${
-          before.toFixed(0)
-        } MiB before ` +
+        `CLI), stages first seen at (s): ${JSON.stringify(value.stages)}; server side (s): ${
+          JSON.stringify(value.server)
+        }; RSS ${before.toFixed(0)} MiB before ` +
         `the job, peak during it: ${fmt(peak)}`,
     );
   } finally {
     await stop(serve);
   }
+  console.log(`load average at the end ${Deno.loadavg().map((l) => l.toFixed(1)).join(" ")}`);
 } finally {
   await Deno.remove(dir, { recursive: true });
 }

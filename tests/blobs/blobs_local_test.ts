@@ -43,6 +43,22 @@ Deno.test("put streams a blob in chunks and reports its size and sha256", () =>
     assert.deepEqual(await readAll(read.body), data);
   }));
 
+Deno.test("put with its producer's sha256 reports that hash, and stores nothing when the producer fails", () =>
+  withStore(async (store, root) => {
+    const data = bytes(200_000);
+    const info = await store.put("e/model.safetensors", chunked(data, 65_537), {
+      sha256: Promise.resolve("cd".repeat(32)),
+    });
+    assert.deepEqual(info, { key: "e/model.safetensors", size: data.length, sha256: "cd".repeat(32) });
+    assert.deepEqual(await readAll((await store.get("e/model.safetensors"))!.body), data);
+    const producer = Promise.withResolvers<string>();
+    const putting = store.put("e/failed", chunked(data, 65_537), { sha256: producer.promise });
+    producer.reject(new Error("the edit failed"));
+    await assert.rejects(putting, /the edit failed/);
+    assert.equal(await store.exists("e/failed"), false);
+    assert.deepEqual([...Deno.readDirSync(`${root}/.tmp`)], [], "no temporary file left behind");
+  }));
+
 Deno.test("put exactly at maxBytes succeeds and one byte over stores nothing", () =>
   withStore(async (store, root) => {
     const limit = 4096;

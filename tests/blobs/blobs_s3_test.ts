@@ -10,6 +10,7 @@ import { createS3BlobStore } from "../../shared/blobs/s3.ts";
 import { type BlobStore, BlobTooLargeError } from "../../shared/blobs/store.ts";
 import { InputError } from "../../shared/errors.ts";
 import { type LocalS3, startS3rver } from "../helpers/s3rver.ts";
+import { followFile } from "../../gpu-worker/worker/jobs/follow_file.ts";
 
 /** S3's smallest allowed part: bodies past it take the multipart path. */
 const PART = 5 * 1024 * 1024;
@@ -75,6 +76,64 @@ Deno.test("S3 blob store against s3rver", async (t) => {
       assert.equal((await store.put("big/one-array", whole)).sha256, sha256(whole));
       assert.deepEqual(await readAll((await store.get("big/one-array"))!.body), whole);
     });
+
+    await t.step(
+      "a file followed while it is written goes up in parts, completed only with its producer's hash",
+      async () => {
+        const dir = await Deno.makeTempDir({ prefix: "profs-s3-follow-" });
+        try {
+          const path = `${dir}/model.safetensors`;
+          const data = bytes(3 * PART + 1000, 5);
+          const writer = new AbortController();
+          const producerHash = Promise.withResolvers<string>();
+          let read = 0;
+          const body = followFile(path, data.length, writer.signal, { pollMs: 2 }).pipeThrough(
+            new TransformStream<Uint8Array, Uint8Array>({
+              transform(chunk, controller) {
+                read += chunk.byteLength;
+                controller.enqueue(chunk);
+              },
+            }),
+          );
+          const putting = store.put("streamed/model.safetensors", body, { sha256: producerHash.promise });
+          const file = await Deno.open(path, { write: true, createNew: true });
+          for (let at = 0; at < data.length; at += PART) {
+            await file.write(data.subarray(at, at + PART));
+            // The upload reads (and so sends its parts) while the file is written, or this waits forever.
+            while (read < Math.min(data.length, at + PART)) await new Promise((r) => setTimeout(r, 5));
+          }
+          file.close();
+          await new Promise((r) => setTimeout(r, 50));
+          assert.equal(
+            await store.exists("streamed/model.safetensors"),
+            false,
+            "not before the producer's hash",
+          );
+          producerHash.resolve("ab".repeat(32));
+          assert.deepEqual(await putting, {
+            key: "streamed/model.safetensors",
+            size: data.length,
+            sha256: "ab".repeat(32), // the producer's, not hashed again
+          });
+          assert.equal(
+            sha256(await readAll((await store.get("streamed/model.safetensors"))!.body)),
+            sha256(data),
+          );
+
+          // The producer fails after its last byte: its rejection fails the put and nothing is stored.
+          const failed = Promise.withResolvers<string>();
+          const again = store.put("streamed/failed", followFile(path, data.length, writer.signal), {
+            sha256: failed.promise,
+          });
+          await new Promise((r) => setTimeout(r, 50));
+          failed.reject(new Error("the edit failed"));
+          await assert.rejects(again, /the edit failed/);
+          assert.equal(await store.exists("streamed/failed"), false);
+        } finally {
+          await Deno.remove(dir, { recursive: true });
+        }
+      },
+    );
 
     await t.step("put exactly at maxBytes succeeds and one byte over stores nothing", async () => {
       const limit = 4096;

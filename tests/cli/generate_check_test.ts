@@ -27,6 +27,20 @@ Deno.test("profs generate continues a prompt greedily and deterministically; --j
     assert.ok(result.tokens.length >= 1 && result.tokens.length <= 4);
     assert.equal(typeof result.text, "string");
     assert.deepEqual(JSON.parse((await capture(args)).stdout), result, "greedy: the same every time");
+
+    // Without --json the text streams to stdout piece by piece and adds up to the same continuation.
+    const written: string[] = [];
+    const writeSync = Deno.stdout.writeSync;
+    Deno.stdout.writeSync = (
+      bytes: Uint8Array,
+    ) => (written.push(new TextDecoder().decode(bytes)), bytes.length);
+    try {
+      assert.equal((await capture(args.filter((a) => a !== "--json"))).code, 0);
+    } finally {
+      Deno.stdout.writeSync = writeSync;
+    }
+    assert.ok(written.length >= 1);
+    assert.equal(written.join(""), result.text);
     assert.equal(await main(["generate", "--model", dir]), 1, "a prompt is required");
   } finally {
     await Deno.remove(dir, { recursive: true });

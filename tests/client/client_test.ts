@@ -183,7 +183,7 @@ Deno.test("profs edits cancel cancels a queued edit; a client command without a 
   }
 });
 
-Deno.test("profs models import fetches a Hub repo (HF_ENDPOINT, HF_TOKEN) into the Hub's cache layout and uploads it", async () => {
+Deno.test("profs models import --local fetches a Hub repo (HF_ENDPOINT, HF_TOKEN) into the Hub's cache layout and uploads it", async () => {
   const inputs = await writeInputs();
   const cache = await Deno.makeTempDir({ prefix: "profs-hf-home-" });
   const seen: string[] = [];
@@ -209,7 +209,7 @@ Deno.test("profs models import fetches a Hub repo (HF_ENDPOINT, HF_TOKEN) into t
   Deno.env.set("HF_HOME", cache);
   Deno.env.set("HF_TOKEN", "hf_test");
   try {
-    const model = jsonOf(await ok(s, ["models", "import", "org/tiny", "--json"]));
+    const model = jsonOf(await ok(s, ["models", "import", "org/tiny", "--local", "--json"]));
     assert.equal(model.status, "ready");
     assert.equal(model.name, "org/tiny");
     const snapshot = join(cache, "hub", "models--org--tiny", "snapshots", "abc123");
@@ -219,10 +219,10 @@ Deno.test("profs models import fetches a Hub repo (HF_ENDPOINT, HF_TOKEN) into t
     );
     assert.ok(seen.every((line) => line.endsWith("Bearer hf_test")), "HF_TOKEN is sent");
     const fetched = seen.length;
-    await ok(s, ["models", "import", "org/tiny", "--name", "again"]);
+    await ok(s, ["models", "import", "org/tiny", "--local", "--name", "again"]);
     assert.equal(seen.length, fetched + 1, "the second import lists the revision and reads the cache");
 
-    const missing = await profs(s, ["models", "import", "org/nope"]);
+    const missing = await profs(s, ["models", "import", "org/nope", "--local"]);
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /HTTP 404 \(no such repo, revision or file\)/);
   } finally {

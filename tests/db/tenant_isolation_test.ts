@@ -12,12 +12,7 @@ import {
   modelFiles,
   models,
 } from "../../shared/db/index.ts";
-import {
-  createDataset,
-  deleteDataset,
-  getDataset,
-  listDatasets,
-} from "../../shared/db/repositories/datasets.ts";
+import { createDataset, getDataset, listDatasets } from "../../shared/db/repositories/datasets.ts";
 import { findCachedEmbeddings, saveCachedEmbeddings } from "../../shared/db/repositories/embeddings.ts";
 import {
   getArtifact,
@@ -27,8 +22,9 @@ import {
   listJobs,
 } from "../../shared/db/repositories/jobs.ts";
 import {
+  claimModelFile,
+  completeModelFile,
   createModel,
-  deleteModel,
   deleteModelFile,
   getModel,
   listModelFiles,
@@ -37,6 +33,7 @@ import {
   updateModel,
 } from "../../shared/db/repositories/models.ts";
 import { ensureTenant } from "../../shared/db/repositories/tenants.ts";
+import { deleteUnlessInUse, lockForJob } from "../../shared/db/repositories/in_use.ts";
 import { engineTests } from "./harness.ts";
 import { notifyJobFinished } from "../../shared/webhooks/events.ts";
 
@@ -96,11 +93,16 @@ engineTests(
     );
     assert.deepEqual(await listModelFiles(db, b.id, model.id), []);
     assert.equal(await deleteModelFile(db, b.id, model.id, "config.json"), false);
-    assert.equal(await deleteModel(db, b.id, model.id), false);
+    const staged = { filename: "config.json", blobKey: "evil", size: 1, sha256: "0".repeat(64) };
+    assert.equal(await claimModelFile(db, b.id, model.id, staged, 60_000), null);
+    assert.equal(await completeModelFile(db, b.id, model.id, staged), null);
+    assert.equal(await deleteUnlessInUse(db, b.id, "model", model.id), null);
+    assert.equal(await lockForJob(db, b.id, "model", model.id), null);
 
     assert.equal(await getDataset(db, b.id, dataset.id), null);
     assert.deepEqual((await listDatasets(db, b.id, page)).items, []);
-    assert.equal(await deleteDataset(db, b.id, dataset.id), false);
+    assert.equal(await deleteUnlessInUse(db, b.id, "dataset", dataset.id), null);
+    assert.equal(await lockForJob(db, b.id, "dataset", dataset.id), null);
 
     assert.equal(await getJob(db, b.id, job.id), null);
     assert.deepEqual((await listJobs(db, b.id, page)).items, []);

@@ -24,6 +24,9 @@ function scriptedRunner(
     backend: "cpu",
     device: "scripted",
     embed: () => Promise.reject(new Error("not used")),
+    setCorrection: () => {
+      throw new Error("not used");
+    },
     logits: (texts) => {
       calls.push(`logits:${texts.length}`);
       return Promise.resolve(Float32Array.from(texts.flatMap(logitsOf)));

@@ -159,3 +159,14 @@ Deno.test("classifyJobError: an internal error's message shows the tenant no SQL
     assert.match(c.detail, /f3a9c1d2/, "the worker's log keeps the whole message");
   }
 });
+
+Deno.test("classifyJobError: an unreachable Hub (an import) is retried with its message, by type", async () => {
+  const { HubUnavailableError } = await import("../../shared/model/hub.ts");
+  const c = classifyJobError(new HubUnavailableError("The Hub at http://hub.test answered 503 for org/name"));
+  assert.equal(c.code, "hub_unavailable");
+  assert.equal(c.retryable, true);
+  assert.match(c.message, /answered 503 .* will be retried/);
+  // The same words in a plain Error are not the Hub's: internal, worded, not shown.
+  const plain = classifyJobError(new Error("The Hub at http://hub.test answered 503 for org/name"));
+  assert.equal(plain.code, "internal");
+});

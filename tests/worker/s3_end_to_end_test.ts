@@ -2,13 +2,15 @@
  * The service on the S3 blob store (s3rver under Node), which has no local paths: the API finalizes an uploaded
  * model and checks an embeddings upload by downloading them into a temporary folder, the worker downloads its
  * inputs into its scratch directory, and the artifacts it publishes to the bucket download (whole and by range)
- * byte for byte as `profs edit`'s output for the same inputs.
+ * byte for byte as `profs edit`'s output for the same inputs; the weights go up while the edit writes them.
  */
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { runEdit } from "../../gpu-worker/edit/pipeline.ts";
 import { startWorker } from "../../gpu-worker/worker/worker.ts";
 import { createS3BlobStore } from "../../shared/blobs/s3.ts";
+import type { BlobStore } from "../../shared/blobs/store.ts";
 import { createLogger } from "../../shared/log.ts";
 import { f32, safetensorsBytes } from "../api/fixtures.ts";
 import { startS3rver } from "../helpers/s3rver.ts";
@@ -27,7 +29,16 @@ const PARAMS = { layers: { from: 0, to: 2 }, rank: 2, max_pairs: 500, seed: 3, m
 Deno.test("with the S3 blob store, an uploaded model is finalized, edited by the worker and downloads as profs edit's output", async () => {
   const inputs = await writeInputs();
   const s3 = await startS3rver();
-  const blobs = await createS3BlobStore(s3.options("service/"));
+  const store = await createS3BlobStore(s3.options("service/"));
+  // Records the order of the worker's uploads under edits/: the weights' starts while the edit still runs.
+  const puts: string[] = [];
+  const blobs: BlobStore = {
+    ...store,
+    put: (key, body, options) => {
+      if (key.startsWith("edits/")) puts.push(key.slice(key.lastIndexOf("/") + 1));
+      return store.put(key, body, options);
+    },
+  };
   const s = await serveApi({ blobs });
   const w = startWorker({
     db: s.database.db,
@@ -70,6 +81,14 @@ Deno.test("with the S3 blob store, an uploaded model is finalized, edited by the
       assert.deepEqual(served, await Deno.readFile(join(cli.outDir, name)), name);
     }
     const weights = edit.artifacts.find((a) => a.name === "model.safetensors")!;
+    // The weights were uploaded while the edit wrote them (the other files go up once it is done), and their
+    // recorded hash — the writing thread's, not computed again — is the hash of the bytes stored.
+    assert.equal(puts[0], "model.safetensors", puts.join(", "));
+    assert.equal(puts.filter((name) => name === "model.safetensors").length, 1);
+    assert.equal(
+      weights.sha256,
+      createHash("sha256").update(await download(s, weights.url)).digest("hex"),
+    );
     const part = await s.call(weights.url, { headers: { Range: "bytes=100-199" } });
     assert.equal(part.status, 206);
     const local = await Deno.readFile(join(cli.outDir, "model.safetensors"));

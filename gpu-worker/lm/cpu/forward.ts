@@ -6,9 +6,12 @@
  * - `loadLmCpuModel`: the whole model resident (for checks: logits, log-probabilities, greedy generation with a
  *   KV cache).
  */
+import { greedyPick, type TokenPick } from "../sampling.ts";
 import { InputError } from "../../../shared/errors.ts";
 import { checkContext, type LmFamily, rotaryInvFreq } from "../family.ts";
 import type { Gemm } from "../../blas/gemm.ts";
+import type { Matrix } from "../../../shared/formats/matrix.ts";
+import { applyCorrection, correctionByLayer, type MlpCorrection } from "../correction.ts";
 import {
   activationForward,
   attentionBlasForward,
@@ -83,6 +86,7 @@ export function blockForward(
   kStore: Float32Array, // [S, Hkv·hd]
   vStore: Float32Array, // [S, Hkv·hd]
   invFreq: Float64Array | null, // [rotaryDim / 2]
+  correction: Matrix | null = null, // V [D, k]: the MLP output loses span(V) (lm/correction.ts)
 ): void {
   const t = family.block(layer);
   const { rows: R } = layout;
@@ -125,7 +129,7 @@ export function blockForward(
   linear(gemm, x, att, w.o, R, t.o, true);
   // GPT-J's parallel MLP reads the block's one norm (h, taken before attention); sequential blocks norm again.
   if (family.topology !== "parallel") normForward(h, x, w.mlpNorm!, { rows: R, cols: D }, t.mlpNorm!.eps);
-  mlpForward(gemm, family, t, w, x, h, R, I);
+  mlpForward(gemm, family, t, w, x, h, R, I, correction);
 }
 
 /** x [R, D] += down(act(up h)) or down(silu(gate h) · up h). */
@@ -138,17 +142,27 @@ function mlpForward(
   h: Float32Array, // [R, D]
   R: number,
   I: number,
+  correction: Matrix | null,
 ): void {
   const up = new Float32Array(R * I);
   linear(gemm, up, h, w.up, R, t.up);
+  let a = up;
   if (w.gate && t.gate) {
     const gate = new Float32Array(R * I);
     linear(gemm, gate, h, w.gate, R, t.gate);
     swigluForward(gate, up, R * I);
-    linear(gemm, x, gate, w.down, R, t.down, true);
-  } else {
-    activationForward(up, family.mlp.activation, R * I);
-    linear(gemm, x, up, w.down, R, t.down, true);
+    a = gate;
+  } else activationForward(up, family.mlp.activation, R * I);
+  if (!correction) return linear(gemm, x, a, w.down, R, t.down, true);
+  // y = W·a without its bias, minus its part in span(V); then y and the bias land on the residual stream.
+  const D = family.hiddenSize;
+  const y = new Float32Array(R * D);
+  linearForward(gemm, y, a, w.down.weight, null, shapeOf(R, t.down), t.down.layout);
+  applyCorrection(gemm, y, R, correction);
+  const bias = w.down.bias;
+  for (let r = 0; r < R; r++) {
+    const o = r * D;
+    for (let d = 0; d < D; d++) x[o + d] += y[o + d] + (bias ? bias[d] : 0);
   }
 }
 
@@ -362,8 +376,19 @@ export interface LmCpuModel {
   lastLogits(sequences: number[][]): Promise<Float32Array>;
   /** Per sequence: log p(s[t+1] | s[..t]) for t = 0..len−2. */
   logProbs(sequences: number[][]): Promise<Float32Array[]>;
-  /** `maxNewTokens` greedy tokens per prompt (stops a prompt at `stopAt` when given, not included). */
-  generate(prompts: number[][], maxNewTokens: number, stopAt?: number | null): Promise<number[][]>;
+  /**
+   * `maxNewTokens` tokens per prompt, greedy unless `pick` says otherwise (lm/sampling.ts); stops a prompt at
+   * `stopAt` when given, not included; `onToken` hears each token as it is picked.
+   */
+  generate(
+    prompts: number[][],
+    maxNewTokens: number,
+    stopAt?: number | null,
+    onToken?: (sequence: number, token: number) => void,
+    pick?: TokenPick,
+  ): Promise<number[][]>;
+  /** Every later call runs with this MLP correction (lm/correction.ts); null runs the model as stored. */
+  setCorrection(correction: MlpCorrection | null): void;
 }
 
 export interface ModelOptions {
@@ -371,6 +396,8 @@ export interface ModelOptions {
   maxResidentBytes?: number;
 }
 
+/** Most bytes of residual streams kept for corrected runs to resume from (loadLmCpuModel's prefix cache). */
+const PREFIX_BYTES = 256 << 20;
 /** Rows of the head per streamed product: 4,096 rows of a 4,096-wide head are 64 MiB of float32. */
 const HEAD_CHUNK_ROWS = 4096;
 /** Rows whose logits are formed at once for log-probabilities: bounds [rows, V] (64 × 128k × 4 B = 32 MiB). */
@@ -423,6 +450,15 @@ export async function loadLmCpuModel(
     if (family.positions.kind === "learned") positions = await source.readTensor(family.positions.tensor);
   }
   const invFreq = family.positions.kind === "rotary" ? rotaryInvFreq(family.positions) : null;
+  let corrected = new Map<number, Matrix>();
+  let firstCorrected = 0; // blocks before it run as stored, whatever the correction
+  /**
+   * With a correction, the residual stream entering its first corrected block f is the stored model's: kept per
+   * batch of fresh sequences (by their ids and positions) and f, so the next correction starting at f resumes
+   * there instead of running blocks 0..f−1 again (a tune's trials run the same texts). Bounded by PREFIX_BYTES.
+   */
+  const prefixes = new Map<string, Float32Array>();
+  let prefixBytes = 0;
 
   /** Runs rows through every block and returns the final-normed states of `wanted` rows [n, D]. */
   async function run(
@@ -430,18 +466,27 @@ export async function loadLmCpuModel(
     layout: RowLayout,
     store: KvStore,
     wanted: Uint32Array,
+    fresh = false, // the rows are whole sequences from position 0 (no earlier context in the store)
   ): Promise<Float32Array> {
+    const f = fresh ? firstCorrected : 0;
+    const key = f > 0 ? `${f}|${ids.join(",")}|${layout.pos.join(",")}` : "";
+    const cached = f > 0 ? prefixes.get(key) : undefined;
     let x: Float32Array;
-    if (embed) {
+    if (cached) x = cached.slice();
+    else if (embed) {
       x = new Float32Array(layout.rows * D);
       const p = family.positions.kind === "learned"
         ? { table: positions!, pos: layout.pos, offset: family.positions.offset }
         : null;
       embeddingForward(x, ids, embed, p, { rows: layout.rows, dim: D });
     } else x = await embedRows(source, family, ids, layout.pos);
-    for (let l = 0; l < L; l++) {
+    for (let l = cached ? f : 0; l < L; l++) {
+      if (l === f && f > 0 && !cached && prefixBytes + x.byteLength <= PREFIX_BYTES) {
+        prefixes.set(key, x.slice());
+        prefixBytes += x.byteLength;
+      }
       const w = blocks[l] ?? await loadBlock(source, family, l); // streamed: read, used, dropped
-      blockForward(gemm, family, l, w, x, layout, store.k[l], store.v[l], invFreq);
+      blockForward(gemm, family, l, w, x, layout, store.k[l], store.v[l], invFreq, corrected.get(l) ?? null);
     }
     const picked = new Float32Array(wanted.length * D);
     wanted.forEach((r, i) => picked.set(x.subarray(r * D, (r + 1) * D), i * D));
@@ -498,10 +543,14 @@ export async function loadLmCpuModel(
   return {
     family,
     resident,
+    setCorrection(correction) {
+      corrected = correctionByLayer(correction, family);
+      firstCorrected = corrected.size > 0 ? Math.min(...corrected.keys()) : 0;
+    },
     async lastLogits(sequences) {
       const { seqs, layout, store } = prefill(sequences);
       const last = Uint32Array.from(sequences, (_, i) => seqs.starts[i] + seqs.counts[i] - 1);
-      return await logitsOf(await run(seqs.ids, layout, store, last), sequences.length);
+      return await logitsOf(await run(seqs.ids, layout, store, last, true), sequences.length);
     },
     async logProbs(sequences) {
       const { seqs, layout, store } = prefill(sequences);
@@ -513,7 +562,7 @@ export async function loadLmCpuModel(
           targets.push(s[t + 1]);
         }
       });
-      const h = await run(seqs.ids, layout, store, Uint32Array.from(rows));
+      const h = await run(seqs.ids, layout, store, Uint32Array.from(rows), true);
       const all = new Float32Array(rows.length);
       for (let first = 0; first < rows.length; first += LOGIT_ROWS) {
         const n = Math.min(LOGIT_ROWS, rows.length - first);
@@ -531,7 +580,7 @@ export async function loadLmCpuModel(
       let offset = 0;
       return sequences.map((s) => all.slice(offset, offset += s.length - 1));
     },
-    async generate(prompts, maxNewTokens, stopAt = null) {
+    async generate(prompts, maxNewTokens, stopAt = null, onToken, pick = greedyPick) {
       const capacity = Math.max(1, ...prompts.map((p) => p.length)) + maxNewTokens;
       checkContext(family, capacity);
       const seqs = packed(family, prompts);
@@ -556,10 +605,10 @@ export async function loadLmCpuModel(
         const still: number[] = [];
         const next: number[] = [];
         active.forEach((i, a) => {
-          let best = 0; // the first maximum on ties
-          for (let t = 1; t < V; t++) if (logits[a * V + t] > logits[a * V + best]) best = t;
+          const best = pick(logits, a * V, V);
           if (stopAt !== null && best === stopAt) return;
           out[i].push(best);
+          onToken?.(i, best);
           if (out[i].length < maxNewTokens) {
             still.push(i);
             next.push(best);

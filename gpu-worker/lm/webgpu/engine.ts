@@ -16,6 +16,7 @@
  * Padding rows (past a text's length) are computed and ignored: causal attention never lets a real row see them
  * and the masked mean skips them.
  */
+import { greedyPick, type TokenPick } from "../sampling.ts";
 import { CapacityError, InputError } from "../../../shared/errors.ts";
 import { toFloat32 } from "../../../shared/safetensors/dtype.ts";
 import { encodeActivation } from "../../kernels/activation.ts";
@@ -27,11 +28,14 @@ import { encodeLayerNorm } from "../../kernels/layer_norm.ts";
 import { encodeLinear, type WeightDtype, weightWords } from "../../kernels/linear.ts";
 import { encodeLogProb, logProbCpu } from "../../kernels/log_prob.ts";
 import { encodeMeanPool } from "../../kernels/mean_pool.ts";
+import { encodeRankKUpdate } from "../../kernels/rank_k_update.ts";
 import { encodeResidualAdd } from "../../kernels/residual_add.ts";
+import { encodeRowsDot } from "../../kernels/rows_dot.ts";
 import { encodeRmsNorm } from "../../kernels/rms_norm.ts";
 import { encodeRotary, rotaryTable } from "../../kernels/rotary.ts";
 import { acquireGpu, type ComputeBatch, type Gpu } from "../../runtime/mod.ts";
 import { checkContext, type LmFamily, rotaryInvFreq } from "../family.ts";
+import { correctionByLayer, type MlpCorrection } from "../correction.ts";
 import {
   blockBytes,
   type DeviceBlock,
@@ -93,13 +97,26 @@ export interface WebGpuLm {
    * device budget, or without one) and a KV cache: one prefill, then one batch per token. Otherwise each step
    * re-runs the prompts and the tokens so far streaming the blocks: steps × (a prefill + reading every weight).
    * With `eos`, a sequence stops at that token (not included) and generation ends when every sequence has.
+   * `onToken` hears each token as it is picked (every sequence, every step: the runner's `tokenReporter` drops a
+   * sequence's `eos` and what follows); `pick` chooses it from the logits (default greedy, lm/sampling.ts).
    */
-  generate(prompts: number[][], steps: number, eos?: number | null): Promise<number[][]>;
+  generate(
+    prompts: number[][],
+    steps: number,
+    eos?: number | null,
+    onToken?: (sequence: number, token: number) => void,
+    pick?: TokenPick,
+  ): Promise<number[][]>;
   /**
    * Keeps every weight on the device from now on (checks: many logits, log-probs and generation calls), when it
    * fits the device budget; false (and nothing loaded) when it does not. Embedding runs stay layer-major either way.
    */
   loadResident(): Promise<boolean>;
+  /**
+   * Later `lastLogits`, `logProbs` and `generate` runs remove span(V_l) from the MLP output of each corrected
+   * block (lm/correction.ts), as the model edited with those bases would; `embed` runs the stored model.
+   */
+  setCorrection(correction: MlpCorrection | null): void;
   /** Releases the device (and the resident weights). */
   dispose(): void;
 }
@@ -147,7 +164,11 @@ type Temps = {
   mlp: GPUBuffer;
   up: GPUBuffer;
   gate: GPUBuffer | null;
+  z: GPUBuffer; // [R, k] the MLP output's coordinates in a correction's basis
 };
+
+/** A corrected block's basis on the device: V [D, k]. */
+type DeviceCorrection = { basis: GPUBuffer; k: number };
 
 /** The final norm and the output head in row slices ([outF, D] each, starting at vocabulary row starts[i]). */
 interface DeviceHead {
@@ -196,6 +217,16 @@ export async function createWebGpuLm(
   );
   const maxResidualBytes = options.maxResidualBytes ?? 1 << 30;
   let peak = 0;
+  let corrected = new Map<number, DeviceCorrection>();
+  let correctionRank = 1; // the widest corrected basis (the z scratch's width)
+  /**
+   * With a correction, every chunk's residual stream entering the first corrected block f is the stored model's:
+   * kept on the device per group of texts (their ids) and f, so the next correction starting at f resumes there
+   * instead of embedding and running blocks 0..f−1 again (a tune's trials run the same texts). At most
+   * PREFIX_BYTES; released with the engine.
+   */
+  const prefixes = new Map<string, GPUBuffer[]>();
+  let prefixBytes = 0;
   /** The whole model on the device once `loadResident` (or a generation that fits) has put it there. */
   let resident: {
     weights: DeviceWeights;
@@ -278,15 +309,33 @@ export async function createWebGpuLm(
         const g = new Held();
         try {
           const chunks = group.map((plan) => materialize(plan, texts, g));
-          await embedTokens(texts, chunks, g);
+          const f = want.logits && corrected.size > 0 ? Math.min(...corrected.keys()) : 0;
+          const key = f > 0
+            ? `${f}|${group.map((c) => c.texts.map((n) => texts[n].join(",")).join(";")).join("|")}`
+            : "";
+          const cached = f > 0 ? prefixes.get(key) : undefined;
+          if (cached) {
+            const batch = gpu.batch("resume");
+            chunks.forEach((c, i) => batch.copy(cached[i], c.x, c.rows * D * 4));
+            await batch.submit();
+          } else await embedTokens(texts, chunks, g);
           const groupTexts = group.reduce((n, c) => n + c.texts.length, 0);
-          for (let l = 0; l < L; l++) {
+          for (let l = cached ? f : 0; l < L; l++) {
+            const bytes = chunks.reduce((sum, c) => sum + c.rows * D * 4, 0);
+            if (l === f && f > 0 && !cached && prefixBytes + bytes <= PREFIX_BYTES) {
+              const copies = chunks.map((c) => gpu.storage(c.rows * D * 4, `prefix ${f}`));
+              const batch = gpu.batch("keep prefix");
+              chunks.forEach((c, i) => batch.copy(c.x, copies[i], c.rows * D * 4));
+              await batch.submit();
+              prefixes.set(key, copies);
+              prefixBytes += bytes;
+            }
             want.signal?.throwIfAborted();
             const w = resident?.blocks[l] ?? await weights.block(family, l);
             peak = Math.max(peak, held.bytes + g.bytes + weights.bytes + (resident?.weights.bytes ?? 0));
             const batch = gpu.batch(`block ${l}`);
             for (const c of chunks) {
-              await encodeBlock(batch, w, c, temp, rope, null);
+              await encodeBlock(batch, w, c, temp, rope, null, want.logits ? corrected.get(l) : undefined);
               const slot = want.pool.indexOf(l);
               if (slot >= 0) {
                 await encodeMeanPool(gpu, batch, { x: c.x, lengths: c.lengths, out: pooled[slot] }, {
@@ -351,6 +400,7 @@ export async function createWebGpuLm(
       mlp: held.storage(R * D * 4, "mlp"),
       up: held.storage(R * I * 4, "up"),
       gate: family.mlp.gated ? held.storage(R * I * 4, "gate") : null,
+      z: held.storage(R * correctionRank * 4, "correction coordinates"),
     };
   }
 
@@ -366,6 +416,7 @@ export async function createWebGpuLm(
     t: Temps,
     rope: Rope | null,
     cache: KvSlot | null,
+    correction?: DeviceCorrection,
   ) {
     const rows = c.rows;
     await norm(batch, w.attnNorm, c.x, t.h, rows);
@@ -413,11 +464,28 @@ export async function createWebGpuLm(
     if (w.gate) {
       await linear(batch, w.gate, t.h, t.gate!, rows);
       await encodeActivation(gpu, batch, { x: t.gate!, up: t.up }, { length: rows * I, kind: "swiglu" });
-      await linear(batch, w.down, t.gate!, t.mlp, rows);
     } else {
       const kind = family.mlp.activation === "relu" ? "relu" : "gelu_tanh";
       await encodeActivation(gpu, batch, { x: t.up }, { length: rows * I, kind });
-      await linear(batch, w.down, t.up, t.mlp, rows);
+    }
+    const act = w.gate ? t.gate! : t.up;
+    if (!correction) await linear(batch, w.down, act, t.mlp, rows);
+    else {
+      // y = W·a without its bias, y ← y − (y V) Vᵀ, then the bias: the edited matrix's output (lm/correction.ts).
+      await linear(batch, w.down, act, t.mlp, rows, false);
+      const { basis, k } = correction;
+      await encodeRowsDot(gpu, batch, { a: t.mlp, b: basis, c: t.z }, { m: rows, k: D, kb: k });
+      await encodeRankKUpdate(gpu, batch, { c: t.mlp, a: t.z, b: basis }, {
+        m: rows,
+        n: D,
+        ka: k,
+        transB: true,
+        alpha: -1,
+        beta: 1,
+      });
+      if (w.down.bias) {
+        await encodeBiasAdd(gpu, batch, { x: t.mlp, bias: w.down.bias }, { rows, cols: w.down.outF });
+      }
     }
     if (family.topology === "parallel") {
       await encodeResidualAdd(gpu, batch, { x: c.x, y: t.branch }, { length: rows * D });
@@ -474,7 +542,14 @@ export async function createWebGpuLm(
     }
   }
 
-  async function linear(batch: ComputeBatch, l: DeviceLinear, x: GPUBuffer, y: GPUBuffer, rows: number) {
+  async function linear(
+    batch: ComputeBatch,
+    l: DeviceLinear,
+    x: GPUBuffer,
+    y: GPUBuffer,
+    rows: number,
+    withBias = true,
+  ) {
     await encodeLinear(gpu, batch, { x, w: l.w, y }, {
       m: rows,
       n: l.outF,
@@ -482,7 +557,7 @@ export async function createWebGpuLm(
       dtype: l.dtype,
       layout: l.layout,
     });
-    if (l.bias) await encodeBiasAdd(gpu, batch, { x: y, bias: l.bias }, { rows, cols: l.outF });
+    if (l.bias && withBias) await encodeBiasAdd(gpu, batch, { x: y, bias: l.bias }, { rows, cols: l.outF });
   }
 
   /** x of every chunk ← token embeddings (+ learned positions), from a compact table of the ids in use. */
@@ -692,7 +767,13 @@ export async function createWebGpuLm(
    * one batch per new token for every sequence at once (embed → blocks → final norm → head), reading back
    * only the logits of B rows.
    */
-  async function generateCached(prompts: number[][], steps: number, eos: number | null): Promise<number[][]> {
+  async function generateCached(
+    prompts: number[][],
+    steps: number,
+    eos: number | null,
+    onToken: ((sequence: number, token: number) => void) | undefined,
+    pick: TokenPick,
+  ): Promise<number[][]> {
     const B = prompts.length;
     const Tp = Math.max(...prompts.map((p) => p.length));
     const C = Tp + steps;
@@ -741,7 +822,9 @@ export async function createWebGpuLm(
               accumulate: true,
             });
           }
-          for (let l = 0; l < L; l++) await encodeBlock(batch, blocks[l], rows, t, rope, caches[l]);
+          for (let l = 0; l < L; l++) {
+            await encodeBlock(batch, blocks[l], rows, t, rope, caches[l], corrected.get(l));
+          }
           await norm(batch, outHead.norm, rows.x, t.h, rows.rows);
           const picked = g.storage(B * D * 4, "picked");
           await encodeEmbedRows(gpu, batch, { ids: g.upload(picks, "picks"), table: t.h, out: picked }, {
@@ -754,9 +837,9 @@ export async function createWebGpuLm(
           const logits = await headLogits(batch, outHead, picked, B, g);
           peak = Math.max(peak, held.bytes + weights.bytes + resident!.weights.bytes + g.bytes);
           seqs.forEach((ids, b) => {
-            let best = 0;
-            for (let v = 1; v < V; v++) if (logits[b * V + v] > logits[b * V + best]) best = v;
+            const best = pick(logits, b * V, V);
             ids.push(best);
+            onToken?.(b, best);
           });
         } finally {
           g.release();
@@ -891,7 +974,7 @@ export async function createWebGpuLm(
       let offset = 0;
       return texts.map((ids) => all.slice(offset, offset += ids.length - 1));
     },
-    async generate(prompts, steps, eos = null) {
+    async generate(prompts, steps, eos = null, onToken, pick = greedyPick) {
       checkTexts(prompts);
       if (!(Number.isInteger(steps) && steps >= 0)) {
         throw new RangeError(
@@ -907,22 +990,34 @@ export async function createWebGpuLm(
       const budget = options.deviceBudgetBytes;
       if (resident || budget === undefined || residentBytes() + cache + activations <= budget) {
         await engine.loadResident();
-        return generateCached(prompts, steps, eos);
+        return generateCached(prompts, steps, eos, onToken, pick);
       }
       // The model does not fit: stream the blocks, re-running the prompts and the tokens so far at each step.
       const seqs = prompts.map((p) => [...p]);
       for (let s = 0; s < steps && !finished(seqs, prompts, eos); s++) {
         const logits = await engine.lastLogits(seqs);
         seqs.forEach((ids, n) => {
-          let best = 0;
-          for (let v = 1; v < V; v++) if (logits[n * V + v] > logits[n * V + best]) best = v;
+          const best = pick(logits, n * V, V);
           ids.push(best);
+          onToken?.(n, best);
         });
       }
       return untilEos(seqs, prompts, eos);
     },
     loadResident,
+    setCorrection(correction) {
+      const next = correctionByLayer(correction, family);
+      for (const c of corrected.values()) gpu.release(c.basis);
+      corrected = new Map(
+        [...next].map(([l, b]) => [l, { basis: gpu.upload(b.data, `correction ${l}`), k: b.cols }]),
+      );
+      correctionRank = Math.max(1, ...[...next.values()].map((b) => b.cols));
+    },
     dispose() {
+      for (const c of corrected.values()) gpu.release(c.basis);
+      corrected.clear();
+      for (const buffers of prefixes.values()) gpu.release(...buffers);
+      prefixes.clear();
       resident?.weights.release();
       resident = null;
       if (owned) gpu.dispose();
@@ -930,6 +1025,9 @@ export async function createWebGpuLm(
   };
   return engine;
 }
+
+/** Most bytes of residual streams kept on the device for corrected runs to resume from. */
+const PREFIX_BYTES = 256 << 20;
 
 /** Every sequence has produced `eos` after its prompt (never, without one). */
 function finished(seqs: number[][], prompts: number[][], eos: number | null): boolean {

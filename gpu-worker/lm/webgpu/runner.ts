@@ -5,12 +5,11 @@
  * stored dtype) when it fits the device budget, with a KV cache for generation; otherwise each call streams the
  * blocks (generation then costs a full prefill and a read of every weight per new token).
  */
-import { InputError } from "../../../shared/errors.ts";
 import type { Gpu } from "../../runtime/mod.ts";
 import type { LmFamily } from "../family.ts";
 import {
   DEFAULT_MAX_TOKENS,
-  type Generation,
+  generateWith,
   inBatches,
   type LmRunner,
   type TextLogProbs,
@@ -69,30 +68,10 @@ export async function createLmWebGpuRunner(
       return out;
     },
     async generate(prompts, o) {
-      const { maxNewTokens, stopAtEos = true } = o;
-      if (!Number.isInteger(maxNewTokens) || maxNewTokens < 0) {
-        throw new InputError(
-          `Cannot generate as 'maxNewTokens' must be a non-negative integer: current value is ${maxNewTokens}`,
-        );
-      }
-      const eos = tokenizer.eosTokenId;
-      // An empty prompt starts from the family's first special token, else (GPT-2 style) from end-of-text.
-      const ids = prompts.map((p, i) => {
-        const s = [...family.prependTokens, ...tokenizer.encode(p, family.maxPositions + 1)];
-        if (s.length > 0) return s;
-        if (eos === null) throw new InputError(`Cannot generate from prompt ${i} as it has no tokens`);
-        return [eos];
-      });
-      const out: Generation[] = [];
-      await inBatches(prompts.length, o, async (indices) => {
-        const generated = await engine.generate(
-          indices.map((i) => ids[i]),
-          maxNewTokens,
-          stopAtEos ? eos : null,
-        );
-        for (const g of generated) out.push({ tokens: g, text: tokenizer.decode(g) });
-      });
-      return out;
+      return await generateWith(tokenizer, family, prompts, o, engine.generate);
+    },
+    setCorrection(correction) {
+      engine.setCorrection(correction);
     },
     dispose() {
       engine.dispose();

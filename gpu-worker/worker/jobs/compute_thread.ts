@@ -3,16 +3,14 @@
  * runs one task of thread_messages.ts (an edit, an edit's evaluation, a model's check) off the worker's event
  * loop, so heartbeats, cancellation and — in `profs serve` — the API keep running however long a synchronous
  * compute step takes. Message in: the task, once. Messages out: a `tick` every second while the event loop
- * turns (the watchdog's sign of life; `heap_limit` instead once the heap cap was hit), `progress`, `log`, then
- * `done` or `error`. There is no abort message:
+ * turns (the watchdog's sign of life; `heap_limit` instead once the heap cap was hit), `progress`, `log`, an
+ * edit's `weight-files`, then `done` or `error`. There is no abort message:
  * the worker terminates the thread.
  */
 import { getHeapStatistics } from "node:v8";
 import { parentPort } from "node:worker_threads";
 import { runEdit } from "../../edit/pipeline.ts";
-import { checkModel, evaluateEdit } from "../../eval/evaluate_edit.ts";
 import type { LogFields, Logger, LogLevel } from "../../../shared/log.ts";
-import { scorerFromEnv } from "../../../shared/toxicity/from_env.ts";
 import {
   type ComputeKind,
   type ComputeTasks,
@@ -53,10 +51,19 @@ function onProgress(stage: ComputeTasks[ComputeKind]["stage"], done: number, tot
   post({ type: "progress", stage, done, total });
 }
 
-function compute(request: ThreadRequest): Promise<ComputeTasks[ComputeKind]["output"]> {
+/** The checks' modules (the LM engine, the scorer) load only for a task that runs them: an edit's thread is lighter. */
+async function compute(request: ThreadRequest): Promise<ComputeTasks[ComputeKind]["output"]> {
+  if (request.kind === "edit") {
+    return runEdit({ ...request.input, logger: threadLogger() }, {
+      onProgress,
+      onWeightFiles: (files) => post({ type: "weight-files", files }),
+    });
+  }
+  const [{ checkModel, evaluateEdit }, { scorerFromEnv }] = await Promise.all([
+    import("../../eval/evaluate_edit.ts"),
+    import("../../../shared/toxicity/from_env.ts"),
+  ]);
   switch (request.kind) {
-    case "edit":
-      return runEdit({ ...request.input, logger: threadLogger() }, { onProgress });
     case "evaluate-edit":
       return evaluateEdit({
         baseDir: request.input.baseDir,

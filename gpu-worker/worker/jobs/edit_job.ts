@@ -17,7 +17,7 @@ import { join } from "node:path";
 import { localBlob } from "../../../shared/blobs/folder.ts";
 import { adoptInPlace, inPlaceFolder } from "../../../shared/blobs/in_place.ts";
 import { newEmbeddingsKey, parentPrefix } from "../../../shared/blobs/keys.ts";
-import type { BlobStore } from "../../../shared/blobs/store.ts";
+import type { BlobInfo, BlobStore } from "../../../shared/blobs/store.ts";
 import { EditParams } from "../../../shared/contracts/edit_params.ts";
 import type { EditResult } from "../../../shared/contracts/edits.ts";
 import type { ArtifactInput, Db, Job } from "../../../shared/db/index.ts";
@@ -26,10 +26,11 @@ import { CapacityError, DiskSpaceError, InputError } from "../../../shared/error
 import { POOLING } from "../../../shared/formats/embeddings.ts";
 import type { Logger } from "../../../shared/log.ts";
 import { directionSides, type EditReport } from "../../edit/report.ts";
-import type { EditStage } from "../../edit/pipeline.ts";
+import type { EditStage, WeightFile } from "../../edit/pipeline.ts";
+import { followFile, syncWhileWritten } from "./follow_file.ts";
 import { resolveDataset, resolveModel } from "./inputs.ts";
 import { evaluationMetrics, REPORT_HTML_FILE, writeReportHtml } from "../../eval/evaluate_edit.ts";
-import { runInThread } from "./run_in_thread.ts";
+import { type ComputeThread, runInThread, startComputeThread } from "./run_in_thread.ts";
 import { workerMemoryMb } from "../../runtime/memory_budget.ts";
 import { LORA_TAR_FILE, writeTarOfFolder } from "../../edit/lora.ts";
 import type { ComputeBackend } from "../../runtime/backends.ts";
@@ -46,7 +47,11 @@ export interface JobRun {
   /** The compute backend this worker resolved (auto → webgpu when an adapter exists). */
   backend: ComputeBackend;
   signal: AbortSignal;
-  onProgress: (stage: EditStage | "publishing" | "evaluating", done: number, total: number) => void;
+  onProgress: (
+    stage: EditStage | "publishing" | "evaluating" | "downloading" | "validating",
+    done: number,
+    total: number,
+  ) => void;
   /** The compute threads' memory budget and watchdog (run_in_thread.ts). */
   thread: { memoryMb?: number; silenceMs?: number };
 }
@@ -65,6 +70,16 @@ const CONTENT_TYPES: Record<string, string> = {
 };
 
 export async function runEditJob(run: JobRun): Promise<JobOutput> {
+  // The edit's thread loads its modules while the inputs are resolved; runInThread ends it, or the finally.
+  const thread = startComputeThread(run.thread.memoryMb ?? workerMemoryMb());
+  try {
+    return await editJob(run, thread);
+  } finally {
+    thread.terminate().catch(() => {});
+  }
+}
+
+async function editJob(run: JobRun, thread: ComputeThread): Promise<JobOutput> {
   const { db, blobs, job, scratch } = run;
   const parsed = EditParams.safeParse(job.params);
   if (!parsed.success) {
@@ -123,6 +138,15 @@ export async function runEditJob(run: JobRun): Promise<JobOutput> {
   const inPlace = inPlaceFolder(blobs, outPrefix);
   const outDir = inPlace ?? join(scratch, "out");
   if (inPlace) await Deno.mkdir(inPlaceFolder(blobs, run.blobPrefix)!, { recursive: true });
+  // The weight files while the edit writes them: without a local folder (S3) each is uploaded as it grows
+  // (followFile), a multipart upload that completes, with the writer's hash, only once the edit succeeded; in
+  // place each is flushed to disk as it grows, so that publishing's fsync has only the tail left to write.
+  const streaming = inPlace ? null : streamWeights(blobs, run.blobPrefix, run.signal);
+  const flushing = new AbortController();
+  const flushes: Promise<void>[] = [];
+  const flushWhileWritten = (files: WeightFile[]) => {
+    for (const file of files) flushes.push(syncWhileWritten(file.path, file.size, flushing.signal));
+  };
   const outcome = await runInThread("edit", {
     modelDir,
     outDir,
@@ -142,12 +166,27 @@ export async function runEditJob(run: JobRun): Promise<JobOutput> {
     provenance: { kind: dataset.kind, datasetId: dataset.id, sha256: dataset.sha256, embeddingsCache },
     modelSha256: model.sha256 ?? undefined, // finalized: embeddings are checked against it without hashing first
     memoryMb: run.thread.memoryMb ?? workerMemoryMb(),
-  }, { signal: run.signal, onProgress: run.onProgress, logger: run.logger, ...run.thread }).catch((error) => {
+  }, {
+    signal: streaming?.signal ?? run.signal,
+    onProgress: run.onProgress,
+    logger: run.logger,
+    ...run.thread,
+    onWeightFiles: streaming?.start ?? flushWhileWritten,
+    thread,
+  }).finally(async () => {
+    flushing.abort();
+    await Promise.all(flushes);
+  }).then((outcome) => {
+    streaming?.written(outcome);
+    return outcome;
+  }, (error) => {
+    streaming?.failed(error);
     throw hideLocalPaths(error, [[modelDir, `model '${model.id}'`], [
       datasetFile,
       `dataset '${dataset.id}'`,
     ]]);
   });
+  const uploaded = await streaming?.uploaded;
 
   // The edit must be of the weights that were finalized (validated, summarised, shown to the user): the copy
   // hashed what it read, so weights replaced since — by hand, or by an upload that raced the finalize — fail the
@@ -184,12 +223,10 @@ export async function runEditJob(run: JobRun): Promise<JobOutput> {
   const files = outcome.files;
   for (const [i, name] of files.entries()) {
     run.signal.throwIfAborted();
-    let info;
-    if (inPlace) info = await adoptInPlace(blobs, `${outPrefix}/${name}`, outcome.fileSha256[name]);
-    else {
-      const file = await Deno.open(join(outDir, name), { read: true });
-      info = await blobs.put(`${run.blobPrefix}/${name}`, file.readable);
-    }
+    const info = uploaded?.get(name) ??
+      (inPlace
+        ? await adoptInPlace(blobs, `${outPrefix}/${name}`, outcome.fileSha256[name])
+        : await blobs.put(`${run.blobPrefix}/${name}`, (await Deno.open(join(outDir, name))).readable));
     artifacts.push({
       name,
       blobKey: info.key,
@@ -201,6 +238,60 @@ export async function runEditJob(run: JobRun): Promise<JobOutput> {
   }
   if (saveEmbeddings && cacheKey) await cacheEmbeddings(run, cacheKey, saveEmbeddings);
   return { result: { ...editResult(outcome.report), ...(metrics ? { metrics } : {}) }, artifacts };
+}
+
+interface WeightStreaming {
+  /** The edit's signal: the attempt's, also aborted by a failed upload (with its error). */
+  signal: AbortSignal;
+  /** Starts uploading the files (EditHooks.onWeightFiles). */
+  start(files: WeightFile[]): void;
+  /** The edit succeeded: its files are whole, in `outDir`, with these hashes (by name). */
+  written(outcome: { outDir: string; fileSha256: Record<string, string> }): void;
+  /** The edit failed: the uploads are abandoned, storing nothing. */
+  failed(error: unknown): void;
+  /** Each uploaded file's blob info by name, once every upload completed. */
+  uploaded: Promise<Map<string, BlobInfo>>;
+}
+
+/**
+ * Uploads an edit's weight files to `prefix/<name>` while the edit writes them, all at once (a sharded model's
+ * later files are waited for as they appear). Each upload completes only with the writer's hash, so only after
+ * the edit succeeded; the edit's output folder is renamed into place at its end, so a file not yet opened by
+ * then is followed at its final path.
+ */
+function streamWeights(blobs: BlobStore, prefix: string, attempt: AbortSignal): WeightStreaming {
+  const uploadFailed = new AbortController();
+  const signal = AbortSignal.any([attempt, uploadFailed.signal]);
+  const writer = new AbortController(); // the edit's failure, for the followers
+  const following = AbortSignal.any([signal, writer.signal]);
+  const done = Promise.withResolvers<{ outDir: string; fileSha256: Record<string, string> }>();
+  const started = Promise.withResolvers<WeightFile[]>();
+  let outDir: string | null = null;
+  done.promise.then((outcome) => outDir = outcome.outDir, () => {});
+  started.promise.catch(() => {});
+  const uploaded = started.promise.then(async (files) => {
+    const infos = await Promise.all(files.map((file) => {
+      const path = () => outDir === null ? file.path : join(outDir, file.name);
+      const sha256 = done.promise.then((outcome) => outcome.fileSha256[file.name]);
+      return blobs.put(`${prefix}/${file.name}`, followFile(path, file.size, following), { sha256 });
+    }));
+    return new Map(infos.map((info, i) => [files[i].name, info]));
+  });
+  uploaded.catch((error) => uploadFailed.abort(error));
+  return {
+    signal,
+    start: started.resolve,
+    written: (outcome) => {
+      started.reject(new Error("the edit announced no weight files")); // no effect once started
+      done.resolve(outcome);
+    },
+    failed: (error) => {
+      writer.abort(error);
+      started.reject(error);
+      done.reject(error);
+    },
+    uploaded,
+  };
 }
 
 /** Stores freshly computed embeddings; when another worker cached the same key first, its copy wins. */

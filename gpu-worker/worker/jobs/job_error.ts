@@ -10,6 +10,8 @@
  *   once with the error's advice (fewer pairs, shorter texts).
  * - the worker's disk too full for the output (`DiskSpaceError`, an InputError in the CLI): the machine's
  *   problem, not the job's — retried, maybe on another worker.
+ * - the Hugging Face Hub unreachable or answering 5xx (`HubUnavailableError`, an import): retried; the message
+ *   (the Hub's address and status, no secret) is shown.
  * - device (`DeviceLostError`, `KernelError`): transient, retried on a fresh device.
  * - a compute thread that died without an answer (`ThreadLostError`): retried, and counted as a lost attempt —
  *   the queue fails a job that lost two attempts as the user's (shared/db/poison.ts).
@@ -20,6 +22,7 @@
  * paths, goes to the worker's log only (`detail`).
  */
 import { CapacityError, DiskSpaceError, InputError } from "../../../shared/errors.ts";
+import { HubUnavailableError } from "../../../shared/model/hub.ts";
 import { DeviceLostError, KernelError } from "../../runtime/errors.ts";
 import { ThreadLostError } from "./thread_lost.ts";
 
@@ -31,6 +34,7 @@ export type JobErrorCode =
   | "no_disk_space"
   | "capacity"
   | "device_lost"
+  | "hub_unavailable"
   | "gpu_error"
   | "thread_lost"
   | "internal";
@@ -65,6 +69,14 @@ export function classifyJobError(error: unknown): ClassifiedError {
       };
     case error instanceof InputError:
       return { ...base, code: "bad_input", class: "user_input", message: detail, retryable: false };
+    case error instanceof HubUnavailableError:
+      return {
+        ...base,
+        code: "hub_unavailable",
+        class: "internal",
+        message: `${detail}; the import will be retried`,
+        retryable: true,
+      };
     case error instanceof DeviceLostError:
       return {
         ...base,

@@ -18,6 +18,7 @@
 import { Worker as NodeWorker } from "node:worker_threads";
 import { CapacityError } from "../../../shared/errors.ts";
 import type { Logger } from "../../../shared/log.ts";
+import type { WeightFile } from "../../edit/pipeline.ts";
 import {
   type ComputeKind,
   type ComputeTasks,
@@ -37,6 +38,24 @@ export interface ThreadHooks<K extends ComputeKind> {
   memoryMb?: number;
   /** How long a thread may send nothing and use no CPU time before it counts as gone; default 30 s. */
   silenceMs?: number;
+  /** An edit's weight files as they start streaming out (EditHooks.onWeightFiles). */
+  onWeightFiles?: (files: WeightFile[]) => void;
+  /** A thread from `startComputeThread()`, already loading its modules; default a new one. */
+  thread?: ComputeThread;
+}
+
+/** A compute thread (`node:worker_threads`, so that its heap can be capped). */
+export type ComputeThread = NodeWorker;
+
+/**
+ * A compute thread with its heap capped at `memoryMb`, started ahead of its task so that it loads its modules
+ * while the caller gets the task's inputs ready. Give it to `runInThread` (with the same `memoryMb`), or
+ * terminate it.
+ */
+export function startComputeThread(memoryMb = workerMemoryMb()): ComputeThread {
+  return new NodeWorker(new URL("./compute_thread.ts", import.meta.url), {
+    resourceLimits: { maxOldGenerationSizeMb: memoryMb },
+  });
 }
 
 /** How often the watchdog looks (and the thread ticks, compute_thread.ts). */
@@ -48,12 +67,13 @@ export function runInThread<K extends ComputeKind>(
   hooks: ThreadHooks<K>,
 ): Promise<ComputeTasks[K]["output"]> {
   const { signal, onProgress, logger } = hooks;
-  if (signal?.aborted) return Promise.reject(signal.reason);
+  if (signal?.aborted) {
+    hooks.thread?.terminate().catch(() => {});
+    return Promise.reject(signal.reason);
+  }
   const memoryMb = hooks.memoryMb ?? workerMemoryMb();
   const silenceMs = hooks.silenceMs ?? 30_000;
-  const thread = new NodeWorker(new URL("./compute_thread.ts", import.meta.url), {
-    resourceLimits: { maxOldGenerationSizeMb: memoryMb },
-  });
+  const thread = hooks.thread ?? startComputeThread(memoryMb);
   return new Promise<ComputeTasks[K]["output"]>((resolve, reject) => {
     let settled = false;
     let heard = performance.now();
@@ -98,6 +118,7 @@ export function runInThread<K extends ComputeKind>(
       if (message.type === "progress") {
         onProgress?.(message.stage as ComputeTasks[K]["stage"], message.done, message.total);
       } else if (message.type === "log") logger[message.level](message.msg, message.fields);
+      else if (message.type === "weight-files") hooks.onWeightFiles?.(message.files);
       else if (message.type === "done") settle(() => resolve(message.output as ComputeTasks[K]["output"]));
       else settle(() => reject(deserializeError(message.error)));
     });

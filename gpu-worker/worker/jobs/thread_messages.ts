@@ -4,7 +4,7 @@
  * `instanceof` in the thread) and are rebuilt from that tag on the worker's side, because the failure
  * classification (job_error.ts) depends on the class, never on the message.
  */
-import type { EditOptions, EditOutcome, EditStage } from "../../edit/pipeline.ts";
+import type { EditOptions, EditOutcome, EditStage, WeightFile } from "../../edit/pipeline.ts";
 import type { CheckInputs, CheckOptions, CheckResult, CheckStage } from "../../eval/check.ts";
 import type { Evaluation } from "../../eval/evaluate_edit.ts";
 import { CapacityError, type CapacityResource, DiskSpaceError, InputError } from "../../../shared/errors.ts";
@@ -57,6 +57,8 @@ export type ThreadResponse =
   | { type: "heap_limit" }
   | { type: "progress"; stage: ComputeTasks[ComputeKind]["stage"]; done: number; total: number }
   | { type: "log"; level: LogLevel; msg: string; fields: LogFields }
+  /** An edit's weight files as they start streaming out (`EditHooks.onWeightFiles`). */
+  | { type: "weight-files"; files: WeightFile[] }
   | { type: "done"; output: ComputeTasks[ComputeKind]["output"] }
   | { type: "error"; error: SerializedError };
 

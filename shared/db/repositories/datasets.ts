@@ -38,13 +38,3 @@ export function listDatasets(db: Db, tenantId: string, page: PageRequest): Promi
     return toPage(rows, page.limit);
   });
 }
-
-/** False when the tenant has no such dataset; the caller removes the blob. */
-export function deleteDataset(db: Db, tenantId: string, id: string): Promise<boolean> {
-  if (!isUuid(id)) return Promise.resolve(false);
-  return inTenantScope(db, tenantId, async (tx) => {
-    const deleted = await tx.delete(datasets).where(and(eq(datasets.tenantId, tenantId), eq(datasets.id, id)))
-      .returning({ id: datasets.id });
-    return deleted.length > 0;
-  });
-}

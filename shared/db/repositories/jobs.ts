@@ -2,7 +2,7 @@
  * Tenant-facing reads of jobs, their events and artifacts (writes go through the queue, queue.ts). Every call
  * takes the tenant id and runs under row-level security for it.
  */
-import { and, asc, eq, getTableColumns, getTableName, gt, type Table } from "drizzle-orm";
+import { and, asc, desc, eq, getTableColumns, getTableName, gt, type Table } from "drizzle-orm";
 import type { Db } from "../database.ts";
 import { queryFirstValue } from "../driver_query.ts";
 import {
@@ -129,6 +129,22 @@ export function listJobs(
       ))
       .orderBy(...newestFirst(keyset)).limit(page.limit + 1);
     return toPage(rows, page.limit);
+  });
+}
+
+/** The newest job of `kind` on a model (its Hub import), or null. */
+export function latestModelJob(
+  db: Db,
+  tenantId: string,
+  modelId: string,
+  kind: JobKind,
+): Promise<Job | null> {
+  if (!isUuid(modelId)) return Promise.resolve(null);
+  return inTenantScope(db, tenantId, async (tx) => {
+    const [job] = await tx.select().from(jobs)
+      .where(and(eq(jobs.tenantId, tenantId), eq(jobs.modelId, modelId), eq(jobs.kind, kind)))
+      .orderBy(desc(jobs.createdAt)).limit(1);
+    return job ?? null;
   });
 }
 

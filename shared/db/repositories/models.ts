@@ -70,16 +70,6 @@ export function updateModel(db: Db, tenantId: string, id: string, patch: ModelPa
   });
 }
 
-/** Deletes the model and its file rows (the caller removes the blobs); false when the tenant has no such model. */
-export function deleteModel(db: Db, tenantId: string, id: string): Promise<boolean> {
-  if (!isUuid(id)) return Promise.resolve(false);
-  return inTenantScope(db, tenantId, async (tx) => {
-    const deleted = await tx.delete(models).where(and(eq(models.tenantId, tenantId), eq(models.id, id)))
-      .returning({ id: models.id });
-    return deleted.length > 0;
-  });
-}
-
 /**
  * Inserts or replaces the row of one file of a model and puts the model back to `pending` with no summary (its
  * folder changed, so it must be validated again); null when the tenant has no such model. Runs holding the
@@ -149,6 +139,88 @@ export function markModelReady(
     const [model] = await tx.update(models).set({ ...patch, status: "ready", updatedAt: sql`now()` })
       .where(and(eq(models.tenantId, tenantId), eq(models.id, id))).returning();
     return model;
+  });
+}
+
+/**
+ * Claims the right to publish a model file's bytes (one writer per file): holding the model's row, records the
+ * file as `uploading` with the staged bytes' size and sha256 and puts the model back to `pending`. "busy" when
+ * another writer's claim on the same file is younger than `staleMs` (it is between its claim and its
+ * `completeModelFile`, a few milliseconds unless its process died); null when the tenant has no such model. The
+ * caller then moves the bytes under the key and calls `completeModelFile`; a file left `uploading` (a crash in
+ * between) is not listed as complete, so it is never validated or recorded with a hash of other bytes.
+ */
+export function claimModelFile(
+  db: Db,
+  tenantId: string,
+  modelId: string,
+  file: { filename: string; blobKey: string; size: number; sha256: string },
+  staleMs: number,
+): Promise<ModelFile | "busy" | null> {
+  if (!isUuid(modelId)) return Promise.resolve(null);
+  return inTenantScope(db, tenantId, async (tx) => {
+    const [owner] = await tx.select({ id: models.id }).from(models)
+      .where(and(eq(models.tenantId, tenantId), eq(models.id, modelId))).for("update");
+    if (!owner) return null;
+    const [busy] = await tx.select({ id: modelFiles.id }).from(modelFiles).where(and(
+      eq(modelFiles.tenantId, tenantId),
+      eq(modelFiles.modelId, modelId),
+      eq(modelFiles.filename, file.filename),
+      eq(modelFiles.status, "uploading"),
+      sql`${modelFiles.updatedAt} > now() - make_interval(secs => ${staleMs / 1000})`,
+    ));
+    if (busy) return "busy";
+    const values = {
+      blobKey: file.blobKey,
+      size: file.size,
+      sha256: file.sha256,
+      status: "uploading" as const,
+    };
+    const [row] = await tx.insert(modelFiles).values({
+      tenantId,
+      modelId,
+      filename: file.filename,
+      ...values,
+    })
+      .onConflictDoUpdate({
+        target: [modelFiles.modelId, modelFiles.filename],
+        set: { ...values, updatedAt: sql`now()` },
+      }).returning();
+    await tx.update(models).set({ status: "pending", summary: null, updatedAt: sql`now()` })
+      .where(and(eq(models.tenantId, tenantId), eq(models.id, modelId)));
+    return row;
+  });
+}
+
+/**
+ * Marks a claimed file complete once its bytes are under the key: only while the claim is still this writer's
+ * (status `uploading` with exactly this size and sha256), so the recorded hash is always of the bytes stored.
+ * Puts the model back to `pending` again (a finalize may have run meanwhile without this file). Null when the
+ * claim is gone (the model was deleted, or a writer that outlived `staleMs` was overtaken).
+ */
+export function completeModelFile(
+  db: Db,
+  tenantId: string,
+  modelId: string,
+  file: { filename: string; size: number; sha256: string },
+): Promise<ModelFile | null> {
+  if (!isUuid(modelId)) return Promise.resolve(null);
+  return inTenantScope(db, tenantId, async (tx) => {
+    const [owner] = await tx.select({ id: models.id }).from(models)
+      .where(and(eq(models.tenantId, tenantId), eq(models.id, modelId))).for("update");
+    if (!owner) return null;
+    const [row] = await tx.update(modelFiles).set({ status: "complete", updatedAt: sql`now()` }).where(and(
+      eq(modelFiles.tenantId, tenantId),
+      eq(modelFiles.modelId, modelId),
+      eq(modelFiles.filename, file.filename),
+      eq(modelFiles.status, "uploading"),
+      eq(modelFiles.size, file.size),
+      eq(modelFiles.sha256, file.sha256),
+    )).returning();
+    if (!row) return null;
+    await tx.update(models).set({ status: "pending", summary: null, updatedAt: sql`now()` })
+      .where(and(eq(models.tenantId, tenantId), eq(models.id, modelId)));
+    return row;
   });
 }
 

@@ -9,9 +9,9 @@
  * `declaredSize` is the request's Content-Length when it sent one; without it (chunked uploads) the data size is
  * the end of the last tensor named in the header and the count is checked against that.
  */
-import { headerLength } from "../../shared/safetensors/header.ts";
-import { parseHeaderOffThread } from "../../shared/safetensors/header_thread.ts";
-import { InputError } from "../../shared/errors.ts";
+import { headerLength } from "./header.ts";
+import { parseHeaderOffThread } from "./header_thread.ts";
+import { InputError } from "../errors.ts";
 
 export interface SafetensorsLimits {
   /** cap on the JSON header (bytes), checked on the first 8 bytes: a longer one is refused before it is read */

@@ -1,0 +1,117 @@
+/**
+ * A file another thread is still writing, front to back, as a stream of its bytes up to the size it will have
+ * (an edit's weight file: EditHooks.onWeightFiles). The stream reads what is there, waits `pollMs` at the end of
+ * what was written so far (or for the file to appear: `path` may be a function, asked again until it opens), and
+ * ends once `size` bytes were read — so an upload can
+ * run while the file is written instead of after. The writer's failure must be said by aborting `signal`: the
+ * stream then errors with the signal's reason (an upload fed by it is abandoned, storing nothing).
+ */
+export interface FollowOptions {
+  /** Bytes per read; default 4 MiB. */
+  chunkBytes?: number;
+  /** Wait at the end of the written bytes before reading again; default 20 ms. */
+  pollMs?: number;
+}
+
+export function followFile(
+  path: string | (() => string),
+  size: number,
+  signal: AbortSignal,
+  options: FollowOptions = {},
+): ReadableStream<Uint8Array> {
+  const chunkBytes = options.chunkBytes ?? 4 << 20;
+  const pollMs = options.pollMs ?? 20;
+  let file: Deno.FsFile | null = null;
+  let position = 0;
+  const close = () => {
+    file?.close();
+    file = null;
+  };
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      try {
+        for (;;) {
+          signal.throwIfAborted();
+          if (position >= size) {
+            close();
+            controller.close();
+            return;
+          }
+          file ??= await openIfExists(typeof path === "string" ? path : path());
+          if (file) {
+            const buffer = new Uint8Array(Math.min(chunkBytes, size - position));
+            const n = await file.read(buffer);
+            if (n !== null && n > 0) {
+              position += n;
+              controller.enqueue(buffer.subarray(0, n));
+              return;
+            }
+          }
+          await pause(pollMs, signal);
+          signal.throwIfAborted();
+        }
+      } catch (error) {
+        close();
+        throw error;
+      }
+    },
+    cancel: close,
+  });
+}
+
+async function openIfExists(path: string): Promise<Deno.FsFile | null> {
+  try {
+    return await Deno.open(path, { read: true });
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return null;
+    throw error;
+  }
+}
+
+/**
+ * Flushes a file another thread is writing to disk as it grows (an fdatasync each `everyBytes`), so making it
+ * durable once it is complete (shared/blobs/in_place.ts `adoptInPlace`) has only its tail left to write instead
+ * of the whole file: the kernel would otherwise hold a GB-sized model in dirty pages until that last sync. Ends
+ * when the file reached `size` or `signal` aborts (the edit ended either way); a failed sync only ends it early,
+ * as the final sync makes the file durable regardless.
+ */
+export async function syncWhileWritten(
+  path: string | (() => string),
+  size: number,
+  signal: AbortSignal,
+  options: { everyBytes?: number; pollMs?: number } = {},
+): Promise<void> {
+  const everyBytes = options.everyBytes ?? 128 << 20;
+  const pollMs = options.pollMs ?? 100;
+  let file: Deno.FsFile | null = null;
+  let synced = 0;
+  try {
+    while (!signal.aborted && synced < size) {
+      file ??= await openIfExists(typeof path === "string" ? path : path());
+      const written = file ? (await file.stat()).size : 0;
+      if (file && written - synced >= everyBytes && written < size) {
+        await file.syncData();
+        synced = written;
+      } else if (written >= size) return;
+      else await pause(pollMs, signal);
+    }
+  } catch {
+    // The final sync does the work.
+  } finally {
+    file?.close();
+  }
+}
+
+/** Waits `ms`, or less when `signal` aborts (its timer cleared, so nothing is left pending). */
+function pause(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    signal.addEventListener("abort", done, { once: true });
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    }
+  });
+}
