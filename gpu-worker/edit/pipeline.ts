@@ -230,9 +230,10 @@ export async function runEdit(options: EditOptions, hooks: EditHooks = {}): Prom
     );
     const embedSeconds = (performance.now() - embedStarted) / 1000;
 
-    // The model streams out (another thread copies and hashes it) while this thread computes the subspaces, in
-    // the order their tensors appear in the weight files: the stream waits at an edited tensor only until that
-    // layer's subspace is ready. Its progress is reported once the subspaces are done, so stages stay in order.
+    // The model streams out while this thread computes the subspaces, in the order their tensors appear in the
+    // weight files: one thread copies every other tensor and hashes the input at once, another hashes the output
+    // behind it, and each edited tensor is written when its layer's subspace is ready. Its progress is reported
+    // once the subspaces are done, so stages stay in order.
     const writeStarted = performance.now();
     const open = model;
     const order = storageOrder(open, layers);
@@ -243,16 +244,18 @@ export async function runEdit(options: EditOptions, hooks: EditHooks = {}): Prom
     const projector = backend;
     const orientation = open.architecture.orientation;
     let original = new Float32Array(0); // reused: the weight as read, for backends that edit their input in place
-    const transforms = new Map(order.map((layer) => [open.mlpOutputName(layer), async (weight: Matrix) => {
-      const subspace = await subspaces.get(layer)!.promise;
+    /** W V or Vᵀ W: from the backend's own `removedPart` when it has one, else `project` on a copy of W. */
+    const removedOf = async (weight: Matrix, basis: Matrix) => {
+      if (projector.removedPart) return await projector.removedPart(weight, basis, orientation);
       if (original.length < weight.data.length) original = new Float32Array(weight.data.length);
       const copy = original.subarray(0, weight.data.length);
       copy.set(weight.data);
-      const { removed } = await projector.project(
-        { rows: weight.rows, cols: weight.cols, data: copy },
-        subspace.basis,
-        orientation,
-      );
+      const handedOver = { rows: weight.rows, cols: weight.cols, data: copy };
+      return (await projector.project(handedOver, basis, orientation)).removed;
+    };
+    const transforms = new Map(order.map((layer) => [open.mlpOutputName(layer), async (weight: Matrix) => {
+      const subspace = await subspaces.get(layer)!.promise;
+      const removed = await removedOf(weight, subspace.basis);
       // The edit is W − removed·Vᵀ from the float32 `removed` and V stored in the patch, by the function
       // apply-patch runs: whichever backend computed `removed`, applying the patch repeats this bit for bit.
       applyRemoved(weight, subspace.basis, removed, orientation, -1, weight.data);
@@ -272,6 +275,11 @@ export async function runEdit(options: EditOptions, hooks: EditHooks = {}): Prom
     );
     const writing = writeModelFolder(open, tmpDir, transforms, {
       signal: running,
+      // The copy hashed what it read, long before the transforms are done: weights replaced since the check
+      // above stop the edit there.
+      onInputHashed: (sha256) => {
+        if (embeddings) checkEmbeddingsSha256(embeddings, open.dir, sha256);
+      },
       onTensor: (done, total) => {
         lastWritten = [done, total];
         if (subspacesDone) onProgress?.("writing", done, total);
@@ -310,11 +318,9 @@ export async function runEdit(options: EditOptions, hooks: EditHooks = {}): Prom
     subspacesDone = true;
     if (lastWritten) onProgress?.("writing", ...(lastWritten as [number, number]));
     const written = await writing;
-    log.info("model written", { threadSeconds: written.seconds });
+    log.info("model written", { threadSeconds: written.seconds, hashThreadSeconds: written.hashSeconds });
     patchLayers.sort((a, b) => a.layer - b.layer);
     const target = model.architecture.mlpOutput;
-    // The copy hashed what it read: weights replaced since the check above are refused too.
-    if (embeddings) checkEmbeddingsSha256(embeddings, model.dir, written.inputSha256);
     if (options.saveEmbeddings && computed) {
       await writeEmbeddings(options.saveEmbeddings, {
         preferred: computed.map((l) => l.preferred.data),

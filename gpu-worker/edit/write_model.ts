@@ -5,10 +5,12 @@
  * tensor (read, converted and edited in reused buffers: a transform may edit its input in place) plus a copy
  * buffer, whatever the model's size.
  *
- * The copying and hashing run in a thread of their own (write_thread.ts); transforms run here, on the calling
- * thread, when the stream reaches their tensor. A transform may wait on work still in progress (the edit
- * pipeline computes each layer's subspace while the stream copies what comes before it), so writing and
- * computing overlap and a slow transform only holds the stream at its own tensor.
+ * The copying and the input's hash run in a thread of their own (write_thread.ts), which copies every untouched
+ * tensor at once, at its own offset, without waiting for any transform; the output's hash runs in a second
+ * thread (hash_thread.ts) that reads the written files back behind the writer's watermark. Transforms run here,
+ * on the calling thread, one at a time in storage order. A transform may wait on work still in progress (the
+ * edit pipeline computes each layer's subspace meanwhile), so the copy, both hashes and the computing overlap,
+ * and a slow transform holds back only the output's hash of what follows its tensor.
  */
 import { join } from "node:path";
 import type { ModelFolder } from "../../shared/model/folder.ts";
@@ -16,6 +18,7 @@ import { INDEX_FILE } from "../../shared/model/folder.ts";
 import type { Matrix } from "../profs/backend.ts";
 import { type FloatDType, fromFloat32, isFloatDType, toFloat32 } from "../../shared/safetensors/dtype.ts";
 import type { WriteRequest, WriteResponse, WriteSeconds } from "./write_thread.ts";
+import type { HashResponse, HashSeconds, HashStart } from "./hash_thread.ts";
 
 /** A reusable float32 buffer, grown to the largest F16/BF16 tensor transformed. */
 class Scratch {
@@ -52,6 +55,11 @@ export type TensorTransform = (weight: Matrix) => Promise<Matrix>; // may edit w
 export interface WriteModelHooks {
   /** After each tensor (transformed or copied). */
   onTensor?: (done: number, total: number) => void;
+  /**
+   * The input's sha256, as soon as the copy has read every weight file (typically long before the transforms are
+   * done): a caller that expects a given model can stop the write then. An exception thrown here fails the write.
+   */
+  onInputHashed?: (sha256: string) => void;
   signal?: AbortSignal;
 }
 
@@ -64,6 +72,8 @@ export interface WrittenModel {
   fileSha256: Record<string, string>;
   /** Where the writing thread's time went. */
   seconds: WriteSeconds;
+  /** Where the output-hashing thread's time went. */
+  hashSeconds: HashSeconds;
 }
 
 export async function writeModelFolder(
@@ -94,17 +104,34 @@ export async function writeModelFolder(
   // starts, or the stream would wait at the first transformed tensor for a subspace that will never come.
   hooks.signal?.throwIfAborted();
   const thread = new Worker(new URL("./write_thread.ts", import.meta.url), { type: "module" });
+  const hasher = new Worker(new URL("./hash_thread.ts", import.meta.url), { type: "module" });
   const floats = new Scratch();
   return await new Promise<WrittenModel>((resolve, reject) => {
     let settled = false;
+    let written: Extract<WriteResponse, { type: "done" }> | null = null;
+    let hashed: Extract<HashResponse, { type: "done" }> | null = null;
     const settle = (finish: () => void) => {
       if (settled) return;
       settled = true;
       hooks.signal?.removeEventListener("abort", onAbort);
       thread.terminate();
+      hasher.terminate();
       finish();
     };
     const fail = (error: unknown) => settle(() => reject(error));
+    const finishIfDone = () => {
+      if (!written || !hashed) return;
+      const [w, h] = [written, hashed];
+      settle(() =>
+        resolve({
+          inputSha256: w.inputSha256,
+          outputSha256: h.outputSha256,
+          fileSha256: h.fileSha256,
+          seconds: w.seconds,
+          hashSeconds: h.seconds,
+        })
+      );
+    };
     const onAbort = () => fail(hooks.signal!.reason);
     hooks.signal?.addEventListener("abort", onAbort, { once: true });
     const send = (message: WriteRequest, transfer: Transferable[] = []) =>
@@ -112,9 +139,15 @@ export async function writeModelFolder(
     thread.onmessage = (event: MessageEvent<WriteResponse>) => {
       const message = event.data;
       if (message.type === "tensor") hooks.onTensor?.(message.done, message.total);
-      else if (message.type === "done") {
-        const { inputSha256, outputSha256, fileSha256, seconds } = message;
-        settle(() => resolve({ inputSha256, outputSha256, fileSha256, seconds }));
+      else if (message.type === "input_hashed") {
+        try {
+          hooks.onInputHashed?.(message.inputSha256);
+        } catch (error) {
+          fail(error);
+        }
+      } else if (message.type === "done") {
+        written = message;
+        finishIfDone();
       } else if (message.type === "error") fail(new Error(message.message));
       else {
         const bytes = new Uint8Array(message.buffer, 0, message.byteLength);
@@ -124,19 +157,38 @@ export async function writeModelFolder(
         );
       }
     };
-    thread.onerror = (event) => {
-      event.preventDefault();
-      fail(new Error(`model writing thread crashed: ${event.message}`));
+    hasher.onmessage = (event: MessageEvent<HashResponse>) => {
+      const message = event.data;
+      if (message.type === "error") return fail(new Error(message.message));
+      hashed = message;
+      finishIfDone();
     };
-    // A message that cannot be deserialized would otherwise be dropped, and the stream never settle.
-    thread.onmessageerror = () => fail(new Error("model writing thread sent a message that cannot be read"));
+    for (const [worker, what] of [[thread, "model writing"], [hasher, "output hashing"]] as const) {
+      worker.onerror = (event) => {
+        event.preventDefault();
+        fail(new Error(`${what} thread crashed: ${event.message}`));
+      };
+      // A message that cannot be deserialized would otherwise be dropped, and the stream never settle.
+      worker.onmessageerror = () => fail(new Error(`${what} thread sent a message that cannot be read`));
+    }
+    const files = model.weightFiles.map((file) => join(model.dir, file));
+    const channel = new MessageChannel();
+    hasher.postMessage(
+      {
+        type: "start",
+        paths: model.weightFiles.map((file) => join(outDir, file)),
+        port: channel.port2,
+      } satisfies HashStart,
+      [channel.port2],
+    );
     send({
       type: "start",
-      files: model.weightFiles.map((file) => join(model.dir, file)),
+      files,
       outDir,
       transformed: [...transforms.keys()],
       totalTensors: model.tensorNames().length,
-    });
+      hashPort: channel.port1,
+    }, [channel.port1]);
   });
 }
 

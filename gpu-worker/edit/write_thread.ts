@@ -1,37 +1,53 @@
 /// <reference lib="deno.worker" />
 /**
- * The body of a model-writing thread (a Web Worker started by write_model.ts): streams the weight files into
- * the output folder — each header verbatim, untouched tensors copied in 16 MB chunks, input and output hashed
- * on the way — and hands every transformed tensor's stored bytes to the calling thread, writing what comes
- * back. Copying and hashing (two sha256 streams over the whole model) run here, on their own core, while the
- * calling thread computes the subspaces the transforms wait on.
+ * The body of a model-writing thread (a Web Worker started by write_model.ts). Two streams run here at once:
+ *
+ * - the copy: every weight file in storage order — the header verbatim, then each tensor in 16 MB chunks, all
+ *   of them hashed into the input's sha256 and the untouched ones written at their own offsets in the output —
+ *   never waiting for anything, so the model is copied and its input hash known while the calling thread is
+ *   still computing the subspaces;
+ * - the transforms: the transformed tensors in storage order, one at a time — its stored bytes are read and
+ *   handed to the calling thread, and what comes back is written at the tensor's offset.
+ *
+ * The output's sha256 is the hash thread's (hash_thread.ts): after every write this thread tells it how far each
+ * output file is complete (the watermark: everything below it written), and it reads the file back up to there.
+ * So each byte is hashed once per stream, the input here and the output there, on their own cores.
  *
  * Messages in: `start` once, then one `transformed` per `transform` request. Out: `transform`, `tensor`
- * (progress), then `done` or `error`. There is no abort message: the caller terminates the thread. The tensor
- * buffer goes back and forth by transfer, so no tensor is ever copied between threads.
+ * (progress), `input_hashed` (once the copy has read everything), then `done` or `error`; to the hash thread
+ * (over the port in `start`): `written`. There is no abort message: the caller terminates the thread. The
+ * tensor buffer goes back and forth by transfer, so no tensor is ever copied between threads.
  */
-import { createHash, type Hash } from "node:crypto";
+import { createHash } from "node:crypto";
+import { open } from "node:fs/promises";
+import type { FileHandle } from "node:fs/promises";
 import { basename, join } from "node:path";
-import { openSafetensors } from "../../shared/safetensors/reader.ts";
-import { createSafetensorsWriter } from "../../shared/safetensors/writer.ts";
+import { openSafetensors, type SafetensorsReader } from "../../shared/safetensors/reader.ts";
+import type { HashRequest } from "./hash_thread.ts";
 
 export type WriteRequest =
-  | { type: "start"; files: string[]; outDir: string; transformed: string[]; totalTensors: number }
+  | {
+    type: "start";
+    files: string[];
+    outDir: string;
+    transformed: string[];
+    totalTensors: number;
+    /** To the hash thread: watermarks of the output files. */
+    hashPort: MessagePort;
+  }
   | { type: "transformed"; buffer: ArrayBuffer };
 
 export type WriteResponse =
   | { type: "transform"; name: string; buffer: ArrayBuffer; byteLength: number }
   | { type: "tensor"; done: number; total: number }
-  | {
-    type: "done";
-    inputSha256: string;
-    outputSha256: string;
-    fileSha256: Record<string, string>;
-    seconds: WriteSeconds;
-  }
+  | { type: "input_hashed"; inputSha256: string }
+  | { type: "done"; inputSha256: string; seconds: WriteSeconds }
   | { type: "error"; message: string };
 
-/** Where the thread's time went: reading, hashing, writing, and waiting for the calling thread's transforms. */
+/**
+ * Where the thread's time went: reading, hashing and writing (the copy and the transforms' reads and writes), and
+ * how long the transforms waited for the calling thread after the copy had finished (the subspaces' tail).
+ */
 export interface WriteSeconds {
   read: number;
   hash: number;
@@ -54,7 +70,7 @@ self.onmessage = (event: MessageEvent<WriteRequest>) => {
     return;
   }
   write(message).then(
-    (hashes) => post({ type: "done", ...hashes }),
+    (result) => post({ type: "done", ...result }),
     (error) => post({ type: "error", message: (error as Error).message }),
   );
 };
@@ -67,15 +83,21 @@ function transform(name: string, buffer: ArrayBuffer, byteLength: number): Promi
   });
 }
 
+/** One weight file: its reader, its output handle, and which of its byte ranges are written. */
+interface OutFile {
+  reader: SafetensorsReader;
+  out: FileHandle;
+  /** Bytes of the output below which the copy has written (or skipped past a transformed tensor). */
+  copied: number;
+  /** Stored begin offsets (in the file) of its transformed tensors not written yet, ascending. */
+  pending: number[];
+  /** The last watermark sent to the hash thread. */
+  sent: number;
+}
+
 async function write(start: Extract<WriteRequest, { type: "start" }>) {
   const transformed = new Set(start.transformed);
   const inputHash = createHash("sha256");
-  // The output equals the input up to the first transformed tensor: one stream hashes both until then, and the
-  // output's is forked from it there (Hash.copy), so the bytes before it are hashed once, not twice.
-  let outputHash: Hash | null = null;
-  const copyBuffer = new Uint8Array(COPY_CHUNK_BYTES); // reused: 1 GB of copies must not become 1 GB of garbage
-  let tensorBuffer = new ArrayBuffer(0); // likewise for transformed tensors, grown to the largest
-  const fileSha256: Record<string, string> = {};
   const seconds: WriteSeconds = { read: 0, hash: 0, write: 0, waiting: 0 };
   /** Adds the time since `since` to `part`; returns now. */
   const clock = (part: keyof WriteSeconds, since: number) => {
@@ -83,70 +105,107 @@ async function write(start: Extract<WriteRequest, { type: "start" }>) {
     seconds[part] += (now - since) / 1000;
     return now;
   };
-  let done = 0;
-  for (const path of start.files) {
-    // One weight file: its hash is the output's. Several: each also gets its own stream (for the blob store).
-    const fileHash = start.files.length > 1 ? createHash("sha256") : null;
-    const output = (bytes: Uint8Array) => {
-      outputHash?.update(bytes);
-      fileHash?.update(bytes);
+  const port = start.hashPort;
+  const files: OutFile[] = [];
+  const readers: SafetensorsReader[] = [];
+  try {
+    for (const path of start.files) {
+      const reader = await openSafetensors(path);
+      readers.push(reader);
+      const out = await open(join(start.outDir, basename(path)), "wx");
+      const dataStart = reader.header.dataStart;
+      const pending = reader.header.tensors.filter((t) => transformed.has(t.name)).map((t) =>
+        dataStart + t.begin
+      );
+      files.push({ reader, out, copied: 0, pending, sent: 0 });
+    }
+    port.postMessage({ type: "files", sizes: files.map((f) => f.reader.fileSize) } satisfies HashRequest);
+
+    /** Tells the hash thread how far file `f` is complete, when that moved. */
+    const advance = (f: OutFile, index: number) => {
+      const mark = Math.min(f.copied, f.pending[0] ?? Infinity);
+      if (mark > f.sent) {
+        f.sent = mark;
+        port.postMessage({ type: "written", file: index, upTo: mark } satisfies HashRequest);
+      }
     };
-    const reader = await openSafetensors(path);
-    try {
-      const writer = await createSafetensorsWriter(join(start.outDir, basename(path)), {
-        json: reader.headerJson,
-        tensors: reader.header.tensors,
-      });
-      const prefix = new Uint8Array(8);
-      new DataView(prefix.buffer).setBigUint64(0, BigInt(reader.headerJson.byteLength), true);
-      inputHash.update(prefix).update(reader.headerJson);
-      output(prefix);
-      output(reader.headerJson);
-      try {
+    let done = 0;
+    const progress = () => post({ type: "tensor", done: ++done, total: start.totalTensors });
+    let copyFinishedAt: number | null = null; // when the copy had read and written everything
+
+    const copy = async () => {
+      const buffer = new Uint8Array(COPY_CHUNK_BYTES); // reused: 1 GB of copies must not become 1 GB of garbage
+      for (const [index, f] of files.entries()) {
+        const { reader, out } = f;
+        const prefix = new Uint8Array(8);
+        new DataView(prefix.buffer).setBigUint64(0, BigInt(reader.headerJson.byteLength), true);
+        inputHash.update(prefix).update(reader.headerJson);
+        await writeAt(out, prefix, 0);
+        await writeAt(out, reader.headerJson, 8);
+        f.copied = reader.header.dataStart;
+        advance(f, index);
         for (const t of reader.header.tensors) {
           const size = t.end - t.begin;
-          if (transformed.has(t.name)) {
-            outputHash ??= inputHash.copy();
-            if (tensorBuffer.byteLength < size) tensorBuffer = new ArrayBuffer(size);
+          const keep = !transformed.has(t.name);
+          for (let begin = 0; begin < size; begin += COPY_CHUNK_BYTES) {
+            const range = { begin, end: Math.min(size, begin + COPY_CHUNK_BYTES) };
             let at = performance.now();
-            const stored = await reader.readBytes(t.name, undefined, new Uint8Array(tensorBuffer, 0, size));
+            const chunk = await reader.readBytes(t.name, range, buffer);
             at = clock("read", at);
-            inputHash.update(stored);
+            inputHash.update(chunk);
             at = clock("hash", at);
-            tensorBuffer = await transform(t.name, tensorBuffer, size);
-            at = clock("waiting", at);
-            const bytes = new Uint8Array(tensorBuffer, 0, size);
-            output(bytes);
-            at = clock("hash", at);
-            await writer.write(t.name, bytes);
-            clock("write", at);
-          } else {
-            for (let begin = 0; begin < size; begin += COPY_CHUNK_BYTES) {
-              const range = { begin, end: Math.min(size, begin + COPY_CHUNK_BYTES) };
-              let at = performance.now();
-              const chunk = await reader.readBytes(t.name, range, copyBuffer);
-              at = clock("read", at);
-              inputHash.update(chunk);
-              output(chunk);
-              at = clock("hash", at);
-              await writer.write(t.name, chunk);
+            if (keep) {
+              await writeAt(out, chunk, reader.header.dataStart + t.begin + begin);
               clock("write", at);
             }
+            f.copied = reader.header.dataStart + t.begin + range.end;
+            advance(f, index);
           }
-          post({ type: "tensor", done: ++done, total: start.totalTensors });
+          if (keep) progress();
         }
-      } catch (error) {
-        await writer.abort();
-        throw error;
+        f.copied = reader.fileSize;
+        advance(f, index);
       }
-      await writer.close();
-      if (fileHash) fileSha256[basename(path)] = fileHash.digest("hex");
-    } finally {
-      await reader.close();
-    }
+      copyFinishedAt = performance.now();
+      post({ type: "input_hashed", inputSha256: inputHash.copy().digest("hex") });
+    };
+
+    const transforms = async () => {
+      let buffer = new ArrayBuffer(0); // grown to the largest transformed tensor, then reused
+      for (const [index, f] of files.entries()) {
+        for (const t of f.reader.header.tensors) {
+          if (!transformed.has(t.name)) continue;
+          const size = t.end - t.begin;
+          if (buffer.byteLength < size) buffer = new ArrayBuffer(size);
+          let at = performance.now();
+          await f.reader.readBytes(t.name, undefined, new Uint8Array(buffer, 0, size));
+          at = clock("read", at);
+          buffer = await transform(t.name, buffer, size);
+          if (copyFinishedAt !== null) clock("waiting", Math.max(at, copyFinishedAt));
+          at = performance.now();
+          await writeAt(f.out, new Uint8Array(buffer, 0, size), f.reader.header.dataStart + t.begin);
+          clock("write", at);
+          f.pending.shift();
+          advance(f, index);
+          progress();
+        }
+      }
+    };
+
+    await Promise.all([copy(), transforms()]);
+    for (const f of files.splice(0)) await f.out.close();
+    return { inputSha256: inputHash.digest("hex"), seconds };
+  } finally {
+    for (const f of files) await f.out.close().catch(() => {});
+    for (const reader of readers) await reader.close().catch(() => {});
   }
-  const inputSha256 = inputHash.digest("hex");
-  const outputSha256 = outputHash?.digest("hex") ?? inputSha256;
-  if (start.files.length === 1) fileSha256[basename(start.files[0])] = outputSha256;
-  return { inputSha256, outputSha256, fileSha256, seconds };
+}
+
+async function writeAt(handle: FileHandle, bytes: Uint8Array, position: number): Promise<void> {
+  let done = 0;
+  while (done < bytes.byteLength) {
+    const { bytesWritten } = await handle.write(bytes, done, bytes.byteLength - done, position + done);
+    if (bytesWritten === 0) throw new Error(`could not write at byte ${position + done}`);
+    done += bytesWritten;
+  }
 }

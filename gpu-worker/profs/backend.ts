@@ -75,6 +75,12 @@ export interface ProfsBackend {
    * that still needs the original keeps its own copy.
    */
   project(weight: Matrix, basis: Matrix, orientation: Orientation): Promise<Projection>;
+  /**
+   * Only `project`'s `removed` (W V [R, k] for d-cols, Vᵀ W [k, C] for d-rows, float32), `weight` left as it is:
+   * what the edit pipeline needs, as it applies the edit itself. Optional — without it the pipeline runs
+   * `project` on a copy of the weight and keeps `removed`.
+   */
+  removedPart?(weight: Matrix, basis: Matrix, orientation: Orientation): Promise<Matrix>;
   /** Release device resources (no-op on the CPU). */
   dispose(): void;
 }

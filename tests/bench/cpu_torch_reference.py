@@ -11,7 +11,7 @@
   throughput MODEL_DIR WORK_JSON
       Embedding tokens/s (batched masked-mean forward over the given token-id sequences, batches of `batch`) and
       greedy generation tokens/s (KV cache, `model.generate`, equal-length prompts so no padding) for the
-      sequences in WORK_JSON. Prints one JSON line.
+      sequences in WORK_JSON, per wall second and per CPU second of the process. Prints one JSON line.
 
 Threads: PROFS_THREADS, else every core (torch.set_num_threads), as profs sizes OpenBLAS.
 """
@@ -133,17 +133,17 @@ def throughput(model_dir, work_path):
     model = load_model(model_dir)
     layers = list(range(model.config.num_hidden_layers))
     pooled_per_block(model, work["embed"][:2], work["batch"], layers)  # warm up
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     pooled_per_block(model, work["embed"], work["batch"], layers)
-    embed_s = time.perf_counter() - start
+    embed_s, embed_cpu_s = time.perf_counter() - start, time.process_time() - cpu
     prompts = torch.tensor(work["prompts"], dtype=torch.long)
     with torch.inference_mode():
         model.generate(prompts[:1], attention_mask=torch.ones_like(prompts[:1]), max_new_tokens=1, do_sample=False,
                        pad_token_id=0)
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         model.generate(prompts, attention_mask=torch.ones_like(prompts), max_new_tokens=work["new_tokens"],
                        min_new_tokens=work["new_tokens"], do_sample=False, use_cache=True, pad_token_id=0)
-        generate_s = time.perf_counter() - start
+        generate_s, generate_cpu_s = time.perf_counter() - start, time.process_time() - cpu
     embedded = sum(len(s) for s in work["embed"])
     generated = len(work["prompts"]) * work["new_tokens"]
     print(json.dumps({
@@ -151,8 +151,10 @@ def throughput(model_dir, work_path):
         "threads": torch.get_num_threads(),
         "embed_tokens": embedded,
         "embed_s": embed_s,
+        "embed_cpu_s": embed_cpu_s,
         "generate_tokens": generated,
         "generate_s": generate_s,
+        "generate_cpu_s": generate_cpu_s,
     }))
 
 

@@ -14,15 +14,21 @@
  * 4. The same throughputs on a ~1B Llama-shaped BF16 random model (hidden 2048, 16 layers, 32 heads / 8 kv heads,
  *    intermediate 5632, vocabulary 32000: TinyLlama's shape), both computing in float32.
  *
+ * Parts 3 and 4 run each side in a process of its own, one after the other (peak RSS measured apart: the ~1B
+ * model is 4.4 GB as float32 on each side, which must not be held twice at once).
+ *
  * PROFS_PYTHON names a Python with torch and transformers; without it the reference half is skipped, visibly.
- * PROFS_THREADS sizes both (default: every core). CPU_BENCH_SCALE multiplies the throughput workload.
+ * PROFS_THREADS sizes both (default: every core). CPU_BENCH_SCALE multiplies the throughput workload (64 texts
+ * to embed, 32 new tokens per prompt; fractions shrink it, e.g. 0.5 for the ~1B model on a busy machine).
  * CPU_BENCH_SHAPE=medium runs parts 1–3 on GPT-2-medium's shape (24 blocks, D = 1024, 16 heads) with the paper's
  * layers 10:24; CPU_BENCH_PAIRS sets the pairs (default 128); CPU_BENCH_PARTS picks parts (default "1,2,3,4").
  *
  *   PROFS_PYTHON=/work/venv/bin/python deno task bench cpu_vs_torch
  *   CPU_BENCH_SHAPE=medium CPU_BENCH_PAIRS=500 CPU_BENCH_PARTS=1 PROFS_PYTHON=… deno task bench cpu_vs_torch
+ *   CPU_BENCH_PARTS=4 CPU_BENCH_SCALE=0.5 PROFS_PYTHON=… deno task bench cpu_vs_torch
  */
 import { join } from "node:path";
+import process from "node:process";
 import { openGemm } from "../../gpu-worker/blas/gemm.ts";
 import type { LmSource } from "../../gpu-worker/lm/cpu/weights.ts";
 import { lmFamilyFrom } from "../../gpu-worker/lm/family.ts";
@@ -218,67 +224,111 @@ async function editParts(dir: string, model: string, pairs: string) {
 }
 
 /** Parts 3 and 4: embedding and greedy-generation tokens/s on the same token ids, profs vs PyTorch. */
-async function throughput(dir: string, model: string, label: string, vocab: number, eos: number) {
-  // 3. Forward-pass throughput on the same token ids.
+async function throughput(dir: string, model: string, label: string, vocab: number) {
+  // 3. Forward-pass throughput on the same token ids. Each side runs in a process of its own, one after the
+  // other, so their peak RSS is measured apart and never adds up (a ~1B model is 4.4 GB as float32 on each side).
   const random = createRandom(7);
   const ids = (n: number) => Array.from({ length: n }, () => random.int(vocab));
-  const work = {
+  const work: ThroughputWork = {
     batch: BATCH,
-    embed: Array.from({ length: 64 * SCALE }, (_, i) => ids(16 + (i * 7) % 48)),
+    embed: Array.from({ length: Math.max(2, Math.round(64 * SCALE)) }, (_, i) => ids(16 + (i * 7) % 48)),
     prompts: Array.from({ length: 8 }, () => ids(16)),
-    new_tokens: 32 * SCALE,
+    new_tokens: Math.max(2, Math.round(32 * SCALE)),
   };
   const workFile = join(dir, "work.json");
   await Deno.writeTextFile(workFile, JSON.stringify(work));
-  const byKey = new Map(
-    [...work.embed, ...work.prompts].map((s, i) => [`t${i}`, s] as [string, number[]]),
-  );
-  const tokenizer: TextTokenizer = {
-    encode: (text) => byKey.get(text)!,
-    decode: (tokens) => tokens.join(" "),
-    eosTokenId: eos,
+  const child = await timed(Deno.execPath(), [
+    "run",
+    "--allow-all",
+    new URL(import.meta.url).pathname,
+    "--throughput-child",
+    model,
+    workFile,
+  ]);
+  const profs = JSON.parse(child.stdout.trim().split("\n").pop()!) as {
+    embedS: number;
+    embedCpuS: number;
+    generateS: number;
+    generateCpuS: number;
+    device: string;
   };
-  const folder = await openModelFolder(model);
-  const runner = await createLmCpuRunner(inMemory(folder), lmFamilyFrom(folder.config), tokenizer);
-  const embedKeys = work.embed.map((_, i) => `t${i}`);
-  const promptKeys = work.prompts.map((_, i) => `t${work.embed.length + i}`);
-  await runner.embed(embedKeys.slice(0, 2), { batchSize: BATCH }); // warm up (JIT, OpenBLAS threads)
-  let started = performance.now();
-  await runner.embed(embedKeys, { batchSize: BATCH, maxTokens: 1024 });
-  const embedS = (performance.now() - started) / 1000;
-  await runner.generate(promptKeys.slice(0, 1), { maxNewTokens: 1 });
-  started = performance.now();
-  await runner.generate(promptKeys, { maxNewTokens: work.new_tokens, stopAtEos: false, batchSize: 8 });
-  const generateS = (performance.now() - started) / 1000;
-  runner.dispose();
-  await folder.close();
   const embedded = work.embed.reduce((a, x) => a + x.length, 0);
   const generated = work.prompts.length * work.new_tokens;
-  console.log(`\n${label} forward pass (${runner.device})`);
+  console.log(`\n${label} forward pass (${profs.device}; weights read into memory before the clock starts)`);
   console.log(
     `  embedding: ${embedded} tokens (${work.embed.length} texts of 16–63, batches of ${BATCH}) → ` +
-      `profs ${fmt(embedded / embedS)} tokens/s`,
+      `profs ${fmt(embedded / profs.embedS)} tokens/s (${fmt(embedded / profs.embedCpuS)} per CPU second)`,
   );
   console.log(
     `  generation: ${generated} tokens (8 prompts of 16 tokens, ${work.new_tokens} new each) → ` +
-      `profs ${fmt(generated / generateS)} tokens/s`,
+      `profs ${fmt(generated / profs.generateS)} tokens/s (${
+        fmt(generated / profs.generateCpuS)
+      } per CPU second)`,
   );
+  console.log(`  profs process: ${fmt(child.seconds)} s wall${usageOf(child)}`);
   const ref = await python(["throughput", model, workFile]);
   if (ref) {
     const t = ref.json as Record<string, number>;
     const refEmbed = t.embed_tokens / t.embed_s, refGen = t.generate_tokens / t.generate_s;
     console.log(
       `  PyTorch ${ref.json.torch} + transformers (${t.threads} threads): embedding ${fmt(refEmbed)} ` +
-        `tokens/s, generation ${fmt(refGen)} tokens/s`,
+        `tokens/s (${fmt(t.embed_tokens / t.embed_cpu_s)} per CPU second), generation ${
+          fmt(refGen)
+        } tokens/s ` +
+        `(${fmt(t.generate_tokens / t.generate_cpu_s)} per CPU second); process ${fmt(ref.seconds)} s wall${
+          usageOf(ref)
+        }`,
     );
     console.log(
-      `  ratio profs / PyTorch: embedding ${fmt(embedded / embedS / refEmbed, 2)}, generation ${
-        fmt(generated / generateS / refGen, 2)
-      } (target ≥ 0.5)`,
+      `  ratio profs / PyTorch: embedding ${fmt(embedded / profs.embedS / refEmbed, 2)}, generation ${
+        fmt(generated / profs.generateS / refGen, 2)
+      } (target ≥ 0.5); per CPU second: embedding ${fmt(t.embed_cpu_s / profs.embedCpuS, 2)}, generation ${
+        fmt(t.generate_cpu_s / profs.generateCpuS, 2)
+      }`,
     );
   } else if (!PYTHON) {
     console.log("  PyTorch reference skipped: set PROFS_PYTHON to a Python with torch and transformers");
   }
+}
+
+interface ThroughputWork {
+  batch: number;
+  embed: number[][];
+  prompts: number[][];
+  new_tokens: number;
+}
+
+/** The profs half of parts 3 and 4, in its own process: prints one JSON line of seconds. */
+async function throughputChild(model: string, workFile: string) {
+  const work = JSON.parse(await Deno.readTextFile(workFile)) as ThroughputWork;
+  const byKey = new Map(
+    [...work.embed, ...work.prompts].map((s, i) => [`t${i}`, s] as [string, number[]]),
+  );
+  const folder = await openModelFolder(model);
+  const config = folder.config as { eos_token_id?: number };
+  const tokenizer: TextTokenizer = {
+    encode: (text) => byKey.get(text)!,
+    decode: (tokens) => tokens.join(" "),
+    eosTokenId: config.eos_token_id ?? 0,
+  };
+  const runner = await createLmCpuRunner(inMemory(folder), lmFamilyFrom(folder.config), tokenizer);
+  const embedKeys = work.embed.map((_, i) => `t${i}`);
+  const promptKeys = work.prompts.map((_, i) => `t${work.embed.length + i}`);
+  await runner.embed(embedKeys.slice(0, 2), { batchSize: work.batch }); // warm up (JIT, OpenBLAS threads)
+  const cpuSeconds = () => {
+    const { user, system } = process.cpuUsage();
+    return (user + system) / 1e6;
+  };
+  let started = performance.now(), cpu = cpuSeconds();
+  await runner.embed(embedKeys, { batchSize: work.batch, maxTokens: 1024 });
+  const embedS = (performance.now() - started) / 1000, embedCpuS = cpuSeconds() - cpu;
+  await runner.generate(promptKeys.slice(0, 1), { maxNewTokens: 1 });
+  started = performance.now(), cpu = cpuSeconds();
+  await runner.generate(promptKeys, { maxNewTokens: work.new_tokens, stopAtEos: false, batchSize: 8 });
+  const generateS = (performance.now() - started) / 1000, generateCpuS = cpuSeconds() - cpu;
+  console.log(JSON.stringify({ embedS, embedCpuS, generateS, generateCpuS, device: runner.device }));
+  runner.dispose();
+  await folder.close();
 }
 
 /**
@@ -311,18 +361,20 @@ async function main() {
       } at start`,
     );
     const model = join(dir, "model");
-    const started = performance.now();
-    await writeTinyGpt2(model, { ...SHAPE, prefix: true });
     const pairs = join(dir, "pairs.jsonl");
-    await Deno.writeTextFile(pairs, generatePairs(PAIRS).map((p) => JSON.stringify(p)).join("\n") + "\n");
-    console.log(
-      `generated a ${SHAPE_NAME}-shaped model and ${PAIRS} pairs in ${
-        fmt((performance.now() - started) / 1000)
-      } s`,
-    );
+    if (PARTS.has(1) || PARTS.has(3)) {
+      const started = performance.now();
+      await writeTinyGpt2(model, { ...SHAPE, prefix: true });
+      await Deno.writeTextFile(pairs, generatePairs(PAIRS).map((p) => JSON.stringify(p)).join("\n") + "\n");
+      console.log(
+        `generated a ${SHAPE_NAME}-shaped model and ${PAIRS} pairs in ${
+          fmt((performance.now() - started) / 1000)
+        } s`,
+      );
+    }
 
     if (PARTS.has(1)) await editParts(dir, model, pairs);
-    if (PARTS.has(3)) await throughput(dir, model, `${SHAPE_NAME} shape`, 50000, 50256);
+    if (PARTS.has(3)) await throughput(dir, model, `${SHAPE_NAME} shape`, 50000);
     if (PARTS.has(4)) {
       const llama = join(dir, "llama");
       const t0 = performance.now();
@@ -332,7 +384,7 @@ async function main() {
           (bytes / 2 ** 30).toFixed(2)
         } GiB, in ${fmt((performance.now() - t0) / 1000)} s`,
       );
-      await throughput(dir, llama, "~1B Llama shape (BF16 on disk, float32 compute)", 32000, 2);
+      await throughput(dir, llama, "~1B Llama shape (BF16 on disk, float32 compute)", 32000);
     }
     console.log(`load average at the end: ${Deno.loadavg().map((x) => x.toFixed(1)).join(" ")}`);
   } finally {
@@ -340,4 +392,5 @@ async function main() {
   }
 }
 
-await main();
+if (Deno.args[0] === "--throughput-child") await throughputChild(Deno.args[1], Deno.args[2]);
+else await main();

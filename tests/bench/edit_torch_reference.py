@@ -4,8 +4,11 @@ MLP output matrices of the given layers, from an embeddings file), save it. Prin
 and peak RSS. Not the product: the yardstick the streaming edit is compared with.
 
 usage: edit_torch_reference.py MODEL_DIR EMBEDDINGS OUT_FILE FROM TO RANK
+
+Threads: PROFS_THREADS, else every core (torch.set_num_threads), as profs sizes OpenBLAS.
 """
 import json
+import os
 import resource
 import struct
 import sys
@@ -46,8 +49,10 @@ def save(path, tensors, metadata):
 
 
 def main():
+    threads = os.environ.get("PROFS_THREADS")
+    torch.set_num_threads(int(threads) if threads else (os.cpu_count() or 1))
     model_dir, embeddings, out, first, last, rank = sys.argv[1:7]
-    start = time.time()
+    start, cpu = time.time(), time.process_time()  # after the imports, as profs's clock starts after its own
     tensors, metadata = load(f"{model_dir}/model.safetensors")
     emb, _ = load(embeddings)
     for layer in range(int(first), int(last)):
@@ -64,9 +69,10 @@ def main():
     usage = resource.getrusage(resource.RUSAGE_SELF)
     print(json.dumps({
         "seconds": time.time() - start,
-        "cpu_seconds": usage.ru_utime + usage.ru_stime,
+        "cpu_seconds": time.process_time() - cpu,
         "peak_rss_mb": usage.ru_maxrss / 1024,
         "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
     }))
 
 

@@ -79,6 +79,55 @@ for (const { dtype, shards } of [{ dtype: "F32", shards: 1 }, { dtype: "BF16", s
   });
 }
 
+Deno.test("the copy and the input's hash do not wait for transforms: the input hash is known while the first is pending", async () => {
+  const { dir: modelDir } = await writeTinyGpt2(fresh("model"), { layers: 3, hidden: 24, shards: 2 });
+  const model = await openModelFolder(modelDir);
+  const out = fresh("out");
+  try {
+    const inputHashed = Promise.withResolvers<string>();
+    const events: string[] = [];
+    // Every transform waits until the input hash has arrived: a stream that waited at a transformed tensor
+    // (as one writing in storage order must) would never get there.
+    const transforms = new Map([0, 1, 2].map((l) => [model.mlpOutputName(l), async (w: Matrix) => {
+      await inputHashed.promise;
+      events.push(`transform ${l}`);
+      return double(w);
+    }]));
+    const written = await writeModelFolder(model, out, transforms, {
+      onInputHashed: (sha) => {
+        events.push("input hashed");
+        inputHashed.resolve(sha);
+      },
+    });
+    assert.deepEqual(events, ["input hashed", "transform 0", "transform 1", "transform 2"]);
+    assert.equal(await inputHashed.promise, written.inputSha256);
+    assert.equal(written.inputSha256, await model.sha256());
+    const copy = await openModelFolder(out);
+    assert.equal(written.outputSha256, await copy.sha256());
+    await copy.close();
+  } finally {
+    await model.close();
+  }
+});
+
+Deno.test("an exception thrown by onInputHashed fails the write with it", async () => {
+  const { dir: modelDir } = await writeTinyGpt2(fresh("model"), { layers: 2, hidden: 24 });
+  const model = await openModelFolder(modelDir);
+  try {
+    const never = new Promise<Matrix>(() => {});
+    await assert.rejects(
+      writeModelFolder(model, fresh("out"), new Map([[model.mlpOutputName(1), () => never]]), {
+        onInputHashed: () => {
+          throw new Error("weights changed since the check");
+        },
+      }),
+      /weights changed since the check/,
+    );
+  } finally {
+    await model.close();
+  }
+});
+
 Deno.test("a failing transform, a changed shape or an abort rejects with its own error", async () => {
   const { dir: modelDir } = await writeTinyGpt2(fresh("model"), { layers: 2, hidden: 24 });
   const model = await openModelFolder(modelDir);

@@ -5,7 +5,7 @@
  */
 import { type Gemm, openGemm } from "../../blas/gemm.ts";
 import type { ProfsBackend } from "../backend.ts";
-import { projectOut } from "./projection.ts";
+import { projectOut, removedPart } from "./projection.ts";
 import { toxicSubspaceCpu } from "./subspace.ts";
 
 export function createCpuBackend(options: { gemm?: Gemm | null } = {}): ProfsBackend {
@@ -16,6 +16,7 @@ export function createCpuBackend(options: { gemm?: Gemm | null } = {}): ProfsBac
       await toxicSubspaceCpu(preferred, rejected, { ...params, gemm }),
     // In place: an edit of a large model then needs no second copy of each matrix (the contract allows it).
     project: async (weight, basis, orientation) => await projectOut(weight, basis, orientation, weight.data),
+    removedPart: async (weight, basis, orientation) => await removedPart(weight, basis, orientation),
     dispose: () => {},
   };
 }

@@ -21,26 +21,31 @@ export function projectOut(
   return { edited: applyRemoved(weight, basis, removed, orientation, -1, out), removed };
 }
 
-/** removed = W V [R, k] (d-cols) or Vᵀ W [k, C] (d-rows), rounded to float32. */
+/**
+ * removed = W V [R, k] (d-cols) or Vᵀ W [k, C] (d-rows), rounded to float32. Each entry is one float64 sum over
+ * the D axis in ascending order; the loops run over contiguous memory (one direction at a time over a row, V's
+ * columns widened once), which changes no sum.
+ */
 export function removedPart(weight: Matrix, basis: Matrix, orientation: Orientation): Matrix {
+  checkShapes(weight, basis, orientation);
   const k = basis.cols;
-  const v = basis.data;
   const w = weight.data;
   if (orientation === "d-cols") {
     const { rows, cols: d } = weight;
+    const columns = basisColumns(basis); // V's columns [k][D]
     const out = new Float32Array(rows * k);
-    const acc = new Float64Array(k);
     for (let r = 0; r < rows; r++) {
-      acc.fill(0);
       const base = r * d;
-      for (let c = 0; c < d; c++) {
-        const x = w[base + c];
-        for (let j = 0; j < k; j++) acc[j] += x * v[c * k + j];
+      for (let j = 0; j < k; j++) {
+        const vj = columns[j];
+        let acc = 0;
+        for (let c = 0; c < d; c++) acc += w[base + c] * vj[c];
+        out[r * k + j] = acc;
       }
-      for (let j = 0; j < k; j++) out[r * k + j] = acc[j];
     }
     return { rows, cols: k, data: out };
   }
+  const v = basis.data;
   const { rows: d, cols } = weight;
   const acc = new Float64Array(k * cols);
   for (let r = 0; r < d; r++) {
@@ -57,7 +62,9 @@ export function removedPart(weight: Matrix, basis: Matrix, orientation: Orientat
 /**
  * W + sign · (removed Vᵀ) (d-cols) or W + sign · (V removed) (d-rows), each element evaluated in float64 and
  * rounded once: sign −1 makes the edit, +1 reverts it. Written to `out` (may be `weight.data`: each element is
- * read before it is written).
+ * read before it is written). Per element: s = 0, then s += the k products in order, then W + sign·s — the
+ * loops go a row at a time through a float64 scratch row so the inner loop is contiguous, with the same
+ * operations in the same order for every element (so patches apply bit for bit whatever computed them).
  */
 export function applyRemoved(
   weight: Matrix,
@@ -78,26 +85,42 @@ export function applyRemoved(
     );
   }
   const { rows, cols } = weight;
+  const s = new Float64Array(cols); // one row's sums
   if (orientation === "d-cols") {
     if (removed.rows !== rows || removed.cols !== k) throw shapeError("removed", [rows, k], removed);
+    const columns = basisColumns(basis);
     for (let r = 0; r < rows; r++) {
-      for (let c = 0; c < cols; c++) {
-        let s = 0;
-        for (let j = 0; j < k; j++) s += rm[r * k + j] * v[c * k + j];
-        out[r * cols + c] = w[r * cols + c] + sign * s;
+      s.fill(0);
+      for (let j = 0; j < k; j++) {
+        const a = rm[r * k + j], vj = columns[j];
+        for (let c = 0; c < cols; c++) s[c] += a * vj[c];
       }
+      const base = r * cols;
+      for (let c = 0; c < cols; c++) out[base + c] = w[base + c] + sign * s[c];
     }
   } else {
     if (removed.rows !== k || removed.cols !== cols) throw shapeError("removed", [k, cols], removed);
     for (let r = 0; r < rows; r++) {
-      for (let c = 0; c < cols; c++) {
-        let s = 0;
-        for (let j = 0; j < k; j++) s += v[r * k + j] * rm[j * cols + c];
-        out[r * cols + c] = w[r * cols + c] + sign * s;
+      s.fill(0);
+      for (let j = 0; j < k; j++) {
+        const a = v[r * k + j], row = j * cols;
+        for (let c = 0; c < cols; c++) s[c] += a * rm[row + c];
       }
+      const base = r * cols;
+      for (let c = 0; c < cols; c++) out[base + c] = w[base + c] + sign * s[c];
     }
   }
   return { rows, cols, data: out };
+}
+
+/** V [D, k]'s columns, each widened to float64 (exact). */
+function basisColumns(basis: Matrix): Float64Array[] {
+  const { rows: d, cols: k, data } = basis;
+  return Array.from({ length: k }, (_, j) => {
+    const column = new Float64Array(d);
+    for (let c = 0; c < d; c++) column[c] = data[c * k + j];
+    return column;
+  });
 }
 
 function checkShapes(weight: Matrix, basis: Matrix, orientation: Orientation): void {
