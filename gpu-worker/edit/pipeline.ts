@@ -114,11 +114,13 @@ export interface EditHooks {
   onProgress?: (stage: EditStage, done: number, total: number) => void;
   /**
    * Once, as the edited weights start streaming out: each weight file's path in the partial output folder and
-   * the size it will have (the input's: same header, same dtypes). The file only grows, front to back, so a
-   * reader may follow it while it is written (the worker streams it to S3 that way) — but it is complete only
-   * when the edit succeeds, and is removed when the edit fails.
+   * the size it will have (the input's: same header, same dtypes). A reader may follow a file while it is
+   * written (the worker streams it to S3 that way) below its watermark (`onWeightWritten`) — the file is not
+   * written front to back — but it is complete only when the edit succeeds, and is removed when the edit fails.
    */
   onWeightFiles?: (files: WeightFile[]) => void;
+  /** Weight file `name` is final below byte `upTo` (the writer's watermark; it only grows). */
+  onWeightWritten?: (name: string, upTo: number) => void;
   signal?: AbortSignal;
 }
 
@@ -280,6 +282,7 @@ export async function runEdit(options: EditOptions, hooks: EditHooks = {}): Prom
       onInputHashed: (sha256) => {
         if (embeddings) checkEmbeddingsSha256(embeddings, open.dir, sha256);
       },
+      onWritten: (file, upTo) => hooks.onWeightWritten?.(basename(open.weightFiles[file]), upTo),
       onTensor: (done, total) => {
         lastWritten = [done, total];
         if (subspacesDone) onProgress?.("writing", done, total);

@@ -60,6 +60,12 @@ export interface WriteModelHooks {
    * done): a caller that expects a given model can stop the write then. An exception thrown here fails the write.
    */
   onInputHashed?: (sha256: string) => void;
+  /**
+   * Weight file `file` (index into `model.weightFiles`) is final below byte `upTo`. The files are not written
+   * front to back (untouched tensors are copied ahead of the transformed ones), so a reader that follows one
+   * while it is written must stay below this watermark.
+   */
+  onWritten?: (file: number, upTo: number) => void;
   signal?: AbortSignal;
 }
 
@@ -139,6 +145,7 @@ export async function writeModelFolder(
     thread.onmessage = (event: MessageEvent<WriteResponse>) => {
       const message = event.data;
       if (message.type === "tensor") hooks.onTensor?.(message.done, message.total);
+      else if (message.type === "written") hooks.onWritten?.(message.file, message.upTo);
       else if (message.type === "input_hashed") {
         try {
           hooks.onInputHashed?.(message.inputSha256);

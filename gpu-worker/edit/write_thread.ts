@@ -14,8 +14,8 @@
  * So each byte is hashed once per stream, the input here and the output there, on their own cores.
  *
  * Messages in: `start` once, then one `transformed` per `transform` request. Out: `transform`, `tensor`
- * (progress), `input_hashed` (once the copy has read everything), then `done` or `error`; to the hash thread
- * (over the port in `start`): `written`. There is no abort message: the caller terminates the thread. The
+ * (progress), `written` (a file's new watermark), `input_hashed` (once the copy has read everything), then
+ * `done` or `error`; to the hash thread (over the port in `start`): `written`. There is no abort message: the caller terminates the thread. The
  * tensor buffer goes back and forth by transfer, so no tensor is ever copied between threads.
  */
 import { createHash } from "node:crypto";
@@ -40,6 +40,8 @@ export type WriteRequest =
 export type WriteResponse =
   | { type: "transform"; name: string; buffer: ArrayBuffer; byteLength: number }
   | { type: "tensor"; done: number; total: number }
+  /** Output file `file` (by index) is final below `upTo` (the watermark the hash thread gets too). */
+  | { type: "written"; file: number; upTo: number }
   | { type: "input_hashed"; inputSha256: string }
   | { type: "done"; inputSha256: string; seconds: WriteSeconds }
   | { type: "error"; message: string };
@@ -127,6 +129,7 @@ async function write(start: Extract<WriteRequest, { type: "start" }>) {
       if (mark > f.sent) {
         f.sent = mark;
         port.postMessage({ type: "written", file: index, upTo: mark } satisfies HashRequest);
+        post({ type: "written", file: index, upTo: mark });
       }
     };
     let done = 0;

@@ -93,13 +93,36 @@ Deno.test("the copy and the input's hash do not wait for transforms: the input h
       events.push(`transform ${l}`);
       return double(w);
     }]));
+    // The watermarks: below each, a file's bytes are final (an upload that follows the file reads only that far).
+    const marks = new Map<number, number>();
+    const snapshots: { file: number; bytes: Uint8Array }[] = [];
     const written = await writeModelFolder(model, out, transforms, {
+      onWritten: (file, upTo) => {
+        assert.ok(upTo > (marks.get(file) ?? 0), "a watermark only grows");
+        marks.set(file, upTo);
+      },
       onInputHashed: (sha) => {
         events.push("input hashed");
+        // The copy is done but no transform is: each file is final only up to its first transformed tensor.
+        for (const [file, upTo] of marks) {
+          const path = join(out, model.weightFiles[file]);
+          snapshots.push({ file, bytes: Deno.readFileSync(path).slice(0, upTo) });
+        }
         inputHashed.resolve(sha);
       },
     });
     assert.deepEqual(events, ["input hashed", "transform 0", "transform 1", "transform 2"]);
+    for (const [i, file] of model.weightFiles.entries()) {
+      const whole = await Deno.readFile(join(out, file));
+      assert.equal(marks.get(i), whole.length, `${file}: the last watermark is the file's size`);
+    }
+    let partial = 0; // files whose watermark stopped at a pending transform
+    for (const { file, bytes } of snapshots) {
+      const whole = await Deno.readFile(join(out, model.weightFiles[file]));
+      if (bytes.length < whole.length) partial++;
+      assert.deepEqual(bytes, whole.slice(0, bytes.length), "the bytes below a watermark never change");
+    }
+    assert.ok(partial > 0, "a file with a pending transform is not final to its end");
     assert.equal(await inputHashed.promise, written.inputSha256);
     assert.equal(written.inputSha256, await model.sha256());
     const copy = await openModelFolder(out);

@@ -51,6 +51,28 @@ Deno.test("followFile reads a file as it is written, waiting for it to appear an
     assert.deepEqual(new Uint8Array(await reading), data);
   }));
 
+Deno.test("followFile stays below the writer's watermark when the file is filled out of order (an edit's copy runs ahead)", () =>
+  withDir(async (dir) => {
+    const path = join(dir, "w.bin");
+    const data = bytes(300_000, 7);
+    let mark = 0;
+    const file = await Deno.open(path, { write: true, createNew: true });
+    // The tail first: the file already has its full size, with a hole of zeros where the middle will go.
+    await file.seek(200_000, Deno.SeekMode.Start);
+    await file.write(data.subarray(200_000));
+    const reading = new Response(
+      followFile(path, data.length, new AbortController().signal, { final: () => mark, pollMs: 1 }),
+    ).arrayBuffer();
+    await file.seek(0, Deno.SeekMode.Start);
+    await file.write(data.subarray(0, 100_000));
+    mark = 100_000;
+    await new Promise((resolve) => setTimeout(resolve, 20)); // the reader reaches the hole's edge and waits
+    await file.write(data.subarray(100_000, 200_000));
+    mark = 300_000;
+    file.close();
+    assert.deepEqual(new Uint8Array(await reading), data);
+  }));
+
 Deno.test("followFile asks a path function again until the file opens (an output folder renamed into place)", () =>
   withDir(async (dir) => {
     const data = bytes(1000);

@@ -60,6 +60,7 @@ async function compute(request: ThreadRequest): Promise<ComputeTasks[ComputeKind
     return runEdit({ ...request.input, logger: threadLogger() }, {
       onProgress,
       onWeightFiles: (files) => post({ type: "weight-files", files }),
+      onWeightWritten: (name, upTo) => post({ type: "weight-written", name, upTo }),
     });
   }
   const [{ checkModel, evaluateEdit }, { scorerFromEnv }] = await Promise.all([

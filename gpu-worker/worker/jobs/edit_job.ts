@@ -180,6 +180,7 @@ async function editJob(run: JobRun, thread: ComputeThread): Promise<JobOutput> {
     logger: run.logger,
     ...run.thread,
     onWeightFiles: streaming?.start ?? flushWhileWritten,
+    onWeightWritten: streaming?.advance,
     thread,
   }).finally(async () => {
     flushing.abort();
@@ -253,6 +254,8 @@ interface WeightStreaming {
   signal: AbortSignal;
   /** Starts uploading the files (EditHooks.onWeightFiles). */
   start(files: WeightFile[]): void;
+  /** A file is final below `upTo` (EditHooks.onWeightWritten): its upload may read that far. */
+  advance(name: string, upTo: number): void;
   /** The edit succeeded: its files are whole, in `outDir`, with these hashes (by name). */
   written(outcome: { outDir: string; fileSha256: Record<string, string> }): void;
   /** The edit failed: the uploads are abandoned, storing nothing. */
@@ -276,12 +279,16 @@ function streamWeights(blobs: BlobStore, prefix: string, attempt: AbortSignal): 
   const started = Promise.withResolvers<WeightFile[]>();
   let outDir: string | null = null;
   done.promise.then((outcome) => outDir = outcome.outDir, () => {});
+  const marks = new Map<string, number>(); // the writer's watermark per file: the bytes below it are final
   started.promise.catch(() => {});
   const uploaded = started.promise.then(async (files) => {
     const infos = await Promise.all(files.map((file) => {
       const path = () => outDir === null ? file.path : join(outDir, file.name);
       const sha256 = done.promise.then((outcome) => outcome.fileSha256[file.name]);
-      return blobs.put(`${prefix}/${file.name}`, followFile(path, file.size, following), { sha256 });
+      const final = () => outDir === null ? marks.get(file.name) ?? 0 : file.size; // whole once the edit succeeded
+      return blobs.put(`${prefix}/${file.name}`, followFile(path, file.size, following, { final }), {
+        sha256,
+      });
     }));
     return new Map(infos.map((info, i) => [files[i].name, info]));
   });
@@ -289,6 +296,7 @@ function streamWeights(blobs: BlobStore, prefix: string, attempt: AbortSignal): 
   return {
     signal,
     start: started.resolve,
+    advance: (name, upTo) => marks.set(name, Math.max(upTo, marks.get(name) ?? 0)),
     written: (outcome) => {
       started.reject(new Error("the edit announced no weight files")); // no effect once started
       done.resolve(outcome);

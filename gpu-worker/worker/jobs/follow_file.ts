@@ -1,9 +1,9 @@
 /**
- * A file another thread is still writing, front to back, as a stream of its bytes up to the size it will have
- * (an edit's weight file: EditHooks.onWeightFiles). The stream reads what is there, waits `pollMs` at the end of
- * what was written so far (or for the file to appear: `path` may be a function, asked again until it opens), and
- * ends once `size` bytes were read — so an upload can
- * run while the file is written instead of after. The writer's failure must be said by aborting `signal`: the
+ * A file another thread is still writing, as a stream of its bytes up to the size it will have (an edit's weight
+ * file: EditHooks.onWeightFiles). The stream reads what is final — below the writer's watermark `final()` when
+ * given (a writer that fills the file out of order, as an edit's does), else what the file holds — waits
+ * `pollMs` at the end of that (or for the file to appear: `path` may be a function, asked again until it
+ * opens), and ends once `size` bytes were read — so an upload can run while the file is written instead of after. The writer's failure must be said by aborting `signal`: the
  * stream then errors with the signal's reason (an upload fed by it is abandoned, storing nothing).
  */
 export interface FollowOptions {
@@ -11,6 +11,8 @@ export interface FollowOptions {
   chunkBytes?: number;
   /** Wait at the end of the written bytes before reading again; default 20 ms. */
   pollMs?: number;
+  /** The writer's watermark: bytes below it are final. Default: every byte the file holds (an appending writer). */
+  final?: () => number;
 }
 
 export function followFile(
@@ -38,8 +40,9 @@ export function followFile(
             return;
           }
           file ??= await openIfExists(typeof path === "string" ? path : path());
-          if (file) {
-            const buffer = new Uint8Array(Math.min(chunkBytes, size - position));
+          const ready = Math.min(size, options.final?.() ?? size) - position;
+          if (file && ready > 0) {
+            const buffer = new Uint8Array(Math.min(chunkBytes, ready));
             const n = await file.read(buffer);
             if (n !== null && n > 0) {
               position += n;

@@ -42,6 +42,8 @@ export interface ThreadHooks<K extends ComputeKind> {
   silenceMs?: number;
   /** An edit's weight files as they start streaming out (EditHooks.onWeightFiles). */
   onWeightFiles?: (files: WeightFile[]) => void;
+  /** An edit's weight file is final below `upTo` (EditHooks.onWeightWritten). */
+  onWeightWritten?: (name: string, upTo: number) => void;
   /** A thread from `startComputeThread()`, already loading its modules; default a new one. */
   thread?: ComputeThread;
 }
@@ -121,6 +123,7 @@ export function runInThread<K extends ComputeKind>(
         onProgress?.(message.stage as ComputeTasks[K]["stage"], message.done, message.total);
       } else if (message.type === "log") logger[message.level](message.msg, message.fields);
       else if (message.type === "weight-files") hooks.onWeightFiles?.(message.files);
+      else if (message.type === "weight-written") hooks.onWeightWritten?.(message.name, message.upTo);
       else if (message.type === "record") hooks.onRecord?.(message.record);
       else if (message.type === "done") settle(() => resolve(message.output as ComputeTasks[K]["output"]));
       else settle(() => reject(deserializeError(message.error)));

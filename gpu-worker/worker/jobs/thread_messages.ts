@@ -68,6 +68,8 @@ export type ThreadResponse =
   | { type: "log"; level: LogLevel; msg: string; fields: LogFields }
   /** An edit's weight files as they start streaming out (`EditHooks.onWeightFiles`). */
   | { type: "weight-files"; files: WeightFile[] }
+  /** An edit's weight file is final below `upTo` (`EditHooks.onWeightWritten`). */
+  | { type: "weight-written"; name: string; upTo: number }
   /** Something the task finished that the worker records as it arrives (a tune's trial). */
   | { type: "record"; record: unknown }
   | { type: "done"; output: ComputeTasks[ComputeKind]["output"] }
