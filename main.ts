@@ -90,6 +90,11 @@ const COMMANDS: Record<string, Command> = {
     summary: "client: score texts with the service's toxicity scorer",
     load: () => import("./infra/client/toxicity.ts"),
   },
+  webhooks: {
+    summary:
+      "client: webhook endpoints (create, list, deliveries, rotate-secret…) and triggers (create, fire…)",
+    load: () => import("./infra/client/webhooks.ts"),
+  },
   keys: {
     summary: "create, list and revoke API keys (over HTTP when a service is configured, else --local)",
     load: () => import("./infra/client/keys.ts"),
