@@ -30,7 +30,8 @@ export const USAGE = `usage: profs webhooks <endpoints|triggers> <action> [optio
 Endpoints: where notifications about your jobs are POSTed, signed (Standard Webhooks)
   profs webhooks endpoints create URL --events E1,E2 [--description TEXT]
         register URL (public, or covered by the service's PROFS_WEBHOOK_ALLOWLIST); prints its id, and its
-        signing secret once (on stderr; in the JSON with --json). Events: ${EVENTS.join(", ")}
+        signing secret once (on stderr; in the JSON with --json)
+        events: ${EVENTS.join(", ")}
   profs webhooks endpoints list [--limit N]
   profs webhooks endpoints show ID
   profs webhooks endpoints delete ID
