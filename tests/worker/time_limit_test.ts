@@ -99,14 +99,16 @@ Deno.test("an edit the API lets through but the pipeline refuses (pairs of ident
 });
 
 Deno.test("a worker stopped mid-edit hands the job back and leaves no scratch directory", async () => {
-  const t = await setUp(200);
+  // Enough pairs that the compute stages (embedding, svd, writing, margin) last well beyond one poll.
+  const t = await setUp(1500);
   const w = t.worker({});
   try {
     const edit = await submitEdit(t.s, { model_id: t.modelId, dataset_id: t.datasetId, params: PARAMS });
+    const computing = ["embedding", "svd", "writing", "margin"];
     const running = await pollEdit(
       t.s,
       edit.id,
-      (e) => e.progress?.stage === "embedding" || e.status !== "running" && e.status !== "queued",
+      (e) => computing.includes(e.progress?.stage ?? "") || e.status !== "running" && e.status !== "queued",
     );
     assert.equal(running.status, "running");
     assert.equal([...Deno.readDirSync(t.workDir)].length, 1, "the attempt has its scratch directory");
