@@ -29,7 +29,6 @@ import {
   getJob,
   getJobsWithArtifacts,
   listArtifacts,
-  listJobEvents,
   listJobs,
 } from "../../shared/db/repositories/jobs.ts";
 import { enqueueHolding, prepareEdit } from "./prepare_edit.ts";
@@ -40,7 +39,7 @@ import { requireScope } from "../middleware/auth.ts";
 import { createChangeCache } from "../change_cache.ts";
 import { createReadBatcher } from "../read_batcher.ts";
 import { ARTIFACT_RESPONSES, downloadArtifact } from "./downloads.ts";
-import { eventView, streamJobEvents } from "./job_events.ts";
+import { jobEventsAnswer } from "./job_events.ts";
 import type { StreamLimiter } from "../stream_limiter.ts";
 import { IdParam, jsonLimit, problems } from "./common.ts";
 
@@ -282,27 +281,15 @@ export function editsRoutes(deps: ApiDeps, changes: JobChanges, streams: StreamL
     async (c) => {
       const { tenantId } = c.get("principal");
       const { id } = c.req.valid("param");
-      const wantsSse = (c.req.header("Accept") ?? "").includes("text/event-stream");
-      // A stream's slot is taken before anything is read, so a tenant at its cap costs no database round trip.
-      const release = wantsSse ? streams.open(tenantId, `an event stream of edit '${id}'`) : () => {};
-      let job: Job;
-      try {
-        job = await findEdit(db, tenantId, id);
-      } catch (error) {
-        release();
-        throw error;
-      }
-      if (!wantsSse) {
-        const { after, limit } = c.req.valid("query");
-        const events = await listJobEvents(db, tenantId, job.id, { afterId: after, limit: limit + 1 });
-        const page = events.slice(0, limit);
-        return c.json(
-          { data: page.map(eventView), status: job.status, has_more: events.length > limit },
-          200,
-        );
-      }
-      const lastEventId = Number(c.req.header("Last-Event-ID") ?? c.req.valid("query").after ?? 0);
-      return streamJobEvents(c, { db, changes, tenantId, jobId: job.id, lastEventId, release });
+      return await jobEventsAnswer(c, {
+        db,
+        changes,
+        streams,
+        tenantId,
+        find: () => findEdit(db, tenantId, id),
+        what: `edit '${id}'`,
+        query: c.req.valid("query"),
+      });
     },
   );
 

@@ -9,6 +9,55 @@ import { type JobEvent, TERMINAL_STATUSES } from "../../shared/contracts/edits.t
 import { type Db, FEED_TRUST_MS, inTenantScope, type JobChanges } from "../../shared/db/index.ts";
 import { getJob, listJobEvents } from "../../shared/db/repositories/jobs.ts";
 import type { ApiEnv } from "../env.ts";
+import type { Job } from "../../shared/db/schema.ts";
+import type { StreamLimiter } from "../stream_limiter.ts";
+
+/**
+ * The answer of `GET /v1/<jobs>/{id}/events`, for every job collection: SSE when the client accepts
+ * `text/event-stream` (its stream slot taken before anything is read, so a tenant at its cap costs no database
+ * round trip), else one JSON page after `?after=` of at most `limit` events, with `has_more`.
+ */
+export async function jobEventsAnswer(
+  c: Context<ApiEnv>,
+  o: {
+    db: Db;
+    changes: JobChanges;
+    streams: StreamLimiter;
+    tenantId: string;
+    /** the job as the tenant may see it, or a 404 (`findEdit`, `findTune`) */
+    find: () => Promise<Job>;
+    /** names the stream in a 429 (`edit 'abc'`) */
+    what: string;
+    query: { after?: number; limit: number };
+  },
+): Promise<Response> {
+  const wantsSse = (c.req.header("Accept") ?? "").includes("text/event-stream");
+  const release = wantsSse ? o.streams.open(o.tenantId, `an event stream of ${o.what}`) : () => {};
+  let job: Job;
+  try {
+    job = await o.find();
+  } catch (error) {
+    release();
+    throw error;
+  }
+  if (!wantsSse) {
+    const { after, limit } = o.query;
+    const events = await listJobEvents(o.db, o.tenantId, job.id, { afterId: after, limit: limit + 1 });
+    return c.json(
+      { data: events.slice(0, limit).map(eventView), status: job.status, has_more: events.length > limit },
+      200,
+    );
+  }
+  const lastEventId = Number(c.req.header("Last-Event-ID") ?? o.query.after ?? 0);
+  return streamJobEvents(c, {
+    db: o.db,
+    changes: o.changes,
+    tenantId: o.tenantId,
+    jobId: job.id,
+    lastEventId,
+    release,
+  });
+}
 
 /**
  * How often an open event stream looks for new events when the change feed is not listening (when it is, the

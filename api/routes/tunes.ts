@@ -28,13 +28,7 @@ import {
 } from "../../shared/contracts/tunes.ts";
 import { type Db, IdempotencyConflictError, type Job, type JobChanges } from "../../shared/db/index.ts";
 import { getDataset } from "../../shared/db/repositories/datasets.ts";
-import {
-  getArtifact,
-  getJob,
-  listArtifacts,
-  listJobEvents,
-  listJobs,
-} from "../../shared/db/repositories/jobs.ts";
+import { getArtifact, getJob, listArtifacts, listJobs } from "../../shared/db/repositories/jobs.ts";
 import { InputError } from "../../shared/errors.ts";
 import type { ApiDeps } from "../deps.ts";
 import type { ApiEnv } from "../env.ts";
@@ -43,7 +37,7 @@ import { requireScope } from "../middleware/auth.ts";
 import { IdParam, jsonLimit, problems, refuseWithoutForward } from "./common.ts";
 import { ARTIFACT_RESPONSES, downloadArtifact } from "./downloads.ts";
 import { EventsQuery, IdempotencyHeader } from "./edits.ts";
-import { eventView, streamJobEvents } from "./job_events.ts";
+import { jobEventsAnswer } from "./job_events.ts";
 import { readyModel } from "./prepare_edit.ts";
 import type { StreamLimiter } from "../stream_limiter.ts";
 
@@ -206,30 +200,15 @@ export function tunesRoutes(deps: ApiDeps, changes: JobChanges, streams: StreamL
     async (c) => {
       const { tenantId } = c.get("principal");
       const { id } = c.req.valid("param");
-      const wantsSse = (c.req.header("Accept") ?? "").includes("text/event-stream");
-      // A stream's slot is taken before anything is read, as for edits.
-      const release = wantsSse ? streams.open(tenantId, `an event stream of tune '${id}'`) : () => {};
-      let job: Job;
-      try {
-        job = await findTune(db, tenantId, id);
-      } catch (error) {
-        release();
-        throw error;
-      }
-      if (!wantsSse) {
-        const { after, limit } = c.req.valid("query");
-        const events = await listJobEvents(db, tenantId, job.id, { afterId: after, limit: limit + 1 });
-        return c.json(
-          {
-            data: events.slice(0, limit).map(eventView),
-            status: job.status,
-            has_more: events.length > limit,
-          },
-          200,
-        );
-      }
-      const lastEventId = Number(c.req.header("Last-Event-ID") ?? c.req.valid("query").after ?? 0);
-      return streamJobEvents(c, { db, changes, tenantId, jobId: job.id, lastEventId, release });
+      return await jobEventsAnswer(c, {
+        db,
+        changes,
+        streams,
+        tenantId,
+        find: () => findTune(db, tenantId, id),
+        what: `tune '${id}'`,
+        query: c.req.valid("query"),
+      });
     },
   );
 
