@@ -201,7 +201,6 @@ export async function runEdit(options: EditOptions, hooks: EditHooks = {}): Prom
     const layers = resolveLayers({ layers: options.layers }, model.numLayers);
     checkRankForHiddenSize(rank, model.hiddenSize, subspaceParams.centering);
     if (embeddings) checkEmbeddingsForModel(embeddings, model);
-    const tokenizer = await loadTokenizer(model.dir); // needed for the report: fail before any heavy work
     await checkDiskSpace(model, tmpDir, options.freeBytes ?? freeBytes);
     if (embeddings?.metadata.modelSha256 !== undefined) {
       // The embeddings name the weights they came from: hash the model now (one streamed read; the copy reads
@@ -212,30 +211,12 @@ export async function runEdit(options: EditOptions, hooks: EditHooks = {}): Prom
       const sha = options.modelSha256 ?? await untilAborted(model.sha256(), signal);
       checkEmbeddingsSha256(embeddings, model.dir, sha);
     }
-    let backendReason = "an open backend given by the caller (the worker's)";
-    if (typeof options.backend === "object") backend = options.backend;
-    else ({ backend, decision: { reason: backendReason } } = await openBackend(options.backend ?? "auto"));
-    onProgress?.("loading_model", 1, 1);
-    log.info("edit started", { model: model.dir, layers, rank, backend: backend.name, backendReason });
 
-    const embedStarted = performance.now();
-    const { source, computed } = await untilAborted(
-      layerSource(data, model, {
-        all: options.saveEmbeddings !== undefined,
-        maxTokens,
-        backend: backend.name,
-        signal,
-        onProgress,
-        memoryMb: options.memoryMb,
-      }),
-      signal,
-    );
-    const embedSeconds = (performance.now() - embedStarted) / 1000;
-
-    // The model streams out while this thread computes the subspaces, in the order their tensors appear in the
-    // weight files: one thread copies every other tensor and hashes the input at once, another hashes the output
-    // behind it, and each edited tensor is written when its layer's subspace is ready. Its progress is reported
-    // once the subspaces are done, so stages stay in order.
+    // The model streams out from here on, while this thread opens the backend, embeds the pairs and computes
+    // the subspaces, in the order their tensors appear in the weight files: one thread copies
+    // every other tensor and hashes the input at once, another hashes the output behind it, and each edited
+    // tensor is written when its layer's subspace is ready. Its progress is reported once the subspaces are done,
+    // so stages stay in order.
     const writeStarted = performance.now();
     const open = model;
     const order = storageOrder(open, layers);
@@ -243,11 +224,13 @@ export async function runEdit(options: EditOptions, hooks: EditHooks = {}): Prom
     // A failed subspace loop rejects the layers still pending, so no transform can wait for them forever.
     for (const pending of subspaces.values()) pending.promise.catch(() => {});
     const patchLayers: PatchLayer[] = [];
-    const projector = backend;
     const orientation = open.architecture.orientation;
     let original = new Float32Array(0); // reused: the weight as read, for backends that edit their input in place
-    /** W V or Vᵀ W: from the backend's own `removedPart` when it has one, else `project` on a copy of W. */
-    const removedOf = async (weight: Matrix, basis: Matrix) => {
+    /**
+     * W V or Vᵀ W: from the backend's own `removedPart` when it has one, else `project` on a copy of W. Called
+     * only once a subspace is ready, so the backend is open by then.
+     */
+    const removedOf = async (projector: ProfsBackend, weight: Matrix, basis: Matrix) => {
       if (projector.removedPart) return await projector.removedPart(weight, basis, orientation);
       if (original.length < weight.data.length) original = new Float32Array(weight.data.length);
       const copy = original.subarray(0, weight.data.length);
@@ -257,14 +240,14 @@ export async function runEdit(options: EditOptions, hooks: EditHooks = {}): Prom
     };
     const transforms = new Map(order.map((layer) => [open.mlpOutputName(layer), async (weight: Matrix) => {
       const subspace = await subspaces.get(layer)!.promise;
-      const removed = await removedOf(weight, subspace.basis);
+      const removed = await removedOf(backend!, weight, subspace.basis);
       // The edit is W − removed·Vᵀ from the float32 `removed` and V stored in the patch, by the function
       // apply-patch runs: whichever backend computed `removed`, applying the patch repeats this bit for bit.
       applyRemoved(weight, subspace.basis, removed, orientation, -1, weight.data);
       patchLayers.push({ layer, basis: subspace.basis, removed });
       return weight;
     }]));
-    const stop = new AbortController(); // ends the stream if the subspaces fail
+    const stop = new AbortController(); // ends the stream if anything before its end fails
     const running = signal ? AbortSignal.any([signal, stop.signal]) : stop.signal;
     let subspacesDone = false;
     let lastWritten: [number, number] | null = null;
@@ -288,16 +271,40 @@ export async function runEdit(options: EditOptions, hooks: EditHooks = {}): Prom
         if (subspacesDone) onProgress?.("writing", done, total);
       },
     });
-    writing.catch((error) => stop.abort(error)); // a failed stream stops the subspace loop with its error
+    writing.catch((error) => stop.abort(error)); // a failed stream stops the rest with its error
 
-    const subspaceStarted = performance.now();
+    let backendReason = "an open backend given by the caller (the worker's)";
+    let embedSeconds = 0;
+    let computed: Awaited<ReturnType<typeof layerSource>>["computed"];
+    let subspaceStarted = 0;
     const byLayer: LayerSubspace[] = []; // index layer − from
     const toxicity: number[][] = []; // index layer − from: mean(X⁻ − X⁺)·v per direction
     let directions: Awaited<ReturnType<typeof topTokens>>;
     try {
+      if (typeof options.backend === "object") backend = options.backend;
+      else ({ backend, decision: { reason: backendReason } } = await openBackend(options.backend ?? "auto"));
+      onProgress?.("loading_model", 1, 1);
+      log.info("edit started", { model: model.dir, layers, rank, backend: backend.name, backendReason });
+
+      const embedStarted = performance.now();
+      const layered = await untilAborted(
+        layerSource(data, model, {
+          all: options.saveEmbeddings !== undefined,
+          maxTokens,
+          backend: backend.name,
+          signal: running,
+          onProgress,
+          memoryMb: options.memoryMb,
+        }),
+        running,
+      );
+      computed = layered.computed;
+      embedSeconds = (performance.now() - embedStarted) / 1000;
+
+      subspaceStarted = performance.now();
       for (const [i, layer] of order.entries()) {
         running.throwIfAborted();
-        const { preferred, rejected } = await untilAborted(source(layer), running);
+        const { preferred, rejected } = await untilAborted(layered.source(layer), running);
         const subspace = await untilAborted(
           backend.toxicSubspace(preferred, rejected, subspaceParams),
           running,
@@ -309,6 +316,10 @@ export async function runEdit(options: EditOptions, hooks: EditHooks = {}): Prom
         toxicity[layer - layers.from] = toxicProjections(preferred, rejected, subspace.basis);
         onProgress?.("svd", i + 1, order.length);
       }
+      // The top tokens need the tokenizer, loaded only now: the copy and the output's hash behind the last edited
+      // tensor still run, so this thread's time here is off the edit's critical path, as it was not before the
+      // subspaces.
+      const tokenizer = await untilAborted(loadTokenizer(model.dir), running);
       directions = await untilAborted(topTokens(open, tokenizer, byLayer.map((s) => s.basis)), running);
       directions = directions.map((d, i) => markToxicSides(d, toxicity[i]));
     } catch (error) {

@@ -96,8 +96,9 @@ export interface EditReport {
   /** One line per problem the edit did not fail on (e.g. a rank above a block's effective rank). */
   warnings?: string[];
   /**
-   * Wall time per stage; `write` runs alongside `subspace` (which includes the top tokens), so they overlap;
-   * `margin` (the held-out margin of both models) follows them.
+   * Wall time per stage; `write` starts once the model's headers are checked and runs alongside `embed` and
+   * `subspace` (which includes the top tokens), so they overlap; `margin` (the held-out margin of both models)
+   * follows them.
    */
   seconds: { embed: number; subspace: number; write: number; margin?: number; total: number };
 }

@@ -23,8 +23,9 @@ export function projectOut(
 
 /**
  * removed = W V [R, k] (d-cols) or Vᵀ W [k, C] (d-rows), rounded to float32. Each entry is one float64 sum over
- * the D axis in ascending order; the loops run over contiguous memory (one direction at a time over a row, V's
- * columns widened once), which changes no sum.
+ * the D axis in ascending order. The loops run over contiguous memory and keep several independent sums going
+ * at once (two rows × two directions, or two directions over a row), which changes no sum: each is still added
+ * up term by term in the same order.
  */
 export function removedPart(weight: Matrix, basis: Matrix, orientation: Orientation): Matrix {
   checkShapes(weight, basis, orientation);
@@ -34,37 +35,61 @@ export function removedPart(weight: Matrix, basis: Matrix, orientation: Orientat
     const { rows, cols: d } = weight;
     const columns = basisColumns(basis); // V's columns [k][D]
     const out = new Float32Array(rows * k);
-    for (let r = 0; r < rows; r++) {
-      const base = r * d;
-      for (let j = 0; j < k; j++) {
-        const vj = columns[j];
-        let acc = 0;
-        for (let c = 0; c < d; c++) acc += w[base + c] * vj[c];
-        out[r * k + j] = acc;
+    // An odd last row or direction is paired with itself: computed twice, stored once.
+    for (let r0 = 0; r0 < rows; r0 += 2) {
+      const r1 = Math.min(r0 + 1, rows - 1), base0 = r0 * d, base1 = r1 * d;
+      for (let j0 = 0; j0 < k; j0 += 2) {
+        const j1 = Math.min(j0 + 1, k - 1), v0 = columns[j0], v1 = columns[j1];
+        let s00 = 0, s01 = 0, s10 = 0, s11 = 0;
+        for (let c = 0; c < d; c++) {
+          const x0 = w[base0 + c], x1 = w[base1 + c], y0 = v0[c], y1 = v1[c];
+          s00 += x0 * y0;
+          s01 += x0 * y1;
+          s10 += x1 * y0;
+          s11 += x1 * y1;
+        }
+        out[r0 * k + j0] = s00;
+        out[r0 * k + j1] = s01;
+        out[r1 * k + j0] = s10;
+        out[r1 * k + j1] = s11;
       }
     }
     return { rows, cols: k, data: out };
   }
   const v = basis.data;
   const { rows: d, cols } = weight;
-  const acc = new Float64Array(k * cols);
+  const sums = Array.from({ length: k }, () => new Float64Array(cols)); // removed's rows
   for (let r = 0; r < d; r++) {
     const base = r * cols;
-    for (let j = 0; j < k; j++) {
-      const vj = v[r * k + j];
-      const row = j * cols;
-      for (let c = 0; c < cols; c++) acc[row + c] += vj * w[base + c];
+    for (let j = 0; j < k; j += 2) {
+      const s0 = sums[j], a0 = v[r * k + j];
+      if (j + 1 === k) {
+        for (let c = 0; c < cols; c++) s0[c] += a0 * w[base + c];
+        continue;
+      }
+      const s1 = sums[j + 1], a1 = v[r * k + j + 1];
+      for (let c = 0; c < cols; c++) {
+        const x = w[base + c];
+        s0[c] += a0 * x;
+        s1[c] += a1 * x;
+      }
     }
   }
-  return { rows: k, cols, data: Float32Array.from(acc) };
+  const out = new Float32Array(k * cols);
+  sums.forEach((row, j) => out.set(row, j * cols));
+  return { rows: k, cols, data: out };
 }
 
 /**
  * W + sign · (removed Vᵀ) (d-cols) or W + sign · (V removed) (d-rows), each element evaluated in float64 and
  * rounded once: sign −1 makes the edit, +1 reverts it. Written to `out` (may be `weight.data`: each element is
  * read before it is written). Per element: s = 0, then s += the k products in order, then W + sign·s — the
- * loops go a row at a time through a float64 scratch row so the inner loop is contiguous, with the same
- * operations in the same order for every element (so patches apply bit for bit whatever computed them).
+ * same operations in the same order for every element, whatever the loops look like (so patches apply bit for
+ * bit whatever computed them).
+ *
+ * Both orientations are one computation: row r of the result is W's row r plus sign · Σⱼ aⱼ uⱼ, with
+ * coefficients aⱼ = removed[r, j] and vectors uⱼ = V's columns (d-cols), or aⱼ = V[r, j] and uⱼ = removed's
+ * rows (d-rows), all widened to float64 (exact).
  */
 export function applyRemoved(
   weight: Matrix,
@@ -76,41 +101,59 @@ export function applyRemoved(
 ): Matrix {
   checkShapes(weight, basis, orientation);
   const k = basis.cols;
-  const v = basis.data;
-  const w = weight.data;
-  const rm = removed.data;
-  if (out.length !== w.length) {
+  const { rows, cols } = weight;
+  if (out.length !== weight.data.length) {
     throw new RangeError(
-      `Cannot apply the removed part as 'out' must hold ${w.length} values: it holds ${out.length}`,
+      `Cannot apply the removed part as 'out' must hold ${weight.data.length} values: it holds ${out.length}`,
     );
   }
-  const { rows, cols } = weight;
-  const s = new Float64Array(cols); // one row's sums
+  let coefficients: Float32Array, vectors: Float64Array[];
   if (orientation === "d-cols") {
     if (removed.rows !== rows || removed.cols !== k) throw shapeError("removed", [rows, k], removed);
-    const columns = basisColumns(basis);
-    for (let r = 0; r < rows; r++) {
-      s.fill(0);
-      for (let j = 0; j < k; j++) {
-        const a = rm[r * k + j], vj = columns[j];
-        for (let c = 0; c < cols; c++) s[c] += a * vj[c];
-      }
-      const base = r * cols;
-      for (let c = 0; c < cols; c++) out[base + c] = w[base + c] + sign * s[c];
-    }
+    [coefficients, vectors] = [removed.data, basisColumns(basis)];
   } else {
     if (removed.rows !== k || removed.cols !== cols) throw shapeError("removed", [k, cols], removed);
-    for (let r = 0; r < rows; r++) {
-      s.fill(0);
-      for (let j = 0; j < k; j++) {
-        const a = v[r * k + j], row = j * cols;
-        for (let c = 0; c < cols; c++) s[c] += a * rm[row + c];
-      }
-      const base = r * cols;
-      for (let c = 0; c < cols; c++) out[base + c] = w[base + c] + sign * s[c];
-    }
+    const rowsOfRemoved = Array.from({ length: k }, (_, j) => {
+      return Float64Array.from(removed.data.subarray(j * cols, (j + 1) * cols));
+    });
+    [coefficients, vectors] = [basis.data, rowsOfRemoved];
   }
+  addCombinations(weight.data, rows, cols, coefficients, vectors, sign, out);
   return { rows, cols, data: out };
+}
+
+/**
+ * out[r, c] = w[r, c] + sign · s with s = 0 + a[r, 0]·u₀[c] + … + a[r, k−1]·u_{k−1}[c], added left to right in
+ * float64. The first direction starts a float64 scratch row and the last one is added on the way out, so k ≤ 2
+ * needs no pass over the scratch row of its own.
+ */
+function addCombinations(
+  w: Float32Array,
+  rows: number,
+  cols: number,
+  a: Float32Array,
+  u: Float64Array[],
+  sign: -1 | 1,
+  out: Float32Array,
+): void {
+  const k = u.length;
+  const s = new Float64Array(cols);
+  for (let r = 0; r < rows; r++) {
+    const base = r * cols, ar = r * k;
+    if (k === 1) {
+      const a0 = a[ar], u0 = u[0];
+      for (let c = 0; c < cols; c++) out[base + c] = w[base + c] + sign * (0 + a0 * u0[c]);
+      continue;
+    }
+    const a0 = a[ar], u0 = u[0];
+    for (let c = 0; c < cols; c++) s[c] = 0 + a0 * u0[c];
+    for (let j = 1; j < k - 1; j++) {
+      const aj = a[ar + j], uj = u[j];
+      for (let c = 0; c < cols; c++) s[c] += aj * uj[c];
+    }
+    const last = a[ar + k - 1], ul = u[k - 1];
+    for (let c = 0; c < cols; c++) out[base + c] = w[base + c] + sign * (s[c] + last * ul[c]);
+  }
 }
 
 /** V [D, k]'s columns, each widened to float64 (exact). */
