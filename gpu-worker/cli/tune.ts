@@ -6,17 +6,19 @@
  */
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { EDIT_DEFAULTS, editParamsFromFlags, type LayerRange } from "../../shared/contracts/edit_params.ts";
+import { EDIT_DEFAULTS, HOLDOUT } from "../../shared/contracts/edit_params.ts";
+import { TUNE_LIMITS, TUNE_PARAM_DEFAULTS, tuneParamsFromFlags } from "../../shared/contracts/tunes.ts";
 import { InputError, withInterrupts } from "../../shared/errors.ts";
 import { readTextsFile } from "../../shared/formats/texts.ts";
 import { createLogger } from "../../shared/log.ts";
-import { openModelFolder } from "../../shared/model/folder.ts";
 import { progressBars, type ProgressSink } from "../../shared/progress.ts";
 import { scorerFromEnv } from "../../shared/toxicity/from_env.ts";
 import { parseBackendName } from "../profs/select.ts";
-import { parseLayersGrid, TUNE_DEFAULTS } from "../tune/candidates.ts";
+import { DEFAULT_GRID_STARTS } from "../tune/candidates.ts";
 import { jsonlTrialStore, TRIALS_FILE } from "../tune/store.ts";
 import { runTune, TUNE_FILE, type TuneDocument, type TuneProgress } from "../tune/tune.ts";
+
+const LIMIT_DAYS = TUNE_LIMITS.seconds / 86_400;
 
 export const USAGE = `usage: profs tune --model DIR --pairs FILE --out DIR [options]
 
@@ -28,20 +30,21 @@ export const USAGE = `usage: profs tune --model DIR --pairs FILE --out DIR [opti
                            (PROFS_TOXICITY_URL's scorer, else the lexicon) to every trial
   --benign FILE            benign texts, JSONL {"text"}, for KL to the base and perplexity (default: the
                            held-out preferred texts)
-  --max-rank K             ranks 1..K are searched (default ${TUNE_DEFAULTS.maxRank})
-  --layers-grid LIST       layer ranges: starts (end = L) or FROM:TO, comma-separated (default: every start on
-                           models up to ${TUNE_DEFAULTS.maxStarts} blocks, else ${TUNE_DEFAULTS.maxStarts} evenly spread)
-  --centering on|off|both  centering settings searched (default both)
-  --trials N               stop after N trials (resumed ones count)
-  --time S                 stop starting trials after S seconds of search
+  --max-rank K             ranks 1..K are searched (default ${TUNE_PARAM_DEFAULTS.max_rank}, at most ${TUNE_LIMITS.maxRank})
+  --layers-grid LIST       layer ranges: starts (end = L) or FROM:TO, comma-separated, at most ${TUNE_LIMITS.grid} (default:
+                           every start on models up to ${DEFAULT_GRID_STARTS} blocks, else ${DEFAULT_GRID_STARTS} evenly spread)
+  --centering on|off|both  centering settings searched (default ${TUNE_PARAM_DEFAULTS.centering})
+  --trials N               stop after N trials (resumed ones count; at most ${TUNE_LIMITS.trials})
+  --time S                 stop starting trials after S seconds of search (at most ${LIMIT_DAYS} days)
   --max-kl X               choose the largest gain with KL ≤ X nats (default: the smallest KL reaching ≥ 90%
                            of the best gain)
   --objective margin|toxicity   what the front trades against KL (default margin; toxicity needs --prompts)
-  --holdout SHARE          share of the pairs held out (default ${EDIT_DEFAULTS.holdout})
+  --holdout SHARE          share of the pairs held out (default ${EDIT_DEFAULTS.holdout}, at most ${HOLDOUT.maxShare})
   --max-pairs N, --seed S, --max-tokens T, --backend auto|webgpu|cpu, --lora-out DIR, --base-model NAME
                            as for profs edit, and passed to the chosen edit
   --overwrite              replace a finished tune's files in --out
 
+The parameters and their limits are those of POST /v1/tunes and profs tunes create.
 SIGINT/SIGTERM stop the search (recorded trials stay in trials.jsonl; exit code 130/143).`;
 
 export async function run(args: string[]): Promise<void> {
@@ -80,25 +83,21 @@ export async function run(args: string[]): Promise<void> {
   const model = required(values.model, "--model");
   const pairs = required(values.pairs, "--pairs");
   const out = required(values.out, "--out");
-  const params = editParamsFromFlags({
+  // Checked before anything is read or written, by the rules and limits POST /v1/tunes uses.
+  const params = tuneParamsFromFlags({
+    max_rank: values["max-rank"],
+    layers_grid: values["layers-grid"],
+    centering: values.centering,
+    trials: values.trials,
+    time_seconds: values.time,
+    max_kl: values["max-kl"],
+    objective: values.objective,
+    holdout: values.holdout,
     max_pairs: values["max-pairs"],
     seed: values.seed,
     max_tokens: values["max-tokens"],
-    holdout: values.holdout,
+    base_model: values["base-model"],
   });
-  const objective = values.objective ?? "margin";
-  if (objective !== "margin" && objective !== "toxicity") {
-    throw new InputError(
-      `Cannot tune as '--objective' must be margin or toxicity: current value is '${objective}'`,
-    );
-  }
-  let layerRanges: LayerRange[] | undefined;
-  if (values["layers-grid"] !== undefined) {
-    const folder = await openModelFolder(model);
-    const L = folder.numLayers;
-    await folder.close();
-    layerRanges = parseLayersGrid(values["layers-grid"], L);
-  }
   const benign = values.benign ? await readTextsFile(values.benign) : undefined;
   const prompts = values.prompts ? await readTextsFile(values.prompts) : undefined;
   const progress = progressPrinter();
@@ -110,20 +109,9 @@ export async function run(args: string[]): Promise<void> {
       challengePrompts: prompts,
       benignPrompts: benign,
       benignTexts: benign,
-      maxRank: integer(values["max-rank"], "--max-rank"),
-      layerRanges,
-      centering: centeringFlag(values.centering),
-      trials: integer(values.trials, "--trials"),
-      timeSeconds: number(values.time, "--time"),
-      maxKl: number(values["max-kl"], "--max-kl"),
-      objective,
-      seed: params.seed,
-      maxPairs: params.max_pairs,
-      maxTokens: params.max_tokens,
-      holdout: params.holdout,
+      params,
       backend: parseBackendName(values.backend ?? "auto"),
       loraOut: values["lora-out"],
-      baseModel: values["base-model"],
       overwrite: values.overwrite ?? false,
     }, {
       store: jsonlTrialStore(join(out, TRIALS_FILE)),
@@ -162,33 +150,6 @@ export function summary(doc: TuneDocument, outDir: string): string {
 function required(value: string | undefined, flag: string): string {
   if (value === undefined || value === "") throw new InputError(`Cannot tune as '${flag}' is required`);
   return value;
-}
-
-function integer(value: string | undefined, flag: string): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n < 1) {
-    throw new InputError(`Cannot tune as '${flag}' must be a positive integer: current value is '${value}'`);
-  }
-  return n;
-}
-
-function number(value: string | undefined, flag: string): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (value.trim() === "" || !Number.isFinite(n) || n < 0) {
-    throw new InputError(
-      `Cannot tune as '${flag}' must be a non-negative number: current value is '${value}'`,
-    );
-  }
-  return n;
-}
-
-function centeringFlag(value: string | undefined): boolean[] | undefined {
-  if (value === undefined || value === "both") return undefined;
-  if (value === "on") return [true];
-  if (value === "off") return [false];
-  throw new InputError(`Cannot tune as '--centering' must be on, off or both: current value is '${value}'`);
 }
 
 /** Off a terminal: one stderr line per stage change and per trial (with trials/s). */

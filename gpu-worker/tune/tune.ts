@@ -16,6 +16,12 @@ import {
   EDIT_DEFAULTS,
   type LayerRange,
 } from "../../shared/contracts/edit_params.ts";
+import {
+  layerRangesOfGrid,
+  parseTuneParams,
+  type TuneParams,
+  type TuneParamsInput,
+} from "../../shared/contracts/tunes.ts";
 import { InputError } from "../../shared/errors.ts";
 import { type Logger, silentLogger } from "../../shared/log.ts";
 import { openModelFolder } from "../../shared/model/folder.ts";
@@ -28,7 +34,7 @@ import { DEFAULT_SUBSPACE_PARAMS, type ProfsBackend } from "../profs/backend.ts"
 import { type BackendName, openBackend } from "../profs/select.ts";
 import { renderReportHtml } from "../report/html.ts";
 import { tuneSections } from "../report/tune_html.ts";
-import { type Candidate, candidateKey, candidates, defaultRanges, TUNE_DEFAULTS } from "./candidates.ts";
+import { type Candidate, candidateKey, candidates, defaultRanges } from "./candidates.ts";
 import { chooseTrial, GAIN_SHARE, paretoFront, type Scored } from "./choice.ts";
 import { memoryTrialStore, type TrialStore } from "./store.ts";
 import { nestedSubspaces } from "./subspaces.ts";
@@ -57,32 +63,18 @@ export interface TuneInput {
   benignPrompts?: string[];
   /** Texts for perplexity (default: the held-out preferred texts). */
   benignTexts?: string[];
-  /** k_max: ranks 1..k_max are searched (default 8). */
-  maxRank?: number;
-  /** Layer ranges searched (default: defaultRanges(L), every start with end = L on models up to 12 blocks). */
-  layerRanges?: LayerRange[];
-  /** Centering settings searched (default both). */
-  centering?: boolean[];
-  /** Stop after this many trials (counting resumed ones). */
-  trials?: number;
-  /** Stop starting trials after this many seconds of search, after at least one (the final edit is not counted). */
-  timeSeconds?: number;
-  /** Choose the largest gain with KL ≤ maxKl instead of the default rule. */
-  maxKl?: number;
-  /** What the front trades against KL: the held-out margin gain (default) or the toxicity reduction. */
-  objective?: "margin" | "toxicity";
-  seed?: number;
-  maxPairs?: number;
-  maxTokens?: number;
-  /** Share of the sampled pairs held out for the margin (runEdit's `holdout`; default 0.2). */
-  holdout?: number;
+  /**
+   * The search's settings, as the API takes them (ranks 1..max_rank, layers_grid — default defaultRanges(L) —,
+   * centering, the trials or time budget, max_kl, objective, holdout, max_pairs, seed, max_tokens, base_model):
+   * checked here by parseTuneParams, with the schema and limits of POST /v1/tunes and the CLIs.
+   */
+  params: TuneParamsInput;
   backend?: BackendName;
   /** The weights' sha256 when the caller knows it (the worker); otherwise hashed once for the fingerprint. */
   modelSha256?: string;
   /** Replace a finished tune's files in outDir. */
   overwrite?: boolean;
   loraOut?: string;
-  baseModel?: string;
 }
 
 export type TuneStage = "loading_model" | "embedding" | "svd" | "baseline" | "trials" | "editing";
@@ -154,15 +146,8 @@ export interface TuneResult {
 const EDIT_STAGING = ".edit";
 
 export async function runTune(input: TuneInput, options: TuneOptions = {}): Promise<TuneResult> {
-  const maxRank = input.maxRank ?? TUNE_DEFAULTS.maxRank;
-  const seed = input.seed ?? EDIT_DEFAULTS.seed;
-  const maxPairs = input.maxPairs ?? EDIT_DEFAULTS.max_pairs;
-  const maxTokens = input.maxTokens ?? EDIT_DEFAULTS.max_tokens;
-  const holdout = input.holdout ?? EDIT_DEFAULTS.holdout;
-  const objective = input.objective ?? "margin";
-  const centering = [...new Set(input.centering ?? TUNE_DEFAULTS.centering)];
-  checkBudget(input);
-  if (objective === "toxicity" && !(input.challengePrompts?.length && options.scorer)) {
+  const params = parseTuneParams(input.params);
+  if (params.objective === "toxicity" && !(input.challengePrompts?.length && options.scorer)) {
     throw new InputError(
       "Cannot tune for toxicity as it needs challenge prompts ('--prompts') and a toxicity scorer",
     );
@@ -170,15 +155,7 @@ export async function runTune(input: TuneInput, options: TuneOptions = {}): Prom
   // Created once the inputs are checked; removed again if this run fails before recording anything in it.
   const createdOut = await prepareOutDir(input.outDir, input.overwrite ?? false);
   try {
-    return await search(input, options, {
-      maxRank,
-      seed,
-      maxPairs,
-      maxTokens,
-      holdout,
-      objective,
-      centering,
-    });
+    return await search(input, options, params);
   } catch (error) {
     if (createdOut) await Deno.remove(input.outDir).catch(() => {}); // only if still empty
     throw error;
@@ -188,21 +165,14 @@ export async function runTune(input: TuneInput, options: TuneOptions = {}): Prom
 async function search(
   input: TuneInput,
   options: TuneOptions,
-  settings: {
-    maxRank: number;
-    seed: number;
-    maxPairs: number;
-    maxTokens: number;
-    holdout: number;
-    objective: "margin" | "toxicity";
-    centering: boolean[];
-  },
+  params: TuneParams,
 ): Promise<TuneResult> {
   const started = performance.now();
   const log = options.logger ?? silentLogger;
   const { signal, onProgress } = options;
   const store = options.store ?? memoryTrialStore();
-  const { maxRank, seed, maxPairs, maxTokens, holdout, objective, centering } = settings;
+  const { max_rank: maxRank, seed, max_pairs: maxPairs, max_tokens: maxTokens, holdout, objective } = params;
+  const centering = params.centering === "both" ? [true, false] : [params.centering === "on"];
   onProgress?.({ stage: "loading_model", done: 0, total: 1 });
   const data = await readEditData({ pairsFile: input.pairsFile, rank: maxRank, maxPairs, seed, holdout });
   if (data.heldOut.length === 0) {
@@ -217,16 +187,7 @@ async function search(
   let runner: Awaited<ReturnType<typeof openRunner>> | undefined;
   try {
     const L = model.numLayers;
-    const ranges = input.layerRanges ?? defaultRanges(L);
-    for (const r of ranges) {
-      if (
-        !(Number.isInteger(r.from) && Number.isInteger(r.to) && 0 <= r.from && r.from < r.to && r.to <= L)
-      ) {
-        throw new InputError(
-          `Cannot tune layers ${r.from}:${r.to} as ranges must be FROM:TO with 0 ≤ FROM < TO ≤ ${L}`,
-        );
-      }
-    }
+    const ranges = params.layers_grid ? layerRangesOfGrid(params.layers_grid, L) : defaultRanges(L);
     checkRankForHiddenSize(maxRank, model.hiddenSize, centering.includes(true));
     const heldOut: Pair[] = data.heldOut;
     const benignDefault = "the held-out preferred texts (no benign set was given)";
@@ -297,14 +258,14 @@ async function search(
     const base: Measured = await measure(runner, inputs, signal);
     onProgress?.({ stage: "baseline", done: 1, total: 1 });
 
-    const budget = Math.min(space.length, input.trials ?? Infinity);
+    const budget = Math.min(space.length, params.trials ?? Infinity);
     const searchStarted = performance.now();
     let ran = 0;
     for (const candidate of space) {
       if (done.size >= budget) break;
       // A time budget stops starting trials once spent, after at least one (a choice needs a trial).
       const spent = (performance.now() - searchStarted) / 1000;
-      if (input.timeSeconds !== undefined && done.size > 0 && spent >= input.timeSeconds) break;
+      if (params.time_seconds !== undefined && done.size > 0 && spent >= params.time_seconds) break;
       const key = candidateKey(candidate);
       if (done.has(key)) continue;
       signal?.throwIfAborted();
@@ -347,7 +308,7 @@ async function search(
 
     const trials = [...done.values()].sort((a, b) => a.index - b.index);
     const scored = trials.map((t) => scoredOf(t, objective));
-    const choice = chooseTrial(scored, { maxKl: input.maxKl, objective: gainName(objective) });
+    const choice = chooseTrial(scored, { maxKl: params.max_kl, objective: gainName(objective) });
     const chosen = done.get(choice.key)!;
     const front = paretoFront(scored).map((s) => s.key);
     log.info("tune chose", {
@@ -373,7 +334,7 @@ async function search(
       holdout,
       backend: input.backend,
       loraOut: input.loraOut,
-      baseModel: input.baseModel,
+      baseModel: params.base_model,
       modelSha256,
       logger: log,
     }, {
@@ -413,7 +374,7 @@ async function search(
         layerRanges: ranges,
         centering,
         candidates: space.length,
-        budget: { trials: input.trials ?? null, seconds: input.timeSeconds ?? null },
+        budget: { trials: params.trials ?? null, seconds: params.time_seconds ?? null },
         resumed,
         ran,
         seconds: searchSeconds,
@@ -437,7 +398,7 @@ async function search(
       rule: {
         text: choice.rule,
         gainShare: GAIN_SHARE,
-        maxKl: input.maxKl ?? null,
+        maxKl: params.max_kl ?? null,
         threshold: choice.threshold,
       },
       defaultKey: candidateKey(defaultCandidate),
@@ -501,27 +462,6 @@ function notes(
       "iteration's tolerance). The chosen edit was then written by the normal edit pipeline.",
   );
   return out;
-}
-
-function checkBudget(input: TuneInput): void {
-  if (input.trials !== undefined && input.timeSeconds !== undefined) {
-    throw new InputError("Cannot tune as at most one of '--trials' and '--time' may be given");
-  }
-  if (input.trials !== undefined && !(Number.isInteger(input.trials) && input.trials >= 1)) {
-    throw new InputError(
-      `Cannot tune as '--trials' must be a positive integer: current value is ${input.trials}`,
-    );
-  }
-  if (input.timeSeconds !== undefined && !(input.timeSeconds > 0)) {
-    throw new InputError(
-      `Cannot tune as '--time' must be positive seconds: current value is ${input.timeSeconds}`,
-    );
-  }
-  if (input.maxKl !== undefined && !(input.maxKl >= 0)) {
-    throw new InputError(
-      `Cannot tune as '--max-kl' must be a non-negative number: current value is ${input.maxKl}`,
-    );
-  }
 }
 
 function nonEmpty(texts: string[] | undefined, what: string): string[] | undefined {

@@ -77,7 +77,7 @@ export async function run(args: string[]): Promise<void> {
       layers_grid: str(v["layers-grid"]),
       centering: str(v.centering),
       trials: str(v.trials),
-      time: str(v.time),
+      time_seconds: str(v.time),
       max_kl: str(v["max-kl"]),
       objective: str(v.objective),
       holdout: str(v.holdout),

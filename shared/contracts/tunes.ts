@@ -8,7 +8,7 @@
  */
 import { z } from "zod";
 import { pgText } from "./text.ts";
-import { EditParams, LayerRange } from "./edit_params.ts";
+import { EDIT_LIMITS, EditParams, HOLDOUT, LayerRange } from "./edit_params.ts";
 import { ArtifactLink, EditResult, JobError, JobStatus, Progress } from "./edits.ts";
 import { InputError } from "../errors.ts";
 import { pageOf, PageQuery } from "./pagination.ts";
@@ -70,7 +70,8 @@ export type TuneParamsInput = z.input<typeof TuneParams>;
 
 /**
  * `layers_grid` as layer ranges of a model with `numLayers` blocks: a start s is s:L; every range must fit
- * (0 ≤ from < to ≤ L); duplicates are dropped. A misfit is the user's error naming the item.
+ * (0 ≤ from < to ≤ L); duplicates are dropped. A misfit is the user's error naming the item (as FROM:TO, the
+ * flag's spelling, which the API's {from, to} reads as well).
  */
 export function layerRangesOfGrid(
   grid: readonly z.infer<typeof LayersGridItem>[],
@@ -80,9 +81,10 @@ export function layerRangesOfGrid(
   for (const item of grid) {
     const range = typeof item === "number" ? { from: item, to: numLayers } : item;
     if (!(range.from < range.to && range.to <= numLayers)) {
+      const spelled = typeof item === "number" ? String(item) : `${item.from}:${item.to}`;
       throw new InputError(
-        `Cannot tune as 'layers_grid' must hold starts below ${numLayers} or ranges with 0 ≤ from < to ≤ ` +
-          `${numLayers} (the model has ${numLayers} blocks): ${JSON.stringify(item)} is not one`,
+        `Cannot tune layers ${spelled} as a layers grid item must be a start below ${numLayers} or FROM:TO ` +
+          `with 0 ≤ FROM < TO ≤ ${numLayers} (the model has ${numLayers} blocks)`,
       );
     }
     ranges.set(`${range.from}:${range.to}`, range);
@@ -187,63 +189,114 @@ export type TuneView = z.infer<typeof TuneView>;
 export const TunePage = pageOf(TuneView, "TunePage");
 export const TuneListQuery = PageQuery.extend({ status: JobStatus.optional() });
 
+/** What each parameter must be, for an error that names the rule (the schema above, in words). */
+const RULES: Record<keyof TuneParams, string> = {
+  max_rank: `an integer from 1 to ${TUNE_LIMITS.maxRank}`,
+  layers_grid: `1 to ${TUNE_LIMITS.grid} layer starts or FROM:TO ranges with FROM < TO (e.g. 0,4,2:10)`,
+  centering: "on, off or both",
+  trials: `an integer from 1 to ${TUNE_LIMITS.trials}`,
+  time_seconds: `seconds above 0 and at most ${TUNE_LIMITS.seconds} (${TUNE_LIMITS.seconds / 86_400} days)`,
+  max_kl: "a non-negative number (nats)",
+  objective: "margin or toxicity",
+  holdout: `a share from 0 to ${HOLDOUT.maxShare} (0 turns the hold-out off)`,
+  max_pairs: `an integer from 1 to ${EDIT_LIMITS.max_pairs}`,
+  seed: `an integer from 0 to ${EDIT_LIMITS.seed}`,
+  max_tokens: `an integer from 1 to ${EDIT_LIMITS.max_tokens}`,
+  base_model: "a hub id without spaces that does not start with '/', at most 200 characters",
+};
+
+/** How a surface spells a parameter and its current value in an error. */
+interface ParamSpelling {
+  name(key: keyof TuneParams): string;
+  value(key: keyof TuneParams): string;
+}
+
 /**
- * `profs tunes create`'s flags as TuneParams, through the same schema the API validates with; an error names the
- * flag. `layers_grid` is "0,2,4" (starts) or "2:10,4:12" (ranges), as `profs tune --layers-grid` spells it; the
- * model's block count bounds it on the service.
+ * `raw` as TuneParams, by the schema the API validates with — the one check of tune parameters for every caller
+ * that is not the API itself (runTune, the CLIs through tuneParamsFromFlags). The first bad parameter is the
+ * user's error in one line, with its rule and current value, spelled as the API's keys unless `spelling` says.
  */
-export function tuneParamsFromFlags(flags: {
-  max_rank?: string;
-  layers_grid?: string;
-  centering?: string;
-  trials?: string;
-  time?: string;
-  max_kl?: string;
-  objective?: string;
-  holdout?: string;
-  max_pairs?: string;
-  seed?: string;
-  max_tokens?: string;
-}): TuneParams {
-  const raw: Record<string, unknown> = {};
-  const fail = (flag: string, rule: string, value: string) =>
-    new InputError(`Cannot tune as '${flag}' must be ${rule}: current value is '${value}'`);
-  const integers = [["max_rank", "--max-rank"], ["trials", "--trials"], ["max_pairs", "--max-pairs"], [
-    "seed",
-    "--seed",
-  ], ["max_tokens", "--max-tokens"]] as const;
-  for (const [key, flag] of integers) {
-    const text = flags[key];
-    if (text === undefined) continue;
-    if (!/^\d+$/.test(text.trim())) throw fail(flag, "a whole number", text);
-    raw[key] = Number(text);
-  }
-  const numbers = [["time", "time_seconds", "--time"], ["max_kl", "max_kl", "--max-kl"], [
-    "holdout",
-    "holdout",
-    "--holdout",
-  ]] as const;
-  for (const [from, key, flag] of numbers) {
-    const text = flags[from];
-    if (text === undefined) continue;
-    if (!/^(\d+(\.\d*)?|\.\d+)$/.test(text.trim())) throw fail(flag, "a non-negative number", text);
-    raw[key] = Number(text);
-  }
-  if (flags.centering !== undefined) raw.centering = flags.centering;
-  if (flags.objective !== undefined) raw.objective = flags.objective;
-  if (flags.layers_grid !== undefined) {
-    raw.layers_grid = flags.layers_grid.split(",").map((item) => {
-      const m = /^\s*(\d+)(?::(\d+))?\s*$/.exec(item);
-      if (!m) throw fail("--layers-grid", "starts or FROM:TO ranges separated by commas", flags.layers_grid!);
-      return m[2] === undefined ? Number(m[1]) : { from: Number(m[1]), to: Number(m[2]) };
-    });
-  }
+export function parseTuneParams(raw: Record<string, unknown>, spelling?: ParamSpelling): TuneParams {
   const parsed = TuneParams.safeParse(raw);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const key = String(issue.path[0] ?? "");
-    const flag = key === "time_seconds" ? "--time" : `--${key.replaceAll("_", "-")}`;
-    throw new InputError(`Cannot tune as '${flag}' is invalid: ${issue.message}`);
+  if (parsed.success) return parsed.data;
+  const spell: ParamSpelling = spelling ?? { name: (key) => key, value: (key) => JSON.stringify(raw[key]) };
+  const issue = parsed.error.issues[0];
+  const key = issue.path[0];
+  if (issue.code === "unrecognized_keys") {
+    throw new InputError(`Cannot tune as ${issue.keys.map((k) => `'${k}'`).join(", ")} is not a parameter`);
   }
-  return parsed.data;
+  if (issue.code === "custom" && key === "time_seconds" && issue.path.length === 1) {
+    const [trials, time] = [spell.name("trials"), spell.name("time_seconds")];
+    throw new InputError(`Cannot tune as at most one of '${trials}' and '${time}' may be given`);
+  }
+  if (typeof key === "string" && key in RULES) {
+    const k = key as keyof TuneParams;
+    throw new InputError(
+      `Cannot tune as '${spell.name(k)}' must be ${RULES[k]}: current value is ${spell.value(k)}`,
+    );
+  }
+  throw new InputError(`Cannot tune as its parameters are invalid: ${issue.message}`);
+}
+
+/** The flag of each parameter, as `profs tune` and `profs tunes create` spell it. */
+const FLAGS: Record<keyof TuneParams, string> = {
+  max_rank: "--max-rank",
+  layers_grid: "--layers-grid",
+  centering: "--centering",
+  trials: "--trials",
+  time_seconds: "--time",
+  max_kl: "--max-kl",
+  objective: "--objective",
+  holdout: "--holdout",
+  max_pairs: "--max-pairs",
+  seed: "--seed",
+  max_tokens: "--max-tokens",
+  base_model: "--base-model",
+};
+
+/** Flags as text, by parameter (`time_seconds` is `--time`). */
+export type TuneFlags = Partial<Record<keyof TuneParams, string>>;
+
+/**
+ * `profs tune`'s and `profs tunes create`'s flags as TuneParams, through parseTuneParams — so both commands and
+ * `POST /v1/tunes` accept exactly the same values with the same limits; an error names the flag, its rule and
+ * the text given. `layers_grid` is "0,2,4" (starts) or "2:10,4:12" (ranges); the model's block count bounds it
+ * later (layerRangesOfGrid: on the service at submission, in runTune offline).
+ */
+export function tuneParamsFromFlags(flags: TuneFlags): TuneParams {
+  const spelling: ParamSpelling = { name: (key) => FLAGS[key], value: (key) => `'${flags[key]}'` };
+  const fail = (key: keyof TuneParams) =>
+    new InputError(
+      `Cannot tune as '${FLAGS[key]}' must be ${RULES[key]}: current value is ${spelling.value(key)}`,
+    );
+  const raw: Record<string, unknown> = {};
+  for (const [key, text] of Object.entries(flags) as [keyof TuneParams, string | undefined][]) {
+    if (text === undefined) continue;
+    switch (key) {
+      case "max_rank":
+      case "trials":
+      case "max_pairs":
+      case "seed":
+      case "max_tokens":
+        if (!/^\d+$/.test(text.trim())) throw fail(key);
+        raw[key] = Number(text);
+        break;
+      case "time_seconds":
+      case "max_kl":
+      case "holdout":
+        if (!/^(\d+(\.\d*)?|\.\d+)$/.test(text.trim())) throw fail(key);
+        raw[key] = Number(text);
+        break;
+      case "layers_grid":
+        raw[key] = text.split(",").map((item) => {
+          const m = /^\s*(\d+)(?::(\d+))?\s*$/.exec(item);
+          if (!m) throw fail(key);
+          return m[2] === undefined ? Number(m[1]) : { from: Number(m[1]), to: Number(m[2]) };
+        });
+        break;
+      default:
+        raw[key] = text;
+    }
+  }
+  return parseTuneParams(raw, spelling);
 }

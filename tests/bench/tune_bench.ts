@@ -49,7 +49,7 @@ try {
         outDir: join(work, `tune-${name}-${backend}`),
         benignPrompts: [...DEFAULT_BENIGN_PROMPTS],
         benignTexts: [...DEFAULT_HELD_OUT_TEXTS],
-        trials,
+        params: { trials },
         backend,
       }, {
         onProgress: (p) => {

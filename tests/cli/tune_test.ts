@@ -104,11 +104,18 @@ Deno.test("profs tune --time stops starting trials once the time is spent, after
 
 Deno.test("profs tune refuses bad flags and too few pairs to hold out in one line, before any model work", async () => {
   const cases: [string[], RegExp][] = [
-    [["--trials", "0"], /'--trials' must be a positive integer: current value is '0'/],
-    [["--trials", "2", "--time", "5"], /at most one of '--trials' and '--time'/],
-    [["--layers-grid", "7"], /'--layers-grid' must list starts or FROM:TO ranges with 0 ≤ FROM < TO ≤ 4/],
+    [["--trials", "0"], /'--trials' must be an integer from 1 to 10000: current value is '0'$/m],
+    [["--trials", "2", "--time", "5"], /at most one of '--trials' and '--time' may be given$/m],
+    [
+      ["--max-rank", "65"],
+      /^profs tune: Cannot tune as '--max-rank' must be an integer from 1 to 64: current value is '65'$/m,
+    ],
+    [
+      ["--layers-grid", "7"],
+      /Cannot tune layers 7 as a layers grid item must be a start below 4 or FROM:TO with 0 ≤ FROM < TO ≤ 4/,
+    ],
     [["--objective", "toxicity"], /needs challenge prompts \('--prompts'\)/],
-    [["--max-kl", "x"], /'--max-kl' must be a non-negative number/],
+    [["--max-kl", "x"], /'--max-kl' must be a non-negative number \(nats\): current value is 'x'$/m],
   ];
   for (const [flags, message] of cases) {
     const out = join(root, `bad-${flags[0].slice(2)}`);
@@ -123,6 +130,9 @@ Deno.test("profs tune refuses bad flags and too few pairs to hold out in one lin
       ...flags,
     ]);
     assert.equal(code, 1, flags.join(" "));
+    // One line of error; a stage's progress line may come first (the grid is bounded once the model is open).
+    const lines = stderr.trimEnd().split("\n").filter((l) => !/^\[[a-z_]+\] \d+\/\d+$/.test(l));
+    assert.equal(lines.length, 1, stderr);
     assert.match(stderr, message);
     assert.doesNotMatch(stderr, /\[embedding\]/);
     assert.ok(!await Deno.stat(out).then(() => true, () => false), `${out} left behind`);
@@ -144,4 +154,39 @@ Deno.test("profs tune refuses bad flags and too few pairs to hold out in one lin
     /Cannot tune as it measures each candidate on held-out pairs: .*at least 32 usable pairs/,
   );
   assert.ok(!await Deno.stat(join(root, "few")).then(() => true, () => false), "nothing left behind");
+});
+
+Deno.test("profs tune and profs tunes create refuse the same bad flags with the same line (the API's limits)", async () => {
+  const grid65 = Array.from({ length: 65 }, (_, i) => i % 4).join(",");
+  const table: string[][] = [
+    ["--max-rank", "65"],
+    ["--max-rank", "0"],
+    ["--max-rank", "2.5"],
+    ["--layers-grid", "1;2"],
+    ["--layers-grid", "3:2"],
+    ["--layers-grid", grid65],
+    ["--centering", "sometimes"],
+    ["--trials", "10001"],
+    ["--trials", "2", "--time", "5"],
+    ["--time", "0"],
+    ["--time", "604801"],
+    ["--time", "1e3"],
+    ["--max-kl=-1"],
+    ["--objective", "loss"],
+    ["--holdout", "0.6"],
+    ["--max-pairs", "100001"],
+    ["--max-tokens", "4097"],
+    ["--seed", "4294967296"],
+  ];
+  for (const flags of table) {
+    const out = join(root, "same-line");
+    const offline = await captured(["tune", "--model", model, "--pairs", pairs, "--out", out, ...flags]);
+    const client = await captured(["tunes", "create", "--model", "m", "--dataset", "d", ...flags]);
+    assert.equal(offline.code, 1, `profs tune ${flags.join(" ")}: ${offline.stderr}`);
+    assert.equal(client.code, 1, `profs tunes create ${flags.join(" ")}: ${client.stderr}`);
+    const line = offline.stderr.replace(/^profs tune: /, "");
+    assert.match(line, /^Cannot tune as [^\n]*'--[a-z-]+'[^\n]*\n$/, flags.join(" "));
+    assert.equal(client.stderr.replace(/^profs tunes: /, ""), line, flags.join(" "));
+    assert.ok(!await Deno.stat(out).then(() => true, () => false), `${out} left behind`);
+  }
 });

@@ -65,12 +65,22 @@ Deno.test("profs tunes create --follow, show, list, events and download: the ser
 
     const bad = await profs(s, [...args, "--trials", "3", "--time", "10"]);
     assert.equal(bad.code, 1);
-    assert.match(bad.stderr, /'--time' is invalid: at most one of 'trials' and 'time_seconds'/);
+    assert.match(
+      bad.stderr,
+      /^profs tunes: Cannot tune as at most one of '--trials' and '--time' may be given$/,
+    );
     assert.match(
       (await profs(s, [...args, "--layers-grid", "1;2"])).stderr,
-      /'--layers-grid' must be starts/,
+      /'--layers-grid' must be 1 to 64 layer starts or FROM:TO ranges .*: current value is '1;2'$/m,
     );
-    assert.match((await profs(s, [...args, "--centering", "sometimes"])).stderr, /'--centering' is invalid/);
+    assert.match(
+      (await profs(s, [...args, "--centering", "sometimes"])).stderr,
+      /'--centering' must be on, off or both: current value is 'sometimes'$/m,
+    );
+    assert.match(
+      (await profs(s, [...args, "--max-rank", "65"])).stderr,
+      /'--max-rank' must be an integer from 1 to 64/,
+    );
     assert.equal(jsonOf(await ok(s, ["tunes", "list", "--json"])).data.length, 1, "nothing more was queued");
   } finally {
     await worker.stop();

@@ -3,12 +3,8 @@
  * the trials reaching ≥ 90% of the best gain), the `max_kl` rule, deterministic ties, and the search space.
  */
 import assert from "node:assert/strict";
-import {
-  candidateKey,
-  candidates,
-  defaultRanges,
-  parseLayersGrid,
-} from "../../gpu-worker/tune/candidates.ts";
+import { candidateKey, candidates, defaultRanges } from "../../gpu-worker/tune/candidates.ts";
+import { layerRangesOfGrid, tuneParamsFromFlags } from "../../shared/contracts/tunes.ts";
 import { chooseTrial, paretoFront, type Scored } from "../../gpu-worker/tune/choice.ts";
 
 const t = (key: string, gain: number, kl: number, rank = 1, blocks = 1): Scored => ({
@@ -76,12 +72,24 @@ Deno.test("the search space: ranges × ranks × centering, every candidate once,
   assert.deepEqual(defaultRanges(48).map((r) => r.from), [0, 4, 8, 12, 16, 20, 24, 28, 32, 36, 40, 44]);
 });
 
-Deno.test("--layers-grid takes starts and FROM:TO ranges and names a bad item", () => {
-  assert.deepEqual(parseLayersGrid("0, 2,1:3,2", 4), [{ from: 0, to: 4 }, { from: 2, to: 4 }, {
-    from: 1,
-    to: 3,
-  }]);
-  assert.throws(() => parseLayersGrid("0,5", 4), /'--layers-grid' .* 0 ≤ FROM < TO ≤ 4.*'5' is not one/);
-  assert.throws(() => parseLayersGrid("3:2", 4), /'3:2' is not one/);
-  assert.throws(() => parseLayersGrid("a", 4), /'a' is not one/);
+Deno.test("--layers-grid takes starts and FROM:TO ranges, the model bounds them, and an error names the item", () => {
+  const grid = tuneParamsFromFlags({ layers_grid: "0, 2,1:3,2" }).layers_grid!;
+  assert.deepEqual(grid, [0, 2, { from: 1, to: 3 }, 2]);
+  assert.deepEqual(layerRangesOfGrid(grid, 4), [{ from: 0, to: 4 }, { from: 2, to: 4 }, { from: 1, to: 3 }]);
+  const fits = (text: string) =>
+    layerRangesOfGrid(tuneParamsFromFlags({ layers_grid: text }).layers_grid!, 4);
+  assert.throws(
+    () => fits("0,5"),
+    /InputError: Cannot tune layers 5 as .* start below 4 or FROM:TO with 0 ≤ FROM < TO ≤ 4/,
+  );
+  assert.throws(() => fits("1:5"), /InputError: Cannot tune layers 1:5 as /);
+  assert.throws(
+    () => fits("3:2"),
+    /'--layers-grid' must be 1 to 64 layer starts .*: current value is '3:2'$/,
+  );
+  assert.throws(() => fits("a"), /'--layers-grid' must be .*: current value is 'a'$/);
+  assert.throws(
+    () => fits(Array.from({ length: 65 }, (_, i) => i % 4).join(",")),
+    /'--layers-grid' must be 1 to 64 layer starts/,
+  );
 });

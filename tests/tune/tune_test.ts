@@ -36,8 +36,7 @@ const input: TuneInput = {
   outDir: join(work, "tune"),
   benignPrompts: [...DEFAULT_BENIGN_PROMPTS],
   benignTexts: [...DEFAULT_HELD_OUT_TEXTS],
-  maxRank: 3,
-  layerRanges: [0, 1, 2].map((from) => ({ from, to: 4 })),
+  params: { max_rank: 3, layers_grid: [0, 1, 2] },
   backend: "cpu",
 };
 const store = jsonlTrialStore(join(input.outDir, TRIALS_FILE));
@@ -152,22 +151,46 @@ Deno.test("tune.json and report.html show every trial, the front and the chosen 
 
 Deno.test("a trial store of another search (other seed) is refused before any model work", async () => {
   await assert.rejects(
-    runTune({ ...input, outDir: join(work, "other-seed"), seed: 5 }, { store }),
+    runTune({ ...input, outDir: join(work, "other-seed"), params: { ...input.params, seed: 5 } }, { store }),
     /trial store holds trials of another search/,
   );
   assert.ok(!await Deno.stat(join(work, "other-seed")).then(() => true, () => false));
 });
 
-Deno.test("a finished tune is not overwritten, and budget flags are checked before any work", async () => {
+Deno.test("a finished tune is not overwritten, and its parameters are the API's, checked before any work", async () => {
   await assert.rejects(runTune(input, { store }), /holds a finished tune/);
+  const bad: [TuneInput["params"], RegExp][] = [
+    [
+      { trials: 2, time_seconds: 3 },
+      /InputError: Cannot tune as at most one of 'trials' and 'time_seconds' may be given$/,
+    ],
+    [
+      { trials: 0 },
+      /InputError: Cannot tune as 'trials' must be an integer from 1 to 10000: current value is 0$/,
+    ],
+    [
+      { max_rank: 65 },
+      /InputError: Cannot tune as 'max_rank' must be an integer from 1 to 64: current value is 65$/,
+    ],
+    [
+      { layers_grid: [] },
+      /InputError: Cannot tune as 'layers_grid' must be 1 to 64 layer starts or FROM:TO ranges/,
+    ],
+  ];
+  for (const [params, message] of bad) {
+    await assert.rejects(runTune({ ...input, outDir: join(work, "x"), params }), message);
+  }
+  assert.ok(!await Deno.stat(join(work, "x")).then(() => true, () => false), "nothing written");
+  // The model bounds the grid: a start past its 4 blocks is refused before the embedding, and nothing stays.
+  const stages: string[] = [];
   await assert.rejects(
-    runTune({ ...input, outDir: join(work, "x"), trials: 2, timeSeconds: 3 }),
-    /at most one of/,
+    runTune({ ...input, outDir: join(work, "x"), params: { layers_grid: [1, 7] } }, {
+      onProgress: (p) => stages.push(p.stage),
+    }),
+    /InputError: Cannot tune layers 7 as a layers grid item must be a start below 4 or FROM:TO with 0 ≤ FROM < TO ≤ 4/,
   );
-  await assert.rejects(
-    runTune({ ...input, outDir: join(work, "x"), trials: 0 }),
-    /'--trials' must be a positive/,
-  );
+  assert.ok(!stages.includes("embedding"), stages.join());
+  assert.ok(!await Deno.stat(join(work, "x")).then(() => true, () => false), "nothing left behind");
 });
 
 Deno.test("with challenge prompts the toxicity objective scores greedy continuations of base and trials", async () => {
@@ -175,10 +198,7 @@ Deno.test("with challenge prompts the toxicity objective scores greedy continuat
     ...input,
     outDir: join(work, "toxicity"),
     challengePrompts: DEFAULT_CHALLENGE_PROMPTS.slice(0, 4),
-    objective: "toxicity",
-    maxRank: 1,
-    layerRanges: [{ from: 1, to: 4 }],
-    centering: [true, false],
+    params: { objective: "toxicity", max_rank: 1, layers_grid: [{ from: 1, to: 4 }], centering: "both" },
   }, { scorer: createLexiconScorer() });
   assert.equal(document.objective, "toxicity");
   assert.equal(document.inputs.challengePrompts, 4);
@@ -200,9 +220,7 @@ Deno.test({
       ...input,
       outDir: join(work, "webgpu"),
       backend: "webgpu",
-      maxRank: 1,
-      layerRanges: [{ from: 1, to: 4 }],
-      centering: [true],
+      params: { max_rank: 1, layers_grid: [{ from: 1, to: 4 }], centering: "on" },
     });
     assert.equal(edit.report.backend, "webgpu");
     assert.equal(document.trials.length, 1);

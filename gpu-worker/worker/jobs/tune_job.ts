@@ -10,12 +10,7 @@
  */
 import { join } from "node:path";
 import { localBlob } from "../../../shared/blobs/folder.ts";
-import {
-  layerRangesOfGrid,
-  TuneJobParams,
-  type TunePoint,
-  type TuneResult,
-} from "../../../shared/contracts/tunes.ts";
+import { TuneJobParams, type TunePoint, type TuneResult } from "../../../shared/contracts/tunes.ts";
 import type { EditResult } from "../../../shared/contracts/edits.ts";
 import type { ArtifactInput } from "../../../shared/db/index.ts";
 import { getDataset } from "../../../shared/db/repositories/datasets.ts";
@@ -24,7 +19,6 @@ import { InputError } from "../../../shared/errors.ts";
 import { readTextsFile } from "../../../shared/formats/texts.ts";
 import type { TrialRecord, TuneDocument } from "../../tune/tune.ts";
 import { LORA_TAR_FILE, writeTarOfFolder } from "../../edit/lora.ts";
-import { openModelFolder } from "../../../shared/model/folder.ts";
 import { contentType, editResult, hideLocalPaths, type JobOutput, type JobRun } from "./edit_job.ts";
 import { resolveDataset, resolveModel } from "./inputs.ts";
 import { runInThread } from "./run_in_thread.ts";
@@ -38,7 +32,8 @@ export async function runTuneJob(run: JobRun): Promise<JobOutput> {
   if (!parsed.success) {
     throw new InputError(`Cannot run the tune as its parameters are invalid: ${parsed.error.message}`);
   }
-  const params = parsed.data;
+  // The datasets beyond the pairs are inputs here; the rest is the search's settings, as runTune takes them.
+  const { prompts_dataset_id, benign_dataset_id, ...params } = parsed.data;
   const { model, dir: modelDir } = await resolveModel(db, blobs, job.tenantId, job.modelId, scratch);
   const dataset = await resolveDataset(db, job.tenantId, job.datasetId);
   if (dataset.kind !== "pairs") {
@@ -52,12 +47,8 @@ export async function runTuneJob(run: JobRun): Promise<JobOutput> {
     join(scratch, "pairs.jsonl"),
     `dataset '${dataset.id}'`,
   );
-  const challengePrompts = await texts(run, params.prompts_dataset_id, "challenge prompts");
-  const benign = await texts(run, params.benign_dataset_id, "benign texts");
-  const folder = await openModelFolder(modelDir);
-  const numLayers = folder.numLayers;
-  await folder.close();
-  const layerRanges = params.layers_grid && layerRangesOfGrid(params.layers_grid, numLayers);
+  const challengePrompts = await texts(run, prompts_dataset_id, "challenge prompts");
+  const benign = await texts(run, benign_dataset_id, "benign texts");
 
   const recorded = await recordedTrials(run);
   if (recorded.length) run.logger.info("tune resumes", { job: job.id, recordedTrials: recorded.length });
@@ -79,21 +70,10 @@ export async function runTuneJob(run: JobRun): Promise<JobOutput> {
     challengePrompts,
     benignPrompts: benign,
     benignTexts: benign,
-    maxRank: params.max_rank,
-    layerRanges,
-    centering: params.centering === "both" ? [true, false] : [params.centering === "on"],
-    trials: params.trials,
-    timeSeconds: params.time_seconds,
-    maxKl: params.max_kl,
-    objective: params.objective,
-    seed: params.seed,
-    maxPairs: params.max_pairs,
-    maxTokens: params.max_tokens,
-    holdout: params.holdout,
+    params,
     backend: run.backend,
     modelSha256: model.sha256 ?? undefined,
     loraOut: join(scratch, "lora"),
-    baseModel: params.base_model,
     recorded,
   }, {
     signal: run.signal,
