@@ -12,6 +12,7 @@ import { createHash, type Hash } from "node:crypto";
 import { open } from "node:fs/promises";
 import type { FileHandle } from "node:fs/promises";
 import { basename } from "node:path";
+import { HASH_CHUNK_BYTES } from "../../shared/hash_chunk.ts";
 
 export type HashStart = { type: "start"; paths: string[]; port: MessagePort };
 
@@ -30,8 +31,6 @@ export interface HashSeconds {
   hash: number;
   waiting: number;
 }
-
-const CHUNK_BYTES = 16 << 20;
 
 const post = (message: HashResponse) => self.postMessage(message);
 
@@ -67,7 +66,7 @@ async function hashAll(start: HashStart) {
   }
   const whole = createHash("sha256");
   const fileSha256: Record<string, string> = {};
-  const buffer = new Uint8Array(CHUNK_BYTES);
+  const buffer = new Uint8Array(HASH_CHUNK_BYTES);
   for (const [index, path] of start.paths.entries()) {
     const own: Hash | null = start.paths.length > 1 ? createHash("sha256") : null;
     let handle: FileHandle | null = null;
@@ -76,7 +75,7 @@ async function hashAll(start: HashStart) {
       while (position < total[index]) {
         while ((marks[index] ?? 0) <= position) await next();
         handle ??= await open(path, "r");
-        const length = Math.min(CHUNK_BYTES, marks[index] - position);
+        const length = Math.min(HASH_CHUNK_BYTES, marks[index] - position);
         let at = performance.now();
         const bytes = await readAt(handle, buffer.subarray(0, length), position);
         seconds.read += (performance.now() - at) / 1000;

@@ -2,7 +2,7 @@
 /**
  * The body of a model-writing thread (a Web Worker started by write_model.ts). Two streams run here at once:
  *
- * - the copy: every weight file in storage order — the header verbatim, then each tensor in 16 MB chunks, all
+ * - the copy: every weight file in storage order — the header verbatim, then each tensor in 2 MB chunks, all
  *   of them hashed into the input's sha256 and the untouched ones written at their own offsets in the output —
  *   never waiting for anything, so the model is copied and its input hash known while the calling thread is
  *   still computing the subspaces;
@@ -24,6 +24,7 @@ import type { FileHandle } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { openSafetensors, type SafetensorsReader } from "../../shared/safetensors/reader.ts";
 import type { HashRequest } from "./hash_thread.ts";
+import { HASH_CHUNK_BYTES } from "../../shared/hash_chunk.ts";
 
 export type WriteRequest =
   | {
@@ -57,7 +58,6 @@ export interface WriteSeconds {
   waiting: number;
 }
 
-const COPY_CHUNK_BYTES = 16 << 20;
 
 const post = (message: WriteResponse, transfer: Transferable[] = []) => self.postMessage(message, transfer);
 
@@ -137,7 +137,7 @@ async function write(start: Extract<WriteRequest, { type: "start" }>) {
     let copyFinishedAt: number | null = null; // when the copy had read and written everything
 
     const copy = async () => {
-      const buffer = new Uint8Array(COPY_CHUNK_BYTES); // reused: 1 GB of copies must not become 1 GB of garbage
+      const buffer = new Uint8Array(HASH_CHUNK_BYTES); // reused: 1 GB of copies must not become 1 GB of garbage
       for (const [index, f] of files.entries()) {
         const { reader, out } = f;
         const prefix = new Uint8Array(8);
@@ -150,8 +150,8 @@ async function write(start: Extract<WriteRequest, { type: "start" }>) {
         for (const t of reader.header.tensors) {
           const size = t.end - t.begin;
           const keep = !transformed.has(t.name);
-          for (let begin = 0; begin < size; begin += COPY_CHUNK_BYTES) {
-            const range = { begin, end: Math.min(size, begin + COPY_CHUNK_BYTES) };
+          for (let begin = 0; begin < size; begin += HASH_CHUNK_BYTES) {
+            const range = { begin, end: Math.min(size, begin + HASH_CHUNK_BYTES) };
             let at = performance.now();
             const chunk = await reader.readBytes(t.name, range, buffer);
             at = clock("read", at);

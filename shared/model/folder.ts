@@ -3,6 +3,7 @@
  * `model.safetensors.index.json`. Tensors are read one at a time (streaming safetensors), so opening a folder
  * costs only its headers.
  */
+import { HASH_CHUNK_BYTES } from "../hash_chunk.ts";
 import { createHash } from "node:crypto";
 import { open } from "node:fs/promises";
 import { join } from "node:path";
@@ -225,10 +226,10 @@ function checkMlpOutputs(folder: ModelFolder): void {
   }
 }
 
-/** sha256 of the files' bytes in order, streamed (8 MiB at a time). */
+/** sha256 of the files' bytes in order, streamed (HASH_CHUNK_BYTES at a time). */
 export async function hashFiles(paths: string[]): Promise<string> {
   const hash = createHash("sha256");
-  const chunk = new Uint8Array(8 << 20);
+  const chunk = new Uint8Array(HASH_CHUNK_BYTES);
   for (const path of paths) {
     const handle = await open(path, "r");
     try {
