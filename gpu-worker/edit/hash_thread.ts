@@ -9,8 +9,7 @@
  * port `files` (their sizes, once) and `written` (a file's new watermark). Out: `done` or `error`.
  */
 import { createHash, type Hash } from "node:crypto";
-import { open } from "node:fs/promises";
-import type { FileHandle } from "node:fs/promises";
+import { closeSync, openSync, readSync } from "node:fs";
 import { basename } from "node:path";
 import { HASH_CHUNK_BYTES } from "../../shared/hash_chunk.ts";
 
@@ -69,15 +68,15 @@ async function hashAll(start: HashStart) {
   const buffer = new Uint8Array(HASH_CHUNK_BYTES);
   for (const [index, path] of start.paths.entries()) {
     const own: Hash | null = start.paths.length > 1 ? createHash("sha256") : null;
-    let handle: FileHandle | null = null;
+    let fd: number | null = null;
     let position = 0;
     try {
       while (position < total[index]) {
         while ((marks[index] ?? 0) <= position) await next();
-        handle ??= await open(path, "r");
+        fd ??= openSync(path, "r");
         const length = Math.min(HASH_CHUNK_BYTES, marks[index] - position);
         let at = performance.now();
-        const bytes = await readAt(handle, buffer.subarray(0, length), position);
+        const bytes = readAt(fd, buffer.subarray(0, length), position);
         seconds.read += (performance.now() - at) / 1000;
         at = performance.now();
         whole.update(bytes);
@@ -86,7 +85,7 @@ async function hashAll(start: HashStart) {
         position += length;
       }
     } finally {
-      await handle?.close();
+      if (fd !== null) closeSync(fd);
     }
     if (own) fileSha256[basename(path)] = own.digest("hex");
   }
@@ -96,12 +95,13 @@ async function hashAll(start: HashStart) {
   return { outputSha256, fileSha256, seconds };
 }
 
-async function readAt(handle: FileHandle, into: Uint8Array, position: number): Promise<Uint8Array> {
+/** A blocking read (see write_thread.ts's readAt: the chunk lands in this core's cache, where sha256 reads it). */
+function readAt(fd: number, into: Uint8Array, position: number): Uint8Array {
   let done = 0;
   while (done < into.byteLength) {
-    const { bytesRead } = await handle.read(into, done, into.byteLength - done, position + done);
-    if (bytesRead === 0) throw new Error(`hash thread: unexpected end of file at byte ${position + done}`);
-    done += bytesRead;
+    const read = readSync(fd, into, done, into.byteLength - done, position + done);
+    if (read === 0) throw new Error(`hash thread: unexpected end of file at byte ${position + done}`);
+    done += read;
   }
   return into;
 }
