@@ -382,28 +382,35 @@ export async function topTokens(
     } else scoreRows(e, rows, v, c, d, scores.subarray(start * c, (start + rows) * c));
   }
   const perColumn = columns.map((_, col) => {
-    const score = (id: number) => scores[id * c + col];
-    const scored = (id: number) => ({ token: readableToken(tokenizer, id), id, score: score(id) });
+    const scored = (id: number) => ({ token: readableToken(tokenizer, id), id, score: scores[id * c + col] });
     return {
-      positive: extremes(vocab, count, (a, b) => score(b) - score(a) || a - b).map(scored),
-      negative: extremes(vocab, count, (a, b) => score(a) - score(b) || a - b).map(scored),
+      positive: extremes(scores, c, col, vocab, count, 1).map(scored),
+      negative: extremes(scores, c, col, vocab, count, -1).map(scored),
     };
   });
   let next = 0;
   return bases.map((b) => perColumn.slice(next, next += b.cols));
 }
 
-/** The `count` best ids of [0, n) under `order` (negative: a first), best first, in one pass. */
-function extremes(n: number, count: number, order: (a: number, b: number) => number): number[] {
-  const best: number[] = [];
+/**
+ * The `count` ids of [0, n) with the largest sign·scores[id·stride + offset] (ties: the lower id first), best
+ * first, in one pass over the scores.
+ */
+function extremes(
+  scores: Float64Array,
+  stride: number,
+  offset: number,
+  n: number,
+  count: number,
+  sign: 1 | -1,
+): number[] {
+  const best: number[] = [], keys: number[] = [];
   for (let id = 0; id < n; id++) {
-    if (best.length === count && order(id, best[count - 1]) >= 0) continue;
+    const key = sign * scores[id * stride + offset];
+    if (best.length === count && !(key > keys[count - 1])) continue;
     let i = Math.min(best.length, count - 1);
-    best[i] = id;
-    while (i > 0 && order(best[i], best[i - 1]) < 0) {
-      [best[i], best[i - 1]] = [best[i - 1], best[i]];
-      i--;
-    }
+    for (; i > 0 && key > keys[i - 1]; i--) [best[i], keys[i]] = [best[i - 1], keys[i - 1]];
+    [best[i], keys[i]] = [id, key];
   }
   return best;
 }
