@@ -246,8 +246,25 @@ function preferAvx512Kernels(): void {
   }
 }
 
+/**
+ * OpenBLAS's idle threads spin (calling sched_yield) for 2^28 cycles after each product before they sleep. In an
+ * edit the products alternate with other work — and the copy and hash threads want the other cores — so that
+ * spinning is pure loss: an edit from embeddings of a 1.35 GB model with 2 BLAS threads on this project's 2-core
+ * machine took 5.9 s of CPU and 3.1 s wall with it, 4.5 s and 2.7 s without, and the forward pass's throughput
+ * did not move (`deno task bench lm`, all five families). OpenBLAS reads OPENBLAS_THREAD_TIMEOUT (log2 of the
+ * cycles) when it loads; the smallest value, 4, is set unless the user set one.
+ */
+function sleepWhenIdle(): void {
+  try {
+    if (!Deno.env.get("OPENBLAS_THREAD_TIMEOUT")) Deno.env.set("OPENBLAS_THREAD_TIMEOUT", "4");
+  } catch {
+    // No --allow-env: OpenBLAS keeps its default.
+  }
+}
+
 function openBlasAt(path: string, threads: number): Gemm {
   preferAvx512Kernels();
+  sleepWhenIdle();
   const lib = Deno.dlopen(path, SYMBOLS);
   const s = lib.symbols;
   s.openblas_set_num_threads(threads);

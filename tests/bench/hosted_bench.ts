@@ -42,14 +42,63 @@ function rssMb(pid: number, field: "VmRSS" | "VmHWM"): number {
   }
 }
 
-/** Largest RSS of each process while `during` runs, sampled every 100 ms. */
+/**
+ * CPU seconds each thread of process `pid` has used (Linux /proc), keyed by thread id; threads that ended
+ * between two samples keep their last reading.
+ */
+function threadSeconds(pid: number, into: Map<string, { name: string; s: number }>): void {
+  try {
+    for (const task of Deno.readDirSync(`/proc/${pid}/task`)) {
+      const stat = Deno.readTextFileSync(`/proc/${pid}/task/${task.name}/stat`);
+      const name = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      into.set(task.name, { name, s: (Number(fields[11]) + Number(fields[12])) / 100 });
+    }
+  } catch {
+    // a thread ended between the listing and the read, or no /proc
+  }
+}
+
+/** CPU seconds by thread name used between two samples (threads of one name summed). */
+function cpuByName(before: Map<string, { s: number }>, after: Map<string, { name: string; s: number }>) {
+  const byName: Record<string, number> = {};
+  for (const [tid, { name, s }] of after) byName[name] = (byName[name] ?? 0) + s - (before.get(tid)?.s ?? 0);
+  return Object.fromEntries(
+    Object.entries(byName).filter(([, s]) => s >= 0.01).sort((a, b) => b[1] - a[1])
+      .map(([name, s]) => [name, Number(s.toFixed(2))]),
+  );
+}
+
+/**
+ * Largest RSS of each process while `during` runs, sampled every 100 ms, and the CPU seconds each process's
+ * threads used meanwhile (where a job's time goes besides the edit's own threads).
+ */
 async function sampled<T>(pids: Record<string, number>, during: () => Promise<T>) {
   const peak: Record<string, number> = Object.fromEntries(Object.keys(pids).map((k) => [k, 0]));
-  const timer = setInterval(() => {
-    for (const [name, pid] of Object.entries(pids)) peak[name] = Math.max(peak[name], rssMb(pid, "VmRSS"));
-  }, 100);
+  const before = new Map(
+    Object.entries(pids).map(([name, pid]) => {
+      const threads = new Map<string, { name: string; s: number }>();
+      threadSeconds(pid, threads);
+      return [name, threads];
+    }),
+  );
+  const after = new Map(
+    Object.keys(pids).map((name) => [name, new Map<string, { name: string; s: number }>()]),
+  );
+  const sample = () => {
+    for (const [name, pid] of Object.entries(pids)) {
+      peak[name] = Math.max(peak[name], rssMb(pid, "VmRSS"));
+      threadSeconds(pid, after.get(name)!);
+    }
+  };
+  const timer = setInterval(sample, 100);
   try {
-    return { value: await during(), peak };
+    const value = await during();
+    sample();
+    const cpu = Object.fromEntries(
+      Object.keys(pids).map((name) => [name, cpuByName(before.get(name)!, after.get(name)!)]),
+    );
+    return { value, peak, cpu };
   } finally {
     clearInterval(timer);
   }
@@ -273,14 +322,17 @@ try {
       const base = await listening(api);
       worker = spawn(["worker", "--backend", BACKEND], env);
       const ids = await register(base, modelDir, embeddings);
-      const { value, peak } = await sampled({ api: api.pid, worker: worker.pid }, () => runJob(base, ids));
+      const { value, peak, cpu } = await sampled(
+        { api: api.pid, worker: worker.pid },
+        () => runJob(base, ids),
+      );
       console.log(
         `profs worker job: ${value.seconds.toFixed(1)} s wall (${
           (value.seconds / cliSeconds).toFixed(2)
         }× the ` +
           `CLI), stages first seen at (s): ${JSON.stringify(value.stages)}; server side (s): ${
             JSON.stringify(value.server)
-          }; peak RSS during the job: ${fmt(peak)}`,
+          }; peak RSS during the job: ${fmt(peak)}; CPU seconds by thread: ${JSON.stringify(cpu)}`,
       );
     } finally {
       if (worker) await stop(worker);
@@ -301,7 +353,7 @@ try {
     const base = await listening(serve);
     const ids = await register(base, modelDir, embeddings);
     const before = rssMb(serve.pid, "VmRSS");
-    const { value, peak } = await sampled({ serve: serve.pid }, () => runJob(base, ids));
+    const { value, peak, cpu } = await sampled({ serve: serve.pid }, () => runJob(base, ids));
     console.log(
       `profs serve job: ${value.seconds.toFixed(1)} s wall (${
         (value.seconds / cliSeconds).toFixed(2)
@@ -309,7 +361,7 @@ try {
         `CLI), stages first seen at (s): ${JSON.stringify(value.stages)}; server side (s): ${
           JSON.stringify(value.server)
         }; RSS ${before.toFixed(0)} MiB before ` +
-        `the job, peak during it: ${fmt(peak)}`,
+        `the job, peak during it: ${fmt(peak)}; CPU seconds by thread: ${JSON.stringify(cpu)}`,
     );
   } finally {
     await stop(serve);

@@ -282,3 +282,30 @@ Deno.test({
     openGemm({ threads: Math.max(1, navigator.hardwareConcurrency) }); // restore for the other tests
   },
 });
+
+Deno.test({
+  name: "openGemm() tells OpenBLAS's idle threads to sleep at once, unless the user chose a timeout",
+  ignore: noBlas(),
+  async fn() {
+    const script = `import { openGemm } from ${
+      JSON.stringify(new URL("../../gpu-worker/blas/gemm.ts", import.meta.url).href)
+    };
+openGemm(); console.log(Deno.env.get("OPENBLAS_THREAD_TIMEOUT"));`;
+    const timeoutAfterOpen = async (given?: string) => {
+      // A clean environment: this process's own OpenBLAS may have set the variable already.
+      const keep = ["PATH", "HOME", "DENO_DIR", "XDG_CACHE_HOME", "XDG_RUNTIME_DIR", "PROFS_BLAS_LIB"];
+      const env: Record<string, string> = { PROFS_LOG_LEVEL: "error" };
+      for (const name of keep) if (Deno.env.get(name)) env[name] = Deno.env.get(name)!;
+      if (given !== undefined) env.OPENBLAS_THREAD_TIMEOUT = given;
+      const output = await new Deno.Command(Deno.execPath(), {
+        args: ["eval", "--ext=ts", script],
+        env,
+        clearEnv: true,
+      }).output();
+      assert.ok(output.success, new TextDecoder().decode(output.stderr));
+      return new TextDecoder().decode(output.stdout).trim();
+    };
+    assert.equal(await timeoutAfterOpen(), "4");
+    assert.equal(await timeoutAfterOpen("12"), "12");
+  },
+});
