@@ -230,6 +230,9 @@ async function embedPairs(
     memoryMb?: number;
   },
 ): Promise<{ preferred: Matrix; rejected: Matrix }[]> {
+  // The stage starts now, before the engine's modules load and the texts are tokenized: a job's progress (and
+  // the poison rule, which blames the input of the stage an attempt died in) says so from the start.
+  o.onProgress?.("embedding", 0, 2 * pairs.length);
   const { embedTexts } = await import("../lm/embed.ts");
   const n = pairs.length;
   const d = model.hiddenSize;

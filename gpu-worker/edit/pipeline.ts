@@ -212,11 +212,17 @@ export async function runEdit(options: EditOptions, hooks: EditHooks = {}): Prom
       checkEmbeddingsSha256(embeddings, model.dir, sha);
     }
 
-    // The model streams out from here on, while this thread opens the backend, embeds the pairs and computes
-    // the subspaces, in the order their tensors appear in the weight files: one thread copies
-    // every other tensor and hashes the input at once, another hashes the output behind it, and each edited
-    // tensor is written when its layer's subspace is ready. Its progress is reported once the subspaces are done,
-    // so stages stay in order.
+    let backendReason = "an open backend given by the caller (the worker's)";
+    if (typeof options.backend === "object") backend = options.backend;
+    else ({ backend, decision: { reason: backendReason } } = await openBackend(options.backend ?? "auto"));
+    const compute = backend; // for the closures below, which cannot see `backend` narrowed
+    onProgress?.("loading_model", 1, 1);
+    log.info("edit started", { model: model.dir, layers, rank, backend: backend.name, backendReason });
+
+    // The model streams out from here on, while this thread embeds the pairs and computes the subspaces, in the
+    // order their tensors appear in the weight files: one thread copies every other tensor and hashes the input
+    // at once, another hashes the output behind it, and each edited tensor is written when its layer's subspace
+    // is ready. Its progress is reported once the subspaces are done, so stages stay in order.
     const writeStarted = performance.now();
     const open = model;
     const order = storageOrder(open, layers);
@@ -226,10 +232,7 @@ export async function runEdit(options: EditOptions, hooks: EditHooks = {}): Prom
     const patchLayers: PatchLayer[] = [];
     const orientation = open.architecture.orientation;
     let original = new Float32Array(0); // reused: the weight as read, for backends that edit their input in place
-    /**
-     * W V or Vᵀ W: from the backend's own `removedPart` when it has one, else `project` on a copy of W. Called
-     * only once a subspace is ready, so the backend is open by then.
-     */
+    /** W V or Vᵀ W: from the backend's own `removedPart` when it has one, else `project` on a copy of W. */
     const removedOf = async (projector: ProfsBackend, weight: Matrix, basis: Matrix) => {
       if (projector.removedPart) return await projector.removedPart(weight, basis, orientation);
       if (original.length < weight.data.length) original = new Float32Array(weight.data.length);
@@ -240,7 +243,7 @@ export async function runEdit(options: EditOptions, hooks: EditHooks = {}): Prom
     };
     const transforms = new Map(order.map((layer) => [open.mlpOutputName(layer), async (weight: Matrix) => {
       const subspace = await subspaces.get(layer)!.promise;
-      const removed = await removedOf(backend!, weight, subspace.basis);
+      const removed = await removedOf(compute, weight, subspace.basis);
       // The edit is W − removed·Vᵀ from the float32 `removed` and V stored in the patch, by the function
       // apply-patch runs: whichever backend computed `removed`, applying the patch repeats this bit for bit.
       applyRemoved(weight, subspace.basis, removed, orientation, -1, weight.data);
@@ -273,7 +276,6 @@ export async function runEdit(options: EditOptions, hooks: EditHooks = {}): Prom
     });
     writing.catch((error) => stop.abort(error)); // a failed stream stops the rest with its error
 
-    let backendReason = "an open backend given by the caller (the worker's)";
     let embedSeconds = 0;
     let computed: Awaited<ReturnType<typeof layerSource>>["computed"];
     let subspaceStarted = 0;
@@ -281,17 +283,12 @@ export async function runEdit(options: EditOptions, hooks: EditHooks = {}): Prom
     const toxicity: number[][] = []; // index layer − from: mean(X⁻ − X⁺)·v per direction
     let directions: Awaited<ReturnType<typeof topTokens>>;
     try {
-      if (typeof options.backend === "object") backend = options.backend;
-      else ({ backend, decision: { reason: backendReason } } = await openBackend(options.backend ?? "auto"));
-      onProgress?.("loading_model", 1, 1);
-      log.info("edit started", { model: model.dir, layers, rank, backend: backend.name, backendReason });
-
       const embedStarted = performance.now();
       const layered = await untilAborted(
         layerSource(data, model, {
           all: options.saveEmbeddings !== undefined,
           maxTokens,
-          backend: backend.name,
+          backend: compute.name,
           signal: running,
           onProgress,
           memoryMb: options.memoryMb,
@@ -306,7 +303,7 @@ export async function runEdit(options: EditOptions, hooks: EditHooks = {}): Prom
         running.throwIfAborted();
         const { preferred, rejected } = await untilAborted(layered.source(layer), running);
         const subspace = await untilAborted(
-          backend.toxicSubspace(preferred, rejected, subspaceParams),
+          compute.toxicSubspace(preferred, rejected, subspaceParams),
           running,
         ).catch((error) => {
           throw error instanceof ConvergenceError ? error.inBlock(layer) : error;

@@ -18,6 +18,7 @@ import {
   type ThreadRequest,
   type ThreadResponse,
 } from "./thread_messages.ts";
+import { progressThrottle } from "./progress.ts";
 
 const port = parentPort!;
 const post = (message: ThreadResponse) => port.postMessage(message);
@@ -47,8 +48,14 @@ function threadLogger(base: LogFields = {}): Logger {
   };
 }
 
+/**
+ * Progress goes to the worker under the rule its reporter applies (progress.ts), with a shorter interval: an
+ * edit reports each of its hundreds of tensors, and each message wakes the worker's thread.
+ */
+const progressPasses = progressThrottle(50);
+
 function onProgress(stage: ComputeTasks[ComputeKind]["stage"], done: number, total: number): void {
-  post({ type: "progress", stage, done, total });
+  if (progressPasses(stage, done, total)) post({ type: "progress", stage, done, total });
 }
 
 /**

@@ -11,21 +11,35 @@ export interface ProgressReporter {
   flush(): Promise<void>;
 }
 
+/**
+ * The rule for which progress reports go on: a stage's first report, its completion, and otherwise at most one
+ * per `intervalMs`. Returns whether this report passes (and counts it when it does).
+ */
+export function progressThrottle(
+  intervalMs: number,
+  now: () => number = () => performance.now(),
+): (stage: string, done: number, total: number) => boolean {
+  let lastStage = "";
+  let lastAt = -Infinity;
+  return (stage, done, total) => {
+    const t = now();
+    if (stage === lastStage && done !== total && t - lastAt < intervalMs) return false;
+    lastStage = stage;
+    lastAt = t;
+    return true;
+  };
+}
+
 export function createProgressReporter(
   write: ProgressWrite,
   options: { intervalMs: number; onLeaseLost: () => void; now?: () => number },
 ): ProgressReporter {
-  const now = options.now ?? (() => performance.now());
+  const passes = progressThrottle(options.intervalMs, options.now);
   let chain: Promise<void> = Promise.resolve();
   let failure: unknown = null;
-  let lastStage = "";
-  let lastAt = -Infinity;
   return {
     report(stage, done, total) {
-      const t = now();
-      if (stage === lastStage && done !== total && t - lastAt < options.intervalMs) return;
-      lastStage = stage;
-      lastAt = t;
+      if (!passes(stage, done, total)) return;
       chain = chain.then(async () => {
         if (failure !== null) return;
         try {
