@@ -19,6 +19,7 @@ import { runEdit } from "../../gpu-worker/edit/pipeline.ts";
 import { createLogger } from "../../shared/log.ts";
 import { writeSyntheticEmbeddings } from "../fixtures/synthetic_embeddings.ts";
 import { writeTinyGpt2 } from "../fixtures/tiny_gpt2.ts";
+import { warmPages } from "./warm_pages.ts";
 
 /** The Python that has torch: Debian's python3-torch by default, another (e.g. a GPU image's) by $PROFS_PYTHON. */
 const PYTHON = Deno.env.get("PROFS_PYTHON") ?? "/usr/bin/python3";
@@ -29,6 +30,8 @@ const PAIRS = 500;
 const LAYERS = { from: 10, to: 24 };
 const RANK = 2;
 const ROUNDS = Number(Deno.env.get("EDIT_BENCH_ROUNDS") ?? "1");
+/** About the output's size: the memory warmPages frees just before each side's run. */
+const WARM_BYTES = 1.5 * 2 ** 30;
 
 function peakRssMb(): number {
   const match = /VmHWM:\s+(\d+) kB/.exec(Deno.readTextFileSync("/proc/self/status"));
@@ -135,6 +138,7 @@ async function main() {
     const walls: number[] = [], cpus: number[] = [];
     for (let round = 1; round <= ROUNDS; round++) {
       console.log(`round ${round} of ${ROUNDS}: load average ${loadAverage()}`);
+      await warmPages(dir, WARM_BYTES); // each side starts with the same kind of free memory (warm_pages.ts)
       const result = await profsEdit(model, embeddings, join(dir, "out"));
       console.log(
         `profs edit (${BACKEND}, streaming): ${result.seconds.toFixed(1)} s wall, ${
@@ -151,6 +155,7 @@ async function main() {
       );
       console.log(`  target peak RSS < 400 MiB: ${result.peakRssMb < 400 ? "met" : "MISSED"}`);
       await Deno.remove(join(dir, "out"), { recursive: true });
+      await warmPages(dir, WARM_BYTES);
       const t = await torchEdit(model, embeddings, join(dir, "torch.safetensors"));
       if (!t) {
         console.log(`PyTorch baseline skipped (${PYTHON} with torch not available or it failed)`);

@@ -229,6 +229,7 @@ async function serverTimeline(base: string, id: string, artifacts: { name: strin
     queued: round(started - created),
     beforeEdit: round(firstStage - started),
     edit: round(edit),
+    editStages: report.seconds,
     afterEdit: round(finished - firstStage - edit),
   };
 }
