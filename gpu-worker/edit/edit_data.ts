@@ -230,10 +230,6 @@ async function embedPairs(
     memoryMb?: number;
   },
 ): Promise<{ preferred: Matrix; rejected: Matrix }[]> {
-  // The stage starts now, before the engine's modules load and the texts are tokenized: a job's progress (and
-  // the poison rule, which blames the input of the stage an attempt died in) says so from the start.
-  o.onProgress?.("embedding", 0, 2 * pairs.length);
-  const { embedTexts } = await import("../lm/embed.ts");
   const n = pairs.length;
   const d = model.hiddenSize;
   // Both sides at every block, then split per side: twice 2·N·L·D floats at the peak.
@@ -245,6 +241,10 @@ async function embedPairs(
       o.memoryMb,
     );
   }
+  // The stage starts now, before the engine's modules load and the texts are tokenized: a job's progress (and
+  // the poison rule, which blames the input of the stage an attempt died in) says so from the start.
+  o.onProgress?.("embedding", 0, 2 * n);
+  const { embedTexts } = await import("../lm/embed.ts");
   const texts = [...pairs.map((p) => p.preferred), ...pairs.map((p) => p.rejected)];
   const perLayer = await embedTexts(model, texts, {
     maxTokens: o.maxTokens,

@@ -47,6 +47,7 @@ import { lineageOf, modelCard } from "./model_card.ts";
 import { writeLoraAdapter } from "./lora.ts";
 import { measureHeldOutMargin } from "../eval/margin_of_edit.ts";
 import { writeModelFolder } from "./write_model.ts";
+import type { StreamThreads } from "./stream_threads.ts";
 import { layerSource, type Provenance, readEditData } from "./edit_data.ts";
 
 export interface EditOptions {
@@ -121,6 +122,11 @@ export interface EditHooks {
   onWeightFiles?: (files: WeightFile[]) => void;
   /** Weight file `name` is final below byte `upTo` (the writer's watermark; it only grows). */
   onWeightWritten?: (name: string, upTo: number) => void;
+  /**
+   * The stream's threads, started ahead by the caller (stream_threads.ts `startStreamThreads`: the worker's compute
+   * thread starts them with itself); the edit uses them or not, and the caller ends them either way.
+   */
+  streamThreads?: StreamThreads;
   signal?: AbortSignal;
 }
 
@@ -262,6 +268,7 @@ export async function runEdit(options: EditOptions, hooks: EditHooks = {}): Prom
       }))),
     );
     const writing = writeModelFolder(open, tmpDir, transforms, {
+      threads: hooks.streamThreads,
       signal: running,
       // The copy hashed what it read, long before the transforms are done: weights replaced since the check
       // above stop the edit there.

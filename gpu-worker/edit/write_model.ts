@@ -19,6 +19,7 @@ import type { Matrix } from "../profs/backend.ts";
 import { type FloatDType, fromFloat32, isFloatDType, toFloat32 } from "../../shared/safetensors/dtype.ts";
 import type { WriteRequest, WriteResponse, WriteSeconds } from "./write_thread.ts";
 import type { HashResponse, HashSeconds, HashStart } from "./hash_thread.ts";
+import { startStreamThreads, type StreamThreads } from "./stream_threads.ts";
 
 /** A reusable float32 buffer, grown to the largest F16/BF16 tensor transformed. */
 class Scratch {
@@ -53,6 +54,8 @@ export const COPIED_FILES = [
 export type TensorTransform = (weight: Matrix) => Promise<Matrix>; // may edit weight.data in place and return it
 
 export interface WriteModelHooks {
+  /** Threads started ahead (`startStreamThreads`), used and ended by this stream; default: started now. */
+  threads?: StreamThreads;
   /** After each tensor (transformed or copied). */
   onTensor?: (done: number, total: number) => void;
   /**
@@ -109,8 +112,7 @@ export async function writeModelFolder(
   // An abort during the awaits above fired no listener (none was attached yet): check again before the thread
   // starts, or the stream would wait at the first transformed tensor for a subspace that will never come.
   hooks.signal?.throwIfAborted();
-  const thread = new Worker(new URL("./write_thread.ts", import.meta.url), { type: "module" });
-  const hasher = new Worker(new URL("./hash_thread.ts", import.meta.url), { type: "module" });
+  const { writer: thread, hasher } = hooks.threads ?? startStreamThreads();
   const floats = new Scratch();
   return await new Promise<WrittenModel>((resolve, reject) => {
     let settled = false;

@@ -9,7 +9,7 @@
  */
 import { getHeapStatistics } from "node:v8";
 import { parentPort } from "node:worker_threads";
-import { runEdit } from "../../edit/pipeline.ts";
+import { startStreamThreads } from "../../edit/stream_threads.ts";
 import type { LogFields, Logger, LogLevel } from "../../../shared/log.ts";
 import {
   type ComputeKind,
@@ -35,6 +35,20 @@ const ticker = setInterval(() => {
     post({ type: "heap_limit" });
   } else post({ type: "tick" });
 }, 1_000);
+
+/**
+ * An edit's stream threads, started with this thread: created from here, a thread takes about 0.5 s to start
+ * (stream_threads.ts `startStreamThreads`), which then passes while the worker resolves the job's inputs and the
+ * edit reads its headers. Any other task ends them at once.
+ */
+const streamThreads = startStreamThreads();
+/** The edit pipeline's modules, loading from the start too (a static import would run before the line above). */
+const pipeline = import("../../edit/pipeline.ts");
+pipeline.catch(() => {}); // a failed load fails the edit that awaits it, not another task
+function endStreamThreads(): void {
+  streamThreads.writer.terminate();
+  streamThreads.hasher.terminate();
+}
 
 function threadLogger(base: LogFields = {}): Logger {
   const emit = (level: LogLevel) => (msg: string, fields: LogFields = {}) =>
@@ -64,12 +78,19 @@ function onProgress(stage: ComputeTasks[ComputeKind]["stage"], done: number, tot
  */
 async function compute(request: ThreadRequest): Promise<ComputeTasks[ComputeKind]["output"]> {
   if (request.kind === "edit") {
-    return runEdit({ ...request.input, logger: threadLogger() }, {
-      onProgress,
-      onWeightFiles: (files) => post({ type: "weight-files", files }),
-      onWeightWritten: (name, upTo) => post({ type: "weight-written", name, upTo }),
-    });
+    try {
+      const { runEdit } = await pipeline;
+      return await runEdit({ ...request.input, logger: threadLogger() }, {
+        onProgress,
+        onWeightFiles: (files) => post({ type: "weight-files", files }),
+        onWeightWritten: (name, upTo) => post({ type: "weight-written", name, upTo }),
+        streamThreads,
+      });
+    } finally {
+      endStreamThreads();
+    }
   }
+  endStreamThreads();
   const [{ checkModel, evaluateEdit }, { scorerFromEnv }] = await Promise.all([
     import("../../eval/evaluate_edit.ts"),
     import("../../../shared/toxicity/from_env.ts"),
