@@ -42,6 +42,8 @@ import type { Logger } from "../../shared/log.ts";
 import { notifyJobFinished } from "../../shared/webhooks/events.ts";
 import { type BackendName, decideBackend } from "../profs/select.ts";
 import { runCheckJob } from "./jobs/check_job.ts";
+import { type ComputeThread, startComputeThread } from "./jobs/run_in_thread.ts";
+import { workerMemoryMb } from "../runtime/memory_budget.ts";
 import { type JobOutput, type JobRun, runEditJob } from "./jobs/edit_job.ts";
 import { runImportJob } from "./jobs/import_job.ts";
 import { runTuneJob } from "./jobs/tune_job.ts";
@@ -144,6 +146,23 @@ export function startWorker(options: WorkerOptions): Worker {
   options.signal?.addEventListener("abort", () => stopping.abort(), { once: true });
 
   let backend: ComputeBackend | null = null;
+  // A compute thread started while the worker waits for work, taken by the next edit: thread, modules and the
+  // edit's stream threads take about a second to start on a busy 2-core machine, which a job would wait for.
+  // A budget the environment gets wrong fails the job that needs it (edit_job.ts), not the worker.
+  const threadMemoryMb = () => options.thread?.memoryMb ?? workerMemoryMb();
+  let spare: ComputeThread | null = null;
+  const takeThread = (): ComputeThread => {
+    const thread = spare ?? startComputeThread(threadMemoryMb());
+    spare = null;
+    return thread;
+  };
+  const startSpare = () => {
+    try {
+      spare ??= startComputeThread(threadMemoryMb());
+    } catch {
+      // no spare: takeThread starts one, and reports why it cannot
+    }
+  };
 
   let lastReap = -Infinity;
   async function reapIfDue(): Promise<void> {
@@ -172,10 +191,15 @@ export function startWorker(options: WorkerOptions): Worker {
           log.error("claim failed", { error: errorMessage(error) });
         }
         if (claim) await runAttempt(claim);
-        else await changed.wait(pollMs, stopping.signal);
+        else {
+          startSpare();
+          await changed.wait(pollMs, stopping.signal);
+        }
       }
     } finally {
       changed.close();
+      await spare?.terminate().catch(() => {});
+      spare = null;
     }
     log.info("worker stopped");
   }
@@ -219,6 +243,7 @@ export function startWorker(options: WorkerOptions): Worker {
           signal: controller.signal,
           onProgress: progress.report,
           thread: options.thread ?? {},
+          computeThread: takeThread,
           recordEvent: (type, data) => queue.recordEvent(db, lease, type, data),
         }),
         controller.signal,

@@ -6,13 +6,14 @@
  * naming PROFS_WORKER_MEMORY_MB. On PGlite, and on the Postgres server when TEST_DATABASE_URL is set.
  */
 import assert from "node:assert/strict";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { startWorker, type Worker } from "../../gpu-worker/worker/worker.ts";
 import { createLogger } from "../../shared/log.ts";
 import { createServerDatabase, dropServerDatabase } from "../db/harness.ts";
 import { noPostgres } from "../helpers/env.ts";
 import {
   events,
+  pairsJsonl,
   pollEdit,
   serveApi,
   type Served,
@@ -140,9 +141,14 @@ scenario(
 
 scenario(
   "a job whose compute thread dies twice fails as the user's error after two lost attempts, both workers live on",
-  async ({ s, modelId, goodId }) => {
-    // A watchdog that hears no sign of life within 1 ms ends each thread within a second of its start: two
-    // dead threads, as a native crash or a silent death would leave them.
+  async ({ s, modelId }) => {
+    // A watchdog that hears no sign of life within 1 ms ends each thread within a second of its task's start:
+    // two dead threads, as a native crash or a silent death would leave them. The edit must outlive that second
+    // (a worker's spare thread has its modules loaded already): 3,000 pairs.
+    const many = join(await Deno.makeTempDir({ prefix: "profs-poison-" }), "many.jsonl");
+    await Deno.writeTextFile(many, pairsJsonl(3000));
+    const goodId = await uploadPairs(s, many);
+    await Deno.remove(dirname(many), { recursive: true });
     const ws = ["w1", "w2"].map((owner) =>
       startWorker({
         db: s.database.db,

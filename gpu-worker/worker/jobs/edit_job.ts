@@ -56,6 +56,12 @@ export interface JobRun {
   ) => void;
   /** The compute threads' memory budget and watchdog (run_in_thread.ts). */
   thread: { memoryMb?: number; silenceMs?: number };
+  /**
+   * A compute thread for the job's task, heap capped at `thread.memoryMb`: the worker's spare one, started while
+   * it waited for work (its modules and an edit's stream threads are up by the time a job comes), else a new one
+   * (the default).
+   */
+  computeThread?: () => ComputeThread;
   /** Records an event of this attempt (a tune's finished trial), fenced by its lease; false = lease lost. */
   recordEvent: (type: string, data: Record<string, unknown>) => Promise<boolean>;
 }
@@ -75,7 +81,7 @@ const CONTENT_TYPES: Record<string, string> = {
 
 export async function runEditJob(run: JobRun): Promise<JobOutput> {
   // The edit's thread loads its modules while the inputs are resolved; runInThread ends it, or the finally.
-  const thread = startComputeThread(run.thread.memoryMb ?? workerMemoryMb());
+  const thread = run.computeThread?.() ?? startComputeThread(run.thread.memoryMb ?? workerMemoryMb());
   try {
     return await editJob(run, thread);
   } finally {
