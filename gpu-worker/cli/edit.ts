@@ -83,6 +83,7 @@ export async function run(args: string[]): Promise<void> {
     seed: values.seed,
     max_tokens: values["max-tokens"],
     holdout: values.holdout,
+    base_model: values["base-model"],
   });
   const progress = progressPrinter();
   const outcome = await withInterrupts((signal) =>
@@ -102,7 +103,7 @@ export async function run(args: string[]): Promise<void> {
       maxIterations: maxIterations(values["max-iterations"]),
       saveEmbeddings: values["save-embeddings"],
       loraOut: values["lora-out"],
-      baseModel: values["base-model"],
+      baseModel: params.base_model,
       overwrite: values.overwrite ?? false,
       logger: createLogger(),
     }, {

@@ -217,8 +217,18 @@ export function editParamsFromFlags(flags: {
   seed?: string;
   max_tokens?: string;
   holdout?: string;
+  base_model?: string;
 }): EditParams {
   const raw: Record<string, unknown> = {};
+  if (flags.base_model !== undefined) {
+    if (!EditParams.shape.base_model.unwrap().safeParse(flags.base_model).success) {
+      throw new InputError(
+        `Cannot edit as '--base-model' must be a hub id without spaces that does not start with '/', at most ` +
+          `200 characters: current value is '${flags.base_model}'`,
+      );
+    }
+    raw.base_model = flags.base_model;
+  }
   if (flags.holdout !== undefined) {
     const n = /^(\d+(\.\d*)?|\.\d+)$/.test(flags.holdout.trim()) ? Number(flags.holdout) : NaN;
     if (!EditParams.shape.holdout.unwrap().safeParse(n).success) {

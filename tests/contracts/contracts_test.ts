@@ -88,3 +88,20 @@ Deno.test("checkEditFitsData counts the held-out pairs out of the subspace's (pa
   checkEditFitsData({ ...params, rank: 21 }, { id: "d", rows: 40, kind: "embeddings" }, 64);
   checkEditFitsData({ ...params, rank: 21, holdout: 0 }, { id: "d", rows: 40, kind: "pairs" }, 64);
 });
+
+Deno.test("editParamsFromFlags: --base-model follows the API's rule for base_model, and an error names the flag", () => {
+  assert.equal(
+    editParamsFromFlags({ base_model: "openai-community/gpt2" }).base_model,
+    "openai-community/gpt2",
+  );
+  assert.equal(editParamsFromFlags({}).base_model, undefined);
+  for (const bad of ["", "/abs/path", "has space", "x".repeat(201)]) {
+    assert.throws(
+      () => editParamsFromFlags({ base_model: bad }),
+      (e: Error) =>
+        e instanceof InputError && /^Cannot edit as '--base-model' must be a hub id/.test(e.message) &&
+        !EditParams.safeParse({ base_model: bad }).success,
+      JSON.stringify(bad),
+    );
+  }
+});
