@@ -1,7 +1,8 @@
-/** Runs `profs ARGS` in this process against a served API, as a user would type it, capturing what it prints. */
+/** Runs `profs ARGS` against a served API, as a user would type it, capturing what it prints. */
 import assert from "node:assert/strict";
-import { main } from "../../main.ts";
 import type { Served } from "../worker/harness.ts";
+
+const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 
 export interface Ran {
   code: number;
@@ -9,29 +10,19 @@ export interface Ran {
   stderr: string;
 }
 
-/** Runs `profs ARGS` in this process against `s` with tenant A's key, capturing what it prints. */
+/**
+ * Runs `profs ARGS` against `s` with tenant A's key, capturing what it prints. A process of its own: the client
+ * reads its service and key from the environment, which is one per process, and test files run side by side
+ * in one process (`deno test --parallel`), so an in-process run could talk to another file's server.
+ */
 export async function profs(s: Served, args: string[], key = s.keyA.Authorization.slice(7)): Promise<Ran> {
-  const out: string[] = [], err: string[] = [];
-  const { log, error } = console;
-  const env = { PROFS_URL: s.base, PROFS_API_KEY: key, PROFS_CONFIG: "/nonexistent/profs.json" };
-  const saved = Object.fromEntries(Object.keys(env).map((k) => [k, Deno.env.get(k)]));
-  for (const [k, v] of Object.entries(env)) Deno.env.set(k, v);
-  console.log = (...a: unknown[]) => out.push(a.join(" "));
-  console.error = (...a: unknown[]) => err.push(a.join(" "));
-  try {
-    let code: number;
-    try {
-      code = await main(args);
-    } catch (e) {
-      err.push(String(e));
-      code = 1;
-    }
-    return { code, stdout: out.join("\n"), stderr: err.join("\n") };
-  } finally {
-    console.log = log;
-    console.error = error;
-    for (const [k, v] of Object.entries(saved)) v === undefined ? Deno.env.delete(k) : Deno.env.set(k, v);
-  }
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-all", MAIN, ...args],
+    env: { PROFS_URL: s.base, PROFS_API_KEY: key, PROFS_CONFIG: "/nonexistent/profs.json" },
+    stdin: "null",
+  }).output();
+  const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes).replace(/\n$/, "");
+  return { code: output.code, stdout: text(output.stdout), stderr: text(output.stderr) };
 }
 
 export async function ok(s: Served, args: string[], key?: string): Promise<Ran> {
