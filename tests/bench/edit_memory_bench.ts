@@ -17,18 +17,13 @@ import { join } from "node:path";
 import process from "node:process";
 import { runEdit } from "../../gpu-worker/edit/pipeline.ts";
 import { createLogger } from "../../shared/log.ts";
-import { writeSyntheticEmbeddings } from "../fixtures/synthetic_embeddings.ts";
-import { writeTinyGpt2 } from "../fixtures/tiny_gpt2.ts";
+import { LAYERS, PAIRS, RANK, writeMediumEdit } from "./medium_edit.ts";
 import { warmPages } from "./warm_pages.ts";
 
 /** The Python that has torch: Debian's python3-torch by default, another (e.g. a GPU image's) by $PROFS_PYTHON. */
 const PYTHON = Deno.env.get("PROFS_PYTHON") ?? "/usr/bin/python3";
 const BACKEND = Deno.env.get("PROFS_BENCH_BACKEND") === "webgpu" ? "webgpu" : "cpu";
 
-const SHAPE = { layers: 24, hidden: 1024, heads: 16, positions: 1024 };
-const PAIRS = 500;
-const LAYERS = { from: 10, to: 24 };
-const RANK = 2;
 const ROUNDS = Number(Deno.env.get("EDIT_BENCH_ROUNDS") ?? "1");
 /** About the output's size: the memory warmPages frees just before each side's run. */
 const WARM_BYTES = 1.5 * 2 ** 30;
@@ -114,21 +109,7 @@ async function main() {
   const dir = await Deno.makeTempDir({ prefix: "profs-edit-bench-" });
   try {
     const genStarted = performance.now();
-    const model = join(dir, "model");
-    await writeTinyGpt2(model, { ...SHAPE, prefix: true });
-    const embeddings = join(dir, "embeddings.safetensors");
-    await writeSyntheticEmbeddings(embeddings, {
-      layers: SHAPE.layers,
-      pairs: PAIRS,
-      hidden: SHAPE.hidden,
-      noise: 0.3,
-    });
-    const modelMb = (await Deno.stat(join(model, "model.safetensors"))).size / 2 ** 20;
-    // On disk before the first round, so that neither side's first round pays for the generator's writeback.
-    for (const path of [join(model, "model.safetensors"), embeddings]) {
-      using file = await Deno.open(path, { read: true });
-      await file.sync();
-    }
+    const { modelDir: model, embeddings, modelMb } = await writeMediumEdit(dir);
     console.log(
       `generated model (${modelMb.toFixed(0)} MiB) and embeddings in ${
         ((performance.now() - genStarted) / 1000).toFixed(1)

@@ -18,8 +18,7 @@
  */
 import { join } from "node:path";
 import postgres from "postgres";
-import { writeSyntheticEmbeddings } from "../fixtures/synthetic_embeddings.ts";
-import { writeTinyGpt2 } from "../fixtures/tiny_gpt2.ts";
+import { LAYERS, PAIRS, RANK, writeMediumEdit } from "./medium_edit.ts";
 import { warmPages } from "./warm_pages.ts";
 
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
@@ -28,10 +27,6 @@ const V8_FLAGS = /--v8-flags=\S+/.exec(
   JSON.parse(await Deno.readTextFile(new URL("../../deno.json", import.meta.url))).tasks.profs,
 )?.[0] ?? "--v8-flags=";
 const BACKEND = Deno.env.get("PROFS_BENCH_BACKEND") ?? "cpu";
-const SHAPE = { layers: 24, hidden: 1024, heads: 16, positions: 1024 };
-const PAIRS = 500;
-const LAYERS = { from: 10, to: 24 };
-const RANK = 2;
 const KEY = "bench-bootstrap-key-0123456789-abcdefghij";
 /** About the output's size: the memory warmPages frees just before each measured run. */
 const WARM_BYTES = 1.5 * 2 ** 30;
@@ -283,21 +278,7 @@ const fmt = (peak: Record<string, number>) =>
 
 const dir = await Deno.makeTempDir({ prefix: "profs-hosted-bench-" });
 try {
-  const modelDir = join(dir, "model");
-  await writeTinyGpt2(modelDir, { ...SHAPE, prefix: true });
-  const embeddings = join(dir, "embeddings.safetensors");
-  await writeSyntheticEmbeddings(embeddings, {
-    layers: SHAPE.layers,
-    pairs: PAIRS,
-    hidden: SHAPE.hidden,
-    noise: 0.3,
-  });
-  const modelMb = (await Deno.stat(join(modelDir, "model.safetensors"))).size / 2 ** 20;
-  // On disk before the first run, so that no run pays for the generator's writeback.
-  for (const path of [join(modelDir, "model.safetensors"), embeddings]) {
-    using file = await Deno.open(path, { read: true });
-    await file.sync();
-  }
+  const { modelDir, embeddings, modelMb } = await writeMediumEdit(dir);
   console.log(
     `model ${modelMb.toFixed(0)} MiB, ${PAIRS} pairs as embeddings, layers ${LAYERS.from}:${LAYERS.to}, ` +
       `k=${RANK}, backend ${BACKEND}, ${V8_FLAGS}; load average ${
