@@ -43,6 +43,7 @@ import {
 import { applyRemoved } from "../profs/cpu/projection.ts";
 import { assembleReport, type EditReport, markToxicSides, topTokens, toxicProjections } from "./report.ts";
 import { untilAborted } from "../../shared/abort.ts";
+import { nextTurn } from "../runtime/next_turn.ts";
 import { lineageOf, modelCard } from "./model_card.ts";
 import { writeLoraAdapter } from "./lora.ts";
 import { measureHeldOutMargin } from "../eval/margin_of_edit.ts";
@@ -235,6 +236,9 @@ export async function runEdit(options: EditOptions, hooks: EditHooks = {}): Prom
     const subspaces = new Map(order.map((layer) => [layer, Promise.withResolvers<LayerSubspace>()]));
     // A failed subspace loop rejects the layers still pending, so no transform can wait for them forever.
     for (const pending of subspaces.values()) pending.promise.catch(() => {});
+    /** Settles once every edited tensor is computed (and on its way back to the writing thread). */
+    const allEdited = Promise.withResolvers<void>();
+    let editsLeft = order.length;
     const patchLayers: PatchLayer[] = [];
     const orientation = open.architecture.orientation;
     let original = new Float32Array(0); // reused: the weight as read, for backends that edit their input in place
@@ -254,6 +258,7 @@ export async function runEdit(options: EditOptions, hooks: EditHooks = {}): Prom
       // apply-patch runs: whichever backend computed `removed`, applying the patch repeats this bit for bit.
       applyRemoved(weight, subspace.basis, removed, orientation, -1, weight.data);
       patchLayers.push({ layer, basis: subspace.basis, removed });
+      if (--editsLeft === 0) allEdited.resolve();
       return weight;
     }]));
     const stop = new AbortController(); // ends the stream if anything before its end fails
@@ -316,6 +321,9 @@ export async function runEdit(options: EditOptions, hooks: EditHooks = {}): Prom
           throw error instanceof ConvergenceError ? error.inBlock(layer) : error;
         });
         subspaces.get(layer)!.resolve(subspace);
+        // The writing thread's request for this layer's tensor is waiting in this thread's queue (the cpu
+        // backend never gives the loop a turn): answer it now, so the output's hash moves on behind it.
+        await nextTurn();
         byLayer[layer - layers.from] = subspace;
         toxicity[layer - layers.from] = toxicProjections(preferred, rejected, subspace.basis);
         onProgress?.("svd", i + 1, order.length);
@@ -323,6 +331,9 @@ export async function runEdit(options: EditOptions, hooks: EditHooks = {}): Prom
       // The top tokens need the tokenizer, loaded only now: the copy and the output's hash behind the last edited
       // tensor still run, so this thread's time here is off the edit's critical path, as it was not before the
       // subspaces.
+      // Every edited tensor goes back before the tokenizer and the top tokens (0.5 s here): the output's hash
+      // of everything behind the last one runs meanwhile.
+      await untilAborted(allEdited.promise, running);
       const tokenizer = await untilAborted(loadTokenizer(model.dir), running);
       directions = await untilAborted(topTokens(open, tokenizer, byLayer.map((s) => s.basis)), running);
       directions = directions.map((d, i) => markToxicSides(d, toxicity[i]));

@@ -24,6 +24,7 @@ import { basename, join } from "node:path";
 import { openSafetensors, type SafetensorsReader } from "../../shared/safetensors/reader.ts";
 import type { HashRequest } from "./hash_thread.ts";
 import { HASH_CHUNK_BYTES } from "../../shared/hash_chunk.ts";
+import { nextTurn } from "../runtime/next_turn.ts";
 
 export type WriteRequest =
   | {
@@ -188,7 +189,7 @@ async function write(start: Extract<WriteRequest, { type: "start" }>) {
             sinceTurn += chunk.byteLength;
             if (answer !== null && sinceTurn >= WATERMARK_STEP) {
               sinceTurn = 0;
-              await turn();
+              await nextTurn();
             }
           }
           if (keep) progress();
@@ -223,7 +224,10 @@ async function write(start: Extract<WriteRequest, { type: "start" }>) {
       }
     };
 
-    await Promise.all([copy(), transforms()]);
+    // The transforms first: they run up to their first request, so it is out before the copy's blocking loop
+    // starts (the copy gives the loop a turn only while a request is out). The other way round, the whole copy
+    // ran before the first request, and every edited tensor waited for it.
+    await Promise.all([transforms(), copy()]);
     for (const f of files.splice(0)) closeFile(f);
     return { inputSha256: inputHash.digest("hex"), seconds };
   } finally {
@@ -235,19 +239,6 @@ async function write(start: Extract<WriteRequest, { type: "start" }>) {
 function closeFile(f: OutFile): void {
   closeSync(f.input);
   closeSync(f.out);
-}
-
-/**
- * Lets the thread's queued messages through (the transforms' buffers coming back): the copy runs blocking reads
- * and writes, which hold the thread, so it yields between chunks — through a message, not a timer (chained
- * timers are clamped to 4 ms).
- */
-const yielder = new MessageChannel();
-function turn(): Promise<void> {
-  return new Promise((resolve) => {
-    yielder.port1.onmessage = () => resolve();
-    yielder.port2.postMessage(null);
-  });
 }
 
 /**

@@ -187,3 +187,24 @@ Deno.test("a failing transform, a changed shape or an abort rejects with its own
     await model.close();
   }
 });
+
+Deno.test("the first transformed tensor is asked for before the copy runs, not after it", async () => {
+  const { dir: modelDir } = await writeTinyGpt2(fresh("model"), { layers: 3, hidden: 24 });
+  const model = await openModelFolder(modelDir);
+  try {
+    const events: string[] = [];
+    const transforms = new Map([0, 2].map((l) => [model.mlpOutputName(l), (w: Matrix) => {
+      events.push(`asked ${l}`);
+      return double(w);
+    }]));
+    await writeModelFolder(model, fresh("out"), transforms, {
+      onInputHashed: () => events.push("input hashed"),
+    });
+    // The copy hashes the input as it goes and reports it at its end: a request after it would have waited for
+    // the whole copy (a model's worth of reads, hashing and writes) before the caller could edit anything.
+    assert.equal(events[0], "asked 0", events.join(", "));
+    assert.ok(events.includes("input hashed") && events.includes("asked 2"), events.join(", "));
+  } finally {
+    await model.close();
+  }
+});
