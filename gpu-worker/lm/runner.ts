@@ -16,6 +16,7 @@ import type { LmFamily } from "./family.ts";
 import type { ComputeBackend } from "../runtime/backends.ts";
 import { encodeTexts } from "./tokens.ts";
 import { correctionByLayer, type MlpCorrection } from "./correction.ts";
+import { nextTurn } from "../runtime/next_turn.ts";
 
 export const DEFAULT_MAX_TOKENS = 128;
 export const DEFAULT_BATCH_SIZE = 8;
@@ -107,7 +108,7 @@ export async function inBatches(
     const indices = Array.from({ length: Math.min(size, n - start) }, (_, i) => start + i);
     await each(indices);
     options.onProgress?.(start + indices.length, n);
-    await new Promise((resolve) => setTimeout(resolve, 0));
+    await nextTurn();
   }
 }
 

@@ -36,6 +36,7 @@ import {
   loadHead,
   type NormWeights,
 } from "./weights.ts";
+import { nextTurn } from "../../runtime/next_turn.ts";
 
 /** Where each of R rows sits: its position, its KV-store row, and the store rows it attends to. */
 export interface RowLayout {
@@ -352,7 +353,7 @@ async function embedGroup(
       blockForward(gemm, family, l, w, xs, layout, k, v, invFreq);
       options.onProgress?.(first + Math.floor((l * N + to) / L), total);
       // A macrotask turn between chunks, so timers and signal handlers sharing this event loop run.
-      await new Promise((resolve) => setTimeout(resolve, 0));
+      await nextTurn();
     }
     w = null; // block l is dropped before block l+1 is read
     options.onBlockOutput?.(l, x, seqs.starts, seqs.counts, first);
