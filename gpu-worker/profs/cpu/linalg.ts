@@ -87,7 +87,7 @@ export interface SymmetricEigen {
 
 /** Cyclic Jacobi eigensolver for a symmetric a [n, n] (not modified); exact to float64 rounding. */
 export function symmetricEigen(a: Float64Array, n: number): SymmetricEigen {
-  const m = Float64Array.from(a);
+  const m = new Float64Array(a);
   const v = new Float64Array(n * n);
   for (let i = 0; i < n; i++) v[i * n + i] = 1;
   for (let sweep = 0; sweep < 100; sweep++) {
@@ -156,7 +156,7 @@ export function svd(a: Float64Array, m: number, n: number): Svd {
     const r = svd(t, n, m);
     return { u: r.v, s: r.s, v: r.u, rank: r.rank };
   }
-  const u = Float64Array.from(a); // [m, n], columns rotated until orthogonal
+  const u = new Float64Array(a); // [m, n], columns rotated until orthogonal
   const v = new Float64Array(n * n);
   for (let i = 0; i < n; i++) v[i * n + i] = 1;
   for (let sweep = 0; sweep < 100; sweep++) {
@@ -268,7 +268,7 @@ export function orthonormalizeRows(q: Float64Array, rows: number, cols: number, 
 
 /** Sine of the largest principal angle between the row spans of a [k, d] and b [k, d] (orthonormal rows). */
 export function largestAngleSineRows(a: Float64Array, b: Float64Array, k: number, d: number): number {
-  const r = Float64Array.from(a); // a − (a bᵀ) b
+  const r = new Float64Array(a); // a − (a bᵀ) b
   for (let i = 0; i < k; i++) {
     const ai = a.subarray(i * d, (i + 1) * d);
     const ri = r.subarray(i * d, (i + 1) * d);

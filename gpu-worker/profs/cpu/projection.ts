@@ -114,7 +114,7 @@ export function applyRemoved(
   } else {
     if (removed.rows !== k || removed.cols !== cols) throw shapeError("removed", [k, cols], removed);
     const rowsOfRemoved = Array.from({ length: k }, (_, j) => {
-      return Float64Array.from(removed.data.subarray(j * cols, (j + 1) * cols));
+      return new Float64Array(removed.data.subarray(j * cols, (j + 1) * cols));
     });
     [coefficients, vectors] = [basis.data, rowsOfRemoved];
   }

@@ -325,13 +325,13 @@ export function toxicSubspaceCpu(
   const t = new Float64Array(n * d); // T [N, D]
   for (let i = 0; i < t.length; i++) t[i] = (preferred.data[i] - rejected.data[i]) / 2;
   if (params.centering) {
-    const x = Float64Array.from(preferred.data); // X⁺ [N, D]
+    const x = new Float64Array(preferred.data); // X⁺ [N, D] (a typed-array copy: `.from` is 10× slower)
     const mu = topRightSingularVectors(x, n, d, 1, params); // [D, 1]
     if (!mu.converged) throw convergenceError(CENTERING, { ...mu, tolerance: params.tolerance });
     removeDirection(t, n, d, mu.basis);
   }
   let total = 0;
-  for (const v of t) total += v * v;
+  for (let i = 0; i < t.length; i++) total += t[i] * t[i];
   if (total === 0) {
     throw new InputError(
       "Cannot compute a toxic subspace as preferred and rejected embeddings must differ: every pair's difference is zero",
@@ -343,7 +343,7 @@ export function toxicSubspaceCpu(
   const top = topRightSingularVectors(t, n, d, params.rank, { ...params, gramAfter: 0 });
   if (!top.converged) throw convergenceError(toxicWhat(params.rank), { ...top, tolerance: params.tolerance });
   return {
-    basis: { rows: d, cols: params.rank, data: Float32Array.from(top.basis) },
+    basis: { rows: d, cols: params.rank, data: new Float32Array(top.basis) },
     singularValues: top.values,
     explainedVariance: top.values.map((s) => (s * s) / total),
     iterations: top.iterations,
