@@ -119,3 +119,24 @@ Deno.test("syncWhileWritten follows a growing file to its size, and ends when th
     ended.abort();
     await waiting;
   }));
+
+Deno.test("syncWhileWritten with the writer's watermark ends when the watermark, not the file, reaches the size", () =>
+  withDir(async (dir) => {
+    const path = join(dir, "w.bin");
+    const data = bytes(300_000);
+    await Deno.writeFile(path, data); // every byte already there, as an edit's copy leaves it before the edits
+    let mark = 100_000; // an edited tensor still to come at 100,000
+    const never = new AbortController();
+    let ended = false;
+    const syncing = syncWhileWritten(path, data.length, never.signal, {
+      everyBytes: 50_000,
+      pollMs: 1,
+      final: () => mark,
+    }).then(() => ended = true);
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    assert.equal(ended, false, "a file at its size is not complete while the watermark is below it");
+    mark = data.length;
+    await syncing;
+    assert.equal(ended, true);
+    assert.deepEqual(await Deno.readFile(path), data, "the file is left as written");
+  }));

@@ -156,8 +156,12 @@ async function editJob(run: JobRun, thread: ComputeThread): Promise<JobOutput> {
   const streaming = inPlace ? null : streamWeights(blobs, run.blobPrefix, run.signal);
   const flushing = new AbortController();
   const flushes: Promise<void>[] = [];
+  const marks = new Map<string, number>(); // the writer's watermark per file: the bytes below it are final
   const flushWhileWritten = (files: WeightFile[]) => {
-    for (const file of files) flushes.push(syncWhileWritten(file.path, file.size, flushing.signal));
+    for (const file of files) {
+      const final = () => marks.get(file.name) ?? 0;
+      flushes.push(syncWhileWritten(file.path, file.size, flushing.signal, { final }));
+    }
   };
   const outcome = await runInThread("edit", {
     modelDir,
@@ -186,7 +190,8 @@ async function editJob(run: JobRun, thread: ComputeThread): Promise<JobOutput> {
     logger: run.logger,
     ...run.thread,
     onWeightFiles: streaming?.start ?? flushWhileWritten,
-    onWeightWritten: streaming?.advance,
+    onWeightWritten: streaming?.advance ??
+      ((name, upTo) => marks.set(name, Math.max(upTo, marks.get(name) ?? 0))),
     thread,
   }).finally(async () => {
     flushing.abort();

@@ -72,31 +72,34 @@ async function openIfExists(path: string): Promise<Deno.FsFile | null> {
 }
 
 /**
- * Flushes a file another thread is writing to disk as it grows (an fdatasync each `everyBytes`), so making it
- * durable once it is complete (shared/blobs/in_place.ts `adoptInPlace`) has only its tail left to write instead
- * of the whole file: the kernel would otherwise hold a GB-sized model in dirty pages until that last sync. Ends
- * when the file reached `size` or `signal` aborts (the edit ended either way); a failed sync only ends it early,
- * as the final sync makes the file durable regardless.
+ * Flushes a file another thread is writing to disk as it grows (an fdatasync each `everyBytes` of final bytes,
+ * and once more when all `size` are final), so making it durable once it is complete (shared/blobs/in_place.ts
+ * `adoptInPlace`) has nothing or little left to write instead of the whole file: the kernel would otherwise hold
+ * a GB-sized model in dirty pages until that last sync. What is final is the writer's watermark `final()` when
+ * given (an edit's writer fills the file out of order: it reaches its size long before the edited tensors are
+ * in), else what the file holds. Ends after that last flush, or when `signal` aborts (the edit ended either
+ * way); a failed sync only ends it early, as the final sync makes the file durable regardless.
  */
 export async function syncWhileWritten(
   path: string | (() => string),
   size: number,
   signal: AbortSignal,
-  options: { everyBytes?: number; pollMs?: number } = {},
+  options: { everyBytes?: number; pollMs?: number; final?: () => number } = {},
 ): Promise<void> {
   const everyBytes = options.everyBytes ?? 128 << 20;
   const pollMs = options.pollMs ?? 100;
   let file: Deno.FsFile | null = null;
   let synced = 0;
   try {
-    while (!signal.aborted && synced < size) {
+    while (!signal.aborted) {
       file ??= await openIfExists(typeof path === "string" ? path : path());
-      const written = file ? (await file.stat()).size : 0;
-      if (file && written - synced >= everyBytes && written < size) {
+      const held = file ? (await file.stat()).size : 0;
+      const written = Math.min(held, options.final?.() ?? held);
+      if (file && (written >= size || written - synced >= everyBytes)) {
         await file.syncData();
         synced = written;
-      } else if (written >= size) return;
-      else await pause(pollMs, signal);
+        if (written >= size) return;
+      } else await pause(pollMs, signal);
     }
   } catch {
     // The final sync does the work.
