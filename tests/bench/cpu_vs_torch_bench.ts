@@ -168,7 +168,9 @@ async function editParts(dir: string, model: string, pairs: string) {
   console.log(
     `  profs cpu: ${fmt(profs.seconds)} s wall (process${usageOf(profs)}); report: embed ${
       fmt(s.embed)
-    } s, subspace ${fmt(s.subspace)} s, write ${fmt(s.write)} s (overlaps subspace), total ${fmt(s.total)} s`,
+    } s, subspace ${fmt(s.subspace)} s, write ${fmt(s.write)} s (overlaps subspace), held-out margin ${
+      fmt(s.margin ?? 0)
+    } s (${report.heldOut?.pairs ?? 0} pairs held out, on the base and the edited model), total ${fmt(s.total)} s`,
   );
   const torch = await python([
     "edit",
