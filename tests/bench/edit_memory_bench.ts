@@ -95,6 +95,7 @@ async function child(modelDir: string, embeddings: string, outDir: string) {
   console.log(JSON.stringify({
     seconds,
     cpuSeconds: (used.user + used.system) / 1e6,
+    systemSeconds: used.system / 1e6,
     peakRssMb: peakRssMb(),
     stages: report.seconds,
     threads,
@@ -124,7 +125,7 @@ async function main() {
       console.log(
         `profs edit (${BACKEND}, streaming): ${result.seconds.toFixed(1)} s wall, ${
           result.cpuSeconds.toFixed(1)
-        } s CPU, peak RSS ${result.peakRssMb.toFixed(0)} MiB, ` +
+        } s CPU (system ${result.systemSeconds.toFixed(1)}), peak RSS ${result.peakRssMb.toFixed(0)} MiB, ` +
           `model ${modelMb.toFixed(0)} MiB, layers ${LAYERS.from}:${LAYERS.to}, k=${RANK}, ${PAIRS} pairs`,
       );
       console.log(`  stages (s): ${JSON.stringify(result.stages)}`);
@@ -145,7 +146,9 @@ async function main() {
       console.log(
         `PyTorch ${t.torch} CPU baseline (load all, edit, save; ${t.threads} threads): ${
           t.seconds.toFixed(1)
-        } s wall, ${t.cpu_seconds.toFixed(1)} s CPU, peak RSS ${t.peak_rss_mb.toFixed(0)} MiB`,
+        } s wall, ${t.cpu_seconds.toFixed(1)} s CPU (system ${t.system_seconds.toFixed(1)}), peak RSS ${
+          t.peak_rss_mb.toFixed(0)
+        } MiB`,
       );
       walls.push(t.seconds / result.seconds);
       cpus.push(t.cpu_seconds / result.cpuSeconds);

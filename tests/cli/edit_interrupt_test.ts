@@ -109,7 +109,7 @@ Deno.test("embeddings of another shape or pooling are refused before the model i
   }
 });
 
-Deno.test("embeddings recording another model's sha256 are refused after hashing, before any subspace or write", async () => {
+Deno.test("embeddings recording another model's sha256 are refused: by the copy's hash, or at once when the caller knows the model's", async () => {
   const stale = fresh("stale.safetensors");
   await writeSyntheticEmbeddings(stale, {
     layers: LAYERS,
@@ -117,16 +117,29 @@ Deno.test("embeddings recording another model's sha256 are refused after hashing
     hidden: HIDDEN,
     modelSha256: "ab".repeat(32),
   });
+  const refusal =
+    /their model_sha256 must match the model's weights \([0-9a-f]{64}\): current value is (ab){32}/;
+  // The CLI: the model is hashed once, by the copy, which ends the edit when it has read the last byte.
   const out = fresh("stale-out");
+  await assert.rejects(
+    runEdit({ modelDir: model, outDir: out, embeddingsFile: stale, backend: "cpu" }),
+    refusal,
+  );
+  assert.deepEqual(leftovers(out), []);
+  // The worker passes the sha256 recorded at finalize: refused before the stream or any subspace starts.
+  const base = await openModelFolder(model);
+  const modelSha256 = await base.sha256();
+  await base.close();
+  const known = fresh("stale-known");
   const stages: string[] = [];
   await assert.rejects(
-    runEdit({ modelDir: model, outDir: out, embeddingsFile: stale, backend: "cpu" }, {
+    runEdit({ modelDir: model, outDir: known, embeddingsFile: stale, backend: "cpu", modelSha256 }, {
       onProgress: (stage) => stages.push(stage),
     }),
-    /their model_sha256 must match the model's weights \([0-9a-f]{64}\): current value is (ab){32}/,
+    refusal,
   );
   assert.deepEqual(stages, ["loading_model"], "no subspace, no write");
-  assert.deepEqual(leftovers(out), []);
+  assert.deepEqual(leftovers(known), []);
 });
 
 Deno.test("--overwrite replaces an existing output only after success; a failed edit leaves it as it was", async () => {
