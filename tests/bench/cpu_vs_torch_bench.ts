@@ -170,7 +170,9 @@ async function editParts(dir: string, model: string, pairs: string) {
       fmt(s.embed)
     } s, subspace ${fmt(s.subspace)} s, write ${fmt(s.write)} s (overlaps subspace), held-out margin ${
       fmt(s.margin ?? 0)
-    } s (${report.heldOut?.pairs ?? 0} pairs held out, on the base and the edited model), total ${fmt(s.total)} s`,
+    } s (${report.heldOut?.pairs ?? 0} pairs held out, on the base and the edited model), total ${
+      fmt(s.total)
+    } s`,
   );
   const torch = await python([
     "edit",

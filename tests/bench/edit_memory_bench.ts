@@ -19,6 +19,7 @@ import { runEdit } from "../../gpu-worker/edit/pipeline.ts";
 import { createLogger } from "../../shared/log.ts";
 import { LAYERS, PAIRS, RANK, writeMediumEdit } from "./medium_edit.ts";
 import { warmPages } from "./warm_pages.ts";
+import { rssMb, sampleThreads } from "./proc_stats.ts";
 
 /** The Python that has torch: Debian's python3-torch by default, another (e.g. a GPU image's) by $PROFS_PYTHON. */
 const PYTHON = Deno.env.get("PROFS_PYTHON") ?? "/usr/bin/python3";
@@ -28,46 +29,10 @@ const ROUNDS = Number(Deno.env.get("EDIT_BENCH_ROUNDS") ?? "1");
 /** About the output's size: the memory warmPages frees just before each side's run. */
 const WARM_BYTES = 1.5 * 2 ** 30;
 
-function peakRssMb(): number {
-  const match = /VmHWM:\s+(\d+) kB/.exec(Deno.readTextFileSync("/proc/self/status"));
-  return match ? Number(match[1]) / 1024 : NaN;
-}
-
-/**
- * CPU seconds per thread of this process (Linux /proc; empty elsewhere), sampled until `stop()`: the main thread
- * (`deno`: subspaces, top tokens, edits), `worker-1` (copy and input sha256), `worker-2` (output sha256), Tokio's
- * file I/O threads and V8's helpers — where the edit's CPU time goes.
- */
-function threadCpu(): { stop(): Record<string, number> } {
-  const seconds = new Map<string, { name: string; s: number }>();
-  const sample = () => {
-    try {
-      for (const task of Deno.readDirSync("/proc/self/task")) {
-        const stat = Deno.readTextFileSync(`/proc/self/task/${task.name}/stat`);
-        const name = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
-        const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-        seconds.set(task.name, { name, s: (Number(fields[11]) + Number(fields[12])) / 100 });
-      }
-    } catch {
-      // a thread ended between the listing and the read, or no /proc
-    }
-  };
-  const timer = setInterval(sample, 100);
-  return {
-    stop() {
-      sample();
-      clearInterval(timer);
-      const byName: Record<string, number> = {};
-      for (const { name, s } of seconds.values()) {
-        byName[name] = Math.round(((byName[name] ?? 0) + s) * 100) / 100;
-      }
-      return byName;
-    },
-  };
-}
+const peakRssMb = () => rssMb("self", "VmHWM");
 
 async function child(modelDir: string, embeddings: string, outDir: string) {
-  const perThread = threadCpu();
+  const perThread = sampleThreads("self"); // where the edit's CPU time goes
   const started = performance.now();
   const cpu = process.cpuUsage();
   const peakByStage: Record<string, number> = {}; // VmHWM when each stage was first reported

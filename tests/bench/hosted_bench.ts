@@ -23,6 +23,7 @@ import { join } from "node:path";
 import postgres from "postgres";
 import { LAYERS, PAIRS, RANK, writeMediumEdit } from "./medium_edit.ts";
 import { warmPages } from "./warm_pages.ts";
+import { rssMb, sampleThreads } from "./proc_stats.ts";
 
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 /** The V8 flags `deno task profs` runs with (deno.json), so every process here runs as users run it. */
@@ -37,74 +38,25 @@ const WARM_BYTES = 1.5 * 2 ** 30;
  * targets are judged on the medians of the per-round ratios. */
 const ROUNDS = Number(Deno.env.get("HOSTED_BENCH_ROUNDS") ?? "1");
 
-function rssMb(pid: number, field: "VmRSS" | "VmHWM"): number {
-  try {
-    const match = new RegExp(`${field}:\\s+(\\d+) kB`).exec(Deno.readTextFileSync(`/proc/${pid}/status`));
-    return match ? Number(match[1]) / 1024 : 0;
-  } catch {
-    return 0;
-  }
-}
-
-/**
- * CPU seconds each thread of process `pid` has used (Linux /proc), keyed by thread id; threads that ended
- * between two samples keep their last reading.
- */
-function threadSeconds(pid: number, into: Map<string, { name: string; s: number }>): void {
-  try {
-    for (const task of Deno.readDirSync(`/proc/${pid}/task`)) {
-      const stat = Deno.readTextFileSync(`/proc/${pid}/task/${task.name}/stat`);
-      const name = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
-      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      into.set(task.name, { name, s: (Number(fields[11]) + Number(fields[12])) / 100 });
-    }
-  } catch {
-    // a thread ended between the listing and the read, or no /proc
-  }
-}
-
-/** CPU seconds by thread name used between two samples (threads of one name summed). */
-function cpuByName(before: Map<string, { s: number }>, after: Map<string, { name: string; s: number }>) {
-  const byName: Record<string, number> = {};
-  for (const [tid, { name, s }] of after) byName[name] = (byName[name] ?? 0) + s - (before.get(tid)?.s ?? 0);
-  return Object.fromEntries(
-    Object.entries(byName).filter(([, s]) => s >= 0.01).sort((a, b) => b[1] - a[1])
-      .map(([name, s]) => [name, Number(s.toFixed(2))]),
-  );
-}
-
 /**
  * Largest RSS of each process while `during` runs, sampled every 100 ms, and the CPU seconds each process's
  * threads used meanwhile (where a job's time goes besides the edit's own threads).
  */
 async function sampled<T>(pids: Record<string, number>, during: () => Promise<T>) {
   const peak: Record<string, number> = Object.fromEntries(Object.keys(pids).map((k) => [k, 0]));
-  const before = new Map(
-    Object.entries(pids).map(([name, pid]) => {
-      const threads = new Map<string, { name: string; s: number }>();
-      threadSeconds(pid, threads);
-      return [name, threads];
-    }),
-  );
-  const after = new Map(
-    Object.keys(pids).map((name) => [name, new Map<string, { name: string; s: number }>()]),
-  );
+  const threads = Object.entries(pids).map(([name, pid]) => [name, sampleThreads(pid)] as const);
   const sample = () => {
-    for (const [name, pid] of Object.entries(pids)) {
-      peak[name] = Math.max(peak[name], rssMb(pid, "VmRSS"));
-      threadSeconds(pid, after.get(name)!);
-    }
+    for (const [name, pid] of Object.entries(pids)) peak[name] = Math.max(peak[name], rssMb(pid, "VmRSS"));
   };
   const timer = setInterval(sample, 100);
   try {
     const value = await during();
     sample();
-    const cpu = Object.fromEntries(
-      Object.keys(pids).map((name) => [name, cpuByName(before.get(name)!, after.get(name)!)]),
-    );
+    const cpu = Object.fromEntries(threads.map(([name, sampler]) => [name, sampler.stop()]));
     return { value, peak, cpu };
   } finally {
     clearInterval(timer);
+    for (const [, sampler] of threads) sampler.stop();
   }
 }
 
