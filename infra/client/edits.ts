@@ -26,8 +26,10 @@ import { sha256File } from "./models.ts";
 export const USAGE = `usage: profs edits <create|list|show|events|cancel|download> [options]
 
   profs edits create --model ID --dataset ID [--rank N] [--layers FROM:TO] [--max-pairs N] [--seed N]
-                     [--max-tokens N] [--no-centering] [--idempotency-key K] [--follow]
-        start an edit; prints its id (or, with --follow, its progress and then its final state)
+                     [--max-tokens N] [--no-centering] [--holdout SHARE] [--base-model NAME] [--check]
+                     [--idempotency-key K] [--follow]
+        start an edit; prints its id (or, with --follow, its progress and then its final state); the
+        parameters are profs edit's (--check: also check base and edited model, figures in its report)
   profs edits list [--status S] [--limit N]
   profs edits show ID [--follow]
   profs edits events ID [--after SEQ]
@@ -50,6 +52,9 @@ export async function run(args: string[]): Promise<void> {
     seed: { type: "string" },
     "max-tokens": { type: "string" },
     "no-centering": { type: "boolean" },
+    holdout: { type: "string" },
+    "base-model": { type: "string" },
+    check: { type: "boolean" },
     "idempotency-key": { type: "string" },
     follow: { type: "boolean", short: "f" },
     status: { type: "string" },
@@ -83,6 +88,9 @@ export async function run(args: string[]): Promise<void> {
       max_pairs: str(v["max-pairs"]),
       seed: str(v.seed),
       max_tokens: str(v["max-tokens"]),
+      holdout: str(v.holdout),
+      base_model: str(v["base-model"]),
+      check: v.check === true ? true : undefined,
     });
     const key = str(v["idempotency-key"]);
     const edit = await api.json<EditView>("/v1/edits", {

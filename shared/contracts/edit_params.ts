@@ -218,8 +218,10 @@ export function editParamsFromFlags(flags: {
   max_tokens?: string;
   holdout?: string;
   base_model?: string;
+  check?: boolean;
 }): EditParams {
   const raw: Record<string, unknown> = {};
+  if (flags.check !== undefined) raw.check = flags.check;
   if (flags.base_model !== undefined) {
     if (!EditParams.shape.base_model.unwrap().safeParse(flags.base_model).success) {
       throw new InputError(

@@ -115,6 +115,18 @@ Deno.test("profs edits cancel cancels a queued edit; a client command without a 
     const id = (await ok(s, ["edits", "create", "--model", model.id, "--dataset", dataset.id])).stdout;
     const canceled = jsonOf(await ok(s, ["edits", "cancel", id, "--json"]));
     assert.equal(canceled.status, "canceled");
+    // The parameters profs edit takes, passed as the API takes them; a bad one is one line and exit 1.
+    const args = ["edits", "create", "--model", model.id, "--dataset", dataset.id];
+    const full = jsonOf(
+      await ok(s, [...args, "--holdout", "0.3", "--base-model", "org/tiny", "--check", "--json"]),
+    );
+    assert.equal(full.params.holdout, 0.3);
+    assert.equal(full.params.base_model, "org/tiny");
+    assert.equal(full.params.check, true);
+    await ok(s, ["edits", "cancel", full.id]);
+    const refused = await profs(s, [...args, "--holdout", "2"]);
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /'--holdout' must be a share from 0 to 0\.5/);
     const bad = await profs(s, ["edits", "show", "nope"]);
     assert.equal(bad.code, 1);
     assert.match(bad.stderr, /HTTP 404/);
