@@ -5,10 +5,9 @@
  * charts). Prompts and texts are the tenant's `texts` datasets named in the params, else the built-in sets.
  * Checks use the `edits:*` scopes: they read models and edits and queue work like an edit does.
  */
-import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
-import { pgText } from "../../shared/contracts/text.ts";
+import { createRoute, OpenAPIHono } from "@hono/zod-openapi";
 import { Progress } from "../../shared/contracts/edits.ts";
-import { getArtifact, getJob, listArtifacts, listJobs } from "../../shared/db/repositories/jobs.ts";
+import { getJob, listArtifacts, listJobs } from "../../shared/db/repositories/jobs.ts";
 import type { Db, Job } from "../../shared/db/index.ts";
 import { CHECK_DATASETS, type CheckDatasetParam, CheckParams } from "../../shared/contracts/checks.ts";
 import { getDataset } from "../../shared/db/repositories/datasets.ts";
@@ -26,12 +25,10 @@ import type { ApiEnv } from "../env.ts";
 import { ApiError, notFound, validationHook } from "../errors.ts";
 import { requireScope } from "../middleware/auth.ts";
 import { IdParam, jsonLimit, problems, refuseWithoutForward } from "./common.ts";
-import { ARTIFACT_RESPONSES, downloadArtifact } from "./downloads.ts";
+import { addArtifactRoute, findJob, type JobCollection } from "./job_routes.ts";
 import type { StreamLimiter } from "../stream_limiter.ts";
 
-const ArtifactParams = IdParam.extend({
-  name: pgText(z.string()).meta({ param: { name: "name", in: "path" }, example: "report.html" }),
-});
+const CHECKS: JobCollection = { kind: "check", noun: "check", tag: "checks" };
 
 export function checksRoutes(deps: ApiDeps, streams: StreamLimiter) {
   const app = new OpenAPIHono<ApiEnv>({ defaultHook: validationHook });
@@ -115,7 +112,7 @@ export function checksRoutes(deps: ApiDeps, streams: StreamLimiter) {
     }),
     async (c) => {
       const { tenantId } = c.get("principal");
-      return c.json(await checkView(db, await findCheck(db, tenantId, c.req.valid("param").id)), 200);
+      return c.json(await checkView(db, await findJob(db, tenantId, c.req.valid("param").id, CHECKS)), 200);
     },
   );
 
@@ -141,26 +138,11 @@ export function checksRoutes(deps: ApiDeps, streams: StreamLimiter) {
     },
   );
 
-  app.openapi(
-    createRoute({
-      method: "get",
-      path: "/{id}/artifacts/{name}",
-      tags: ["checks"],
-      summary: "Download a check's artifact (check.json; report.html for a check of an edit)",
-      security: [{ apiKey: [] }],
-      middleware: [read] as const,
-      request: { params: ArtifactParams },
-      responses: ARTIFACT_RESPONSES,
-    }),
-    async (c) => {
-      const { tenantId } = c.get("principal");
-      const { id, name } = c.req.valid("param");
-      const job = await findCheck(db, tenantId, id);
-      const artifact = await getArtifact(db, tenantId, job.id, name);
-      if (!artifact) throw notFound("artifact", `${id}/${name}`);
-      return await downloadArtifact(deps, c, artifact, streams);
-    },
-  );
+  addArtifactRoute(app, deps, streams, CHECKS, {
+    read,
+    summary: "Download a check's artifact (check.json; report.html for a check of an edit)",
+    example: "report.html",
+  });
 
   return app;
 }
@@ -184,12 +166,6 @@ async function checkTextsDatasets(
       });
     }
   }
-}
-
-async function findCheck(db: Db, tenantId: string, id: string): Promise<Job> {
-  const job = await getJob(db, tenantId, id);
-  if (!job || job.kind !== "check") throw notFound("check", id);
-  return job;
 }
 
 async function checkView(db: Db, job: Job): Promise<CheckView> {

@@ -3,8 +3,7 @@
  * cancel it, and download what it produced. The event stream is job_events.ts, the downloads downloads.ts.
  */
 import { createHash } from "node:crypto";
-import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
-import { pgText } from "../../shared/contracts/text.ts";
+import { createRoute, OpenAPIHono } from "@hono/zod-openapi";
 import type { Context, TypedResponse } from "hono";
 import {
   EditCreate,
@@ -12,7 +11,6 @@ import {
   EditPage,
   type EditResult,
   EditView,
-  JobEventList,
   Progress,
 } from "../../shared/contracts/edits.ts";
 import {
@@ -24,13 +22,7 @@ import {
   type Job,
   type JobChanges,
 } from "../../shared/db/index.ts";
-import {
-  getArtifact,
-  getJob,
-  getJobsWithArtifacts,
-  listArtifacts,
-  listJobs,
-} from "../../shared/db/repositories/jobs.ts";
+import { getJobsWithArtifacts, listArtifacts, listJobs } from "../../shared/db/repositories/jobs.ts";
 import { enqueueHolding, prepareEdit } from "./prepare_edit.ts";
 import type { ApiDeps } from "../deps.ts";
 import type { ApiEnv } from "../env.ts";
@@ -38,8 +30,13 @@ import { ApiError, notFound, validationHook } from "../errors.ts";
 import { requireScope } from "../middleware/auth.ts";
 import { createChangeCache } from "../change_cache.ts";
 import { createReadBatcher } from "../read_batcher.ts";
-import { ARTIFACT_RESPONSES, downloadArtifact } from "./downloads.ts";
-import { jobEventsAnswer } from "./job_events.ts";
+import {
+  addArtifactRoute,
+  addCancelRoute,
+  addEventsRoute,
+  IdempotencyHeader,
+  type JobCollection,
+} from "./job_routes.ts";
 import type { StreamLimiter } from "../stream_limiter.ts";
 import { IdParam, jsonLimit, problems } from "./common.ts";
 
@@ -57,25 +54,7 @@ interface CachedEdit {
   body?: string;
 }
 
-export const IdempotencyHeader = z.object({
-  "idempotency-key": pgText(z.string().min(1).max(255)).optional().meta({
-    description: "a client-chosen key: repeating the request with the same key returns the same job",
-  }),
-});
-
-/** Most events one JSON answer holds (`limit`'s default and cap); `has_more` says when more follow. */
-const EVENTS_PAGE = 1_000;
-
-export const EventsQuery = z.object({
-  after: z.coerce.number().int().min(0).optional()
-    .meta({ description: "only events with seq greater than this (JSON; SSE clients send Last-Event-ID)" }),
-  limit: z.coerce.number().int().min(1).max(EVENTS_PAGE).default(EVENTS_PAGE)
-    .meta({ description: "most events in one JSON answer (SSE streams them all)" }),
-});
-
-const ArtifactParams = IdParam.extend({
-  name: pgText(z.string()).meta({ param: { name: "name", in: "path" }, example: "patch.safetensors" }),
-});
+const EDITS: JobCollection = { kind: "edit", noun: "edit", tag: "edits" };
 
 export function editsRoutes(deps: ApiDeps, changes: JobChanges, streams: StreamLimiter) {
   const app = new OpenAPIHono<ApiEnv>({ defaultHook: validationHook });
@@ -217,111 +196,32 @@ export function editsRoutes(deps: ApiDeps, changes: JobChanges, streams: StreamL
     },
   );
 
-  app.openapi(
-    createRoute({
-      method: "post",
-      path: "/{id}/cancel",
-      tags: ["edits"],
-      summary: "Cancel an edit: a queued one at once, a running one at its worker's next heartbeat",
-      security: [{ apiKey: [] }],
-      middleware: [write] as const,
-      request: { params: IdParam },
-      responses: {
-        200: {
-          description: "canceled, or cancel requested (cancel_requested: true)",
-          content: { "application/json": { schema: EditView } },
-        },
-        ...problems(401, 403, 404, 409),
-      },
-    }),
-    async (c) => {
-      const { tenantId } = c.get("principal");
-      const { id } = c.req.valid("param");
-      await findEdit(db, tenantId, id);
-      const job = await queue.requestCancel(db, tenantId, id);
-      // This process's next read must see the cancel even before the feed reports it.
-      edits.invalidate(id.toLowerCase());
-      if (!job) throw notFound("edit", id);
-      if (job.status === "succeeded" || job.status === "failed") {
-        throw new ApiError(
-          409,
-          "conflict",
-          `Edit '${id}' already finished (${job.status}); nothing to cancel`,
-        );
-      }
-      return c.json(await editView(db, job), 200);
-    },
-  );
+  addCancelRoute(app, deps, EDITS, {
+    write,
+    summary: "Cancel an edit: a queued one at once, a running one at its worker's next heartbeat",
+    schema: EditView,
+    view: editView,
+    // This process's next read must see the cancel even before the feed reports it.
+    canceled: (id) => edits.invalidate(id.toLowerCase()),
+  });
 
-  app.openapi(
-    createRoute({
-      method: "get",
-      path: "/{id}/events",
-      tags: ["edits"],
-      summary: "Progress events: Server-Sent Events (Accept: text/event-stream) or JSON",
-      description: "SSE: every event so far (after Last-Event-ID when reconnecting), then new ones as they " +
-        "happen; the stream ends after the job's terminal event. Each SSE event has `id` = seq, `event` = type " +
-        "and `data` = the JobEvent as JSON; a tenant holds at most PROFS_MAX_STREAMS_PER_TENANT streams and " +
-        "downloads at once (429 with Retry-After beyond). JSON: the events so far (after `?after=`, at most `limit`; " +
-        "`has_more` when more follow).",
-      security: [{ apiKey: [] }],
-      middleware: [read] as const,
-      request: { params: IdParam, query: EventsQuery },
-      responses: {
-        200: {
-          description: "events",
-          content: {
-            "application/json": { schema: JobEventList },
-            "text/event-stream": { schema: z.string() },
-          },
-        },
-        ...problems(401, 403, 404, 429),
-      },
-    }),
-    async (c) => {
-      const { tenantId } = c.get("principal");
-      const { id } = c.req.valid("param");
-      return await jobEventsAnswer(c, {
-        db,
-        changes,
-        streams,
-        tenantId,
-        find: () => findEdit(db, tenantId, id),
-        what: `edit '${id}'`,
-        query: c.req.valid("query"),
-      });
-    },
-  );
+  addEventsRoute(app, { db, changes, streams }, EDITS, {
+    read,
+    summary: "Progress events: Server-Sent Events (Accept: text/event-stream) or JSON",
+    description: "SSE: every event so far (after Last-Event-ID when reconnecting), then new ones as they " +
+      "happen; the stream ends after the job's terminal event. Each SSE event has `id` = seq, `event` = type " +
+      "and `data` = the JobEvent as JSON; a tenant holds at most PROFS_MAX_STREAMS_PER_TENANT streams and " +
+      "downloads at once (429 with Retry-After beyond). JSON: the events so far (after `?after=`, at most `limit`; " +
+      "`has_more` when more follow).",
+  });
 
-  app.openapi(
-    createRoute({
-      method: "get",
-      path: "/{id}/artifacts/{name}",
-      tags: ["edits"],
-      summary: "Download an artifact (edited model files, patch.safetensors, report.json, README.md)",
-      description: "Streamed, with Content-Length, ETag (the sha256) and Range (one range, RFC 9110 §14).",
-      security: [{ apiKey: [] }],
-      middleware: [read] as const,
-      request: { params: ArtifactParams },
-      responses: ARTIFACT_RESPONSES,
-    }),
-    async (c) => {
-      const { tenantId } = c.get("principal");
-      const { id, name } = c.req.valid("param");
-      const job = await findEdit(db, tenantId, id);
-      const artifact = await getArtifact(db, tenantId, job.id, name);
-      if (!artifact) throw notFound("artifact", `${id}/${name}`);
-      return await downloadArtifact(deps, c, artifact, streams);
-    },
-  );
+  addArtifactRoute(app, deps, streams, EDITS, {
+    read,
+    summary: "Download an artifact (edited model files, patch.safetensors, report.json, README.md)",
+    example: "patch.safetensors",
+  });
 
   return app;
-}
-
-async function findEdit(db: Db, tenantId: string, id: string): Promise<Job> {
-  const job = await getJob(db, tenantId, id);
-  if (!job || job.kind !== "edit") throw notFound("edit", id);
-  return job;
 }
 
 function seconds(from: Date | null, to: Date | null): number | null {

@@ -24,7 +24,7 @@ export async function jobEventsAnswer(
     changes: JobChanges;
     streams: StreamLimiter;
     tenantId: string;
-    /** the job as the tenant may see it, or a 404 (`findEdit`, `findTune`) */
+    /** the job as the tenant may see it, or a 404 (`findJob` in job_routes.ts) */
     find: () => Promise<Job>;
     /** names the stream in a 429 (`edit 'abc'`) */
     what: string;

@@ -6,16 +6,15 @@
  * edit. Idempotency-Key, events and downloads work as for /v1/edits.
  */
 import { createHash } from "node:crypto";
-import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import { createRoute, OpenAPIHono } from "@hono/zod-openapi";
 import {
   checkPairsForRank,
   checkRankForHiddenSize,
   heldOutCount,
   HOLDOUT,
 } from "../../shared/contracts/edit_params.ts";
-import { JobEventList, Progress } from "../../shared/contracts/edits.ts";
+import { Progress } from "../../shared/contracts/edits.ts";
 import type { ModelSummary } from "../../shared/contracts/models.ts";
-import { pgText } from "../../shared/contracts/text.ts";
 import {
   layerRangesOfGrid,
   TuneCreate,
@@ -28,22 +27,25 @@ import {
 } from "../../shared/contracts/tunes.ts";
 import { type Db, IdempotencyConflictError, type Job, type JobChanges } from "../../shared/db/index.ts";
 import { getDataset } from "../../shared/db/repositories/datasets.ts";
-import { getArtifact, getJob, listArtifacts, listJobs } from "../../shared/db/repositories/jobs.ts";
+import { listArtifacts, listJobs } from "../../shared/db/repositories/jobs.ts";
 import { InputError } from "../../shared/errors.ts";
 import type { ApiDeps } from "../deps.ts";
 import type { ApiEnv } from "../env.ts";
 import { ApiError, notFound, validationHook } from "../errors.ts";
 import { requireScope } from "../middleware/auth.ts";
 import { IdParam, jsonLimit, problems, refuseWithoutForward } from "./common.ts";
-import { ARTIFACT_RESPONSES, downloadArtifact } from "./downloads.ts";
-import { EventsQuery, IdempotencyHeader } from "./edits.ts";
-import { jobEventsAnswer } from "./job_events.ts";
+import {
+  addArtifactRoute,
+  addCancelRoute,
+  addEventsRoute,
+  findJob,
+  IdempotencyHeader,
+  type JobCollection,
+} from "./job_routes.ts";
 import { readyModel } from "./prepare_edit.ts";
 import type { StreamLimiter } from "../stream_limiter.ts";
 
-const ArtifactParams = IdParam.extend({
-  name: pgText(z.string()).meta({ param: { name: "name", in: "path" }, example: "tune.json" }),
-});
+const TUNES: JobCollection = { kind: "tune", noun: "tune", tag: "tunes" };
 
 export function tunesRoutes(deps: ApiDeps, changes: JobChanges, streams: StreamLimiter) {
   const app = new OpenAPIHono<ApiEnv>({ defaultHook: validationHook });
@@ -114,7 +116,7 @@ export function tunesRoutes(deps: ApiDeps, changes: JobChanges, streams: StreamL
     }),
     async (c) => {
       const { tenantId } = c.get("principal");
-      return c.json(await tuneView(db, await findTune(db, tenantId, c.req.valid("param").id)), 200);
+      return c.json(await tuneView(db, await findJob(db, tenantId, c.req.valid("param").id, TUNES)), 200);
     },
   );
 
@@ -140,99 +142,26 @@ export function tunesRoutes(deps: ApiDeps, changes: JobChanges, streams: StreamL
     },
   );
 
-  app.openapi(
-    createRoute({
-      method: "post",
-      path: "/{id}/cancel",
-      tags: ["tunes"],
-      summary: "Cancel a tune: a queued one at once, a running one at its worker's next heartbeat",
-      security: [{ apiKey: [] }],
-      middleware: [write] as const,
-      request: { params: IdParam },
-      responses: {
-        200: {
-          description: "canceled, or cancel requested (cancel_requested: true)",
-          content: { "application/json": { schema: TuneView } },
-        },
-        ...problems(401, 403, 404, 409),
-      },
-    }),
-    async (c) => {
-      const { tenantId } = c.get("principal");
-      const { id } = c.req.valid("param");
-      await findTune(db, tenantId, id);
-      const job = await queue.requestCancel(db, tenantId, id);
-      if (!job) throw notFound("tune", id);
-      if (job.status === "succeeded" || job.status === "failed") {
-        throw new ApiError(
-          409,
-          "conflict",
-          `Tune '${id}' already finished (${job.status}); nothing to cancel`,
-        );
-      }
-      return c.json(await tuneView(db, job), 200);
-    },
-  );
+  addCancelRoute(app, deps, TUNES, {
+    write,
+    summary: "Cancel a tune: a queued one at once, a running one at its worker's next heartbeat",
+    schema: TuneView,
+    view: tuneView,
+  });
 
-  app.openapi(
-    createRoute({
-      method: "get",
-      path: "/{id}/events",
-      tags: ["tunes"],
-      summary: "Progress and trial events: Server-Sent Events (Accept: text/event-stream) or JSON",
-      description: "As for edits; a tune adds one `trial` event per finished trial (its layers, rank, " +
-        "centering, margin, KL, perplexity and toxicity), recorded as it finishes, so a retried attempt " +
-        "resumes the search without repeating one.",
-      security: [{ apiKey: [] }],
-      middleware: [read] as const,
-      request: { params: IdParam, query: EventsQuery },
-      responses: {
-        200: {
-          description: "events",
-          content: {
-            "application/json": { schema: JobEventList },
-            "text/event-stream": { schema: z.string() },
-          },
-        },
-        ...problems(401, 403, 404, 429),
-      },
-    }),
-    async (c) => {
-      const { tenantId } = c.get("principal");
-      const { id } = c.req.valid("param");
-      return await jobEventsAnswer(c, {
-        db,
-        changes,
-        streams,
-        tenantId,
-        find: () => findTune(db, tenantId, id),
-        what: `tune '${id}'`,
-        query: c.req.valid("query"),
-      });
-    },
-  );
+  addEventsRoute(app, { db, changes, streams }, TUNES, {
+    read,
+    summary: "Progress and trial events: Server-Sent Events (Accept: text/event-stream) or JSON",
+    description: "As for edits; a tune adds one `trial` event per finished trial (its layers, rank, " +
+      "centering, margin, KL, perplexity and toxicity), recorded as it finishes, so a retried attempt " +
+      "resumes the search without repeating one.",
+  });
 
-  app.openapi(
-    createRoute({
-      method: "get",
-      path: "/{id}/artifacts/{name}",
-      tags: ["tunes"],
-      summary: "Download an artifact (tune.json, report.html, the chosen edit's model files, patch, report)",
-      description: "Streamed, with Content-Length, ETag (the sha256) and Range (one range, RFC 9110 §14).",
-      security: [{ apiKey: [] }],
-      middleware: [read] as const,
-      request: { params: ArtifactParams },
-      responses: ARTIFACT_RESPONSES,
-    }),
-    async (c) => {
-      const { tenantId } = c.get("principal");
-      const { id, name } = c.req.valid("param");
-      const job = await findTune(db, tenantId, id);
-      const artifact = await getArtifact(db, tenantId, job.id, name);
-      if (!artifact) throw notFound("artifact", `${id}/${name}`);
-      return await downloadArtifact(deps, c, artifact, streams);
-    },
-  );
+  addArtifactRoute(app, deps, streams, TUNES, {
+    read,
+    summary: "Download an artifact (tune.json, report.html, the chosen edit's model files, patch, report)",
+    example: "tune.json",
+  });
 
   return app;
 }
@@ -319,12 +248,6 @@ function check(path: string, fn: () => unknown): void {
 
 function fieldError(path: string, message: string): ApiError {
   return new ApiError(422, "validation-error", message, { errors: [{ path, message }] });
-}
-
-async function findTune(db: Db, tenantId: string, id: string): Promise<Job> {
-  const job = await getJob(db, tenantId, id);
-  if (!job || job.kind !== "tune") throw notFound("tune", id);
-  return job;
 }
 
 async function tuneView(db: Db, job: Job): Promise<TuneView> {
