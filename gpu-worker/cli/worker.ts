@@ -65,7 +65,11 @@ environment:
   PROFS_BLOB_URL       s3://bucket/prefix instead of a directory, with AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
                        AWS_REGION (default us-east-1), PROFS_S3_ENDPOINT (an S3-compatible server's URL)`;
 
-export async function run(args: string[]): Promise<void> {
+/** `env`: where the settings are read (the process environment; tests pass their own, never the process's). */
+export async function run(
+  args: string[],
+  env: (name: string) => string | undefined = (name) => Deno.env.get(name),
+): Promise<void> {
   const { values } = parseArgs({
     args,
     options: { ...WORKER_OPTIONS, help: { type: "boolean", short: "h" } },
@@ -76,17 +80,17 @@ export async function run(args: string[]): Promise<void> {
     console.log(USAGE);
     return;
   }
-  const url = Deno.env.get("DATABASE_URL");
+  const settings = workerSettings(values);
+  const url = env("DATABASE_URL");
   if (!url) {
     throw new InputError(
       "Cannot start a worker as DATABASE_URL must name the Postgres server the API uses (the embedded " +
         "database runs its worker inside 'profs serve'): it is unset",
     );
   }
-  const settings = workerSettings(values);
   const logger = createLogger({ fields: { service: "worker" } });
   const database = await openDatabase({ url });
-  const blobs = await openBlobStore(blobStoreConfigFromEnv());
+  const blobs = await openBlobStore(blobStoreConfigFromEnv(env));
   const stop = new AbortController();
   const onSignal = () => stop.abort();
   for (const signal of ["SIGINT", "SIGTERM"] as const) Deno.addSignalListener(signal, onSignal);

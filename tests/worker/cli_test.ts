@@ -14,33 +14,23 @@ Deno.test("the blob directory: PROFS_BLOB_DIR, else PROFS_DATA_DIR/blobs, else .
   assert.deepEqual(blobStoreConfigFromEnv(env({})), { kind: "local", dir: ".data/blobs" });
 });
 
-Deno.test("profs worker refuses to start without DATABASE_URL and rejects bad timings", async () => {
-  const saved = Deno.env.get("DATABASE_URL");
-  Deno.env.delete("DATABASE_URL");
-  try {
-    await assert.rejects(
-      run([]),
-      (error: Error) => error instanceof InputError && /DATABASE_URL/.test(error.message),
-    );
-  } finally {
-    if (saved !== undefined) Deno.env.set("DATABASE_URL", saved);
-  }
-  Deno.env.set("DATABASE_URL", "postgres://nobody@127.0.0.1:1/none");
-  try {
-    await assert.rejects(
-      run(["--lease-ms", "soon"]),
-      (error: Error) =>
-        error instanceof InputError && /'--lease-ms' must be a whole number/.test(error.message),
-    );
-    await assert.rejects(
-      run(["--max-job-seconds", "0"]),
-      (error: Error) =>
-        error instanceof InputError &&
-        error.message ===
-          "Cannot start a worker as '--max-job-seconds' must be a positive number of seconds: current value is '0'",
-    );
-  } finally {
-    if (saved !== undefined) Deno.env.set("DATABASE_URL", saved);
-    else Deno.env.delete("DATABASE_URL");
-  }
+Deno.test("profs worker rejects bad timings, and refuses to start without DATABASE_URL", async () => {
+  const env = (vars: Record<string, string>) => (name: string) => vars[name];
+  const database = env({ DATABASE_URL: "postgres://nobody@127.0.0.1:1/none" });
+  await assert.rejects(
+    run(["--lease-ms", "soon"], database),
+    (error: Error) =>
+      error instanceof InputError && /'--lease-ms' must be a whole number/.test(error.message),
+  );
+  await assert.rejects(
+    run(["--max-job-seconds", "0"], database),
+    (error: Error) =>
+      error instanceof InputError &&
+      error.message ===
+        "Cannot start a worker as '--max-job-seconds' must be a positive number of seconds: current value is '0'",
+  );
+  await assert.rejects(
+    run([], env({})),
+    (error: Error) => error instanceof InputError && /DATABASE_URL/.test(error.message),
+  );
 });
