@@ -153,13 +153,16 @@ async function editJob(run: JobRun, thread: ComputeThread): Promise<JobOutput> {
   // The weight files while the edit writes them: without a local folder (S3) each is uploaded as it grows
   // (followFile), a multipart upload that completes, with the writer's hash, only once the edit succeeded; in
   // place each is flushed to disk as it grows, so that publishing's fsync has only the tail left to write.
-  const streaming = inPlace ? null : streamWeights(blobs, run.blobPrefix, run.signal);
+  // The writer's watermark per file (EditHooks.onWeightWritten): the bytes below it are final, for the upload or
+  // the flush that follows the file.
+  const marks = new Map<string, number>();
+  const markOf = (name: string) => marks.get(name) ?? 0;
+  const streaming = inPlace ? null : streamWeights(blobs, run.blobPrefix, run.signal, markOf);
   const flushing = new AbortController();
   const flushes: Promise<void>[] = [];
-  const marks = new Map<string, number>(); // the writer's watermark per file: the bytes below it are final
   const flushWhileWritten = (files: WeightFile[]) => {
     for (const file of files) {
-      const final = () => marks.get(file.name) ?? 0;
+      const final = () => markOf(file.name);
       flushes.push(syncWhileWritten(file.path, file.size, flushing.signal, { final }));
     }
   };
@@ -190,8 +193,7 @@ async function editJob(run: JobRun, thread: ComputeThread): Promise<JobOutput> {
     logger: run.logger,
     ...run.thread,
     onWeightFiles: streaming?.start ?? flushWhileWritten,
-    onWeightWritten: streaming?.advance ??
-      ((name, upTo) => marks.set(name, Math.max(upTo, marks.get(name) ?? 0))),
+    onWeightWritten: (name, upTo) => marks.set(name, Math.max(upTo, markOf(name))),
     thread,
   }).finally(async () => {
     flushing.abort();
@@ -265,8 +267,6 @@ interface WeightStreaming {
   signal: AbortSignal;
   /** Starts uploading the files (EditHooks.onWeightFiles). */
   start(files: WeightFile[]): void;
-  /** A file is final below `upTo` (EditHooks.onWeightWritten): its upload may read that far. */
-  advance(name: string, upTo: number): void;
   /** The edit succeeded: its files are whole, in `outDir`, with these hashes (by name). */
   written(outcome: { outDir: string; fileSha256: Record<string, string> }): void;
   /** The edit failed: the uploads are abandoned, storing nothing. */
@@ -279,9 +279,15 @@ interface WeightStreaming {
  * Uploads an edit's weight files to `prefix/<name>` while the edit writes them, all at once (a sharded model's
  * later files are waited for as they appear). Each upload completes only with the writer's hash, so only after
  * the edit succeeded; the edit's output folder is renamed into place at its end, so a file not yet opened by
- * then is followed at its final path.
+ * then is followed at its final path. `mark(name)`: the writer's watermark of a file, up to which its upload
+ * may read.
  */
-function streamWeights(blobs: BlobStore, prefix: string, attempt: AbortSignal): WeightStreaming {
+function streamWeights(
+  blobs: BlobStore,
+  prefix: string,
+  attempt: AbortSignal,
+  mark: (name: string) => number,
+): WeightStreaming {
   const uploadFailed = new AbortController();
   const signal = AbortSignal.any([attempt, uploadFailed.signal]);
   const writer = new AbortController(); // the edit's failure, for the followers
@@ -290,13 +296,12 @@ function streamWeights(blobs: BlobStore, prefix: string, attempt: AbortSignal): 
   const started = Promise.withResolvers<WeightFile[]>();
   let outDir: string | null = null;
   done.promise.then((outcome) => outDir = outcome.outDir, () => {});
-  const marks = new Map<string, number>(); // the writer's watermark per file: the bytes below it are final
   started.promise.catch(() => {});
   const uploaded = started.promise.then(async (files) => {
     const infos = await Promise.all(files.map((file) => {
       const path = () => outDir === null ? file.path : join(outDir, file.name);
       const sha256 = done.promise.then((outcome) => outcome.fileSha256[file.name]);
-      const final = () => outDir === null ? marks.get(file.name) ?? 0 : file.size; // whole once the edit succeeded
+      const final = () => outDir === null ? mark(file.name) : file.size; // whole once the edit succeeded
       return blobs.put(`${prefix}/${file.name}`, followFile(path, file.size, following, { final }), {
         sha256,
       });
@@ -307,7 +312,6 @@ function streamWeights(blobs: BlobStore, prefix: string, attempt: AbortSignal): 
   return {
     signal,
     start: started.resolve,
-    advance: (name, upTo) => marks.set(name, Math.max(upTo, marks.get(name) ?? 0)),
     written: (outcome) => {
       started.reject(new Error("the edit announced no weight files")); // no effect once started
       done.resolve(outcome);
