@@ -153,8 +153,13 @@ export async function main(argv: string[]): Promise<number> {
       console.error(`profs ${name}: ${error.message}`);
       return error.exitCode;
     }
-    if (error instanceof InputError || (error instanceof TypeError && isParseArgsError(error))) {
+    if (error instanceof InputError) {
       console.error(`profs ${name}: ${error.message}`);
+      return 1;
+    }
+    if (error instanceof TypeError && isParseArgsError(error)) {
+      // One line, as every other refusal: parseArgs spreads some over three ("--rank -1": ambiguous, …).
+      console.error(`profs ${name}: ${error.message.replace(/\s*\n\s*/g, " ")}`);
       return 1;
     }
     throw error;

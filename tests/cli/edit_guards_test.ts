@@ -216,3 +216,13 @@ Deno.test("a missing pairs file is refused before the model is opened", async ()
     /Cannot read preference data .* must exist/,
   );
 });
+
+Deno.test("a flag value that looks like a flag is refused in one line, exit 1 (parseArgs says it in three)", async () => {
+  const { value, stderr } = await quiet(() => main(["edit", "--model", "m", "--rank", "-1"]));
+  assert.equal(value, 1);
+  assert.equal(stderr.trimEnd().split("\n").length, 1, stderr);
+  assert.match(
+    stderr,
+    /^profs edit: Option '--rank' argument is ambiguous\. Did you forget .* '--rank=-XYZ'\.$/m,
+  );
+});
